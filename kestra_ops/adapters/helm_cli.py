@@ -1,0 +1,96 @@
+"""The helm binary, run directly for the commands pyhelm3 lacks (lint, template, dependency).
+
+helm is found by ``KESTRA_OPS_HELM``, then ``PATH``, then beside the Python interpreter (where
+``scripts/setup`` installs a pinned one into the virtualenv). Arguments are passed as a list,
+never through a shell.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+from kestra_ops.errors import OperationFailed, ToolMissing
+
+INSTALL_HINT = "install helm 3.x or 4.x, or run: scripts/install-helm.sh .venv/bin"
+
+
+def find_helm(explicit: str | None = None) -> str:
+    candidate = explicit or os.environ.get("KESTRA_OPS_HELM")
+    if candidate:
+        if shutil.which(candidate):
+            return shutil.which(candidate)  # type: ignore[return-value]
+        raise ToolMissing(f"helm not found at {candidate!r} (KESTRA_OPS_HELM)", hint=INSTALL_HINT)
+    found = shutil.which("helm")
+    if found:
+        return found
+    beside = Path(sys.executable).parent / "helm"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    raise ToolMissing("helm is not installed (not on PATH, not beside the interpreter)",
+                      hint=INSTALL_HINT)
+
+
+@dataclass(frozen=True)
+class HelmResult:
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def run_helm(args: Sequence[str], *, helm: str | None = None, timeout: float = 300,
+             input_text: str | None = None) -> HelmResult:
+    binary = helm or find_helm()
+    cmd = [binary, *args]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                              input=input_text, check=False)
+    except subprocess.TimeoutExpired:
+        raise OperationFailed(f"helm {args[0]} did not finish within {timeout:g}s") from None
+    except OSError as err:
+        raise ToolMissing(f"cannot run {binary}: {err.strerror or err}", hint=INSTALL_HINT) from None
+    return HelmResult(cmd, proc.returncode, proc.stdout, proc.stderr)
+
+
+@lru_cache(maxsize=8)
+def helm_version(helm: str | None = None) -> tuple[int, int, int]:
+    result = run_helm(["version", "--template", "{{.Version}}"], helm=helm, timeout=30)
+    m = re.search(r"v?(\d+)\.(\d+)\.(\d+)", result.stdout)
+    if not result.ok or not m:
+        raise ToolMissing(f"cannot read helm's version: {result.stderr.strip() or result.stdout}")
+    return int(m[1]), int(m[2]), int(m[3])
+
+
+def _values_args(values: Sequence[Path]) -> list[str]:
+    return [arg for path in values for arg in ("-f", str(path))]
+
+
+def lint(chart: Path, values: Sequence[Path], *, strict: bool = True, namespace: str = "default",
+         helm: str | None = None) -> HelmResult:
+    args = ["lint", str(chart), "--namespace", namespace, *_values_args(values)]
+    return run_helm(args + (["--strict"] if strict else []), helm=helm)
+
+
+def template(chart: Path, values: Sequence[Path], *, release: str, namespace: str,
+             kube_version: str | None = None, helm: str | None = None) -> HelmResult:
+    args = ["template", release, str(chart), "--namespace", namespace, *_values_args(values)]
+    if kube_version:
+        args += ["--kube-version", kube_version]
+    return run_helm(args, helm=helm)
+
+
+def chart_has_dependencies(chart: Path) -> bool:
+    text = (chart / "Chart.yaml").read_text(encoding="utf-8") if (chart / "Chart.yaml").is_file() else ""
+    return bool(re.search(r"^dependencies\s*:", text, re.M))

@@ -1,0 +1,96 @@
+"""The ``kestra-ops`` command line: parse, call the library, render. No logic lives here.
+
+Exit codes: 0 success; 1 a check or operation failed; 2 invalid input or usage;
+3 changes found (commands with --detailed-exitcode); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from kestra_ops import __version__
+from kestra_ops.errors import EXIT_FAILED, EXIT_INTERRUPTED, KestraOpsError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class State:
+    """Per-invocation state shared by the commands (set by the top-level group)."""
+
+    def __init__(self, config_path: str | None, debug: bool):
+        self.config_path = config_path
+        self.debug = debug
+        self._config = None
+
+    @property
+    def config(self):
+        if self._config is None:
+            from kestra_ops.settings import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def environment(self, name: str, **flags):
+        return self.config.environment(name, flags={k: v for k, v in flags.items() if v is not None})
+
+
+class KestraOpsGroup(click.Group):
+    """Catches typed errors once, at the edge: one line on stderr and the documented exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KestraOpsError as err:
+            click.echo(f"error: {err}", err=True)
+            if err.hint:
+                click.echo(f"hint: {err.hint}", err=True)
+            ctx.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as err:  # noqa: BLE001 - the one place that turns bugs into a line
+            state = ctx.find_object(State)
+            if state is not None and state.debug:
+                raise
+            click.echo(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the "
+                       "traceback)", err=True)
+            ctx.exit(EXIT_FAILED)
+
+
+@click.group(cls=KestraOpsGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="kestra-ops")
+@click.option("--config", "config_path", metavar="PATH", envvar="KESTRA_OPS_CONFIG",
+              help="kestra-ops.yaml to use (default: found in the working directory or above; "
+                   "without one, the embedded dev/staging/production defaults).")
+@click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
+    """Deploy, check, patch, back up and roll back a Kestra install on Kubernetes.
+
+    Start with `kestra-ops plan --env dev`: it renders the environment's layered values,
+    validates them and lints the chart, all offline.
+    """
+    ctx.obj = State(config_path, debug)
+
+
+def _register() -> None:
+    from kestra_ops.cli import chart, plan, values
+
+    cli.add_command(values.values)
+    cli.add_command(chart.chart)
+    cli.add_command(plan.plan_cmd)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="kestra-ops")
+    except KeyboardInterrupt:  # raised outside a command (during parsing)
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)

@@ -1,0 +1,46 @@
+"""kestra-ops chart lint."""
+
+from __future__ import annotations
+
+import click
+
+from kestra_ops.cli.common import color, env_option, output_option, pass_state
+from kestra_ops.defaults import DEFAULT_KUBE_VERSION
+
+
+@click.group()
+def chart() -> None:
+    """Our Helm chart (charts/kestra)."""
+
+
+@chart.command("lint")
+@env_option()
+@click.option("--kube-version", default=DEFAULT_KUBE_VERSION, show_default=True,
+              help="Kubernetes version whose API schemas the rendered manifests must match.")
+@click.option("--helm", "helm", envvar="KESTRA_OPS_HELM", metavar="PATH",
+              help="helm binary (default: PATH, then beside the interpreter). Env: KESTRA_OPS_HELM.")
+@output_option("text", "json", "sarif", "junit", "github")
+@pass_state
+def lint_cmd(state, env: str, kube_version: str, helm: str | None, output: str) -> None:
+    """Lint the chart with the environment's merged values.
+
+    Runs the real helm (`lint --strict`, then `template`), checks every rendered object
+    against the Kubernetes API schemas offline (kubernetes-validate, strict: unknown fields
+    are errors), then our manifest rules: ConfigMap kestra-config carries the three datasource
+    sections, probes are on port 8081, no `latest` or untagged image outside dev.
+    Exit 0 clean, 1 any error.
+    """
+    from kestra_ops.output.findings import render
+    from kestra_ops.values.findings import exit_code
+    from kestra_ops.workflows.chart_lint import lint_chart
+
+    result = lint_chart(state.environment(env), kube_version=kube_version, helm=helm)
+    text = render([result.report], output, color=color())
+    if output == "text":
+        kinds = ", ".join(m.name for m in result.manifests)
+        text = (text + "\n" if result.report.findings else "") + (
+            f"chart lint {env}: {len(result.manifests)} manifests [{kinds}] against Kubernetes "
+            f"{kube_version}: {'ok' if not result.report.errors else 'FAILED'}")
+    if text:
+        click.echo(text)
+    click.get_current_context().exit(exit_code([result.report]))

@@ -1,0 +1,31 @@
+"""Options shared by several commands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from kestra_ops.cli import State
+
+pass_state = click.make_pass_decorator(State)
+
+
+def env_option(required: bool = True):
+    return click.option("--env", "-e", "env", envvar="KESTRA_OPS_ENV", required=required,
+                        metavar="ENV", help="Environment from kestra-ops.yaml (dev, staging, "
+                        "production by default). Env: KESTRA_OPS_ENV.")
+
+
+def output_option(*formats: str, default: str = "text"):
+    return click.option("--output", "-o", "output", type=click.Choice(formats), default=default,
+                        show_default=True, help="Output format.")
+
+
+def quiet_option():
+    return click.option("--quiet", "-q", is_flag=True,
+                        help="Print only the result (no progress); implied when not a terminal.")
+
+
+def color() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,52 @@
+"""kestra-ops plan."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from kestra_ops.cli.common import color, env_option, output_option, pass_state, quiet_option
+from kestra_ops.defaults import DEFAULT_KUBE_VERSION
+
+MARK = {"ok": "ok", "warning": "warn", "failed": "FAIL", "skipped": "skip"}
+
+
+@click.command("plan")
+@env_option()
+@click.option("--kube-version", default=DEFAULT_KUBE_VERSION, show_default=True,
+              help="Kubernetes version whose API schemas the rendered manifests must match.")
+@click.option("--helm", "helm", envvar="KESTRA_OPS_HELM", metavar="PATH",
+              help="helm binary (default: PATH, then beside the interpreter).")
+@output_option("text", "json")
+@quiet_option()
+@pass_state
+def plan_cmd(state, env: str, kube_version: str, helm: str | None, output: str, quiet: bool):
+    """Offline main job: render + validate + chart lint for ENV, one summary.
+
+    Needs no cluster. Exit 0 when every step passes (warnings allowed), 1 when a step fails,
+    2 when a values file cannot be read.
+    """
+    from kestra_ops.output.findings import render_text
+    from kestra_ops.workflows.plan import plan
+
+    environment = state.environment(env)
+
+    def show(step) -> None:
+        if output == "text" and not quiet:
+            click.echo(f"  {MARK[step.status]:4}  {step.name:10} {step.detail} "
+                       f"({step.seconds:.2f}s)")
+
+    if output == "text" and not quiet:
+        click.echo(f"plan {env} (namespace {environment.namespace}, release "
+                   f"{environment.release}, chart {environment.chart})")
+    result = plan(environment, kube_version=kube_version, helm=helm, on_step=show)
+    if output == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        findings = [r for r in result.reports if r.findings]
+        if findings:
+            click.echo(render_text(findings, color=color()))
+        verdict = {0: "ok", 1: "FAILED", 2: "INVALID INPUT"}[result.exit_code]
+        click.echo(f"plan {env}: {verdict}")
+    click.get_current_context().exit(result.exit_code)

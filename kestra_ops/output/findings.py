@@ -1,0 +1,150 @@
+"""Render validation reports as text, JSON, SARIF 2.1.0, JUnit XML or GitHub annotations."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from kestra_ops import __version__
+from kestra_ops.values.catalog import RULES, help_text, title
+from kestra_ops.values.findings import Report
+
+FORMATS = ("text", "json", "sarif", "junit", "github")
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+INFO_URI = "https://github.com/hyperplane/kestra-ops#values-rules"
+
+
+def render(reports: list[Report], fmt: str, *, color: bool = False) -> str:
+    return {"text": lambda: render_text(reports, color=color), "json": lambda: render_json(reports),
+            "sarif": lambda: render_sarif(reports), "junit": lambda: render_junit(reports),
+            "github": lambda: render_github(reports)}[fmt]()
+
+
+def render_text(reports: list[Report], *, color: bool = False) -> str:
+    import click
+
+    lines = []
+    colors = {"error": "red", "warning": "yellow", "info": "blue"}
+    for report in reports:
+        for f in report.findings:
+            sev = click.style(f.severity, fg=colors.get(f.severity), bold=True) if color else f.severity
+            lines.append(f"{f.location}: {sev} {f.rule}: {f.message} [{f.path}]")
+            if f.hint:
+                lines.append(f"    hint: {f.hint}")
+        env = f" (env {report.env})" if report.env else ""
+        layers = f" [{' + '.join(report.layers)}]" if len(report.layers) > 1 else ""
+        if report.unreadable:
+            status = "unreadable"
+        elif not report.findings:
+            status = "ok"
+        else:
+            status = f"{report.errors} error(s), {report.warnings} warning(s)"
+        lines.append(f"{report.target}{env}{layers}: {status}")
+    return "\n".join(lines)
+
+
+def render_json(reports: list[Report]) -> str:
+    return json.dumps({"tool": "kestra-ops", "version": __version__,
+                       "reports": [r.to_dict() for r in reports]}, indent=2)
+
+
+def _uri(file: str) -> str:
+    """Repository-relative URI for code scanning (absolute paths under cwd become relative)."""
+    path = Path(file)
+    if path.is_absolute():
+        try:
+            path = path.relative_to(Path.cwd())
+        except ValueError:
+            return path.as_uri()
+    return path.as_posix()
+
+
+def render_sarif(reports: list[Report]) -> str:
+    used = sorted({f.rule for r in reports for f in r.findings})
+    rules = [{"id": rule, "name": "".join(w.capitalize() for w in rule.replace("/", "-").split("-")),
+              "shortDescription": {"text": title(rule)},
+              "fullDescription": {"text": help_text(rule) or title(rule)},
+              "helpUri": INFO_URI,
+              "defaultConfiguration": {"level": "error"}} for rule in used]
+    index = {rule: i for i, rule in enumerate(used)}
+    results = []
+    for report in reports:
+        for f in report.findings:
+            message = f.message + (f" (hint: {f.hint})" if f.hint else "")
+            results.append({
+                "ruleId": f.rule, "ruleIndex": index[f.rule],
+                "level": {"error": "error", "warning": "warning"}.get(f.severity, "note"),
+                "message": {"text": message},
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": _uri(f.location.file)},
+                    "region": {"startLine": max(f.location.line, 1),
+                               "startColumn": max(f.location.col, 1)}},
+                    "logicalLocations": [{"fullyQualifiedName": f.path, "kind": "member"}]}],
+                "partialFingerprints": {"kestraOps/v1": f"{f.rule}:{f.path}"},
+            })
+    doc = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [{
+        "tool": {"driver": {"name": "kestra-ops", "version": __version__,
+                            "semanticVersion": __version__, "informationUri": INFO_URI,
+                            "rules": rules}},
+        "results": results,
+        "columnKind": "unicodeCodePoints",
+    }]}
+    return json.dumps(doc, indent=2)
+
+
+def render_junit(reports: list[Report]) -> str:
+    """One testsuite per target, one testcase per rule family; failures carry each finding."""
+    suites = ET.Element("testsuites", name="kestra-ops values validate")
+    total_tests = total_failures = 0
+    for report in reports:
+        families = sorted({r.split("/")[0] for r in RULES} | {f.rule.split("/")[0] for f in report.findings})
+        suite = ET.SubElement(suites, "testsuite", name=report.target)
+        failures = 0
+        for family in families:
+            case = ET.SubElement(suite, "testcase", classname=f"values.{family}",
+                                 name=f"{report.target} {family}", file=report.target)
+            bad = [f for f in report.findings if f.rule.split("/")[0] == family]
+            errors = [f for f in bad if f.severity == "error"]
+            if errors:
+                failures += 1
+                node = ET.SubElement(case, "failure", type=errors[0].rule,
+                                     message=f"{errors[0].location}: {errors[0].message}")
+                node.text = "\n".join(f"{f.location}: {f.severity} {f.rule}: {f.message}"
+                                      for f in bad)
+            elif bad:
+                out = ET.SubElement(case, "system-out")
+                out.text = "\n".join(f"{f.location}: {f.severity} {f.rule}: {f.message}" for f in bad)
+        suite.set("tests", str(len(families)))
+        suite.set("failures", str(failures))
+        suite.set("errors", "0")
+        total_tests += len(families)
+        total_failures += failures
+    suites.set("tests", str(total_tests))
+    suites.set("failures", str(total_failures))
+    suites.set("errors", "0")
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode")
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_prop(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(reports: list[Report]) -> str:
+    """GitHub Actions workflow commands (::error file=...,line=...::message)."""
+    lines = []
+    for report in reports:
+        for f in report.findings:
+            level = {"error": "error", "warning": "warning"}.get(f.severity, "notice")
+            message = f.message + (f" — {f.hint}" if f.hint else "")
+            file = _uri(f.location.file) if not os.path.isabs(f.location.file) else f.location.file
+            lines.append(f"::{level} file={_escape_prop(file)},line={f.location.line},"
+                         f"col={f.location.col},title={_escape_prop(f.rule)}::"
+                         f"{_escape_data(message)}")
+    return "\n".join(lines)

@@ -1,0 +1,196 @@
+"""The environment profile: flags > KESTRA_OPS_* variables > kestra-ops.yaml > defaults.
+
+``kestra-ops.yaml`` (found in the working directory or a parent, or named by ``--config`` /
+``KESTRA_OPS_CONFIG``) has one section per environment::
+
+    defaults: {namespace: hyperplane-kestra, release: kestra, chart: charts/kestra}
+    environments:
+      production:
+        context: prod-cluster
+        kestra_url: https://kestra.example.com/
+        minio: {endpoint: minio.hyperplane-minio.svc.cluster.local:9000, bucket: kestra-production}
+        values: [values/base.yaml, values/production.yaml]
+
+Credentials never live here: they come from environment variables, files or Kubernetes Secrets,
+and a config file that carries one is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from kestra_ops.defaults import (CONFIG_NAME, DEFAULT_CHART, DEFAULT_ENVS,
+                                 DEFAULT_NAMESPACE, DEFAULT_RELEASE)
+from kestra_ops.errors import ConfigError
+
+# Settable per environment; each has a KESTRA_OPS_<NAME> variable.
+FIELDS = ("namespace", "release", "context", "kestra_url", "minio_endpoint", "minio_bucket",
+          "minio_secure", "chart")
+_SECRET_KEY = re.compile(r"(password|passwd|secret|token|access[_-]?key|credential)", re.I)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Everything kestra-ops needs to know about one environment (never a credential)."""
+
+    name: str
+    root: Path
+    namespace: str = DEFAULT_NAMESPACE
+    release: str = DEFAULT_RELEASE
+    context: str | None = None
+    kestra_url: str | None = None
+    minio_endpoint: str | None = None
+    minio_bucket: str | None = None
+    minio_secure: bool = True
+    chart: Path = Path(DEFAULT_CHART)
+    values: tuple[Path, ...] = ()
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def chart_path(self) -> Path:
+        return self.chart if self.chart.is_absolute() else self.root / self.chart
+
+    @property
+    def values_paths(self) -> tuple[Path, ...]:
+        return tuple(p if p.is_absolute() else self.root / p for p in self.values)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The parsed configuration file (or the embedded default when there is none)."""
+
+    root: Path
+    path: Path | None
+    defaults: Mapping[str, Any]
+    environments: Mapping[str, Mapping[str, Any]]
+
+    @property
+    def env_names(self) -> list[str]:
+        return list(self.environments)
+
+    def layer_owner(self, file: Path) -> tuple[str, int] | None:
+        """The environment whose value stack has ``file`` as an overlay, and its index there."""
+        target = file.resolve()
+        for name in self.environments:
+            env = self.environment(name, environ={})
+            for i, p in enumerate(env.values_paths):
+                if p.resolve() == target and i > 0:
+                    return name, i
+        return None
+
+    def environment(self, name: str, *, flags: Mapping[str, Any] | None = None,
+                    environ: Mapping[str, str] | None = None) -> Environment:
+        if name not in self.environments:
+            known = ", ".join(self.environments) or "none"
+            where = self.path or "the embedded default configuration"
+            raise ConfigError(f"unknown environment {name!r} (known in {where}: {known})")
+        environ = os.environ if environ is None else environ
+        merged: dict[str, Any] = {}
+        sources: dict[str, str] = {}
+        section = _flatten(self.environments[name] or {})
+        for key in FIELDS:
+            for origin, value in (("default", _builtin_default(key, name)),
+                                  ("config", _flatten(self.defaults).get(key)),
+                                  ("config", section.get(key)),
+                                  ("environment", environ.get(f"KESTRA_OPS_{key.upper()}")),
+                                  ("flag", (flags or {}).get(key))):
+                if value is not None:
+                    merged[key], sources[key] = value, origin
+        values = section.get("values") or _flatten(self.defaults).get("values")
+        if values is None:
+            values = ["values/base.yaml", f"values/{name}.yaml"]
+        if isinstance(values, str) or not all(isinstance(v, str) for v in values):
+            raise ConfigError(f"{self.path}: environments.{name}.values must be a list of paths")
+        secure = merged.get("minio_secure", True)
+        if isinstance(secure, str):
+            secure = secure.strip().lower() not in ("0", "false", "no", "off")
+        return Environment(
+            name=name, root=self.root, namespace=str(merged["namespace"]),
+            release=str(merged["release"]), context=merged.get("context"),
+            kestra_url=merged.get("kestra_url"), minio_endpoint=merged.get("minio_endpoint"),
+            minio_bucket=merged.get("minio_bucket"), minio_secure=bool(secure),
+            chart=Path(str(merged["chart"])), values=tuple(Path(v) for v in values),
+            sources=sources)
+
+
+def _builtin_default(key: str, env: str) -> Any:
+    return {"namespace": DEFAULT_NAMESPACE, "release": DEFAULT_RELEASE, "chart": DEFAULT_CHART,
+            "minio_bucket": f"kestra-{env}"}.get(key)
+
+
+def _flatten(section: Mapping[str, Any]) -> dict[str, Any]:
+    """``minio: {endpoint: x}`` -> ``minio_endpoint: x``; other keys unchanged."""
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        key = str(key).replace("-", "_")
+        if key == "minio" and isinstance(value, Mapping):
+            for sub, v in value.items():
+                out[f"minio_{str(sub).replace('-', '_')}"] = v
+        else:
+            out[key] = value
+    return out
+
+
+def find_config(start: Path | None = None, explicit: str | os.PathLike | None = None,
+                environ: Mapping[str, str] | None = None) -> Path | None:
+    environ = os.environ if environ is None else environ
+    explicit = explicit or environ.get("KESTRA_OPS_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"{path}: configuration file not found")
+        return path
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: Path | None = None, *, start: Path | None = None,
+                environ: Mapping[str, str] | None = None) -> Config:
+    """Load kestra-ops.yaml; without one, the embedded default (dev, staging, production)."""
+    path = find_config(start, path, environ)
+    if path is None:
+        return Config(root=(start or Path.cwd()).resolve(), path=None, defaults={},
+                      environments={name: {} for name in DEFAULT_ENVS})
+    from kestra_ops.values.loader import load_yaml_file, to_plain
+
+    doc = load_yaml_file(path)
+    data = to_plain(doc.data) if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the configuration must be a mapping")
+    unknown = set(data) - {"defaults", "environments"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)} "
+                          "(expected 'defaults' and 'environments')")
+    envs = data.get("environments") or {}
+    if not isinstance(envs, dict) or not envs:
+        raise ConfigError(f"{path}: 'environments' must map environment names to settings")
+    _refuse_credentials(path, doc.data)
+    return Config(root=path.parent.resolve(), path=path, defaults=data.get("defaults") or {},
+                  environments=envs)
+
+
+def _refuse_credentials(path: Path, node: Any, trail: str = "") -> None:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            where = f"{trail}.{key}" if trail else str(key)
+            if _SECRET_KEY.search(str(key)) and not isinstance(value, (Mapping, list)):
+                line = node.lc.key(key)[0] + 1 if hasattr(node, "lc") else 1
+                raise ConfigError(f"{path}:{line}: {where}: credentials do not belong in the "
+                                  "configuration file; use KESTRA_OPS_* variables or Secrets")
+            _refuse_credentials(path, value, where)
+
+
+def with_overrides(env: Environment, **flags: Any) -> Environment:
+    """Return ``env`` with flag values applied (None leaves a field unchanged)."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    sources = dict(env.sources)
+    sources.update({k: "flag" for k in given})
+    return replace(env, **given, sources=sources)

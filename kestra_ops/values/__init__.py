@@ -1,0 +1,1 @@
+"""Values files: load with line numbers, merge layers with provenance, validate, render."""

@@ -1,0 +1,202 @@
+"""Load YAML safely, keeping the line and column of every node (ruamel round-trip).
+
+Hostile input is refused with a :class:`YamlLoadError` naming the rule, file, line and column:
+files over :data:`MAX_BYTES`, bytes that are not UTF-8, syntax errors (tabs get their own rule),
+duplicate keys, several documents, and alias bombs whose expansion exceeds :data:`MAX_NODES`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kestra_ops.errors import InvalidInput
+
+MAX_BYTES = 4 * 1024 * 1024  # values files are kilobytes; anything this large is a mistake
+MAX_NODES = 200_000  # nodes after alias expansion
+MAX_DEPTH = 200
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a node stands: 1-based line and column."""
+
+    file: str
+    line: int = 1
+    col: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class YamlLoadError(InvalidInput):
+    """The file cannot be read as a YAML document of values."""
+
+    def __init__(self, rule: str, location: Location, message: str, hint: str | None = None):
+        super().__init__(f"{location}: {message}", hint=hint)
+        self.rule = rule
+        self.location = location
+        self.detail = message
+
+
+@dataclass
+class YamlDoc:
+    path: Path
+    data: Any  # CommentedMap / CommentedSeq / scalar / None (empty document)
+    name: str = ""  # how messages name the file
+
+    @property
+    def empty(self) -> bool:
+        return self.data is None
+
+
+def _yaml():
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    yaml.preserve_quotes = True
+    return yaml
+
+
+def load_yaml_text(text: str, name: str) -> Any:
+    """Parse ``text`` (one document); errors name ``name`` and the line."""
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = _yaml()
+    limit = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(max(limit, 4000))
+        docs = list(yaml.load_all(text))
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        loc = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
+        problem = (err.problem or err.context or "invalid YAML").strip()
+        if "duplicate key" in problem or type(err).__name__ == "DuplicateKeyError":
+            raise YamlLoadError("yaml/duplicate-key", loc, problem.splitlines()[0],
+                                "remove or rename one of the two keys") from None
+        if "'\\t'" in problem:
+            raise YamlLoadError("yaml/tabs", loc, "a tab character is used for indentation",
+                                "YAML indents with spaces only; replace the tabs") from None
+        raise YamlLoadError("yaml/syntax", loc, f"invalid YAML: {problem}") from None
+    except RecursionError:
+        raise YamlLoadError("yaml/too-deep", Location(name),
+                            "nesting deeper than Python can parse") from None
+    except YAMLError as err:
+        raise YamlLoadError("yaml/syntax", Location(name),
+                            f"invalid YAML: {str(err).splitlines()[0]}") from None
+    finally:
+        sys.setrecursionlimit(limit)
+    if len(docs) > 1:
+        raise YamlLoadError("yaml/multi-document", Location(name),
+                            f"{len(docs)} YAML documents in one values file",
+                            "a values file is a single document: remove the '---' separators")
+    data = docs[0] if docs else None
+    _check_expansion(data, name)
+    return data
+
+
+def display_name(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (for messages)."""
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def load_yaml_file(path: Path | str, max_bytes: int = MAX_BYTES) -> YamlDoc:
+    path = Path(path)
+    name = display_name(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise YamlLoadError("yaml/too-large", Location(name),
+                                f"file is {size:,} bytes; values files are limited to "
+                                f"{max_bytes:,}", "is this the right file?")
+        raw = path.read_bytes()
+    except YamlLoadError:
+        raise
+    except IsADirectoryError:
+        raise YamlLoadError("io/unreadable", Location(name), "is a directory, not a file") from None
+    except FileNotFoundError:
+        raise YamlLoadError("io/unreadable", Location(name), "file not found") from None
+    except OSError as err:
+        raise YamlLoadError("io/unreadable", Location(name),
+                            f"cannot read: {err.strerror or err}") from None
+    return YamlDoc(path, load_yaml_text(decode_utf8(raw, name), name), name)
+
+
+def decode_utf8(raw: bytes, name: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        col = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+        raise YamlLoadError("yaml/encoding", Location(name, line, col),
+                            f"byte 0x{raw[err.start]:02x} is not valid UTF-8",
+                            "save the file as UTF-8") from None
+
+
+def _check_expansion(data: Any, name: str) -> None:
+    """Refuse documents whose aliases expand past MAX_NODES (billion laughs) or recurse."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any, depth: int) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise YamlLoadError("yaml/alias-bomb", _where(node, name),
+                                "an alias refers to the node that contains it")
+        if depth > MAX_DEPTH:
+            raise YamlLoadError("yaml/too-deep", _where(node, name),
+                                f"nesting deeper than {MAX_DEPTH} levels")
+        active.add(key)
+        children = node.values() if isinstance(node, dict) else node
+        total = 1 + sum(size(child, depth + 1) for child in children)
+        active.discard(key)
+        sizes[key] = total
+        if total > MAX_NODES:
+            raise YamlLoadError("yaml/alias-bomb", _where(node, name),
+                                f"aliases expand this document past {MAX_NODES:,} nodes",
+                                "a values file never needs this many aliases; is it hostile?")
+        return total
+
+    size(data, 0)
+
+
+def _where(node: Any, name: str) -> Location:
+    lc = getattr(node, "lc", None)
+    if lc is not None and lc.line is not None:
+        return Location(name, lc.line + 1, (lc.col or 0) + 1)
+    return Location(name)
+
+
+def to_plain(node: Any) -> Any:
+    """ruamel nodes -> plain dict/list/str/int/float/bool/None (as Helm would see them)."""
+    if isinstance(node, dict):
+        return {str(k): to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [to_plain(v) for v in node]
+    if isinstance(node, bool) or node is None:
+        return node
+    if type(node).__name__ == "ScalarBoolean":
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, (datetime.date, datetime.datetime)):
+        return node.isoformat()
+    if isinstance(node, str):
+        return str(node)
+    value = getattr(node, "value", None)  # TaggedScalar and friends
+    return str(value if value is not None else node)

@@ -1,0 +1,181 @@
+"""Kestra rules about the platform around the server: plugins, storage, pods, secrets, legacy keys."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import ipaddress
+import re
+from typing import Iterator
+
+from kestra_ops.redact import literal_secrets
+from kestra_ops.values.rules import (BUCKET_RE, CLUSTER_DNS_RE, DOCKER_PROBE, GLOB_RE,
+                                     KNOWN_PLUGIN_GROUPS, LEGACY_KEYS, MISSING, Context, Hit,
+                                     basic_auth, datasources, dotted)
+
+DURATION_RE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h|d)$")
+ISO_DURATION_RE = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?"
+                             r"(?:(?P<s>\d+(?:\.\d+)?)S)?)?$", re.I)
+KESTRA_DEFAULT_GRACE = 300.0  # kestra.server.termination-grace-period defaults to 5m
+
+
+def plugin_blacklist(ctx: Context) -> Iterator[Hit]:
+    path, entries = ctx.get_any(("kestra", "plugins", "blacklist"))
+    if entries is MISSING or entries is None or entries == []:
+        yield Hit("kestra/plugin-blacklist-missing", "error" if ctx.strict else "warning",
+                  "kestra.plugins.blacklist is not set", path,
+                  'set kestra.plugins.blacklist: ["io.kestra.plugin.docker.*"]')
+        return
+    if not isinstance(entries, list):
+        return  # the schema reports the type
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, str):
+            continue
+        here = path + (i,)
+        if not GLOB_RE.match(entry) or "**" in entry:
+            yield Hit("kestra/plugin-blacklist-glob", "error",
+                      f"blacklist entry {entry!r} is not a valid plugin-type glob", here,
+                      "dotted Java names with * or ?, e.g. io.kestra.plugin.docker.*")
+            continue
+        suggestion = _typo(entry)
+        if suggestion:
+            yield Hit("kestra/plugin-blacklist-typo", "error",
+                      f"blacklist entry {entry!r} matches no plugin package", here,
+                      f"did you mean {suggestion!r}?")
+    if ctx.strict and not any(isinstance(e, str) and fnmatch.fnmatchcase(DOCKER_PROBE, e)
+                              for e in entries):
+        yield Hit("kestra/plugin-blacklist-docker", "error",
+                  f"io.kestra.plugin.docker.* is not blacklisted in {ctx.env or 'this file'}", path,
+                  'add "io.kestra.plugin.docker.*" to kestra.plugins.blacklist')
+
+
+def _typo(entry: str) -> str | None:
+    parts = entry.split(".")
+    if len(parts) < 3 or parts[:2] != ["io", "kestra"] or "*" in parts[2]:
+        return None
+    if parts[2] not in ("plugin", "core", "jdbc", "storage", "ee"):
+        fixed = difflib.get_close_matches(parts[2], ["plugin", "core"], n=1, cutoff=0.6)
+        return ".".join(parts[:2] + [fixed[0]] + parts[3:]) if fixed else None
+    if parts[2] == "plugin" and len(parts) > 3 and not any(c in parts[3] for c in "*?"):
+        if parts[3] not in KNOWN_PLUGIN_GROUPS:
+            close = difflib.get_close_matches(parts[3], KNOWN_PLUGIN_GROUPS, n=1, cutoff=0.75)
+            return ".".join(parts[:3] + [close[0]] + parts[4:]) if close else None
+    return None
+
+
+def storage(ctx: Context) -> Iterator[Hit]:
+    base = ("kestra", "storage", "minio")
+    endpoint = ctx.get(base + ("endpoint",))
+    if isinstance(endpoint, str):
+        host = endpoint
+        problem = None
+        if "://" in endpoint:
+            problem = "includes a URL scheme"
+            host = endpoint.split("://", 1)[1].split("/", 1)[0]
+        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        try:
+            ipaddress.ip_address(host.strip("[]"))
+            problem = "is an IP address"
+        except ValueError:
+            if not CLUSTER_DNS_RE.match(host):
+                problem = problem or "is not a cluster-internal DNS name"
+        if problem:
+            yield Hit("kestra/minio-endpoint", "error", f"MinIO endpoint {endpoint!r} {problem}",
+                      base + ("endpoint",),
+                      "use the shared cluster MinIO by its service DNS name, e.g. "
+                      "minio.hyperplane-minio.svc.cluster.local (port and secure are separate keys)")
+    bucket = ctx.get(base + ("bucket",))
+    if not isinstance(bucket, str):
+        return
+    problems = []
+    if not BUCKET_RE.match(bucket):
+        problems.append("must be 3-63 lower-case letters, digits, dots or hyphens, starting and "
+                        "ending with a letter or digit")
+    if ".." in bucket or ".-" in bucket or "-." in bucket:
+        problems.append("must not contain '..', '.-' or '-.'")
+    if re.fullmatch(r"\d+\.\d+\.\d+\.\d+", bucket):
+        problems.append("must not look like an IP address")
+    if bucket.startswith("xn--") or bucket.endswith(("-s3alias", "--ol-s3")):
+        problems.append("uses a prefix or suffix S3 reserves")
+    if problems:
+        yield Hit("kestra/bucket-name", "error", f"bucket {bucket!r} " + "; ".join(problems),
+                  base + ("bucket",), "e.g. kestra-production")
+        return
+    expected = f"kestra-{ctx.env}" if ctx.env else None
+    if (expected and bucket != expected) or (not expected and not bucket.startswith("kestra-")):
+        yield Hit("kestra/bucket-env", "error",
+                  f"bucket {bucket!r} is not {expected or 'kestra-<env>'}", base + ("bucket",),
+                  f"each environment has its own bucket: {expected or 'kestra-<env>'}")
+
+
+def worker_threads(ctx: Context) -> Iterator[Hit]:
+    path = ("standalone", "workerThreads")
+    value = ctx.get(path)
+    if isinstance(value, int) and not isinstance(value, bool) and not 4 <= value <= 256:
+        yield Hit("kestra/worker-threads", "warning",
+                  f"standalone.workerThreads is {value}", path,
+                  "keep between 4 and 256 per pod; scale out past that" if value > 256
+                  else "fewer than 4 worker threads serialise most flows")
+
+
+def parse_duration(text: str) -> float | None:
+    """Micronaut durations (``30s``, ``5m``, ``PT5M``) -> seconds; None when unreadable."""
+    text = text.strip()
+    m = DURATION_RE.match(text)
+    if m:
+        return float(m["n"]) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[m["unit"]]
+    m = ISO_DURATION_RE.match(text)
+    if m and text.upper() not in ("P", "PT"):
+        return (int(m["d"] or 0) * 86400 + int(m["h"] or 0) * 3600 + int(m["m"] or 0) * 60
+                + float(m["s"] or 0))
+    return None
+
+
+def grace_period(ctx: Context) -> Iterator[Hit]:
+    kpath, raw = ctx.get_any(("kestra", "server", "termination-grace-period"),
+                             ("kestra", "server", "terminationGracePeriod"))
+    kestra_grace = KESTRA_DEFAULT_GRACE
+    if isinstance(raw, str):
+        parsed = parse_duration(raw)
+        if parsed is None:
+            yield Hit("kestra/duration", "error", f"{dotted(kpath)} {raw!r} is not a duration",
+                      kpath, "write it with a unit: 30s, 5m, 1h or PT5M")
+            return
+        kestra_grace = parsed
+    elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        yield Hit("kestra/duration", "warning", f"{dotted(kpath)} {raw!r} has no unit", kpath,
+                  "write it with a unit: 30s, 5m, 1h")
+        return
+    ppath = ("standalone", "terminationGracePeriodSeconds")
+    pod = ctx.get(ppath)
+    if isinstance(pod, int) and not isinstance(pod, bool) and pod <= kestra_grace:
+        yield Hit("kestra/grace-period", "error",
+                  f"pod grace period {pod}s does not exceed Kestra's {kestra_grace:g}s", ppath,
+                  f"set standalone.terminationGracePeriodSeconds above {kestra_grace:g}, "
+                  f"e.g. {int(kestra_grace) + 60}")
+
+
+def plaintext_secrets(ctx: Context) -> Iterator[Hit]:
+    for path in literal_secrets(ctx.values):
+        if path and path[0] in ("existingSecrets",):
+            continue
+        yield Hit("kestra/plaintext-secret", "error" if ctx.strict else "warning",
+                  f"{dotted(path)} holds a plaintext secret", path,
+                  "store it in a Kubernetes Secret (kestra-ops secrets apply) and reference it "
+                  "as ${ENV_VAR}")
+
+
+def legacy_keys(ctx: Context) -> Iterator[Hit]:
+    for path, hint in LEGACY_KEYS.items():
+        if ctx.get(path) is not MISSING:
+            yield Hit("kestra/legacy-key", "error", f"{dotted(path)} is a legacy 0.x chart key",
+                      path, hint)
+
+
+ALL_RULES = (datasources, basic_auth, plugin_blacklist, storage, worker_threads, grace_period,
+             plaintext_secrets, legacy_keys)
+
+
+def run_rules(values: dict, env: str | None) -> list[Hit]:
+    ctx = Context(values if isinstance(values, dict) else {}, env)
+    return [hit for rule in ALL_RULES for hit in rule(ctx)]

@@ -1,0 +1,65 @@
+"""Validate values: YAML safety, values.schema.json, then Kestra's rules, with file:line:col."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from kestra_ops.values.findings import Finding, Report, json_path
+from kestra_ops.values.loader import Location, YamlLoadError
+from kestra_ops.values.merge import Merged, load_layers
+from kestra_ops.values.rules import Hit
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def validate_merged(merged: Merged, schema_path: Path, env: str | None, target: str) -> Report:
+    """Findings for already-merged values."""
+    from kestra_ops.values.rules_platform import run_rules
+    from kestra_ops.values.schema import schema_hits
+
+    report = Report(target=target, env=env, layers=list(merged.layers))
+    if merged.data is None or merged.data == {}:
+        loc = Location(merged.layers[0] if merged.layers else target)
+        report.findings.append(Finding("values/empty", "error", "no values at all", "$", loc,
+                                       "start from values/base.yaml"))
+        report.unreadable = True
+        return report
+    values = merged.plain
+    kestra = run_rules(values, env)
+    claimed = {hit.path for hit in kestra}
+    hits: list[Hit] = [h for h in schema_hits(values, schema_path) if not _claimed(h, claimed)]
+    hits.extend(kestra)
+    seen = set()
+    for hit in hits:
+        key = (hit.rule, hit.path, hit.message)
+        if key in seen:
+            continue
+        seen.add(key)
+        report.findings.append(Finding(hit.rule, hit.severity, hit.message, json_path(hit.path),
+                                       merged.locate(hit.path), hit.hint))
+    report.findings.sort(key=lambda f: (f.location.file, f.location.line, f.location.col,
+                                        SEVERITY_ORDER.get(f.severity, 3), f.rule))
+    return report
+
+
+def _claimed(hit: Hit, claimed: set[tuple]) -> bool:
+    """A Kestra rule already explains this schema finding (same node, or a missing ancestor)."""
+    if hit.path in claimed:
+        return True
+    n = len(hit.path)
+    return hit.rule == "schema/required" and any(c[:n] == hit.path for c in claimed)
+
+
+def validate_layers(paths: Iterable[Path], schema_path: Path, env: str | None,
+                    target: str | None = None, sets: Iterable[str] = ()) -> Report:
+    """Load ``paths`` as layers (base first), merge them, validate the result."""
+    paths = list(paths)
+    target = target or (str(paths[-1]) if paths else "<values>")
+    try:
+        merged = load_layers(paths, sets)
+    except YamlLoadError as err:
+        return Report(target=target, env=env, layers=[str(p) for p in paths], unreadable=True,
+                      findings=[Finding(err.rule, "error", err.detail, "$", err.location,
+                                        err.hint)])
+    return validate_merged(merged, schema_path, env, target)

@@ -1,0 +1,1 @@
+"""The operations a user asks for; they compose adapters and pure logic."""

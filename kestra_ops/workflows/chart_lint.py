@@ -1,0 +1,110 @@
+"""chart lint: helm lint --strict, helm template, Kubernetes schemas offline, our manifest rules."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kestra_ops.adapters import helm_cli
+from kestra_ops.defaults import DEFAULT_KUBE_VERSION
+from kestra_ops.settings import Environment
+from kestra_ops.values.findings import Finding, Report
+from kestra_ops.values.loader import Location
+
+HELM_LINE = re.compile(r"^\[(?P<level>ERROR|WARNING|INFO)\]\s*(?P<where>[^:]*):\s*(?P<msg>.*)$")
+SOURCE = re.compile(r"^# Source: (?P<src>\S+)", re.M)
+
+
+@dataclass
+class Manifest:
+    source: str  # the template, e.g. kestra/templates/deployment.yaml
+    doc: dict
+
+    @property
+    def name(self) -> str:
+        return f"{self.doc.get('kind')}/{(self.doc.get('metadata') or {}).get('name')}"
+
+
+@dataclass
+class LintResult:
+    report: Report
+    manifests: list[Manifest] = field(default_factory=list)
+    kube_version: str = DEFAULT_KUBE_VERSION
+
+
+def parse_manifests(text: str) -> list[Manifest]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    out = []
+    for chunk in re.split(r"^---\s*$", text, flags=re.M):
+        m = SOURCE.search(chunk)
+        doc = yaml.load(chunk, Loader=loader)
+        if isinstance(doc, dict) and doc:
+            out.append(Manifest(m["src"] if m else "<rendered>", doc))
+    return out
+
+
+def lint_chart(env: Environment, *, kube_version: str = DEFAULT_KUBE_VERSION,
+               helm: str | None = None) -> LintResult:
+    chart = env.chart_path
+    values = list(env.values_paths)
+    report = Report(target=f"chart:{env.name}", env=env.name,
+                    layers=[str(p) for p in values])
+    result = LintResult(report, kube_version=kube_version)
+    chart_file = str(chart / "Chart.yaml")
+
+    lint = helm_cli.lint(chart, values, strict=True, namespace=env.namespace, helm=helm)
+    for line in (lint.stdout + "\n" + lint.stderr).splitlines():
+        m = HELM_LINE.match(line.strip())
+        if m and m["level"] != "INFO":
+            sev = "error" if m["level"] == "ERROR" or not lint.ok else "warning"
+            where = m["where"].strip() or "Chart.yaml"
+            report.findings.append(Finding("helm/lint", sev, m["msg"].strip(), "$",
+                                           Location(str(chart / where)) if where else Location(chart_file)))
+    if not lint.ok and not report.findings:
+        detail = (lint.stderr.strip() or lint.stdout.strip()).splitlines()[-1:] or ["failed"]
+        report.findings.append(Finding("helm/lint", "error", f"helm lint failed: {detail[0]}", "$",
+                                       Location(chart_file)))
+
+    rendered = helm_cli.template(chart, values, release=env.release, namespace=env.namespace,
+                                 kube_version=kube_version, helm=helm)
+    if not rendered.ok:
+        msg = rendered.stderr.strip().splitlines()[-1] if rendered.stderr.strip() else "failed"
+        report.findings.append(Finding("helm/template", "error", f"helm template: {msg}", "$",
+                                       Location(chart_file)))
+        return result
+    result.manifests = parse_manifests(rendered.stdout)
+    report.findings.extend(kube_schema_findings(result.manifests, kube_version, chart))
+    from kestra_ops.workflows.manifest_rules import manifest_findings
+
+    report.findings.extend(manifest_findings(result.manifests, env.name, chart))
+    return result
+
+
+def _source_location(chart: Path, manifest: Manifest) -> Location:
+    rel = manifest.source.split("/", 1)[1] if "/" in manifest.source else manifest.source
+    return Location(str(chart / rel))
+
+
+def kube_schema_findings(manifests: list[Manifest], kube_version: str, chart: Path) -> list[Finding]:
+    """Each rendered object against the Kubernetes OpenAPI schemas (kubernetes-validate, strict)."""
+    import kubernetes_validate
+
+    findings = []
+    for manifest in manifests:
+        where = _source_location(chart, manifest)
+        try:
+            kubernetes_validate.validate(manifest.doc, kube_version, strict=True)
+        except kubernetes_validate.ValidationError as err:
+            path = ".".join(str(p) for p in err.path) or "(root)"
+            findings.append(Finding("k8s/schema", "error",
+                                    f"{manifest.name}: {path}: {err.message}",
+                                    "$." + path if err.path else "$", where,
+                                    f"Kubernetes {kube_version} API schema"))
+        except kubernetes_validate.SchemaNotFoundError:
+            findings.append(Finding("k8s/unknown-kind", "warning",
+                                    f"{manifest.name}: no schema for {manifest.doc.get('apiVersion')}"
+                                    f" in Kubernetes {kube_version}", "$", where))
+    return findings
