@@ -159,10 +159,7 @@ def load_config(path: Path | None = None, *, start: Path | None = None,
     if path is None:
         return Config(root=(start or Path.cwd()).resolve(), path=None, defaults={},
                       environments={name: {} for name in DEFAULT_ENVS})
-    from kestra_ops.values.loader import load_yaml_file, to_plain
-
-    doc = load_yaml_file(path)
-    data = to_plain(doc.data) if doc.data is not None else {}
+    data = _parse_config(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: the configuration must be a mapping")
     unknown = set(data) - {"defaults", "environments"}
@@ -172,9 +169,29 @@ def load_config(path: Path | None = None, *, start: Path | None = None,
     envs = data.get("environments") or {}
     if not isinstance(envs, dict) or not envs:
         raise ConfigError(f"{path}: 'environments' must map environment names to settings")
-    _refuse_credentials(path, doc.data)
     return Config(root=path.parent.resolve(), path=path, defaults=data.get("defaults") or {},
                   environments=envs)
+
+
+def _parse_config(path: Path) -> Any:
+    """Parse and vet kestra-ops.yaml; the vetted result is cached by the file's content."""
+    from kestra_ops.values import cache
+
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from None
+    key = cache.file_key("config", path.resolve(), raw)
+    hit = cache.get_json("config", key)
+    if isinstance(hit, dict) and "data" in hit:
+        return hit["data"]
+    from kestra_ops.values.loader import decode_utf8, load_yaml_text, to_plain
+
+    node = load_yaml_text(decode_utf8(raw, str(path)), str(path))
+    _refuse_credentials(path, node)
+    data = to_plain(node) if node is not None else {}
+    cache.put_json("config", key, {"data": data})
+    return data
 
 
 def _refuse_credentials(path: Path, node: Any, trail: str = "") -> None:

@@ -37,7 +37,25 @@ class State:
 
 
 class KestraOpsGroup(click.Group):
-    """Catches typed errors once, at the edge: one line on stderr and the documented exit code."""
+    """Catches typed errors once, at the edge: one line on stderr and the documented exit code.
+
+    Subcommands are imported only when used (``LAZY``), so ``--help`` stays fast.
+    """
+
+    LAZY = {"values": ("kestra_ops.cli.values", "values"),
+            "chart": ("kestra_ops.cli.chart", "chart"),
+            "plan": ("kestra_ops.cli.plan", "plan_cmd")}
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx, name):
+        if name in self.LAZY and name not in self.commands:
+            import importlib
+
+            module, attr = self.LAZY[name]
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -75,17 +93,6 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     validates them and lints the chart, all offline.
     """
     ctx.obj = State(config_path, debug)
-
-
-def _register() -> None:
-    from kestra_ops.cli import chart, plan, values
-
-    cli.add_command(values.values)
-    cli.add_command(chart.chart)
-    cli.add_command(plan.plan_cmd)
-
-
-_register()
 
 
 def main() -> None:

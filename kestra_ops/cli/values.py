@@ -20,7 +20,7 @@ def values() -> None:
               metavar="FILE", help="Extra values file layered on top (repeatable).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Set a value (Helm --set syntax: a.b.c=value, {a,b} for a list; repeatable).")
-@click.option("--out", "-O", "out", type=click.Path(path_type=Path), metavar="OUT",
+@click.option("--out", "-o", "out", type=click.Path(path_type=Path), metavar="OUT",
               help="Write to OUT (mode 0600 when it holds a secret) instead of stdout.")
 @pass_state
 def render_cmd(state, env: str, extra: tuple[Path, ...], sets: tuple[str, ...], out: Path | None):
@@ -53,8 +53,11 @@ def render_cmd(state, env: str, extra: tuple[Path, ...], sets: tuple[str, ...], 
 @click.option("--chart", type=click.Path(path_type=Path, file_okay=False),
               help="Chart whose values.schema.json to use (default: the environment's chart).")
 @output_option("text", "json", "sarif", "junit", "github")
+@click.option("--no-cache", is_flag=True, envvar="KESTRA_OPS_NO_CACHE",
+              help="Validate from scratch (reports are cached by the content of every input).")
 @pass_state
-def validate_cmd(state, files: tuple[Path, ...], env: str | None, chart: Path | None, output: str):
+def validate_cmd(state, files: tuple[Path, ...], env: str | None, chart: Path | None, output: str,
+                 no_cache: bool):
     """Validate values files against values.schema.json and Kestra's rules.
 
     With --env and no FILE: the environment's merged layers. With FILEs: each file; an
@@ -73,12 +76,12 @@ def validate_cmd(state, files: tuple[Path, ...], env: str | None, chart: Path | 
     if not files and not env:
         raise click.UsageError("give FILE arguments or --env ENV")
     if files:
-        reports = validate_files(state.config, files, env, chart)
+        reports = validate_files(state.config, files, env, chart, use_cache=not no_cache)
     else:
         environment = state.environment(env)
         if chart:
             environment = state.environment(env, chart=str(chart))
-        reports = [validate_env(environment)]
+        reports = [validate_env(environment, use_cache=not no_cache)]
     text = render_reports(reports, output, color=color())
     if text:
         click.echo(text)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from xml.etree import ElementTree as ET
 
 from kestra_ops import __version__
 from kestra_ops.values.catalog import RULES, help_text, title
@@ -96,6 +95,8 @@ def render_sarif(reports: list[Report]) -> str:
 
 def render_junit(reports: list[Report]) -> str:
     """One testsuite per target, one testcase per rule family; failures carry each finding."""
+    from xml.etree import ElementTree as ET
+
     suites = ET.Element("testsuites", name="kestra-ops values validate")
     total_tests = total_failures = 0
     for report in reports:

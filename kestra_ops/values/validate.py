@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from kestra_ops.values.findings import Finding, Report, json_path
 from kestra_ops.values.loader import Location, YamlLoadError
 from kestra_ops.values.merge import Merged, load_layers
-from kestra_ops.values.rules import Hit
+
+if TYPE_CHECKING:  # rules compile many regexes: import them only when validating for real
+    from kestra_ops.values.rules import Hit
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -52,14 +54,23 @@ def _claimed(hit: Hit, claimed: set[tuple]) -> bool:
 
 
 def validate_layers(paths: Iterable[Path], schema_path: Path, env: str | None,
-                    target: str | None = None, sets: Iterable[str] = ()) -> Report:
-    """Load ``paths`` as layers (base first), merge them, validate the result."""
-    paths = list(paths)
+                    target: str | None = None, sets: Iterable[str] = (),
+                    use_cache: bool = True) -> Report:
+    """Load ``paths`` as layers (base first), merge them, validate the result (cached)."""
+    from kestra_ops.values import cache
+
+    paths, sets = list(paths), list(sets)
     target = target or (str(paths[-1]) if paths else "<values>")
+    key = cache.cache_key(paths, schema_path, env, target, sets) if use_cache else None
+    report = cache.load(key)
+    if report is not None:
+        return report
     try:
         merged = load_layers(paths, sets)
     except YamlLoadError as err:
         return Report(target=target, env=env, layers=[str(p) for p in paths], unreadable=True,
                       findings=[Finding(err.rule, "error", err.detail, "$", err.location,
                                         err.hint)])
-    return validate_merged(merged, schema_path, env, target)
+    report = validate_merged(merged, schema_path, env, target)
+    cache.store(key, report)
+    return report

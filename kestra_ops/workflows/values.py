@@ -25,14 +25,16 @@ def schema_path(env_or_config: Environment | Config, chart: Path | None = None) 
     return chart / "values.schema.json"
 
 
-def validate_env(env: Environment, extra: Iterable[Path] = (), sets: Iterable[str] = ()) -> Report:
+def validate_env(env: Environment, extra: Iterable[Path] = (), sets: Iterable[str] = (), *,
+                 use_cache: bool = True) -> Report:
     """Validate an environment's merged layers (plus extra files and --set)."""
     paths = [*env.values_paths, *extra]
-    return validate_layers(paths, schema_path(env), env.name, target=f"env:{env.name}", sets=sets)
+    return validate_layers(paths, schema_path(env), env.name, target=f"env:{env.name}", sets=sets,
+                           use_cache=use_cache)
 
 
 def validate_files(config: Config, files: Iterable[Path], env: str | None = None,
-                   chart: Path | None = None) -> list[Report]:
+                   chart: Path | None = None, *, use_cache: bool = True) -> list[Report]:
     """Validate each file. An overlay that kestra-ops.yaml lists for an environment is validated
     on top of that environment's earlier layers; any other file on its own, with the rules of
     ``env`` (or of the environment its name gives, or production's when none)."""
@@ -45,11 +47,13 @@ def validate_files(config: Config, files: Iterable[Path], env: str | None = None
             environment = config.environment(name)
             layers = list(environment.values_paths[: index + 1])
             schema = chart / "values.schema.json" if chart else schema_path(environment)
-            reports.append(validate_layers(layers, schema, name, target=str(file)))
+            reports.append(validate_layers(layers, schema, name, target=str(file),
+                                           use_cache=use_cache))
             continue
         rules_env = env or (file.stem if file.stem in known else None)
         schema = chart / "values.schema.json" if chart else schema_path(config)
-        reports.append(validate_layers([file], schema, rules_env, target=str(file)))
+        reports.append(validate_layers([file], schema, rules_env, target=str(file),
+                                       use_cache=use_cache))
     return reports
 
 
