@@ -27,7 +27,8 @@ def find_helm(explicit: str | None = None) -> str:
     if candidate:
         if shutil.which(candidate):
             return shutil.which(candidate)  # type: ignore[return-value]
-        raise ToolMissing(f"helm not found at {candidate!r} (KESTRA_OPS_HELM)", hint=INSTALL_HINT)
+        raise ToolMissing(f"helm not found at {candidate!r} (--helm or KESTRA_OPS_HELM)",
+                          hint=INSTALL_HINT)
     found = shutil.which("helm")
     if found:
         return found
@@ -52,7 +53,7 @@ class HelmResult:
 
 def run_helm(args: Sequence[str], *, helm: str | None = None, timeout: float = 300,
              input_text: str | None = None) -> HelmResult:
-    binary = helm or find_helm()
+    binary = find_helm(helm)
     cmd = [binary, *args]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,

@@ -1,0 +1,84 @@
+"""kestra-ops plan end to end: the real helm, text and JSON, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kestra_ops.cli import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def in_repo(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def test_plan_dev_text():
+    result = CliRunner().invoke(cli, ["plan", "--env", "dev"])
+    assert result.exit_code == 0, result.output
+    for step in ("render", "validate", "chart lint"):
+        assert f"ok    {step}" in result.output
+    assert result.output.rstrip().endswith("plan dev: ok")
+
+
+def test_plan_json_lists_steps():
+    result = CliRunner().invoke(cli, ["plan", "--env", "production", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["ok"] is True and [s["name"] for s in data["steps"]] == [
+        "render", "validate", "chart lint"]
+
+
+def test_plan_fails_on_a_bad_layer(tmp_path):
+    base = (ROOT / "values" / "base.yaml").read_text()
+    (tmp_path / "values").mkdir()
+    (tmp_path / "values" / "base.yaml").write_text(base)
+    (tmp_path / "values" / "dev.yaml").write_text("standalone:\n  workerThreads: many\n")
+    (tmp_path / "kestra-ops.yaml").write_text(
+        f"defaults: {{chart: {ROOT / 'charts' / 'kestra'}}}\nenvironments:\n  dev: {{}}\n")
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "kestra-ops.yaml"),
+                                      "plan", "--env", "dev"])
+    assert result.exit_code == 1
+    assert "values/dev.yaml:2:3: error schema/type" in result.output
+    (tmp_path / "values" / "dev.yaml").write_text("standalone:\n\tworkerThreads: 4\n")
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "kestra-ops.yaml"),
+                                      "plan", "--env", "dev"])
+    assert result.exit_code == 2
+    assert "yaml/tabs" in result.output and "Traceback" not in result.output
+
+
+def test_unknown_env_is_a_usage_error():
+    result = CliRunner().invoke(cli, ["plan", "--env", "nope"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: unknown environment 'nope'")
+
+
+def test_console_script_and_module_entry_points():
+    exe = Path(sys.executable).parent / "kestra-ops"
+    for cmd in ([str(exe), "--version"], [sys.executable, "-m", "kestra_ops", "--version"]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                              env={**os.environ, "KESTRA_OPS_NO_CACHE": "1"})
+        assert proc.returncode == 0 and "kestra-ops, version" in proc.stdout
+
+
+def test_internal_errors_are_one_line_unless_debug(monkeypatch):
+    import kestra_ops.workflows.plan as plan_module
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("synthetic failure")
+
+    monkeypatch.setattr(plan_module, "plan", boom)
+    result = CliRunner().invoke(cli, ["plan", "--env", "dev"])
+    assert result.exit_code == 1
+    assert "internal error: RuntimeError: synthetic failure" in result.output
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(cli, ["--debug", "plan", "--env", "dev"])
+    assert isinstance(result.exception, RuntimeError)

@@ -1,0 +1,108 @@
+"""chart lint with the real helm binary, the real Kubernetes schemas and our manifest rules."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kestra_ops.cli import cli
+from kestra_ops.settings import load_config
+from kestra_ops.workflows.chart_lint import lint_chart
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("helm") or (Path(__import__("sys").executable).parent / "helm").exists()),
+    reason="helm is not installed (scripts/setup installs it)")
+
+
+def env(name: str, *extra: Path, chart: Path | None = None):
+    environment = load_config(ROOT / "kestra-ops.yaml").environment(name, environ={})
+    environment = replace(environment, values=environment.values + tuple(extra))
+    return replace(environment, chart=chart) if chart else environment
+
+
+@pytest.mark.parametrize("name", ["dev", "staging", "production"])
+def test_every_environment_lints_clean(name):
+    result = lint_chart(env(name))
+    assert result.report.findings == []
+    names = {m.name for m in result.manifests}
+    assert {"ConfigMap/kestra-config", "Deployment/kestra-standalone",
+            "StatefulSet/kestra-postgres", "Service/kestra", "Service/kestra-postgres"} <= names
+    if name == "production":  # backups are on in production
+        assert {"CronJob/kestra-backup", "Role/kestra-backup", "ServiceAccount/kestra-backup"} <= names
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "override.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_latest_tag_is_an_error_outside_dev_only(tmp_path):
+    override = write(tmp_path, "image:\n  tag: latest\n")
+    rules = [f.rule for f in lint_chart(env("production", override)).report.findings]
+    assert rules == ["manifest/image-latest"]
+    assert lint_chart(env("dev", override)).report.findings == []
+
+
+def copy_chart(tmp_path: Path) -> Path:
+    chart = tmp_path / "kestra"
+    shutil.copytree(ROOT / "charts" / "kestra", chart)
+    return chart
+
+
+def test_probe_off_the_management_port_is_reported(tmp_path):
+    chart = copy_chart(tmp_path)
+    deployment = chart / "templates" / "deployment.yaml"
+    text = deployment.read_text()
+    assert "port: management" in text
+    deployment.write_text(text.replace("port: management", "port: http"))
+    findings = lint_chart(env("staging", chart=chart)).report.findings
+    probes = [f for f in findings if f.rule == "manifest/probes"]
+    assert {"livenessProbe", "readinessProbe"} <= {w for f in probes for w in f.message.split()}
+    assert all(f.location.file.endswith("templates/deployment.yaml") for f in probes)
+
+
+def test_unknown_field_fails_the_kubernetes_schema(tmp_path):
+    chart = copy_chart(tmp_path)
+    service = chart / "templates" / "service.yaml"
+    service.write_text(service.read_text().replace("spec:\n", "spec:\n  clusterIPz: None\n", 1))
+    findings = lint_chart(env("dev", chart=chart)).report.findings
+    schema = [f for f in findings if f.rule == "k8s/schema"]
+    assert schema and "Service/kestra" in schema[0].message
+    assert schema[0].location.file.endswith("templates/service.yaml")
+
+
+def test_values_without_a_section_fail_in_helm_itself(tmp_path):
+    override = write(tmp_path, "datasources:\n  default: null\n")
+    findings = lint_chart(env("dev", override)).report.findings
+    # helm applies the same values.schema.json: lint and template both refuse
+    assert any(f.rule == "helm/lint" and f.severity == "error" for f in findings)
+    assert any(f.rule == "helm/template" and "default" in f.message for f in findings)
+
+
+def test_template_that_drops_a_section_is_reported(tmp_path):
+    chart = copy_chart(tmp_path)
+    configmap = chart / "templates" / "configmap.yaml"
+    text = configmap.read_text()
+    configmap.write_text(text.replace('(dict "datasources" .Values.datasources "kestra" .Values.kestra)',
+                                      '(dict "kestra" .Values.kestra)'))
+    findings = lint_chart(env("dev", chart=chart)).report.findings
+    assert [f.rule for f in findings] == ["manifest/configmap", "manifest/configmap"]
+    assert {"datasources.default", "datasources.postgres"} <= {
+        w for f in findings for w in f.message.split()}
+
+
+def test_cli_exit_codes_and_missing_helm(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["chart", "lint", "--env", "staging"])
+    assert ok.exit_code == 0, ok.output
+    assert "manifests" in ok.output
+    missing = runner.invoke(cli, ["chart", "lint", "--env", "dev", "--helm", "/nonexistent/helm"])
+    assert missing.exit_code == 1
+    assert "helm not found" in missing.output and "Traceback" not in missing.output
