@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from kestra_ops.errors import InvalidInput
+from kestra_ops.redact import MASK, is_secret_key
 from kestra_ops.values.rules import Hit
 
 RULE_BY_VALIDATOR = {
@@ -70,7 +71,18 @@ def _hits(error) -> Iterator[Hit]:
         message = f"{where}: {best.message}"
     else:
         message = f"{where}: {error.message}"
+    if any(is_secret_key(p) for p in path if isinstance(p, str)):
+        message = _mask_instance(message, error.instance)
     yield Hit(rule, "error", message, path, error.schema.get("description"))
+
+
+def _mask_instance(message: str, instance: Any) -> str:
+    """jsonschema quotes the offending value; under a secret key that value is a secret."""
+    for shown in sorted({repr(instance), str(instance), json.dumps(instance, default=str)},
+                        key=len, reverse=True):
+        if shown:
+            message = message.replace(shown, MASK)
+    return message
 
 
 def _describe(schema: dict, key: str) -> str | None:

@@ -46,9 +46,10 @@ def validate_merged(merged: Merged, schema_path: Path, env: str | None, target: 
 
 
 def _claimed(hit: Hit, claimed: set[tuple]) -> bool:
-    """A Kestra rule already explains this schema finding (same node, or a missing ancestor)."""
-    if hit.path in claimed:
-        return True
+    """A Kestra rule already explains this missing or unknown key (a legacy key, a missing
+    datasource section); type and range errors are always reported."""
+    if hit.rule == "schema/unknown-key":
+        return hit.path in claimed
     n = len(hit.path)
     return hit.rule == "schema/required" and any(c[:n] == hit.path for c in claimed)
 
