@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -203,11 +203,3 @@ def _refuse_credentials(path: Path, node: Any, trail: str = "") -> None:
                 raise ConfigError(f"{path}:{line}: {where}: credentials do not belong in the "
                                   "configuration file; use KESTRA_OPS_* variables or Secrets")
             _refuse_credentials(path, value, where)
-
-
-def with_overrides(env: Environment, **flags: Any) -> Environment:
-    """Return ``env`` with flag values applied (None leaves a field unchanged)."""
-    given = {k: v for k, v in flags.items() if v is not None}
-    sources = dict(env.sources)
-    sources.update({k: "flag" for k in given})
-    return replace(env, **given, sources=sources)

@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 a check or operation failed; 2 invalid input or usage;
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -68,6 +69,10 @@ class KestraOpsGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:  # `kestra-ops values render | head`: the reader left, not a bug
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(EXIT_FAILED)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Exception as err:  # noqa: BLE001 - the one place that turns bugs into a line

@@ -47,19 +47,114 @@ class YamlDoc:
     path: Path
     data: Any  # CommentedMap / CommentedSeq / scalar / None (empty document)
     name: str = ""  # how messages name the file
+    line: int = 1  # where the document's content starts (for errors about the whole document)
 
     @property
     def empty(self) -> bool:
         return self.data is None
 
 
+class _TooDeep(Exception):
+    """Flow collections nest past MAX_DEPTH (refused while scanning: ruamel's scanner is
+    quadratic in the flow depth, so a few kilobytes of '[' would take seconds)."""
+
+    def __init__(self, mark):
+        super().__init__("too deep")
+        self.mark = mark
+
+
+class _RecursiveAlias(Exception):
+    """An alias refers to a node that contains it (ruamel would silently load it as null)."""
+
+    def __init__(self, mark):
+        super().__init__("recursive alias")
+        self.mark = mark
+
+
+def _guarded_classes():
+    from ruamel.yaml.composer import Composer
+    from ruamel.yaml.events import AliasEvent
+    from ruamel.yaml.scanner import RoundTripScanner
+
+    class GuardedScanner(RoundTripScanner):
+        def fetch_flow_collection_start(self, TokenClass, to_push):
+            if self.flow_level >= MAX_DEPTH:
+                raise _TooDeep(self.reader.get_mark())
+            super().fetch_flow_collection_start(TokenClass, to_push)
+
+    class GuardedComposer(Composer):
+        def compose_node(self, parent, index):
+            # an alias is recursive when the latest definition of its anchor is still open
+            event = self.parser.peek_event()
+            open_anchors = self.__dict__.setdefault("_open_anchors", [])
+            defined = self.__dict__.setdefault("_anchor_defs", {})
+            if isinstance(event, AliasEvent):
+                if (event.anchor, defined.get(event.anchor)) in open_anchors:
+                    raise _RecursiveAlias(event.start_mark)
+                return super().compose_node(parent, index)
+            if event.anchor is None:
+                return super().compose_node(parent, index)
+            defined[event.anchor] = defined.get(event.anchor, 0) + 1
+            open_anchors.append((event.anchor, defined[event.anchor]))
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                open_anchors.pop()
+
+    return GuardedScanner, GuardedComposer
+
+
 def _yaml():
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
+    yaml.Scanner, yaml.Composer = _guarded_classes()
     yaml.allow_duplicate_keys = False
     yaml.preserve_quotes = True
     return yaml
+
+
+def _mark_loc(name: str, mark) -> Location:
+    return Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
+
+
+def _syntax_mark(err):
+    """Where to point for a syntax error: the parser's problem mark, except when that is the end
+    of the stream or the error is an unclosed flow collection / quoted scalar: then the place
+    where the unclosed construct opened says more (the end of the file says nothing)."""
+    context = err.context or ""
+    if err.context_mark is not None and (
+            "end of stream" in (err.problem or "")
+            or context.startswith(("while parsing a flow", "while scanning a quoted",
+                                   "while scanning a double-quoted",
+                                   "while scanning a single-quoted"))):
+        return err.context_mark
+    return err.problem_mark or err.context_mark
+
+
+def _document_start(yaml, text: str, index: int) -> int | None:
+    """1-based line where document ``index`` (0-based) starts, or None."""
+    from ruamel.yaml.events import DocumentStartEvent
+
+    seen = 0
+    try:
+        for event in yaml.parse(text):
+            if isinstance(event, DocumentStartEvent):
+                if seen == index:
+                    return event.start_mark.line + 1
+                seen += 1
+    except Exception:  # noqa: BLE001 - only used to improve an error message
+        return None
+    return None
+
+
+def content_line(text: str) -> int:
+    """1-based line of the first line that is not blank, a comment, a directive or '---'."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith(("#", "%")) and stripped != "---":
+            return number
+    return 1
 
 
 def load_yaml_text(text: str, name: str) -> Any:
@@ -71,9 +166,18 @@ def load_yaml_text(text: str, name: str) -> Any:
     try:
         sys.setrecursionlimit(max(limit, 4000))
         docs = list(yaml.load_all(text))
+    except _TooDeep as err:
+        raise YamlLoadError("yaml/too-deep", _mark_loc(name, err.mark),
+                            f"flow collections nested deeper than {MAX_DEPTH} levels") from None
+    except _RecursiveAlias as err:
+        raise YamlLoadError("yaml/alias-bomb", _mark_loc(name, err.mark),
+                            "an alias refers to the node that contains it") from None
     except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        loc = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
+        if "'\\t'" in (err.problem or ""):
+            mark = err.problem_mark or err.context_mark
+        else:
+            mark = _syntax_mark(err)
+        loc = _mark_loc(name, mark)
         problem = (err.problem or err.context or "invalid YAML").strip()
         if "duplicate key" in problem or type(err).__name__ == "DuplicateKeyError":
             raise YamlLoadError("yaml/duplicate-key", loc, problem.splitlines()[0],
@@ -81,6 +185,8 @@ def load_yaml_text(text: str, name: str) -> Any:
         if "'\\t'" in problem:
             raise YamlLoadError("yaml/tabs", loc, "a tab character is used for indentation",
                                 "YAML indents with spaces only; replace the tabs") from None
+        if mark is not None and mark is err.context_mark and err.problem_mark is not None:
+            problem = f"{(err.context or '').strip()}: {problem} (line {err.problem_mark.line + 1})"
         raise YamlLoadError("yaml/syntax", loc, f"invalid YAML: {problem}") from None
     except RecursionError:
         raise YamlLoadError("yaml/too-deep", Location(name),
@@ -91,7 +197,8 @@ def load_yaml_text(text: str, name: str) -> Any:
     finally:
         sys.setrecursionlimit(limit)
     if len(docs) > 1:
-        raise YamlLoadError("yaml/multi-document", Location(name),
+        line = _document_start(_yaml(), text, 1)
+        raise YamlLoadError("yaml/multi-document", Location(name, line or 1),
                             f"{len(docs)} YAML documents in one values file",
                             "a values file is a single document: remove the '---' separators")
     data = docs[0] if docs else None
@@ -128,7 +235,9 @@ def load_yaml_file(path: Path | str, max_bytes: int = MAX_BYTES) -> YamlDoc:
     except OSError as err:
         raise YamlLoadError("io/unreadable", Location(name),
                             f"cannot read: {err.strerror or err}") from None
-    return YamlDoc(path, load_yaml_text(decode_utf8(raw, name), name), name)
+    text = decode_utf8(raw, name)
+    data = load_yaml_text(text, name)
+    return YamlDoc(path, data, name, 1 if isinstance(data, dict) else content_line(text))
 
 
 def decode_utf8(raw: bytes, name: str) -> str:

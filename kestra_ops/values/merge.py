@@ -98,7 +98,7 @@ def merge_docs(docs: list[YamlDoc], sets: Iterable[str] = ()) -> Merged:
         if doc.data is None:  # an empty overlay (comments only) changes nothing
             continue
         if not isinstance(doc.data, dict):
-            raise YamlLoadError("yaml/not-a-mapping", Location((doc.name or str(doc.path))),
+            raise YamlLoadError("yaml/not-a-mapping", Location(doc.name or str(doc.path), doc.line),
                                 f"the document is a {_kind(doc.data)}, not a mapping of values")
         if result is None:
             result = copy.deepcopy(doc.data)

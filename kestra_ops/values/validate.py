@@ -29,7 +29,8 @@ def validate_merged(merged: Merged, schema_path: Path, env: str | None, target: 
         return report
     values = merged.plain
     kestra = run_rules(values, env)
-    claimed = {hit.path for hit in kestra}
+    # a Kestra warning must not hide a schema error on the same node (Helm refuses the values)
+    claimed = {hit.path for hit in kestra if hit.severity == "error"}
     hits: list[Hit] = [h for h in schema_hits(values, schema_path) if not _claimed(h, claimed)]
     hits.extend(kestra)
     seen = set()
