@@ -60,6 +60,17 @@ def _uri(file: str) -> str:
     return path.as_posix()
 
 
+def _sarif_uri(file: str) -> str:
+    """:func:`_uri` as a valid URI reference: SARIF's artifactLocation.uri is one, so spaces,
+    '%', '#' or a ':' in a file name are percent-encoded (absolute file URIs already are)."""
+    uri = _uri(file)
+    if Path(file).is_absolute() and uri.startswith("file:"):
+        return uri
+    from urllib.parse import quote
+
+    return quote(uri, safe="/")
+
+
 def render_sarif(reports: list[Report]) -> str:
     used = sorted({f.rule for r in reports for f in r.findings})
     rules = [{"id": rule, "name": "".join(w.capitalize() for w in rule.replace("/", "-").split("-")),
@@ -77,7 +88,7 @@ def render_sarif(reports: list[Report]) -> str:
                 "level": {"error": "error", "warning": "warning"}.get(f.severity, "note"),
                 "message": {"text": message},
                 "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": _uri(f.location.file)},
+                    "artifactLocation": {"uri": _sarif_uri(f.location.file)},
                     "region": {"startLine": max(f.location.line, 1),
                                "startColumn": max(f.location.col, 1)}},
                     "logicalLocations": [{"fullyQualifiedName": f.path, "kind": "member"}]}],

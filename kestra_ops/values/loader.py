@@ -8,6 +8,7 @@ duplicate keys, several documents, and alias bombs whose expansion exceeds :data
 from __future__ import annotations
 
 import datetime
+import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,7 @@ class _RecursiveAlias(Exception):
         self.mark = mark
 
 
+@functools.lru_cache(maxsize=1)
 def _guarded_classes():
     from ruamel.yaml.composer import Composer
     from ruamel.yaml.events import AliasEvent
@@ -125,7 +127,8 @@ def _syntax_mark(err):
     context = err.context or ""
     if err.context_mark is not None and (
             "end of stream" in (err.problem or "")
-            or context.startswith(("while parsing a flow", "while scanning a quoted",
+            or context.startswith(("while parsing a flow sequence", "while parsing a flow mapping",
+                                   "while scanning a quoted",
                                    "while scanning a double-quoted",
                                    "while scanning a single-quoted"))):
         return err.context_mark
@@ -185,7 +188,8 @@ def load_yaml_text(text: str, name: str) -> Any:
         if "'\\t'" in problem:
             raise YamlLoadError("yaml/tabs", loc, "a tab character is used for indentation",
                                 "YAML indents with spaces only; replace the tabs") from None
-        if mark is not None and mark is err.context_mark and err.problem_mark is not None:
+        if (mark is not None and mark is err.context_mark and err.problem_mark is not None
+                and err.problem_mark.line != mark.line):
             problem = f"{(err.context or '').strip()}: {problem} (line {err.problem_mark.line + 1})"
         raise YamlLoadError("yaml/syntax", loc, f"invalid YAML: {problem}") from None
     except RecursionError:

@@ -82,11 +82,25 @@ def _merge_into(dst: dict, src: dict, path: tuple, file: str, origins: dict) -> 
             continue
         if isinstance(value, dict) and isinstance(dst.get(key), dict):
             _merge_into(dst[key], value, key_path, file, origins)
+            if not dst[key]:
+                _drop_leading_comments(dst, key)
             continue
         dst[key] = copy.deepcopy(value)
         _forget(origins, key_path)
         origins[key_path] = _loc(file, lc.key(key) if lc is not None else None)
         _record(origins, value, key_path, file)
+
+
+def _drop_leading_comments(parent: dict, key: Any) -> None:
+    """``parent[key]`` lost all its keys to ``null``s: drop the comments that stood after
+    ``key:`` and above its first key. Left on an empty map, ruamel dumps them before a
+    column-0 ``{}``, which makes the rendered file invalid YAML."""
+    child = parent[key]
+    if getattr(child, "ca", None) is not None:
+        child.ca.comment = None
+    items = getattr(getattr(parent, "ca", None), "items", {}).get(key)
+    if items and len(items) > 3:
+        items[2] = items[3] = None  # after 'key:' and above the first child
 
 
 def merge_docs(docs: list[YamlDoc], sets: Iterable[str] = ()) -> Merged:
