@@ -40,6 +40,8 @@ def validate_files(config: Config, files: Iterable[Path], env: str | None = None
     ``env`` (or of the environment its name gives, or production's when none)."""
     reports = []
     known = set(config.env_names)
+    if env is not None and env not in known:
+        config.environment(env)  # raises: unknown environment, naming the known ones
     for file in files:
         owner = config.layer_owner(file)
         if owner and env in (None, owner[0]):
