@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from kestra_ops.cli.common import color, env_option, output_option, pass_state
-from kestra_ops.defaults import DEFAULT_KUBE_VERSION
+from kestra_ops.cli.common import (color, env_option, helm_option, kube_version_option,
+                                    output_option, pass_state)
 
 
 @click.group()
@@ -15,10 +15,8 @@ def chart() -> None:
 
 @chart.command("lint")
 @env_option()
-@click.option("--kube-version", default=DEFAULT_KUBE_VERSION, show_default=True,
-              help="Kubernetes version whose API schemas the rendered manifests must match.")
-@click.option("--helm", "helm", envvar="KESTRA_OPS_HELM", metavar="PATH",
-              help="helm binary (default: PATH, then beside the interpreter). Env: KESTRA_OPS_HELM.")
+@kube_version_option()
+@helm_option()
 @output_option("text", "json", "sarif", "junit", "github")
 @pass_state
 def lint_cmd(state, env: str, kube_version: str, helm: str | None, output: str) -> None:

@@ -29,3 +29,17 @@ def quiet_option():
 
 def color() -> bool:
     return sys.stdout.isatty()
+
+
+def kube_version_option():
+    from kestra_ops.defaults import DEFAULT_KUBE_VERSION
+
+    return click.option("--kube-version", default=DEFAULT_KUBE_VERSION, show_default=True,
+                        help="Kubernetes version whose API schemas the rendered manifests must "
+                             "match.")
+
+
+def helm_option():
+    return click.option("--helm", "helm", envvar="KESTRA_OPS_HELM", metavar="PATH",
+                        help="helm binary (default: PATH, then beside the interpreter). "
+                             "Env: KESTRA_OPS_HELM.")

@@ -6,18 +6,16 @@ import json
 
 import click
 
-from kestra_ops.cli.common import color, env_option, output_option, pass_state, quiet_option
-from kestra_ops.defaults import DEFAULT_KUBE_VERSION
+from kestra_ops.cli.common import (color, env_option, helm_option, kube_version_option,
+                                    output_option, pass_state, quiet_option)
 
 MARK = {"ok": "ok", "warning": "warn", "failed": "FAIL", "skipped": "skip"}
 
 
 @click.command("plan")
 @env_option()
-@click.option("--kube-version", default=DEFAULT_KUBE_VERSION, show_default=True,
-              help="Kubernetes version whose API schemas the rendered manifests must match.")
-@click.option("--helm", "helm", envvar="KESTRA_OPS_HELM", metavar="PATH",
-              help="helm binary (default: PATH, then beside the interpreter).")
+@kube_version_option()
+@helm_option()
 @output_option("text", "json")
 @quiet_option()
 @pass_state

@@ -25,6 +25,11 @@ class Manifest:
     def name(self) -> str:
         return f"{self.doc.get('kind')}/{(self.doc.get('metadata') or {}).get('name')}"
 
+    def location(self, chart: Path) -> Location:
+        """The template that rendered this object, as a path inside ``chart``."""
+        rel = self.source.split("/", 1)[1] if "/" in self.source else self.source
+        return Location(str(chart / rel))
+
 
 @dataclass
 class LintResult:
@@ -83,18 +88,13 @@ def lint_chart(env: Environment, *, kube_version: str = DEFAULT_KUBE_VERSION,
     return result
 
 
-def _source_location(chart: Path, manifest: Manifest) -> Location:
-    rel = manifest.source.split("/", 1)[1] if "/" in manifest.source else manifest.source
-    return Location(str(chart / rel))
-
-
 def kube_schema_findings(manifests: list[Manifest], kube_version: str, chart: Path) -> list[Finding]:
     """Each rendered object against the Kubernetes OpenAPI schemas (kubernetes-validate, strict)."""
     import kubernetes_validate
 
     findings = []
     for manifest in manifests:
-        where = _source_location(chart, manifest)
+        where = manifest.location(chart)
         try:
             kubernetes_validate.validate(manifest.doc, kube_version, strict=True)
         except kubernetes_validate.ValidationError as err:

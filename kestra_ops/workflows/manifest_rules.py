@@ -15,11 +15,6 @@ REQUIRED_SECTIONS = (("datasources", "default"), ("datasources", "postgres"),
                      ("kestra", "datasources", "postgres"))
 
 
-def _where(chart: Path, manifest) -> Location:
-    rel = manifest.source.split("/", 1)[1] if "/" in manifest.source else manifest.source
-    return Location(str(chart / rel))
-
-
 def _find(manifests, kind: str, name: str):
     for m in manifests:
         if m.doc.get("kind") == kind and (m.doc.get("metadata") or {}).get("name") == name:
@@ -41,11 +36,11 @@ def configmap_sections(manifests, env: str, chart: Path) -> Iterable[Finding]:
     except yaml.YAMLError as err:
         config = None
         yield Finding("manifest/configmap", "error", f"application.yml is not YAML: {err}",
-                      "$.data['application.yml']", _where(chart, cm))
+                      "$.data['application.yml']", cm.location(chart))
     if not isinstance(config, dict):
         yield Finding("manifest/configmap", "error",
                       f"ConfigMap {CONFIGMAP} has no application.yml mapping",
-                      "$.data['application.yml']", _where(chart, cm))
+                      "$.data['application.yml']", cm.location(chart))
         return
     for path in REQUIRED_SECTIONS:
         node = config
@@ -54,7 +49,7 @@ def configmap_sections(manifests, env: str, chart: Path) -> Iterable[Finding]:
         if not isinstance(node, dict):
             yield Finding("manifest/configmap", "error",
                           f"ConfigMap {CONFIGMAP} application.yml lacks {'.'.join(path)}",
-                          "$.data['application.yml']", _where(chart, cm),
+                          "$.data['application.yml']", cm.location(chart),
                           "Kestra needs all three datasource sections")
 
 
@@ -75,7 +70,7 @@ def probes(manifests, env: str, chart: Path) -> Iterable[Finding]:
         if port != MANAGEMENT_PORT:
             yield Finding("manifest/probes", "error",
                           f"{DEPLOYMENT} {probe} is not an HTTP probe on port {MANAGEMENT_PORT}",
-                          f"$.spec.template.spec.containers[kestra].{probe}", _where(chart, dep),
+                          f"$.spec.template.spec.containers[kestra].{probe}", dep.location(chart),
                           "probe /health/liveness and /health/readiness on the management port 8081")
 
 
@@ -93,7 +88,7 @@ def image_tags(manifests, env: str, chart: Path) -> Iterable[Finding]:
             if not tag or tag == "latest":
                 yield Finding("manifest/image-latest", "error",
                               f"{m.name} container {c.get('name')} uses image {image!r}",
-                              "$.spec.template.spec.containers", _where(chart, m),
+                              "$.spec.template.spec.containers", m.location(chart),
                               "pin an explicit version tag outside dev")
 
 
