@@ -78,9 +78,7 @@ def validate_cmd(state, files: tuple[Path, ...], env: str | None, chart: Path | 
     if files:
         reports = validate_files(state.config, files, env, chart, use_cache=not no_cache)
     else:
-        environment = state.environment(env)
-        if chart:
-            environment = state.environment(env, chart=str(chart))
+        environment = state.environment(env, chart=str(chart) if chart else None)
         reports = [validate_env(environment, use_cache=not no_cache)]
     text = render_reports(reports, output, color=color())
     if text:

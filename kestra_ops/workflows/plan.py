@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from kestra_ops.errors import KestraOpsError
 from kestra_ops.settings import Environment
 from kestra_ops.values.findings import Report
-from kestra_ops.values.loader import YamlLoadError
 
 
 @dataclass
@@ -51,7 +50,8 @@ def plan(env: Environment, *, kube_version: str | None = None, helm: str | None 
          on_step=None) -> PlanResult:
     from kestra_ops.defaults import DEFAULT_KUBE_VERSION
     from kestra_ops.workflows.chart_lint import lint_chart
-    from kestra_ops.workflows.values import render, validate_env
+    from kestra_ops.values.merge import load_layers
+    from kestra_ops.workflows.values import validate_env
 
     result = PlanResult(env.name)
 
@@ -61,14 +61,11 @@ def plan(env: Environment, *, kube_version: str | None = None, helm: str | None 
             on_step(s)
 
     started = time.perf_counter()
-    try:
-        rendered = render(env, redact=True)
-        leaves = len(rendered.merged.origins)
-        step(Step("render", "ok", f"{' + '.join(rendered.merged.layers)} -> {leaves} values",
+    try:  # the merge is what render writes; plan needs only its outcome, not the YAML text
+        merged = load_layers(env.values_paths)
+        step(Step("render", "ok", f"{' + '.join(merged.layers)} -> {len(merged.origins)} values",
                   time.perf_counter() - started))
-    except YamlLoadError as err:
-        step(Step("render", "failed", str(err), time.perf_counter() - started))
-    except KestraOpsError as err:
+    except KestraOpsError as err:  # an unreadable layer (YamlLoadError) among them
         step(Step("render", "failed", str(err), time.perf_counter() - started))
 
     started = time.perf_counter()
