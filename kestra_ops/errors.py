@@ -39,3 +39,25 @@ class OperationFailed(KestraOpsError):
     """An operation ran and failed (helm lint, a deploy, a check)."""
 
     exit_code = EXIT_FAILED
+
+
+class Unreachable(OperationFailed):
+    """A server (Kubernetes API, Kestra, MinIO, PostgreSQL) cannot be reached."""
+
+
+class NotFound(OperationFailed):
+    """A resource that must exist does not."""
+
+
+class Conflict(OperationFailed):
+    """Someone else changed the resource, or holds the lock."""
+
+
+class PermissionDenied(OperationFailed):
+    """The caller lacks a permission (RBAC, credentials)."""
+
+
+class Aborted(KestraOpsError):
+    """The user declined a confirmation; nothing was changed."""
+
+    exit_code = EXIT_FAILED

@@ -1,0 +1,49 @@
+"""Progress for commands that wait: a live line on a terminal, one plain line per step otherwise,
+nothing with --quiet. Messages go to stderr so stdout stays the result (text or JSON)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from typing import IO, Iterator
+
+
+class Progress:
+    def __init__(self, *, quiet: bool = False, stream: IO[str] | None = None):
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            print(message, file=self.stream, flush=True)
+
+    def update(self, message: str) -> None:
+        """A transient status (a wait loop's latest state): overwritten on a TTY, else skipped."""
+        if self.quiet or not self.tty:
+            return
+        print(f"\r\x1b[2K  … {message}", end="", file=self.stream, flush=True)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """``with progress.step("helm upgrade"):`` prints the step, then ok/FAILED and its time."""
+        start = time.monotonic()
+        if not self.quiet:
+            if self.tty:
+                print(f"  … {name}", end="", file=self.stream, flush=True)
+            else:
+                print(f"- {name}", file=self.stream, flush=True)
+        try:
+            yield
+        except BaseException:
+            self._done(name, "FAILED", start)
+            raise
+        self._done(name, "ok", start)
+
+    def _done(self, name: str, status: str, start: float) -> None:
+        if self.quiet:
+            return
+        elapsed = time.monotonic() - start
+        prefix = "\r\x1b[2K" if self.tty else ""
+        print(f"{prefix}  {status:6} {name} ({elapsed:.1f}s)", file=self.stream, flush=True)

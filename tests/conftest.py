@@ -1,0 +1,18 @@
+"""Shared fixtures: the fake Kubernetes API reached through a real kubeconfig (KUBECONFIG)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.kube_api import fake_kube_fixture
+
+_fake_kube = fake_kube_fixture(ready_delay=0.05)
+
+
+@pytest.fixture
+def fake_kube(_fake_kube, monkeypatch):
+    """A running FakeKube; KUBECONFIG points at it (context "fake"), as a user's would."""
+    monkeypatch.setenv("KUBECONFIG", str(_fake_kube.kubeconfig))
+    monkeypatch.setenv("KESTRA_OPS_CONTEXT", "fake")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    return _fake_kube
