@@ -32,6 +32,8 @@ class Kube:
                 self.source = "in-cluster"
             else:
                 configuration = client.Configuration()
+                # the client reads $KUBECONFIG once, at import: read it again for every connection
+                kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
                 config.load_kube_config(config_file=kubeconfig, context=context,
                                         client_configuration=configuration)
                 self.source = f"kubeconfig context {context or '(current)'}"

@@ -45,7 +45,10 @@ class KestraOpsGroup(click.Group):
 
     LAZY = {"values": ("kestra_ops.cli.values", "values"),
             "chart": ("kestra_ops.cli.chart", "chart"),
-            "plan": ("kestra_ops.cli.plan", "plan_cmd")}
+            "plan": ("kestra_ops.cli.plan", "plan_cmd"),
+            "config": ("kestra_ops.cli.config", "config"),
+            "preflight": ("kestra_ops.cli.preflight", "preflight_cmd"),
+            "secrets": ("kestra_ops.cli.secrets", "secrets")}
 
     def list_commands(self, ctx):
         return sorted({*super().list_commands(ctx), *self.LAZY})

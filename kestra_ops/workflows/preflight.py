@@ -1,0 +1,362 @@
+"""preflight: can a deploy to this environment succeed? Checked before anything changes.
+
+Each check is a small function returning a :class:`Check` (pass / warn / fail and why):
+
+* ``api-server``: the Kubernetes API answers, and its version;
+* ``namespace``: the environment's namespace exists;
+* ``rbac``: one SelfSubjectAccessReview per (verb, resource) the deploy needs in the namespace,
+  run concurrently; every missing permission is named ("cannot create secrets in ns") — the
+  runbook's "CI service account lacks secret access" failure, caught before anything changes;
+* ``bucket``: the MinIO bucket exists (Kestra never creates it);
+* ``release``: the Helm release is not stuck in ``pending-*`` (an interrupted helm client).
+
+Nothing here writes to the cluster: an SSAR is a question, not a change.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+from kestra_ops.errors import KestraOpsError, NotFound, PermissionDenied
+from kestra_ops.settings import Environment
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+ACCESS_KEY_VAR = "KESTRA_OPS_MINIO_ACCESS_KEY"
+SECRET_KEY_VAR = "KESTRA_OPS_MINIO_SECRET_KEY"
+
+# Every verb Helm uses on the objects it owns (install, upgrade, rollback, uninstall).
+HELM_VERBS = ("get", "list", "create", "patch", "update", "delete")
+# kind -> (group, plural) for the kinds a chart template may declare.
+KIND_RESOURCES = {
+    "ConfigMap": ("", "configmaps"), "Service": ("", "services"),
+    "ServiceAccount": ("", "serviceaccounts"), "Secret": ("", "secrets"),
+    "PersistentVolumeClaim": ("", "persistentvolumeclaims"),
+    "Deployment": ("apps", "deployments"), "StatefulSet": ("apps", "statefulsets"),
+    "DaemonSet": ("apps", "daemonsets"), "Job": ("batch", "jobs"), "CronJob": ("batch", "cronjobs"),
+    "Role": ("rbac.authorization.k8s.io", "roles"),
+    "RoleBinding": ("rbac.authorization.k8s.io", "rolebindings"),
+    "Ingress": ("networking.k8s.io", "ingresses"),
+    "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
+    "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
+    "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
+}
+# What our chart creates today: the fallback when the chart's templates cannot be read.
+CHART_KINDS = ("ConfigMap", "Service", "Deployment", "StatefulSet", "Job", "CronJob",
+               "ServiceAccount", "Role", "RoleBinding")
+_KIND_LINE = re.compile(r"^kind:\s*[\"']?([A-Za-z]+)", re.M)
+
+
+@dataclass(frozen=True)
+class Permission:
+    verb: str
+    resource: str  # plural
+    group: str = ""
+    subresource: str = ""
+
+    @property
+    def qualified(self) -> str:
+        name = f"{self.resource}.{self.group}" if self.group else self.resource
+        return f"{name}/{self.subresource}" if self.subresource else name
+
+    def missing(self, namespace: str) -> str:
+        return f"cannot {self.verb} {self.qualified} in {namespace}"
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # pass | warn | fail
+    reason: str
+    seconds: float = 0.0
+    details: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "status": self.status, "reason": self.reason,
+                "seconds": round(self.seconds, 3), "details": list(self.details)}
+
+
+@dataclass
+class PreflightResult:
+    env: str
+    namespace: str
+    checks: list[Check] = field(default_factory=list)
+    missing_permissions: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.status == FAIL for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1
+
+    def check(self, name: str) -> Check | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    def to_dict(self) -> dict:
+        return {"env": self.env, "namespace": self.namespace, "ok": self.ok,
+                "exit_code": self.exit_code, "checks": [c.to_dict() for c in self.checks],
+                "missing_permissions": list(self.missing_permissions)}
+
+
+def _check(name: str):
+    """Decorator: the check's time, and any adapter error as a failed check with its one line."""
+    def wrap(fn: Callable[..., Check]) -> Callable[..., Check]:
+        @functools.wraps(fn)
+        def run(*args, **kwargs) -> Check:
+            started = time.perf_counter()
+            try:
+                check = fn(*args, **kwargs)
+            except KestraOpsError as err:
+                check = Check(name, FAIL, str(err))
+            check.seconds = time.perf_counter() - started
+            return check
+        return run
+    return wrap
+
+
+# --------------------------------------------------------------------------- checks
+
+@_check("api-server")
+def check_api(kube) -> Check:
+    version = kube.server_version()
+    return Check("api-server", PASS, f"Kubernetes {version} at {kube.host} ({kube.source})")
+
+
+@_check("namespace")
+def check_namespace(kube, namespace: str) -> Check:
+    try:
+        kube.call(f"namespace {namespace}", kube.core.read_namespace, namespace)
+    except NotFound:
+        return Check("namespace", FAIL, f"namespace {namespace} does not exist (create it, or "
+                     "set namespace in kestra-ops.yaml / KESTRA_OPS_NAMESPACE)")
+    except PermissionDenied:  # cluster-scoped: a namespaced CI account may not read namespaces
+        return Check("namespace", WARN, f"cannot read namespace {namespace} (not allowed to get "
+                     "namespaces); the rbac check covers what the deploy needs inside it")
+    return Check("namespace", PASS, f"namespace {namespace} exists")
+
+
+def chart_kinds(chart: Path) -> tuple[list[str], bool]:
+    """The kinds the chart's templates declare (top-level ``kind:`` lines), and whether they came
+    from the chart (False: unreadable templates, so :data:`CHART_KINDS`)."""
+    templates = chart / "templates"
+    files = sorted(templates.glob("*.yaml")) + sorted(templates.glob("*.yml")) \
+        if templates.is_dir() else []
+    kinds: dict[str, None] = {}
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        kinds.update(dict.fromkeys(_KIND_LINE.findall(text)))
+    return (list(kinds), True) if kinds else (list(CHART_KINDS), False)
+
+
+def required_permissions(chart: Path) -> tuple[list[Permission], list[str]]:
+    """What a deploy needs in the namespace, and the chart kinds we cannot map to a resource."""
+    kinds, _ = chart_kinds(chart)
+    perms: dict[Permission, None] = {}
+    resources = [KIND_RESOURCES[k] for k in kinds if k in KIND_RESOURCES]
+    unknown = [k for k in kinds if k not in KIND_RESOURCES]
+    if "StatefulSet" in kinds:  # volumeClaimTemplates: restores and resizes handle the PVCs
+        resources.append(("", "persistentvolumeclaims"))
+    for group, plural in resources:
+        if plural == "secrets":
+            continue  # below, with the verbs our own writes and Helm's storage need
+        perms.update(dict.fromkeys(Permission(v, plural, group) for v in HELM_VERBS))
+    # the deploy lock
+    perms.update(dict.fromkeys(Permission(v, "leases", "coordination.k8s.io")
+                               for v in ("get", "create", "update", "delete")))
+    # watching the rollout and explaining failures
+    perms.update(dict.fromkeys([Permission("get", "pods"), Permission("list", "pods"),
+                                Permission("get", "pods", subresource="log"),
+                                Permission("list", "events")]))
+    # `secrets apply` (get/create/update) and Helm's release storage (list/delete old revisions)
+    perms.update(dict.fromkeys(Permission(v, "secrets")
+                               for v in ("get", "list", "create", "update", "delete")))
+    return list(perms), unknown
+
+
+def missing_permissions(kube, namespace: str, permissions: Iterable[Permission], *,
+                        on_done: Callable[[int, int], None] | None = None,
+                        workers: int = 16) -> list[str]:
+    """One SelfSubjectAccessReview per permission, concurrently; the missing ones, in order."""
+    permissions = list(permissions)
+    kube.authorization  # noqa: B018 - build the API object once, before the threads share it
+    pool_size = getattr(kube.api_client.configuration, "connection_pool_maxsize", workers) or 1
+    done = 0
+
+    def ask(perm: Permission) -> bool:
+        attrs = {"namespace": namespace, "verb": perm.verb, "group": perm.group,
+                 "resource": perm.resource}
+        if perm.subresource:
+            attrs["subresource"] = perm.subresource
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "spec": {"resourceAttributes": attrs}}
+        review = kube.call("selfsubjectaccessreview",
+                           kube.authorization.create_self_subject_access_review, body)
+        return bool(review.status and review.status.allowed)
+
+    allowed: list[bool] = []
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, pool_size, len(permissions) or 1)),
+                            thread_name_prefix="ssar") as pool:
+        for ok in pool.map(ask, permissions):
+            allowed.append(ok)
+            done += 1
+            if on_done:
+                on_done(done, len(permissions))
+    return [p.missing(namespace) for p, ok in zip(permissions, allowed) if not ok]
+
+
+@_check("rbac")
+def check_rbac(kube, namespace: str, chart: Path, *,
+               on_done: Callable[[int, int], None] | None = None) -> Check:
+    perms, unknown = required_permissions(chart)
+    missing = missing_permissions(kube, namespace, perms, on_done=on_done)
+    if missing:
+        return Check("rbac", FAIL, f"{len(missing)} of {len(perms)} permissions missing in "
+                     f"{namespace}", details=missing)
+    if not chart_kinds(chart)[1]:
+        return Check("rbac", WARN, f"{len(perms)} permissions granted in {namespace}, for the "
+                     f"kinds our chart creates: no templates found under {chart}")
+    if unknown:
+        return Check("rbac", WARN, f"{len(perms)} permissions granted in {namespace}; chart kinds "
+                     f"not checked (unknown resource): {', '.join(unknown)}")
+    return Check("rbac", PASS, f"all {len(perms)} permissions granted in {namespace}")
+
+
+@_check("bucket")
+def check_bucket_exists(env: Environment, *, environ: Mapping[str, str] | None = None,
+                 region: str | None = None) -> Check:
+    from kestra_ops.adapters.storage import Storage
+
+    environ = os.environ if environ is None else environ
+    if not env.minio_endpoint:
+        return Check("bucket", WARN, "skipped: no MinIO endpoint for this environment "
+                     "(minio.endpoint in kestra-ops.yaml or KESTRA_OPS_MINIO_ENDPOINT)")
+    if not env.minio_bucket:
+        return Check("bucket", WARN, "skipped: no bucket for this environment (minio.bucket)")
+    unset = [v for v in (ACCESS_KEY_VAR, SECRET_KEY_VAR) if not environ.get(v)]
+    if unset:
+        return Check("bucket", WARN, f"skipped: no MinIO credentials ({' and '.join(unset)} "
+                     "not set)")
+    storage = Storage(env.minio_endpoint, environ[ACCESS_KEY_VAR], environ[SECRET_KEY_VAR],
+                      secure=env.minio_secure, region=region, timeout=5.0)
+    if not storage.bucket_exists(env.minio_bucket):
+        return Check("bucket", FAIL, f"bucket {env.minio_bucket} does not exist at {storage.url} "
+                     "(Kestra never creates it: create it before deploying)")
+    return Check("bucket", PASS, f"bucket {env.minio_bucket} exists at {storage.url}")
+
+
+@_check("release")
+def check_release(env: Environment, *, helm: str | None = None) -> Check:
+    from kestra_ops.adapters.helm_cli import run_helm
+
+    args = ["history", env.release, "-n", env.namespace, "-o", "json", "--max", "5"]
+    if env.context:
+        args += ["--kube-context", env.context]
+    if os.environ.get("KESTRA_OPS_KUBECONFIG"):
+        args += ["--kubeconfig", os.environ["KESTRA_OPS_KUBECONFIG"]]
+    result = run_helm(args, helm=helm, timeout=60)
+    where = f"release {env.release} in {env.namespace}"
+    if not result.ok:
+        message = _helm_error(result.stderr or result.stdout)
+        if "not found" in message and "release" in message:
+            return Check("release", PASS, f"no {where} yet (first install)")
+        return Check("release", FAIL, f"helm history {env.release}: {message}")
+    try:
+        revisions = json.loads(result.stdout or "[]")
+        latest = max(revisions, key=lambda r: int(r["revision"])) if revisions else None
+    except (ValueError, TypeError, KeyError) as err:
+        return Check("release", FAIL, f"helm history {env.release}: unreadable output ({err})")
+    if latest is None:
+        return Check("release", PASS, f"no {where} yet (first install)")
+    status, rev = str(latest.get("status", "unknown")), latest["revision"]
+    if status.startswith("pending-"):
+        return Check("release", FAIL, f"{where} is stuck in {status} at revision {rev} (updated "
+                     f"{latest.get('updated', '?')}): an interrupted helm client left it, and it "
+                     "blocks the next upgrade until rolled back to the last deployed revision")
+    if status == "failed":
+        return Check("release", WARN, f"{where}: revision {rev} failed "
+                     f"({latest.get('description', 'no description')}); the next deploy "
+                     "replaces it")
+    return Check("release", PASS, f"{where}: revision {rev} {status} ({latest.get('chart', '?')})")
+
+
+def _helm_error(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("Error:")]
+    line = (errors or lines or ["exited with an error and no message"])[-1]
+    return line.removeprefix("Error:").strip()
+
+
+def _values_region(env: Environment) -> str | None:
+    from kestra_ops.values.merge import load_layers
+
+    try:
+        plain = load_layers(env.values_paths).plain
+        region = plain["kestra"]["storage"]["minio"].get("region")
+    except (KestraOpsError, OSError, KeyError, TypeError, AttributeError):
+        return None
+    return region if isinstance(region, str) and region and "${" not in region else None
+
+
+# --------------------------------------------------------------------------- runner
+
+def run_preflight(env: Environment, *, kube=None, progress=None, check_bucket: bool = True,
+                  helm: str | None = None, environ: Mapping[str, str] | None = None
+                  ) -> PreflightResult:
+    """Run every check (bucket and release alongside the API checks); never raises for a
+    failed check: each ends as a :class:`Check` in the result."""
+    result = PreflightResult(env.name, env.namespace)
+    bucket_enabled = check_bucket
+    owned = kube is None
+
+    def note(message: str) -> None:
+        if progress is not None:
+            progress.update(message)
+
+    def bucket() -> Check:
+        if not bucket_enabled:
+            return Check("bucket", WARN, "skipped: not asked for (--skip-bucket)")
+        return check_bucket_exists(env, environ=environ, region=_values_region(env))
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="preflight") as pool:
+        side = [pool.submit(bucket), pool.submit(check_release, env, helm=helm)]
+        note("checking the Kubernetes API")
+        started = time.perf_counter()
+        if kube is None:
+            try:
+                from kestra_ops.adapters.kube import connect
+
+                kube = connect(env)
+            except KestraOpsError as err:
+                result.checks.append(Check("api-server", FAIL, str(err),
+                                           time.perf_counter() - started))
+        try:
+            if kube is not None:
+                result.checks.append(check_api(kube))
+            if result.checks[-1].status == FAIL:
+                skipped = "skipped: the Kubernetes API cannot be used"
+                result.checks += [Check("namespace", WARN, skipped), Check("rbac", WARN, skipped)]
+            else:
+                note("checking the namespace")
+                result.checks.append(check_namespace(kube, env.namespace))
+                rbac = check_rbac(kube, env.namespace, env.chart_path,
+                                  on_done=lambda n, t: note(f"checking permissions {n}/{t}"))
+                result.checks.append(rbac)
+                result.missing_permissions = list(rbac.details)
+        finally:
+            if owned and kube is not None:
+                kube.close()
+        note("checking the bucket and the release")
+        result.checks += [f.result() for f in side]
+    return result
