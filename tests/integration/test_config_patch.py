@@ -1,0 +1,228 @@
+"""config patch against the fake Kubernetes API, seeded with the ConfigMap and Deployment the
+chart renders: happy path (backup, write, restart, JSON), text output, --no-restart, no TTY,
+usage errors, rule violations refused, 409 and a concurrent change on the write, masked
+secrets, --persist keeping the overlay's comments."""
+
+from __future__ import annotations
+
+import json
+import stat
+import textwrap
+
+import pytest
+import yaml
+
+from kestra_ops.errors import Conflict
+from kestra_ops.settings import load_config
+from kestra_ops.values.merge import load_layers
+from tests.helpers_configmap import (CM, DEP, NS, app_yml, backup_files, changes,  # noqa: F401
+                                     cm_rv, project, ready, restarted_at, run)
+
+
+def test_patch_backs_up_writes_restarts_and_reports_json(project, fake_kube):
+    original, rv0 = app_yml(fake_kube), cm_rv(fake_kube)
+    result = run(project, "config", "patch", "--env", "dev", "--set",
+                 "kestra.server.termination-grace-period=4m", "--yes", "--output", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["changed"] and data["restarted"] and data["keys"] == [
+        "kestra.server.termination-grace-period"]
+    assert data["resource_version_before"] == rv0 != data["resource_version_after"]
+    assert "-    termination-grace-period: 5m" in data["diff"]
+    assert "+    termination-grace-period: 4m" in data["diff"]
+    assert "Helm owns configmap kestra-config" in result.stderr
+    assert "--persist" in result.stderr
+
+    # the live ConfigMap changed on that one line only
+    assert app_yml(fake_kube) == original.replace("termination-grace-period: 5m",
+                                                  "termination-grace-period: 4m")
+    # the backup: 0600, a re-appliable manifest of what was read, without server-set fields
+    [backup] = backup_files(project)
+    assert data["backup"] == f"backups/configmap/{backup.name}"
+    assert backup.name.startswith("kestra-config-") and backup.name.endswith("Z.yaml")
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    manifest = yaml.safe_load(backup.read_text())
+    assert manifest["kind"] == "ConfigMap" and manifest["data"]["application.yml"] == original
+    assert set(manifest["metadata"]) <= {"name", "namespace", "labels", "annotations"}
+    assert f"resourceVersion {rv0}" in backup.read_text().splitlines()[0]
+    # Kestra restarted and ready on a new ReplicaSet
+    assert restarted_at(fake_kube) and ready(fake_kube)
+    pods = fake_kube.store.list("pods", NS)
+    assert len({p["metadata"]["labels"]["pod-template-hash"] for p in pods}) == 1
+    # the change log: what, where, before/after, the backup; no values
+    log = changes(project)
+    assert [e["action"] for e in log] == ["configmap.patch", "deployment.restart"]
+    assert log[0]["before"] == rv0 and log[0]["after"] == data["resource_version_after"]
+    assert log[0]["backup"] == data["backup"] and log[0]["target"] == f"configmap {NS}/{CM}"
+    assert "4m" not in json.dumps(log)
+
+
+def test_text_output_and_unchanged_patch(project, fake_kube):
+    result = run(project, "config", "patch", "--env", "dev", "--set",
+                 "kestra.server.termination-grace-period=5m", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "configmap kestra-config: unchanged" in result.stdout
+    assert "nothing to do" in result.stderr
+    assert backup_files(project) == [] and restarted_at(fake_kube) is None
+
+    result = run(project, "config", "patch", "--env", "dev", "--set",
+                 "kestra.jdbc.cleaner.retention=14d", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "patched configmap kestra-config in hyperplane-kestra: 1 key(s) changed" in \
+        result.stdout
+    assert "  ~ kestra.jdbc.cleaner.retention" in result.stdout
+    assert "restarted deployment kestra-standalone: ready in" in result.stdout
+    assert "+      retention: 14d" in result.stdout  # the diff comes first, on stdout
+
+
+def test_no_restart_writes_only(project, fake_kube):
+    generation = fake_kube.store.get("deployments", NS, DEP)["metadata"]["generation"]
+    result = run(project, "config", "patch", "--env", "dev", "--set",
+                 "kestra.url=https://kestra-dev2.example.com/", "--yes", "--no-restart",
+                 "--output", "json", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "write configmap" not in result.stderr and "+++" not in result.stderr  # --quiet
+    data = json.loads(result.stdout)
+    assert data["changed"] and not data["restarted"]
+    assert "url: https://kestra-dev2.example.com/" in app_yml(fake_kube)
+    assert restarted_at(fake_kube) is None
+    assert fake_kube.store.get("deployments", NS, DEP)["metadata"]["generation"] == generation
+    assert "not restarted" in result.stderr
+    assert [e["action"] for e in changes(project)] == ["configmap.patch"]
+
+
+def test_without_tty_and_yes_nothing_is_written(project, fake_kube):
+    original, rv0 = app_yml(fake_kube), cm_rv(fake_kube)
+    result = run(project, "config", "patch", "--env", "dev", "--set",
+                 "kestra.jdbc.cleaner.retention=14d")
+    assert result.exit_code == 1
+    assert "not confirmed" in result.stderr and "nothing was changed" in result.stderr
+    assert "+      retention: 14d" in result.stdout  # shown before asking
+    assert (app_yml(fake_kube), cm_rv(fake_kube)) == (original, rv0)
+    assert backup_files(project) == [] and changes(project) == []
+
+
+def test_usage_errors(project, fake_kube):
+    result = run(project, "config", "patch", "--env", "dev", "--yes")
+    assert result.exit_code == 2 and "give --set KEY=VALUE or --file" in result.stderr
+    result = run(project, "config", "patch", "--env", "dev", "--set", "a=1", "--timeout", "soon")
+    assert result.exit_code == 2 and "'soon' is not a duration" in result.stderr
+    result = run(project, "config", "patch", "--env", "dev", "--set",
+                 "micronaut.server.port=9999", "--persist", "--yes")
+    assert result.exit_code == 2 and "micronaut is not rendered from values" in result.stderr
+    assert backup_files(project) == []
+
+
+def test_rule_breaking_change_is_refused(project, fake_kube):
+    original, rv0 = app_yml(fake_kube), cm_rv(fake_kube)
+    result = run(project, "config", "patch", "--env", "dev", "--set", "datasources.default=null",
+                 "--yes")
+    assert result.exit_code == 1
+    assert "error kestra/datasource-missing: datasources.default is missing" in result.stderr
+    assert "breaks 1 rule(s); nothing was written" in result.stderr
+    assert (app_yml(fake_kube), cm_rv(fake_kube)) == (original, rv0)
+    assert backup_files(project) == [] and restarted_at(fake_kube) is None
+
+    # the live pod grace period (360s) must stay above Kestra's: 10m is refused, in JSON too
+    result = run(project, "config", "patch", "--env", "dev", "--set",
+                 "kestra.server.termination-grace-period=10m", "--yes", "--output", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert [f["rule"] for f in data["findings"] if f["severity"] == "error"] == [
+        "kestra/grace-period"]
+    assert app_yml(fake_kube) == original and changes(project) == []
+
+
+def test_conflict_on_write_writes_nothing(project, fake_kube):
+    original, rv0 = app_yml(fake_kube), cm_rv(fake_kube)
+    fake_kube.fail_next("update", "configmaps", code=409, reason="Conflict", message=(
+        'Operation cannot be fulfilled on configmaps "kestra-config": the object has been '
+        "modified; please apply your changes to the latest version and try again"))
+    result = run(project, "config", "patch", "--env", "dev", "--set",
+                 "kestra.jdbc.cleaner.retention=14d", "--yes")
+    assert result.exit_code == 1
+    assert ("error: configmap kestra-config changed since it was read (resourceVersion "
+            f"{rv0}): nothing was written") in result.stderr
+    assert (app_yml(fake_kube), cm_rv(fake_kube)) == (original, rv0)
+    assert restarted_at(fake_kube) is None
+    assert "configmap.patch" not in [e["action"] for e in changes(project)]
+
+
+def test_concurrent_change_between_read_and_write(project, fake_kube):
+    """Someone patches the ConfigMap while the diff is on screen: our write is refused."""
+    from kestra_ops.workflows.configmap import patch_config
+    from kestra_ops.workflows.configmap_doc import Patch
+
+    env = load_config(project / "kestra-ops.yaml").environment("dev")
+
+    def meanwhile(diff: str) -> bool:
+        assert "retention: 14d" in diff
+        fake_kube.store.patch("configmaps", NS, CM, {"metadata": {"labels": {"x": "y"}}})
+        return True
+
+    with pytest.raises(Conflict, match="changed since it was read"):
+        patch_config(env, Patch(sets=("kestra.jdbc.cleaner.retention=14d",)),
+                     confirm=meanwhile, restart=False)
+    live = fake_kube.store.get("configmaps", NS, CM)
+    assert live["metadata"]["labels"]["x"] == "y"  # their change stands, ours is not written
+    assert "retention: 7d" in live["data"]["application.yml"]
+
+
+def test_secrets_are_masked_in_the_diff(project, fake_kube):
+    patch = project / "patch.yaml"
+    patch.write_text(textwrap.dedent("""\
+        kestra:
+          storage:
+            minio:
+              secret-key: Sup3rSecretMinio
+        """))
+    result = run(project, "config", "patch", "--env", "dev", "--file", str(patch), "--yes",
+                 "--no-restart")
+    assert result.exit_code == 0, result.output
+    assert "-      secret-key: ${KESTRA_MINIO_SECRET_KEY}" in result.stdout
+    assert "+      secret-key: ****** (changed)" in result.stdout
+    assert "secret-key: Sup3rSecretMinio" in app_yml(fake_kube)  # written, never shown
+
+    result = run(project, "config", "patch", "--env", "dev", "--set",
+                 "kestra.storage.minio.secret-key=An0therSecret", "--yes", "--no-restart",
+                 "--output", "json")
+    assert result.exit_code == 0, result.output
+    diff = json.loads(result.stdout)["diff"]
+    assert "-      secret-key: ******\n" in diff
+    assert "+      secret-key: ****** (changed)\n" in diff
+    for text in (result.output, (project / "backups" / "changes.jsonl").read_text()):
+        assert "Sup3rSecretMinio" not in text and "An0therSecret" not in text
+    assert "plaintext secret" in result.stdout  # a dev warning finding, in the JSON
+
+
+def test_persist_writes_the_overlay_keeping_comments(project, fake_kube):
+    overlay = project / "values" / "dev.yaml"
+    before = overlay.read_text()
+    patch = project / "patch.yaml"
+    patch.write_text(textwrap.dedent("""\
+        kestra:
+          server:
+            termination-grace-period: 4m
+          jdbc:
+            cleaner: null
+        """))
+    result = run(project, "config", "patch", "--env", "dev", "--file", str(patch), "--persist",
+                 "--yes")
+    assert result.exit_code == 0, result.output
+    assert "persisted to values/dev.yaml" in result.stdout
+    assert "the change is also written to values/dev.yaml" in result.stderr
+    assert "still render a different" not in result.stderr  # values and ConfigMap agree
+    after = overlay.read_text()
+    for line in before.splitlines():  # every comment and value is still there
+        assert line in after.splitlines()
+    assert "# fewer worker threads and a smaller pod than base" in after
+    overlay_data = yaml.safe_load(after)
+    assert overlay_data["kestra"]["server"] == {"termination-grace-period": "4m"}
+    assert overlay_data["kestra"]["jdbc"] == {"cleaner": None}  # explicit null deletes
+    assert overlay_data["kestra"]["storage"]["minio"]["bucket"] == "kestra-dev"
+    merged = load_layers([project / "values" / "base.yaml", overlay]).plain
+    assert merged["kestra"]["server"]["termination-grace-period"] == "4m"
+    assert "cleaner" not in merged["kestra"]["jdbc"]
+    assert "jdbc:\n  cleaner: {}" not in app_yml(fake_kube)
+    assert changes(project)[-1]["action"] == "values.persist"
+    assert run(project, "values", "validate", "--env", "dev", "--no-cache").exit_code == 0

@@ -1,0 +1,175 @@
+"""config patch's failed rollouts (automatic restore), config backups and config restore against
+the fake Kubernetes API; the backup manifest re-applied; the uploader hook."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kestra_ops.errors import OperationFailed
+from kestra_ops.settings import load_config
+from tests.helpers_configmap import (CM, DEP, NS, app_yml, backup_files, changes,  # noqa: F401
+                                     clear_failure_when_restored, freeze_running_pods, project,
+                                     ready, run)
+
+
+def test_backup_is_reappliable(project, fake_kube):
+    result = run(project, "config", "patch", "--env", "dev", "--set",
+                 "kestra.jdbc.cleaner.retention=14d", "--yes", "--no-restart")
+    assert result.exit_code == 0, result.output
+    [backup] = backup_files(project)
+    fake_kube.store.delete("configmaps", NS, CM)
+    from kestra_ops.adapters.kube import Kube
+
+    kube = Kube(context="fake", kubeconfig=str(fake_kube.kubeconfig), namespace=NS)
+    kube.core.create_namespaced_config_map(NS, yaml.safe_load(backup.read_text()))
+    assert "retention: 7d" in app_yml(fake_kube)
+
+
+def test_crashloop_restores_the_backup(project, fake_kube):
+    original = app_yml(fake_kube)
+    freeze_running_pods(fake_kube)
+    fake_kube.controller.set_failure(DEP, "crashloop")
+    watcher = clear_failure_when_restored(fake_kube, original)
+    result = run(project, "config", "patch", "--env", "dev", "--set",
+                 "kestra.jdbc.cleaner.retention=14d", "--yes", "--timeout", "20s")
+    watcher.join(timeout=5)
+    assert result.exit_code == 1
+    [message] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert message.startswith("error: rollout failed: deployment kestra-standalone: pod "
+                              "kestra-standalone-")
+    restarts = re.search(r"container kestra: CrashLoopBackOff \((\d+) restarts\)", message)
+    assert restarts and int(restarts[1]) >= 3
+    assert "last exit 1 Error" in message and "Back-off restarting failed container" in message
+    [backup] = backup_files(project)
+    assert f"restored kestra-config from backups/configmap/{backup.name}" in message
+    assert "deployment kestra-standalone is ready again on it" in message
+    assert "timed out waiting for the condition" not in message
+    assert app_yml(fake_kube) == original and ready(fake_kube)
+    assert [e["action"] for e in changes(project)] == [
+        "configmap.patch", "deployment.restart", "configmap.restore", "deployment.restart"]
+
+
+def test_never_ready_times_out_restores_and_says_when_restore_fails_too(project, fake_kube):
+    original = app_yml(fake_kube)
+    freeze_running_pods(fake_kube)
+    fake_kube.controller.set_failure(DEP, "never-ready")
+    result = run(project, "config", "patch", "--env", "dev", "--set",
+                 "kestra.jdbc.cleaner.retention=14d", "--yes", "--timeout", "0.6s")
+    assert result.exit_code == 1
+    [message] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "rollout failed: deployment kestra-standalone: not ready after 0.6s: pod " in message
+    assert "container kestra: never ready (0 restarts); last event Unhealthy: Readiness probe " \
+           "failed" in message
+    assert "restored kestra-config from backups/configmap/" in message
+    assert "the restart on the restored configuration failed too" in message
+    assert app_yml(fake_kube) == original
+
+
+def test_wait_for_rollout_names_an_image_pull_failure(project, fake_kube):
+    from kestra_ops.adapters.kube import Kube
+    from kestra_ops.output.progress import Progress
+    from kestra_ops.workflows.rollout import restart_deployment, wait_for_rollout
+
+    freeze_running_pods(fake_kube)
+    fake_kube.controller.set_failure(DEP, "imagepull")
+    kube = Kube(context="fake", kubeconfig=str(fake_kube.kubeconfig), namespace=NS)
+    restart_deployment(kube, NS, DEP)
+    with pytest.raises(OperationFailed) as err:
+        wait_for_rollout(kube, NS, DEP, 10, Progress(quiet=True))
+    assert "container kestra: ImagePullBackOff" in str(err.value)
+    assert 'Failed to pull image "kestra/kestra:v1.3.2"' in str(err.value) or \
+        "Back-off pulling image" in str(err.value)
+
+
+def test_backups_listing_and_restore(project, fake_kube):
+    original = app_yml(fake_kube)
+    for value in ("14d", "21d"):
+        result = run(project, "config", "patch", "--env", "dev", "--set",
+                     f"kestra.jdbc.cleaner.retention={value}", "--yes", "--no-restart")
+        assert result.exit_code == 0, result.output
+    result = run(project, "config", "backups", "--env", "dev", "--output", "json")
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)
+    assert len(listed) == 2 and all(b["size"] > 100 and b["env"] == "dev" for b in listed)
+    assert listed[0]["time"] >= listed[1]["time"]
+    newest_first = [int(b["resourceVersion"]) for b in listed]
+    assert newest_first == sorted(newest_first, reverse=True)
+    oldest = listed[-1]["name"]
+    table = run(project, "config", "backups", "--env", "dev")
+    assert table.stdout.splitlines()[0].split()[:2] == ["NAME", "TIME"]
+    assert table.stdout.index(listed[0]["name"]) < table.stdout.index(oldest)
+    assert run(project, "config", "backups", "--env", "production",
+               "--output", "json").stdout.strip() == "[]"
+
+    patched = app_yml(fake_kube)
+    result = run(project, "config", "restore", "--env", "dev", oldest, "--yes",
+                 "--output", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["restored_from"] == f"backups/configmap/{oldest}" and data["restarted"]
+    assert data["keys"] == ["kestra.jdbc.cleaner.retention"]
+    assert app_yml(fake_kube) == original and ready(fake_kube)
+    # the live (patched) ConfigMap was backed up first: restoring that undoes the restore
+    newest = backup_files(project)
+    assert len(newest) == 3
+    own = project / data["backup"]
+    assert yaml.safe_load(own.read_text())["data"]["application.yml"] == patched
+    result = run(project, "config", "restore", "--env", "dev", str(own), "--yes", "--no-restart")
+    assert result.exit_code == 0, result.output
+    assert app_yml(fake_kube) == patched
+    actions = [e["action"] for e in changes(project)]
+    assert actions[2:] == ["configmap.restore", "deployment.restart", "configmap.restore"]
+
+
+def test_restore_refuses_wrong_backups(project, fake_kube):
+    result = run(project, "config", "restore", "--env", "dev", "kestra-config-nope.yaml", "--yes")
+    assert result.exit_code == 2 and "not found" in result.stderr
+    result = run(project, "config", "patch", "--env", "dev", "--set",
+                 "kestra.jdbc.cleaner.retention=14d", "--yes", "--no-restart")
+    assert result.exit_code == 0, result.output
+    [backup] = backup_files(project)
+    result = run(project, "config", "restore", "--env", "production", backup.name, "--yes")
+    assert result.exit_code == 2
+    assert "taken from environment 'dev', not 'production'" in result.stderr
+    assert "retention: 14d" in app_yml(fake_kube)
+
+
+def test_backup_copy_goes_through_the_uploader(project, fake_kube):
+    """The object-storage copy is a parameter: whatever uploads the file says where it went."""
+    from kestra_ops.workflows.configmap import patch_config
+    from kestra_ops.workflows.configmap_doc import Patch
+
+    env = load_config(project / "kestra-ops.yaml").environment("dev")
+    uploaded = []
+
+    def upload(path: Path) -> str:
+        uploaded.append(path.read_text())
+        return f"s3://{env.minio_bucket}/backups/configmap/{path.name}"
+
+    result = patch_config(env, Patch(sets=("kestra.jdbc.cleaner.retention=14d",)),
+                          confirm=lambda diff: True, restart=False, uploader=upload)
+    [backup] = backup_files(project)
+    assert uploaded == [backup.read_text()]
+    assert result.uploaded == f"s3://kestra-dev/backups/configmap/{backup.name}"
+    assert changes(project)[-1]["uploaded"] == result.uploaded
+
+
+def test_wait_for_rollout_stops_at_the_progress_deadline(project, fake_kube):
+    from kestra_ops.adapters.kube import Kube
+    from kestra_ops.workflows.rollout import restart_deployment, wait_for_rollout
+
+    freeze_running_pods(fake_kube)
+    fake_kube.controller.progress_deadline = 0.3
+    fake_kube.controller.set_failure(DEP, "never-ready")
+    kube = Kube(context="fake", kubeconfig=str(fake_kube.kubeconfig), namespace=NS)
+    restart_deployment(kube, NS, DEP)
+    with pytest.raises(OperationFailed) as err:
+        wait_for_rollout(kube, NS, DEP, 30, None)
+    message = str(err.value)
+    assert message.startswith("deployment kestra-standalone: progress deadline exceeded: pod ")
+    assert "container kestra: never ready (0 restarts); last event Unhealthy" in message
