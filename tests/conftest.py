@@ -1,9 +1,11 @@
-"""Shared fixtures: the fake Kubernetes API reached through a real kubeconfig (KUBECONFIG)."""
+"""Shared fixtures: the fake Kubernetes API reached through a real kubeconfig (KUBECONFIG), and
+a recording stand-in helm executable (KESTRA_OPS_HELM)."""
 
 from __future__ import annotations
 
 import pytest
 
+from tests.fakes.helm_standin import helm_standin_fixture
 from tests.fakes.kube_api import fake_kube_fixture
 
 _fake_kube = fake_kube_fixture(ready_delay=0.05)
@@ -16,3 +18,6 @@ def fake_kube(_fake_kube, monkeypatch):
     monkeypatch.setenv("KESTRA_OPS_CONTEXT", "fake")
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     return _fake_kube
+
+
+helm_standin = helm_standin_fixture()  # a recording stand-in helm: helm_standin("v4.1.4")

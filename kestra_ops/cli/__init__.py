@@ -48,7 +48,9 @@ class KestraOpsGroup(click.Group):
             "plan": ("kestra_ops.cli.plan", "plan_cmd"),
             "config": ("kestra_ops.cli.config", "config"),
             "preflight": ("kestra_ops.cli.preflight", "preflight_cmd"),
-            "secrets": ("kestra_ops.cli.secrets", "secrets")}
+            "secrets": ("kestra_ops.cli.secrets", "secrets"),
+            "history": ("kestra_ops.cli.release", "history_cmd"),
+            "rollback": ("kestra_ops.cli.release", "rollback_cmd")}
 
     def list_commands(self, ctx):
         return sorted({*super().list_commands(ctx), *self.LAZY})

@@ -1,0 +1,379 @@
+"""Helm releases through a small synchronous facade: history, status, values, manifest, upgrade,
+rollback, dependency update. Works with Helm 3.x and 4.x (the version is detected once per binary).
+
+Reads (history, status, get values, get manifest) go through ``pyhelm3``'s :class:`Command`, built
+on first use with ``executable=`` the helm that :func:`helm_cli.find_helm` resolves. pyhelm3's
+``Client`` is never built: it runs ``helm version`` through a shell at construction, and we detect
+the version ourselves (:func:`helm_cli.helm_version`, cached).
+
+Changes (upgrade --install, rollback) run the binary directly with an argument list, because
+pyhelm3 cannot express them safely here: it sends a values *dict* on stdin (we pass the
+environment's values *files*, merged by helm's own rules), adds ``--create-namespace`` by default
+(we never create namespaces), adds ``--wait-for-jobs`` to every waiting rollback, and runs helm
+under ``/bin/sh -c``, so cancelling it stops the shell and leaves helm running. Here an interrupt
+(Ctrl-C) or our own deadline sends helm SIGINT, which helm handles by marking the release failed
+(and, with rollback-on-failure, rolling it back) instead of leaving it ``pending-upgrade``; a
+second Ctrl-C, or helm not finishing within ``interrupt_grace``, kills it.
+
+Helm 4 renamed ``--atomic`` to ``--rollback-on-failure``; the flag matching the binary is sent.
+Errors are typed and one line: a missing release is :class:`NotFound`, another operation in
+progress is :class:`Conflict`, any other failure :class:`OperationFailed` with helm's error line.
+Values are returned to the caller, never printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from kestra_ops.adapters import helm_cli
+from kestra_ops.errors import Conflict, InvalidInput, NotFound, OperationFailed, Unreachable
+
+GOOD_STATUSES = ("deployed", "superseded")
+PENDING_STATUSES = ("pending-install", "pending-upgrade", "pending-rollback")
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One line of ``helm history``."""
+
+    revision: int
+    status: str
+    chart: str
+    app_version: str
+    updated: str
+    description: str
+
+    @property
+    def pending(self) -> bool:
+        return self.status.startswith("pending-")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ReleaseStatus:
+    """``helm status``: the release's latest revision."""
+
+    name: str
+    namespace: str
+    revision: int
+    status: str
+    description: str
+    updated: str
+
+    @property
+    def pending(self) -> bool:
+        return self.status.startswith("pending-")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class UpgradeFailed(OperationFailed):
+    """``helm upgrade`` failed; ``rolled_back`` says whether helm restored the previous revision
+    (rollback-on-failure) or uninstalled a failed first install."""
+
+    def __init__(self, message: str, *, rolled_back: bool, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.rolled_back = rolled_back
+
+
+def parse_duration(value: str | int | float) -> float:
+    """A helm/Go duration (``10m``, ``1h30m``, ``90s``; a bare number is seconds) -> seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value <= 0:
+            raise InvalidInput(f"timeout must be positive, not {value}")
+        return float(value)
+    text = str(value).strip()
+    if re.fullmatch(r"\d+", text):
+        return parse_duration(int(text))
+    parts = _DURATION.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise InvalidInput(f"invalid duration {value!r} (expected e.g. 90s, 10m, 1h30m)")
+    seconds = sum(float(n) * _UNIT[u] for n, u in parts)
+    if seconds <= 0:
+        raise InvalidInput(f"duration {value!r} must be positive")
+    return seconds
+
+
+def go_duration(value: str | int | float) -> str:
+    """The duration as helm's --timeout takes it (``600s``); validates it on the way."""
+    seconds = parse_duration(value)
+    if isinstance(value, str) and not value.strip().isdigit():
+        return value.strip()  # already a Go duration, as the user wrote it
+    return f"{int(seconds)}s" if seconds == int(seconds) else f"{round(seconds * 1000)}ms"
+
+
+def error_line(stderr: str) -> str:
+    """Helm's error as one line: from its last ``Error:`` line to the end (helm 4 wraps some
+    errors over several lines), without the ``Error:`` prefix; else the last non-empty line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return "helm failed without a message"
+    starts = [i for i, line in enumerate(lines) if line.startswith("Error:")]
+    if not starts:
+        return lines[-1]
+    text = "; ".join(lines[starts[-1]:])
+    return text[len("Error:"):].strip()
+
+
+class Helm:
+    """Helm for one kube context. Building it runs nothing; the binary is resolved on first use."""
+
+    def __init__(self, *, helm: str | None = None, context: str | None = None,
+                 kubeconfig: str | None = None, interrupt_grace: float = 120.0):
+        self._helm = helm
+        self.context = context
+        self.kubeconfig = kubeconfig
+        self.interrupt_grace = interrupt_grace
+
+    @classmethod
+    def for_env(cls, env, *, helm: str | None = None) -> "Helm":
+        """The environment's context; ``KESTRA_OPS_KUBECONFIG`` as for the Kubernetes adapter."""
+        return cls(helm=helm, context=env.context,
+                   kubeconfig=os.environ.get("KESTRA_OPS_KUBECONFIG"))
+
+    @cached_property
+    def executable(self) -> str:
+        return helm_cli.find_helm(self._helm)
+
+    @property
+    def version(self) -> tuple[int, int, int]:
+        return helm_cli.helm_version(self.executable)
+
+    @property
+    def rollback_flag(self) -> str:
+        """``--rollback-on-failure`` on Helm 4, ``--atomic`` on Helm 3."""
+        return "--rollback-on-failure" if self.version[0] >= 4 else "--atomic"
+
+    @cached_property
+    def _command(self):
+        from pyhelm3 import Command
+
+        return Command(executable=self.executable, kubecontext=self.context,
+                       kubeconfig=self.kubeconfig)
+
+    def _conn_args(self) -> list[str]:
+        args = ["--kube-context", self.context] if self.context else []
+        return args + (["--kubeconfig", self.kubeconfig] if self.kubeconfig else [])
+
+    # ------------------------------------------------------------------ reads (pyhelm3)
+    def _read(self, what: str, release: str, namespace: str, coro, revision: int | None = None):
+        from pyhelm3 import errors
+
+        try:
+            return asyncio.run(coro)
+        except errors.ReleaseNotFoundError:
+            raise _not_found(release, namespace, revision) from None
+        except errors.Error as err:
+            line = error_line(err.stderr.decode(errors="replace"))
+            if isinstance(err, errors.ConnectionError) or "cluster unreachable" in line.lower():
+                raise Unreachable(f"helm {what} {release}: {line}") from None
+            raise OperationFailed(f"helm {what} {release}: {line}") from None
+
+    def history(self, release: str, namespace: str) -> list[Revision]:
+        """Every stored revision, oldest first."""
+        rows = self._read("history", release, namespace,
+                          self._command.history(release, namespace=namespace))
+        return sorted((_revision(row) for row in rows or []), key=lambda r: r.revision)
+
+    def status(self, release: str, namespace: str, revision: int | None = None) -> ReleaseStatus:
+        data = self._read("status", release, namespace,
+                          self._command.status(release, namespace=namespace, revision=revision),
+                          revision)
+        info = data.get("info") or {}
+        return ReleaseStatus(name=data.get("name", release),
+                             namespace=data.get("namespace", namespace),
+                             revision=int(data.get("version", 0)), status=info.get("status", ""),
+                             description=info.get("description", ""),
+                             updated=info.get("last_deployed", ""))
+
+    def current_values(self, release: str, namespace: str, revision: int | None = None) -> dict:
+        """A revision's user-supplied values (``helm get values -o json``); may hold secrets."""
+        values = self._read("get values", release, namespace, self._command.get_values(
+            release, namespace=namespace, revision=revision), revision)
+        return values or {}
+
+    def manifest(self, release: str, namespace: str, revision: int | None = None) -> str:
+        """The rendered manifest of a revision (``helm get manifest``)."""
+        args = ["get", "manifest", release, "--namespace", namespace]
+        if revision is not None:
+            args += ["--revision", str(revision)]
+        out = self._read("get manifest", release, namespace, self._command.run(args), revision)
+        return out.decode("utf-8", errors="replace")
+
+    # ------------------------------------------------------------------ changes (direct)
+    def upgrade_install(self, release: str, chart: Path | str, namespace: str,
+                        values_files: Sequence[Path | str], *, timeout: str | int | float,
+                        wait: bool = True, rollback_on_failure: bool = True,
+                        dry_run: bool = False, grace: float = 30.0,
+                        on_interrupt: Callable[[], None] | None = None) -> Revision:
+        """``helm upgrade --install`` with the values files in order; never creates the namespace.
+
+        Returns the new revision (with ``dry_run``, the one that would be made). Raises
+        :class:`UpgradeFailed` when helm fails, :class:`Conflict` when another operation holds
+        the release (``pending-*``). helm is stopped ``grace`` seconds after its own timeout (twice
+        its timeout with rollback-on-failure, which waits again while rolling back).
+        """
+        helm_timeout = go_duration(timeout)
+        args = ["upgrade", release, str(chart), "--install", "--namespace", namespace,
+                "--timeout", helm_timeout, "--output", "json"]
+        for path in values_files:
+            args += ["--values", str(path)]
+        if wait:
+            args.append("--wait")
+        if rollback_on_failure:
+            args.append(self.rollback_flag)
+        if dry_run:
+            args.append("--dry-run=server" if self.version >= (3, 13, 0) else "--dry-run")
+        deadline = parse_duration(timeout) * (2 if rollback_on_failure else 1) + grace
+        result = self._supervise("upgrade", args, deadline, on_interrupt)
+        if not result.ok:
+            line = error_line(result.stderr)
+            if "another operation" in line and "in progress" in line:
+                raise Conflict(f"helm upgrade {release}: {line}", hint=_PENDING_HINT)
+            if "release: not found" in line:
+                raise _not_found(release, namespace)
+            rolled_back = "has been rolled back" in line or "has been uninstalled" in line
+            raise UpgradeFailed(f"helm upgrade {release}: {line}", rolled_back=rolled_back)
+        try:
+            data = json.loads(result.stdout[result.stdout.index("{"):])
+        except ValueError:
+            raise OperationFailed(f"helm upgrade {release}: unreadable output") from None
+        meta = ((data.get("chart") or {}).get("metadata") or {})
+        info = data.get("info") or {}
+        return Revision(revision=int(data.get("version", 0)), status=info.get("status", ""),
+                        chart=f"{meta.get('name', '?')}-{meta.get('version', '?')}",
+                        app_version=str(meta.get("appVersion", "")),
+                        updated=info.get("last_deployed", ""),
+                        description=info.get("description", ""))
+
+    def rollback(self, release: str, namespace: str, revision: int, *,
+                 timeout: str | int | float, wait: bool = True, grace: float = 30.0,
+                 on_interrupt: Callable[[], None] | None = None) -> Revision:
+        """``helm rollback RELEASE REVISION``; returns the new revision helm wrote."""
+        args = ["rollback", release, str(int(revision)), "--namespace", namespace,
+                "--timeout", go_duration(timeout)]
+        if wait:
+            args.append("--wait")
+        result = self._supervise("rollback", args, parse_duration(timeout) + grace, on_interrupt)
+        if not result.ok:
+            line = error_line(result.stderr)
+            if "release: not found" in line or f"has no {int(revision)} version" in line:
+                raise _not_found(release, namespace, revision)
+            if "another operation" in line and "in progress" in line:
+                raise Conflict(f"helm rollback {release}: {line}", hint=_PENDING_HINT)
+            raise OperationFailed(f"helm rollback {release} to revision {revision}: {line}")
+        history = self.history(release, namespace)
+        if not history:
+            raise OperationFailed(f"helm rollback {release}: no history after the rollback")
+        return history[-1]
+
+    def dependency_update(self, chart: Path | str) -> bool:
+        """``helm dependency update`` when Chart.yaml declares dependencies; False when none."""
+        chart = Path(chart)
+        if not helm_cli.chart_has_dependencies(chart):
+            return False
+        result = helm_cli.run_helm(["dependency", "update", str(chart)], helm=self.executable)
+        if not result.ok:
+            raise OperationFailed(f"helm dependency update {chart}: "
+                                  f"{error_line(result.stderr or result.stdout)}")
+        return True
+
+    def _supervise(self, what: str, args: list[str], deadline: float,
+                   on_interrupt: Callable[[], None] | None) -> helm_cli.HelmResult:
+        cmd = [self.executable, *args, *self._conn_args()]
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+        except OSError as err:
+            raise OperationFailed(f"cannot run {cmd[0]}: {err.strerror or err}") from None
+        try:
+            out, err = proc.communicate(timeout=deadline)
+        except subprocess.TimeoutExpired:
+            self._stop(proc)
+            raise OperationFailed(f"helm {what} did not finish within {deadline:g}s and was "
+                                  "stopped", hint=_PENDING_HINT) from None
+        except KeyboardInterrupt:
+            if on_interrupt:
+                on_interrupt()
+            self._stop(proc)
+            raise
+        return helm_cli.HelmResult(cmd, proc.returncode, out, err)
+
+    def _stop(self, proc: subprocess.Popen) -> None:
+        """SIGINT (helm marks the release failed, and rolls back when asked to), then kill."""
+        try:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=self.interrupt_grace)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            proc.kill()
+            proc.communicate()
+
+
+_PENDING_HINT = ("an interrupted helm leaves the release pending-*: see `kestra-ops history`, "
+                 "then `kestra-ops rollback`")
+
+
+def _not_found(release: str, namespace: str, revision: int | None = None) -> NotFound:
+    if revision is not None:
+        return NotFound(f"release {release!r} in namespace {namespace!r} has no revision "
+                        f"{revision}")
+    return NotFound(f"release {release!r} not found in namespace {namespace!r}")
+
+
+def _revision(row: dict) -> Revision:
+    return Revision(revision=int(row.get("revision", 0)), status=str(row.get("status", "")),
+                    chart=str(row.get("chart", "")), app_version=str(row.get("app_version", "")),
+                    updated=str(row.get("updated") or ""),
+                    description=str(row.get("description", "")))
+
+
+# Module-level shortcuts: ``helm.history("kestra", "ns", context="prod")``.
+def history(release: str, namespace: str, **conn: Any) -> list[Revision]:
+    return Helm(**conn).history(release, namespace)
+
+
+def status(release: str, namespace: str, revision: int | None = None,
+           **conn: Any) -> ReleaseStatus:
+    return Helm(**conn).status(release, namespace, revision)
+
+
+def current_values(release: str, namespace: str, revision: int | None = None,
+                   **conn: Any) -> dict:
+    return Helm(**conn).current_values(release, namespace, revision)
+
+
+def manifest(release: str, namespace: str, revision: int | None = None, **conn: Any) -> str:
+    return Helm(**conn).manifest(release, namespace, revision)
+
+
+def upgrade_install(release: str, chart: Path | str, namespace: str,
+                    values_files: Sequence[Path | str], *, timeout: str | int | float,
+                    wait: bool = True, rollback_on_failure: bool = True, dry_run: bool = False,
+                    **conn: Any) -> Revision:
+    return Helm(**conn).upgrade_install(release, chart, namespace, values_files, timeout=timeout,
+                                        wait=wait, rollback_on_failure=rollback_on_failure,
+                                        dry_run=dry_run)
+
+
+def rollback(release: str, namespace: str, revision: int, *, timeout: str | int | float,
+             wait: bool = True, **conn: Any) -> Revision:
+    return Helm(**conn).rollback(release, namespace, revision, timeout=timeout, wait=wait)
+
+
+def dependency_update(chart: Path | str, **conn: Any) -> bool:
+    return Helm(**conn).dependency_update(chart)
