@@ -50,7 +50,8 @@ class KestraOpsGroup(click.Group):
             "preflight": ("kestra_ops.cli.preflight", "preflight_cmd"),
             "secrets": ("kestra_ops.cli.secrets", "secrets"),
             "history": ("kestra_ops.cli.release", "history_cmd"),
-            "rollback": ("kestra_ops.cli.release", "rollback_cmd")}
+            "rollback": ("kestra_ops.cli.release", "rollback_cmd"),
+            "deploy": ("kestra_ops.cli.deploy", "deploy_cmd")}
 
     def list_commands(self, ctx):
         return sorted({*super().list_commands(ctx), *self.LAZY})

@@ -43,3 +43,15 @@ def helm_option():
     return click.option("--helm", "helm", envvar="KESTRA_OPS_HELM", metavar="PATH",
                         help="helm binary (default: PATH, then beside the interpreter). "
                              "Env: KESTRA_OPS_HELM.")
+
+
+def check_duration(ctx, param, value):
+    """Click callback: a helm-style duration (90s, 10m, 1h), refused before anything runs."""
+    from kestra_ops.adapters.helm import parse_duration
+    from kestra_ops.errors import InvalidInput
+
+    try:
+        parse_duration(value)
+    except InvalidInput as err:
+        raise click.BadParameter(str(err)) from None
+    return value

@@ -7,7 +7,8 @@ import sys
 
 import click
 
-from kestra_ops.cli.common import env_option, helm_option, output_option, pass_state, quiet_option
+from kestra_ops.cli.common import (check_duration, env_option, helm_option, output_option,
+                                    pass_state, quiet_option)
 
 
 def _when(updated: str) -> str:
@@ -19,17 +20,6 @@ def _table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]])
                      .rstrip() for row in rows)
-
-
-def _timeout(ctx, param, value):
-    from kestra_ops.adapters.helm import parse_duration
-    from kestra_ops.errors import InvalidInput
-
-    try:
-        parse_duration(value)
-    except InvalidInput as err:
-        raise click.BadParameter(str(err)) from None
-    return value
 
 
 @click.command("history")
@@ -73,7 +63,7 @@ def history_cmd(state, env: str, helm: str | None, output: str) -> None:
 @click.option("--to", "to", type=click.IntRange(min=1), metavar="REVISION",
               help="Revision to return to (see `kestra-ops history`). Default: the last "
                    "deployed or superseded revision before the current one.")
-@click.option("--timeout", default="10m", show_default=True, callback=_timeout,
+@click.option("--timeout", default="10m", show_default=True, callback=check_duration,
               metavar="DURATION",
               help="How long helm waits for the rolled-back pods to be ready (90s, 10m, 1h).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")

@@ -2,7 +2,8 @@
 
 Both sides are Helm-rendered text (``helm get manifest`` for the live release, ``helm template``
 for the change), so server-set fields never show up as noise. Hooks are left out of the
-rendered side because ``helm get manifest`` leaves them out too.
+rendered side because ``helm get manifest`` leaves them out too (and from the live side, should
+a manifest carry them).
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def _dump(obj: dict | None) -> list[str]:
 
 
 def diff_manifests(live: str, desired: str) -> ManifestDiff:
-    before = parse_objects(live)
+    before = parse_objects(live, skip_hooks=True)
     after = parse_objects(desired, skip_hooks=True)
     result = ManifestDiff()
     for key in sorted(set(before) | set(after)):

@@ -383,7 +383,13 @@ def render(name: str, namespace: str, chart: Path, opts: dict) -> str:
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         raise Exit(1, "Error: UPGRADE FAILED: " + (lines[-1].removeprefix("Error: ")
                                                     if lines else "render failed"))
-    return proc.stdout
+    return _without_hooks(proc.stdout)
+
+
+def _without_hooks(text: str) -> str:
+    """Like helm's stored manifest (`helm get manifest`): hook objects are kept apart."""
+    docs = [doc for doc in text.split("\n---\n") if "helm.sh/hook:" not in doc]
+    return "\n---\n".join(docs)
 
 
 def rollback(state, args, opts, major) -> int:

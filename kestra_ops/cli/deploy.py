@@ -1,0 +1,80 @@
+"""kestra-ops deploy."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from kestra_ops.cli.common import (check_duration, env_option, helm_option, output_option,
+                                    pass_state, quiet_option)
+
+
+@click.command("deploy")
+@env_option()
+@click.option("--dry-run", is_flag=True, help="Stop after the diff: change nothing.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Print the diff of every changed object (Secret values masked). Always "
+                   "printed with --dry-run, and before the confirmation prompt.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 3 instead of 0 when there were changes (applied or, with --dry-run, "
+                   "found).")
+@click.option("--timeout", default="10m", show_default=True, callback=check_duration,
+              metavar="DURATION", help="How long helm waits for the release to be ready.")
+@click.option("--repair", is_flag=True,
+              help="When the release is stuck in pending-*, roll it back to the last deployed "
+                   "revision first.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--skip-bucket", is_flag=True, help="Do not check the MinIO bucket in preflight.")
+@helm_option()
+@output_option("text", "json")
+@quiet_option()
+@pass_state
+def deploy_cmd(state, env: str, dry_run: bool, show_diff: bool, detailed_exitcode: bool,
+               timeout: str, repair: bool, yes: bool, skip_bucket: bool, helm: str | None,
+               output: str, quiet: bool) -> None:
+    """Deploy ENV: validate, preflight, diff, then helm upgrade --install --wait.
+
+    In order: the merged values are validated (stop on any error); preflight checks the API
+    server, namespace, every permission the chart needs, the bucket and the release (a
+    release stuck in pending-* stops the deploy unless --repair); under the deploy lock (a
+    Lease in the namespace, released on error and Ctrl-C) helm dependency update runs when
+    the chart has dependencies, the rendered manifests are diffed against the live release,
+    the change is confirmed (unless --yes), and `helm upgrade --install --wait` runs with
+    rollback on failure. Every change is logged in backups/changes.jsonl.
+
+    Exit 0 deployed or nothing to change; 1 validation, preflight or the upgrade failed, or
+    the confirmation was declined; 2 invalid input; 3 changes (with --detailed-exitcode);
+    130 interrupted (the lock is released; helm is told to stop and rolls back).
+    """
+    from kestra_ops.adapters.helm import Helm
+    from kestra_ops.output.progress import Progress
+    from kestra_ops.workflows.deploy import deploy
+
+    environment = state.environment(env)
+    progress = Progress(quiet=quiet or output == "json")
+    progress.info(f"deploy {env}: release {environment.release} in {environment.namespace}")
+
+    def confirm(diff) -> bool:
+        if yes:
+            return True
+        click.echo(diff.text(), err=True)
+        click.echo(f"changes: {diff.summary()}", err=True)
+        if not sys.stdin.isatty():
+            click.echo("not a terminal and no --yes: not deploying", err=True)
+            return False
+        return click.confirm(f"deploy these changes to {env}?", default=False, err=True)
+
+    result = deploy(environment, timeout=timeout, dry_run=dry_run, repair=repair,
+                    confirm=confirm, progress=progress, helm=Helm.for_env(environment, helm=helm),
+                    check_bucket=not skip_bucket)
+    if output == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        if result.diff is not None and (show_diff or dry_run) and result.diff.changed:
+            click.echo(result.diff.text())
+        for line in result.details:
+            click.echo(f"  {line}")
+        click.echo(f"deploy {env}: {result.message}")
+    click.get_current_context().exit(result.exit_code(detailed_exitcode))

@@ -1,0 +1,151 @@
+"""kestra-ops deploy end to end: the fake Kubernetes API (through KUBECONFIG), the recording
+stand-in helm (which renders with the real helm), Helm 3 and Helm 4, and every fault of issue 3."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kestra_ops.adapters.helm import Helm
+from kestra_ops.cli import cli
+from kestra_ops.settings import load_config
+from kestra_ops.workflows.deploy import deploy
+from kestra_ops.workflows.lock import LEASE_NAME
+
+ROOT = Path(__file__).resolve().parents[2]
+NS = "hyperplane-kestra"
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, fake_kube):
+    """A project dir with copies of the values layers and the repo's chart."""
+    shutil.copytree(ROOT / "values", tmp_path / "values")
+    (tmp_path / "kestra-ops.yaml").write_text(
+        f"defaults: {{chart: {ROOT / 'charts' / 'kestra'}}}\n"
+        "environments:\n  dev: {values: [values/base.yaml, values/dev.yaml]}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KESTRA_OPS_CONFIG", raising=False)
+    monkeypatch.setenv("KESTRA_OPS_NO_CACHE", "1")
+    return tmp_path
+
+
+@pytest.fixture(params=["v3.17.3", "v4.1.4"])
+def helm(request, helm_standin, project):
+    return helm_standin(request.param)
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def changes(root: Path) -> list[dict]:
+    path = root / "backups" / "changes.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_first_install_then_no_changes(helm, project, fake_kube):
+    first = run("deploy", "--env", "dev", "--yes", "--output", "json")
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.output)
+    assert data["outcome"] == "deployed" and data["revision_before"] is None
+    assert data["revision_after"] == 1
+    assert [s["name"] for s in data["steps"]][:2] == ["validate values", "preflight"]
+    upgrade = helm.calls("upgrade")[0]
+    assert {"--install", "--wait"} <= set(upgrade) and "--create-namespace" not in upgrade
+    flag = "--atomic" if helm.version.startswith("v3") else "--rollback-on-failure"
+    assert flag in upgrade
+    assert upgrade[upgrade.index("--kube-context") + 1] == "fake"
+    assert fake_kube.store.get("leases", NS, LEASE_NAME) is None  # the lock was released
+    assert changes(project)[-1]["action"] == "deploy" and changes(project)[-1]["after"] == 1
+
+    again = run("deploy", "--env", "dev", "--yes", "--detailed-exitcode")
+    assert again.exit_code == 0, again.output
+    assert "no changes" in again.output
+    assert len(helm.calls("upgrade")) == 1
+
+
+def test_dry_run_shows_the_diff_and_changes_nothing(helm, project):
+    assert run("deploy", "--env", "dev", "--yes").exit_code == 0
+    overlay = project / "values" / "dev.yaml"
+    overlay.write_text(overlay.read_text().replace("workerThreads: 8", "workerThreads: 12"))
+    result = run("deploy", "--env", "dev", "--dry-run", "--detailed-exitcode")
+    assert result.exit_code == 3, result.output
+    assert "-        - '8'" in result.output or "- '8'" in result.output
+    assert "'12'" in result.output and "1 to update" in result.output
+    assert len(helm.calls("upgrade")) == 1
+
+
+def test_declined_without_a_terminal(helm, project):
+    assert run("deploy", "--env", "dev", "--yes").exit_code == 0
+    overlay = project / "values" / "dev.yaml"
+    overlay.write_text(overlay.read_text().replace("workerThreads: 8", "workerThreads: 12"))
+    result = run("deploy", "--env", "dev")
+    assert result.exit_code == 1 and "aborted, nothing changed" in result.output
+    assert len(helm.calls("upgrade")) == 1
+
+
+def test_upgrade_failure_rolls_back_and_exits_1(helm, project, fake_kube):
+    assert run("deploy", "--env", "dev", "--yes").exit_code == 0
+    overlay = project / "values" / "dev.yaml"
+    overlay.write_text(overlay.read_text().replace("workerThreads: 8", "workerThreads: 12"))
+    helm.state.set_fault("upgrade", "fail", "context deadline exceeded")
+    result = run("deploy", "--env", "dev", "--yes")
+    assert result.exit_code == 1, result.output
+    assert "context deadline exceeded" in result.output and "rolled back" in result.output
+    assert fake_kube.store.get("leases", NS, LEASE_NAME) is None
+    assert changes(project)[-1]["status"] == "failed"
+    assert helm.state.statuses()[-1][1] == "deployed"  # helm's own rollback revision
+
+
+def test_stuck_release_is_reported_then_repaired(helm, project):
+    helm.state.seed(["superseded", "deployed", "pending-upgrade"])
+    stuck = run("deploy", "--env", "dev", "--yes")
+    assert stuck.exit_code == 1
+    assert "pending-upgrade" in stuck.output and "--repair" in stuck.output
+    assert not helm.calls("upgrade") and not helm.calls("rollback")
+    repaired = run("deploy", "--env", "dev", "--yes", "--repair")
+    assert repaired.exit_code == 0, repaired.output
+    rollback = helm.calls("rollback")[0]
+    assert rollback[1:3] == ["kestra", "2"]
+    assert helm.calls("upgrade")
+    assert [c["action"] for c in changes(project)] == ["repair", "deploy"]
+
+
+def test_missing_rbac_stops_before_anything_is_written(helm, project, fake_kube):
+    fake_kube.deny("create", "secrets")
+    result = run("deploy", "--env", "dev", "--yes")
+    assert result.exit_code == 1
+    assert "cannot create secrets in hyperplane-kestra" in result.output
+    assert not helm.calls("upgrade") and fake_kube.store.get("leases", NS, LEASE_NAME) is None
+    assert not any(r.method in ("POST", "PUT", "PATCH", "DELETE") and "selfsubjectaccessreviews"
+                   not in r.path for r in fake_kube.requests)
+
+
+def test_invalid_values_stop_before_the_cluster(helm, project, fake_kube):
+    (project / "values" / "dev.yaml").write_text("standalone:\n  workerThreads: many\n")
+    result = run("deploy", "--env", "dev", "--yes")
+    assert result.exit_code == 1 and "schema/type" in result.output
+    assert not fake_kube.requests and not helm.calls()
+
+
+def test_ctrl_c_during_the_upgrade_releases_the_lock(helm, project, fake_kube, monkeypatch):
+    def interrupted(*args, **kwargs):
+        assert fake_kube.store.get("leases", NS, LEASE_NAME) is not None  # held during helm
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Helm, "upgrade_install", interrupted)
+    result = run("deploy", "--env", "dev", "--yes")
+    assert result.exit_code == 130 and "interrupted" in result.output
+    assert fake_kube.store.get("leases", NS, LEASE_NAME) is None
+
+
+def test_library_call_without_click(helm, project):
+    env = load_config().environment("dev")
+    result = deploy(env, timeout="5m", dry_run=True)
+    assert result.outcome == "dry-run" and result.diff.changed
+    assert {c.action for c in result.diff.changes} == {"create"}
+    assert result.exit_code(detailed=True) == 3 and result.exit_code() == 0
