@@ -160,8 +160,13 @@ class Helm:
 
     @cached_property
     def _command(self):
+        import logging
+
         from pyhelm3 import Command
 
+        # pyhelm3 logs every failed command (a first install's "release: not found" too) as a
+        # warning; without a handler Python prints it on stderr. Our typed errors say it once.
+        logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
         return Command(executable=self.executable, kubecontext=self.context,
                        kubeconfig=self.kubeconfig)
 

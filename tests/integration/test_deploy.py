@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,7 +52,7 @@ def changes(root: Path) -> list[dict]:
 def test_first_install_then_no_changes(helm, project, fake_kube):
     first = run("deploy", "--env", "dev", "--yes", "--output", "json")
     assert first.exit_code == 0, first.output
-    data = json.loads(first.output)
+    data = json.loads(first.stdout)
     assert data["outcome"] == "deployed" and data["revision_before"] is None
     assert data["revision_after"] == 1
     assert [s["name"] for s in data["steps"]][:2] == ["validate values", "preflight"]
@@ -141,6 +143,15 @@ def test_ctrl_c_during_the_upgrade_releases_the_lock(helm, project, fake_kube, m
     result = run("deploy", "--env", "dev", "--yes")
     assert result.exit_code == 130 and "interrupted" in result.output
     assert fake_kube.store.get("leases", NS, LEASE_NAME) is None
+
+
+def test_first_install_prints_no_library_warnings(helm, project):
+    """As a real process (no pytest log capture): pyhelm3's 'command failed' warning for the
+    expected 'release: not found' of a first install must not reach the terminal."""
+    proc = subprocess.run([sys.executable, "-m", "kestra_ops", "deploy", "--env", "dev",
+                           "--dry-run", "--quiet"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "command failed" not in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_library_call_without_click(helm, project):
