@@ -1,5 +1,5 @@
 """Shared fixtures: the fake Kubernetes API reached through a real kubeconfig (KUBECONFIG), and
-a recording stand-in helm executable (KESTRA_OPS_HELM)."""
+a recording stand-in helm executable (KESTRA_OPS_HELM), and an S3-protocol server on loopback."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 
 from tests.fakes.helm_standin import helm_standin_fixture
 from tests.fakes.kube_api import fake_kube_fixture
+from tests.fakes.s3_server import s3, s3_server  # noqa: F401 - fixtures: an S3 server on loopback
 
 _fake_kube = fake_kube_fixture(ready_delay=0.05)
 

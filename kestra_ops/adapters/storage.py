@@ -79,6 +79,32 @@ class Storage:
     def bucket_exists(self, name: str) -> bool:
         return bool(self.call(f"bucket {name}", self.client.bucket_exists, name))
 
+    def upload_file(self, bucket: str, key: str, path) -> str:
+        """Copy a local file to ``bucket/key``; returns ``s3://bucket/key``."""
+        self.call(f"object {bucket}/{key}", self.client.fput_object, bucket, key, str(path))
+        return f"s3://{bucket}/{key}"
+
+
+ACCESS_KEY_VAR = "KESTRA_OPS_MINIO_ACCESS_KEY"
+SECRET_KEY_VAR = "KESTRA_OPS_MINIO_SECRET_KEY"
+
+
+def for_env(env, *, environ=None, region: str | None = None,
+            timeout: float = 10.0) -> tuple["Storage | None", str]:
+    """The environment's object storage, or None and why it is not configured (no endpoint,
+    no bucket, or no credentials in KESTRA_OPS_MINIO_ACCESS_KEY / _SECRET_KEY)."""
+    environ = os.environ if environ is None else environ
+    if not env.minio_endpoint:
+        return None, ("no MinIO endpoint for this environment (minio.endpoint in "
+                      "kestra-ops.yaml or KESTRA_OPS_MINIO_ENDPOINT)")
+    if not env.minio_bucket:
+        return None, "no bucket for this environment (minio.bucket)"
+    unset = [v for v in (ACCESS_KEY_VAR, SECRET_KEY_VAR) if not environ.get(v)]
+    if unset:
+        return None, f"no MinIO credentials ({' and '.join(unset)} not set)"
+    return Storage(env.minio_endpoint, environ[ACCESS_KEY_VAR], environ[SECRET_KEY_VAR],
+                   secure=env.minio_secure, region=region, timeout=timeout), ""
+
 
 def _root_cause(err: BaseException) -> BaseException:
     reason = getattr(err, "reason", None)

@@ -85,10 +85,11 @@ def patch_cmd(state, env: str, sets: tuple[str, ...], patch_file: Path | None, y
         raise click.UsageError("give --set KEY=VALUE or --file PATCH.yaml")
     environment = state.environment(env)
     click.echo(f"warning: {helm_warning(environment, persist)}", err=True)
+    uploader = _uploader(environment, quiet)
     result = _run(lambda progress: patch_config(
         environment, Patch(patch_file, sets), confirm=_confirm(yes, quiet, output),
-        restart=not no_restart, persist_values=persist, timeout=timeout, progress=progress),
-        output, quiet)
+        restart=not no_restart, persist_values=persist, timeout=timeout, progress=progress,
+        uploader=uploader), output, quiet)
     _show(result, output)
 
 
@@ -113,9 +114,10 @@ def restore_cmd(state, env: str, backup: str, yes: bool, no_restart: bool, timeo
 
     environment = state.environment(env)
     click.echo(f"warning: {_restore_warning()}", err=True)
+    uploader = _uploader(environment, quiet)
     result = _run(lambda progress: restore_config(
         environment, backup, confirm=_confirm(yes, quiet, output), restart=not no_restart,
-        timeout=timeout, progress=progress), output, quiet)
+        timeout=timeout, progress=progress, uploader=uploader), output, quiet)
     _show(result, output)
 
 
@@ -164,6 +166,16 @@ def _confirm(yes: bool, quiet: bool, output: str):
         return click.confirm("apply this change?", default=False, err=True)
 
     return confirm
+
+
+def _uploader(environment, quiet: bool):
+    """Backups also go to the env's bucket when object storage is configured."""
+    from kestra_ops.workflows.configmap_backups import storage_uploader
+
+    uploader, why_not = storage_uploader(environment)
+    if uploader is None and not quiet:
+        click.echo(f"note: the backup stays local only: {why_not}", err=True)
+    return uploader
 
 
 def _run(action, output: str, quiet: bool):

@@ -180,3 +180,19 @@ def load_backup(path: Path, *, configmap: str, env: str, namespace: str) -> dict
     if not isinstance(data.get("data"), dict) or not data["data"]:
         raise InvalidInput(f"{path}: the backup has no data")
     return data
+
+
+def storage_uploader(env, *, environ=None):
+    """An uploader copying each backup to ``<bucket>/backups/<env>/configmap/<file>`` when the
+    environment has object storage configured; else ``(None, why)``."""
+    from kestra_ops.adapters.storage import for_env
+
+    storage, why_not = for_env(env, environ=environ)
+    if storage is None:
+        return None, why_not
+
+    def upload(path: Path) -> str:
+        return storage.upload_file(env.minio_bucket, f"backups/{env.name}/configmap/{path.name}",
+                                   path)
+
+    return upload, ""

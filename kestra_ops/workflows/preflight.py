@@ -29,8 +29,6 @@ from kestra_ops.errors import KestraOpsError, NotFound, PermissionDenied
 from kestra_ops.settings import Environment
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
-ACCESS_KEY_VAR = "KESTRA_OPS_MINIO_ACCESS_KEY"
-SECRET_KEY_VAR = "KESTRA_OPS_MINIO_SECRET_KEY"
 
 # Every verb Helm uses on the objects it owns (install, upgrade, rollback, uninstall).
 HELM_VERBS = ("get", "list", "create", "patch", "update", "delete")
@@ -236,20 +234,11 @@ def check_rbac(kube, namespace: str, chart: Path, *,
 @_check("bucket")
 def check_bucket_exists(env: Environment, *, environ: Mapping[str, str] | None = None,
                  region: str | None = None) -> Check:
-    from kestra_ops.adapters.storage import Storage
+    from kestra_ops.adapters.storage import for_env
 
-    environ = os.environ if environ is None else environ
-    if not env.minio_endpoint:
-        return Check("bucket", WARN, "skipped: no MinIO endpoint for this environment "
-                     "(minio.endpoint in kestra-ops.yaml or KESTRA_OPS_MINIO_ENDPOINT)")
-    if not env.minio_bucket:
-        return Check("bucket", WARN, "skipped: no bucket for this environment (minio.bucket)")
-    unset = [v for v in (ACCESS_KEY_VAR, SECRET_KEY_VAR) if not environ.get(v)]
-    if unset:
-        return Check("bucket", WARN, f"skipped: no MinIO credentials ({' and '.join(unset)} "
-                     "not set)")
-    storage = Storage(env.minio_endpoint, environ[ACCESS_KEY_VAR], environ[SECRET_KEY_VAR],
-                      secure=env.minio_secure, region=region, timeout=5.0)
+    storage, why_not = for_env(env, environ=environ, region=region, timeout=5.0)
+    if storage is None:
+        return Check("bucket", WARN, f"skipped: {why_not}")
     if not storage.bucket_exists(env.minio_bucket):
         return Check("bucket", FAIL, f"bucket {env.minio_bucket} does not exist at {storage.url} "
                      "(Kestra never creates it: create it before deploying)")

@@ -2,7 +2,7 @@
 
 moto does not check credentials and keeps objects in memory. One server runs per test session;
 the function-scoped ``s3`` fixture resets its state, so every test starts with no buckets.
-Import the fixtures into a test module (``from tests.fakes.s3_server import s3, s3_server``).
+tests/conftest.py makes both fixtures available to every test.
 """
 
 from __future__ import annotations

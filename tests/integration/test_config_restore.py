@@ -173,3 +173,33 @@ def test_wait_for_rollout_stops_at_the_progress_deadline(project, fake_kube):
     message = str(err.value)
     assert message.startswith("deployment kestra-standalone: progress deadline exceeded: pod ")
     assert "container kestra: never ready (0 restarts); last event Unhealthy" in message
+
+
+def test_backup_is_copied_to_the_bucket_when_storage_is_configured(project, fake_kube, s3,
+                                                                   monkeypatch):
+    s3.create_bucket("kestra-dev")
+    for key, value in s3.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KESTRA_OPS_MINIO_ENDPOINT", s3.endpoint)
+    monkeypatch.setenv("KESTRA_OPS_MINIO_SECURE", "false")
+    result = run(project, "config", "patch", "--env", "dev", "--yes", "--no-restart",
+                 "--set", "kestra.jdbc.cleaner.retention=30d", "--output", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    local = project / data["backup"]
+    key = f"backups/dev/configmap/{local.name}"
+    assert data["uploaded"] == f"s3://kestra-dev/{key}"
+    copied = s3.client().get_object("kestra-dev", key).read()
+    assert copied == local.read_bytes()
+
+
+def test_failed_upload_writes_nothing(project, fake_kube, s3, monkeypatch):
+    for key, value in s3.env().items():  # the bucket does not exist: the copy fails
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KESTRA_OPS_MINIO_ENDPOINT", s3.endpoint)
+    monkeypatch.setenv("KESTRA_OPS_MINIO_SECURE", "false")
+    before = app_yml(fake_kube)
+    result = run(project, "config", "patch", "--env", "dev", "--yes", "--no-restart",
+                 "--set", "kestra.jdbc.cleaner.retention=30d")
+    assert result.exit_code == 1 and "NoSuchBucket" in result.output
+    assert app_yml(fake_kube) == before

@@ -16,7 +16,6 @@ from click.testing import CliRunner
 from kestra_ops.cli import cli
 from kestra_ops.settings import load_config
 from kestra_ops.workflows.preflight import check_bucket_exists, required_permissions
-from tests.fakes.s3_server import s3, s3_server  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "hyperplane-kestra"
