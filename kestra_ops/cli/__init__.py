@@ -43,15 +43,26 @@ class KestraOpsGroup(click.Group):
     Subcommands are imported only when used (``LAZY``), so ``--help`` stays fast.
     """
 
-    LAZY = {"values": ("kestra_ops.cli.values", "values"),
-            "chart": ("kestra_ops.cli.chart", "chart"),
-            "plan": ("kestra_ops.cli.plan", "plan_cmd"),
-            "config": ("kestra_ops.cli.config", "config"),
-            "preflight": ("kestra_ops.cli.preflight", "preflight_cmd"),
-            "secrets": ("kestra_ops.cli.secrets", "secrets"),
-            "history": ("kestra_ops.cli.release", "history_cmd"),
-            "rollback": ("kestra_ops.cli.release", "rollback_cmd"),
-            "deploy": ("kestra_ops.cli.deploy", "deploy_cmd")}
+    # name -> (module, attribute, the one-line help `kestra-ops --help` shows without importing)
+    LAZY = {
+        "values": ("kestra_ops.cli.values", "values",
+                   "Layered values: render an environment's values, validate values files."),
+        "chart": ("kestra_ops.cli.chart", "chart", "Our Helm chart (charts/kestra)."),
+        "plan": ("kestra_ops.cli.plan", "plan_cmd",
+                 "Offline main job: render + validate + chart lint for ENV."),
+        "preflight": ("kestra_ops.cli.preflight", "preflight_cmd",
+                      "Check that a deploy to ENV can succeed, before anything changes."),
+        "secrets": ("kestra_ops.cli.secrets", "secrets",
+                    "The Kubernetes Secrets the chart reads (existingSecrets in values)."),
+        "deploy": ("kestra_ops.cli.deploy", "deploy_cmd",
+                   "Deploy ENV: validate, preflight, diff, then helm upgrade --install --wait."),
+        "history": ("kestra_ops.cli.release", "history_cmd",
+                    "Show the revisions of ENV's Helm release, oldest first."),
+        "rollback": ("kestra_ops.cli.release", "rollback_cmd",
+                     "Roll ENV's Helm release back to an earlier revision."),
+        "config": ("kestra_ops.cli.config", "config",
+                   "Patch ConfigMap kestra-config (the server's application.yml) with a backup."),
+    }
 
     def list_commands(self, ctx):
         return sorted({*super().list_commands(ctx), *self.LAZY})
@@ -60,9 +71,16 @@ class KestraOpsGroup(click.Group):
         if name in self.LAZY and name not in self.commands:
             import importlib
 
-            module, attr = self.LAZY[name]
+            module, attr, _ = self.LAZY[name]
             self.add_command(getattr(importlib.import_module(module), attr), name)
         return super().get_command(ctx, name)
+
+    def format_commands(self, ctx, formatter):
+        """The command list from LAZY's one-liners: `--help` imports no subcommand module."""
+        rows = [(name, self.LAZY[name][2] if name in self.LAZY else
+                 self.commands[name].get_short_help_str()) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
         try:
