@@ -62,6 +62,13 @@ class KestraOpsGroup(click.Group):
                      "Roll ENV's Helm release back to an earlier revision."),
         "config": ("kestra_ops.cli.config", "config",
                    "Patch ConfigMap kestra-config (the server's application.yml) with a backup."),
+        "flows": ("kestra_ops.cli.flows", "flows",
+                  "Flows as code: validate, plan and apply a directory of flows, export, "
+                  "promote, backfill."),
+        "check": ("kestra_ops.cli.check", "check_cmd",
+                  "Run the post-deploy checklist for ENV: each item PASS, WARN or FAIL."),
+        "doctor": ("kestra_ops.cli.doctor", "doctor_cmd",
+                   "Walk the troubleshooting guide for ENV: each problem found, with its fix."),
     }
 
     def list_commands(self, ctx):

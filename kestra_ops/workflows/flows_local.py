@@ -1,0 +1,254 @@
+"""Flows as code, offline: read a directory of flow files (one flow per file) and check them.
+
+Each file is parsed by :func:`kestra_ops.workflows.flows_yaml.parse_flow` (file:line:col for
+every node and every YAML error). A target is a directory (``*.yml``/``*.yaml`` below
+it, hidden folders skipped), one flow file, or a ZIP as ``flows export`` writes it.
+
+Checks: the document is a mapping with ``id``, ``namespace`` and a non-empty ``tasks`` list; the
+id is a Kestra flow id; the namespace follows our naming (``lowercase.with-hyphens``: dot-separated
+segments of ``[a-z0-9][a-z0-9-]*``); no two files define the same flow; task ids are unique in a
+flow and every task has a ``type``; and no ``type`` anywhere in the flow (tasks at any depth,
+triggers, errors, finally, afterExecution, task runners, pluginDefaults) matches a glob of the
+plugin blacklist (``kestra.plugins.blacklist`` of the environment's merged values, else
+:data:`DEFAULT_BLACKLIST`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from kestra_ops.errors import InvalidInput
+from kestra_ops.values.findings import Finding, Report, json_path
+from kestra_ops.values.loader import (MAX_BYTES, Location, YamlLoadError, decode_utf8,
+                                      display_name)
+from kestra_ops.workflows.flows_yaml import LocalFlow, Path_, parse_flow
+
+DEFAULT_BLACKLIST = ("io.kestra.plugin.docker.*",)
+FLOW_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,99}$")  # Kestra's Flow.id constraint
+NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*$")  # our naming rule
+TASK_LISTS = ("tasks", "errors", "finally", "afterExecution", "then", "else", "default")
+FLOW_SUFFIXES = (".yml", ".yaml")
+
+
+@dataclass(frozen=True)
+class Blacklist:
+    patterns: tuple[str, ...]
+    origin: str  # where the list comes from (a values file:line, or the default)
+
+    def match(self, plugin_type: str, *, prefix: bool = False) -> str | None:
+        """The first glob ``plugin_type`` matches. ``prefix``: the type is a package prefix
+        (pluginDefaults may name ``io.kestra.plugin.docker`` for every type below it)."""
+        for pattern in self.patterns:
+            if fnmatch.fnmatchcase(plugin_type, pattern):
+                return pattern
+            if prefix and fnmatch.fnmatchcase(plugin_type + ".AnyType", pattern):
+                return pattern
+        return None
+
+
+# ---- reading ----------------------------------------------------------------------------------
+
+def _entries(target: Path) -> Iterator[tuple[str, bytes | None, str | None]]:
+    """(display name, bytes, problem) for every flow file of ``target``."""
+    shown = display_name(target)
+    if target.is_file() and target.suffix.lower() == ".zip":
+        try:
+            with zipfile.ZipFile(target) as zf:
+                for info in sorted(zf.infolist(), key=lambda i: i.filename):
+                    if info.is_dir() or not info.filename.lower().endswith(FLOW_SUFFIXES):
+                        continue
+                    name = f"{shown}!{info.filename}"
+                    if info.file_size > MAX_BYTES:
+                        yield name, None, (f"{info.file_size:,} bytes; flows are limited "
+                                           f"to {MAX_BYTES:,}")
+                        continue
+                    yield name, zf.read(info), None
+        except (zipfile.BadZipFile, OSError) as err:
+            raise InvalidInput(f"{shown}: not a readable ZIP archive ({err})") from None
+        return
+    if target.is_file():
+        files = [target]
+    elif target.is_dir():
+        files = sorted(p for p in target.rglob("*") if p.suffix.lower() in FLOW_SUFFIXES
+                       and p.is_file() and not any(part.startswith(".")
+                                                   for part in p.relative_to(target).parts))
+    else:
+        raise InvalidInput(f"{shown}: no such directory or file")
+    for path in files:
+        name = display_name(path)
+        try:
+            size = path.stat().st_size
+            if size > MAX_BYTES:
+                yield name, None, f"{size:,} bytes; flows are limited to {MAX_BYTES:,}"
+                continue
+            yield name, path.read_bytes(), None
+        except OSError as err:
+            yield name, None, f"cannot read: {err.strerror or err}"
+
+
+def read_flows(target: Path) -> tuple[list[LocalFlow], list[Finding]]:
+    """Every flow of ``target`` and the findings of files that could not be read as YAML."""
+    flows, findings = [], []
+    for name, raw, problem in _entries(Path(target)):
+        if problem is not None:
+            findings.append(Finding("io/unreadable", "error", problem, "$", Location(name)))
+            continue
+        try:
+            flows.append(parse_flow(decode_utf8(raw, name), name))
+        except YamlLoadError as err:
+            findings.append(Finding(err.rule, "error", err.detail, "$", err.location, err.hint))
+    return flows, findings
+
+
+# ---- checks -----------------------------------------------------------------------------------
+
+def _finding(flow: LocalFlow, rule: str, message: str, path: Path_, hint: str | None = None,
+             severity: str = "error", *, value: bool = True) -> Finding:
+    where = flow.value_location(path) if value else None
+    return Finding(rule, severity, message, json_path(path), where or flow.locate(path), hint)
+
+
+def plugin_types(data: Any, path: Path_ = ()) -> Iterator[tuple[Path_, str]]:
+    """(path, type) of every ``type: <string>`` anywhere in the flow."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key == "type" and isinstance(value, str):
+                yield path + (key,), value
+            else:
+                yield from plugin_types(value, path + (key,))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from plugin_types(value, path + (i,))
+
+
+def tasks(data: Any, path: Path_ = ()) -> Iterator[tuple[Path_, dict]]:
+    """(path, task) of every task at any depth: task lists of flowable tasks, Switch cases and
+    Dag entries (``{task: {...}, dependsOn: [...]}``)."""
+    if not isinstance(data, dict):
+        return
+    lists = [(path + (k,), data[k]) for k in TASK_LISTS if isinstance(data.get(k), list)]
+    if isinstance(data.get("cases"), dict):
+        lists += [(path + ("cases", c), v) for c, v in data["cases"].items() if isinstance(v, list)]
+    for list_path, items in lists:
+        for i, item in enumerate(items):
+            here = list_path + (i,)
+            if isinstance(item, dict) and "type" not in item and isinstance(item.get("task"), dict):
+                item, here = item["task"], here + ("task",)
+            if isinstance(item, dict):
+                yield here, item
+                yield from tasks(item, here)
+
+
+def check_flow(flow: LocalFlow, blacklist: Blacklist) -> list[Finding]:
+    data = flow.data
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        return [_finding(flow, "flows/not-a-flow", f"the document is {kind}, not a flow", (),
+                         "a flow file is a mapping with id, namespace and tasks")]
+    out = []
+    for key in ("id", "namespace", "tasks"):
+        if data.get(key) in (None, "", []):
+            out.append(_finding(flow, "flows/missing-key", f"'{key}' is missing or empty",
+                                (key,) if key in data else (),
+                                "every flow needs id, namespace and at least one task"))
+    fid, ns = data.get("id"), data.get("namespace")
+    if fid not in (None, "") and not (isinstance(fid, str) and FLOW_ID_RE.match(fid)):
+        out.append(_finding(flow, "flows/id", f"flow id {fid!r} is not a valid Kestra flow id",
+                            ("id",), "letters, digits, '.', '_' and '-', up to 100 characters, "
+                            "starting with a letter or digit"))
+    if ns not in (None, "") and not (isinstance(ns, str) and NAMESPACE_RE.match(ns)):
+        out.append(_finding(flow, "flows/namespace", f"namespace {ns!r} is not "
+                            "lowercase.with-hyphens", ("namespace",),
+                            "dot-separated segments of lower-case letters, digits and hyphens, "
+                            "e.g. company.data-team"))
+    if "tasks" in data and not isinstance(data["tasks"], list):
+        out.append(_finding(flow, "flows/missing-key", "'tasks' is not a list", ("tasks",)))
+    seen: dict[str, Path_] = {}
+    for path, task in tasks(data):
+        tid = task.get("id")
+        if "type" not in task:
+            out.append(_finding(flow, "flows/task-type", f"task {tid or json_path(path)!r} has "
+                                "no type", path, "every task names its plugin type",
+                                value=False))
+        if isinstance(tid, str):
+            if tid in seen:
+                out.append(_finding(flow, "flows/duplicate-task-id", f"task id {tid!r} is used "
+                                    f"twice (first at {flow.locate(seen[tid])})", path + ("id",),
+                                    "task ids are unique within a flow"))
+            else:
+                seen[tid] = path
+    for path, plugin_type in plugin_types(data):
+        pattern = blacklist.match(plugin_type, prefix=path[0] in ("pluginDefaults",
+                                                                  "taskDefaults"))
+        if pattern:
+            out.append(_finding(flow, "flows/blacklisted-type", f"{plugin_type} is blacklisted "
+                                f"(matches {pattern!r}; {blacklist.origin})", path,
+                                "this plugin is disabled on the platform: use another plugin "
+                                "(e.g. a script task with the process task runner)"))
+    return out
+
+
+def check_flows(flows: list[LocalFlow], blacklist: Blacklist) -> list[Finding]:
+    """Per-flow checks, then duplicates across files."""
+    findings = [f for flow in flows for f in check_flow(flow, blacklist)]
+    first: dict[tuple[str, str], LocalFlow] = {}
+    for flow in flows:
+        if flow.namespace is None or flow.id is None:
+            continue
+        if flow.key in first:
+            findings.append(_finding(flow, "flows/duplicate-flow", f"flow {flow.name} is also "
+                                     f"defined in {first[flow.key].file}", ("id",),
+                                     "one file per flow: remove or rename one of them"))
+        else:
+            first[flow.key] = flow
+    return findings
+
+
+def blacklist_for(env=None) -> tuple[Blacklist, list[Finding]]:
+    """The environment's ``kestra.plugins.blacklist`` (merged values), else the default; with
+    warnings for entries the values rules find wrong (reported in full by values validate)."""
+    if env is None:
+        return Blacklist(DEFAULT_BLACKLIST, "default blacklist"), []
+    from kestra_ops.values.merge import load_layers
+    from kestra_ops.values.rules import GLOB_RE, Context
+    from kestra_ops.values.rules_platform import plugin_blacklist
+
+    merged = load_layers(env.values_paths)
+    plugins = (merged.plain.get("kestra") or {}).get("plugins") or {}
+    entries = plugins.get("blacklist") if isinstance(plugins, dict) else None
+    findings = []
+    for hit in plugin_blacklist(Context(merged.plain, env.name)):
+        if hit.rule in ("kestra/plugin-blacklist-glob", "kestra/plugin-blacklist-typo",
+                        "kestra/plugin-blacklist-missing"):
+            findings.append(Finding(hit.rule, "warning", hit.message, json_path(hit.path),
+                                    merged.locate(hit.path), hit.hint))
+    if not isinstance(entries, list) or not entries:
+        return Blacklist(DEFAULT_BLACKLIST, f"default blacklist: none in the values of "
+                                            f"{env.name}"), findings
+    patterns = tuple(e for e in entries if isinstance(e, str) and GLOB_RE.match(e))
+    where = merged.locate(("kestra", "plugins", "blacklist"))
+    return Blacklist(patterns, f"kestra.plugins.blacklist, {where.file}:{where.line}"), findings
+
+
+@dataclass
+class LocalResult:
+    flows: list[LocalFlow]
+    report: Report
+    blacklist: Blacklist
+
+
+def validate_local(target: Path, env=None) -> LocalResult:
+    """Read ``target`` and run every offline check. ``report.unreadable`` when a file is not
+    YAML; the report's errors when a flow is wrong."""
+    blacklist, notes = blacklist_for(env)
+    flows, findings = read_flows(Path(target))
+    report = Report(target=display_name(Path(target)), env=getattr(env, "name", None))
+    report.findings = notes + findings + check_flows(flows, blacklist)
+    report.unreadable = bool(findings)
+    report.layers = [f"{len(flows)} flow(s)", blacklist.origin]
+    return LocalResult(flows, report, blacklist)
