@@ -1,0 +1,210 @@
+"""Kestra itself, through its API: the flows endpoint answers (``kestra-api``), the configured
+credentials log in and ``basicAuthValidationErrors`` is empty (``login``), and a throw-away flow
+runs to SUCCESS (``e2e-flow``).
+
+The e2e flow has a unique id in namespace ``kestra-ops.checks`` and one core Log task; it is
+deleted in a ``finally`` (a failed run, a timeout, an error and Ctrl-C included). A cleanup that
+fails is reported, never hidden.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+from kestra_ops.checks import FAIL, PASS, WARN, CheckResult
+
+E2E_NAMESPACE = "kestra-ops.checks"
+E2E_TASK_TYPE = "io.kestra.plugin.core.log.Log"
+E2E_LABEL = ("kestra-ops", "post-deploy-check")
+PASSWORD_RULE = "8+ characters with an upper-case letter, a lower-case letter and a digit"
+USERNAME_RULE = "an e-mail address (name@domain)"
+
+
+# --------------------------------------------------------------------------- kestra-api
+
+def check_api(url: str, answered: bool, error: Exception | None = None,
+              sample: str | None = None) -> CheckResult:
+    """The ``kestra-api`` item: the flows search answered (``sample``: a flow it listed)."""
+    from kestra_ops.errors import PermissionDenied
+
+    if error is None and answered:
+        seen = f"e.g. {sample}" if sample else "no flows yet"
+        return CheckResult("kestra-api", PASS, f"Kestra at {url} answers on the flows endpoint "
+                           f"({seen})")
+    if isinstance(error, PermissionDenied) and "Kestra refused" in str(error):
+        return CheckResult("kestra-api", WARN, f"Kestra at {url} answers on the flows endpoint "
+                           "but refused the credentials (see the login check)", [str(error)])
+    return CheckResult("kestra-api", FAIL, str(error or f"Kestra at {url} did not answer"))
+
+
+def fetch_api(client) -> tuple[bool, Exception | None, str | None]:
+    """(answered?, error, one flow it listed): one page of one flow, not the whole list."""
+    from kestra_ops.errors import KestraOpsError
+
+    try:
+        first = next(iter(client.search_flows(page_size=1)), None)
+    except KestraOpsError as err:
+        return False, err, None
+    return True, None, f"{first.get('namespace')}.{first.get('id')}" if first else None
+
+
+# --------------------------------------------------------------------------- login
+
+def username_problems(username: str | None) -> list[str]:
+    from kestra_ops.values.rules import USERNAME_RE
+
+    if not username:
+        return ["no username configured"]
+    if len(username) > 256 or not USERNAME_RE.match(username):
+        return [f"username {username!r} is not {USERNAME_RULE}"]
+    return []
+
+
+def check_login(username: str | None, configs: dict | None, errors: list[str] | None,
+                error: Exception | None = None) -> CheckResult:
+    """The ``login`` item: ``configs`` (unauthenticated), then ``basicAuthValidationErrors``
+    read with the credentials (``error``: why that call failed)."""
+    who = f"user {username}" if username else "no user"
+    details = [f"rule: the username is {USERNAME_RULE}; the password has {PASSWORD_RULE}"]
+    if configs is not None and configs.get("isBasicAuthInitialized") is False:
+        return CheckResult("login", FAIL, "Kestra's basic auth is not initialised: the "
+                           "server's kestra.server.basic-auth credentials were refused at start",
+                           (errors or []) + details, items=[{"error": e} for e in errors or []])
+    if error is not None:
+        return CheckResult("login", FAIL, f"login as {who} failed: {error}",
+                           username_problems(username) + details)
+    if errors:
+        return CheckResult("login", FAIL, f"logged in as {who}, but Kestra reports "
+                           f"{len(errors)} basic-auth validation error(s): {errors[0]}",
+                           list(errors) + details, items=[{"error": e} for e in errors])
+    version = (configs or {}).get("version")
+    return CheckResult("login", PASS, f"logged in as {who}" + (f" (Kestra {version})"
+                                                               if version else "")
+                       + "; no basic-auth validation errors")
+
+
+def fetch_login(client) -> tuple[dict | None, list[str] | None, Exception | None]:
+    from kestra_ops.errors import KestraOpsError
+
+    try:
+        configs = client.configs()
+    except KestraOpsError as err:
+        return None, None, err
+    try:
+        return configs, client.basic_auth_validation_errors(), None
+    except KestraOpsError as err:
+        return configs, None, err
+
+
+# --------------------------------------------------------------------------- e2e-flow
+
+@dataclass
+class E2ERun:
+    """What happened to the throw-away flow (the fetched state of the ``e2e-flow`` item)."""
+
+    namespace: str
+    flow_id: str
+    created: bool = False
+    execution_id: str | None = None
+    state: str | None = None
+    error: str = ""
+    interrupted: bool = False
+    deleted: bool = False
+    delete_error: str = ""
+    steps: list[str] = field(default_factory=list)
+
+
+def e2e_flow_source(flow_id: str, namespace: str = E2E_NAMESPACE) -> str:
+    return (f"id: {flow_id}\nnamespace: {namespace}\n"
+            "description: kestra-ops post-deploy check (deleted after the run)\n"
+            f"labels:\n  {E2E_LABEL[0]}: {E2E_LABEL[1]}\n"
+            "tasks:\n  - id: log\n"
+            f"    type: {E2E_TASK_TYPE}\n"
+            "    message: \"kestra-ops post-deploy check {{ execution.id }}\"\n")
+
+
+def new_flow_id(now: datetime.datetime | None = None) -> str:
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return f"check-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def run_e2e(client, *, timeout: float, cancel: threading.Event | None = None,
+            poll: float = 0.1, namespace: str = E2E_NAMESPACE, on_created=None) -> E2ERun:
+    """Create the flow, execute it, wait for a final state, delete the flow (always)."""
+    from kestra_ops.adapters.kestra_api import TERMINAL_STATES
+    from kestra_ops.errors import KestraOpsError, NotFound
+
+    cancel = cancel or threading.Event()
+    deadline = time.monotonic() + timeout
+    run = E2ERun(namespace, new_flow_id())
+    try:
+        client.create_flow(e2e_flow_source(run.flow_id, namespace))
+        run.created = True
+        run.steps.append(f"created flow {namespace}.{run.flow_id}")
+        if on_created is not None:
+            on_created(run)
+        execution = client.create_execution(namespace, run.flow_id, labels=dict([E2E_LABEL]))
+        run.execution_id = execution.get("id")
+        run.steps.append(f"started execution {run.execution_id}")
+        while True:
+            run.state = ((execution.get("state") or {}).get("current"))
+            if run.state in TERMINAL_STATES:
+                break
+            if cancel.is_set():
+                run.interrupted = True
+                break
+            if time.monotonic() + poll > deadline:
+                run.error = f"execution {run.execution_id} still {run.state} after {timeout:g}s"
+                break
+            cancel.wait(poll)
+            execution = client.get_execution(run.execution_id)
+        run.steps.append(f"execution {run.execution_id} {run.state}")
+    except KestraOpsError as err:
+        run.error = str(err)
+    except KeyboardInterrupt:
+        run.interrupted = True
+        raise
+    finally:
+        if run.created:
+            try:
+                client.delete_flow(namespace, run.flow_id)
+                run.deleted = True
+            except NotFound:
+                run.deleted = True  # someone (the Ctrl-C handler) already did
+            except KestraOpsError as err:
+                run.delete_error = str(err)
+            except KeyboardInterrupt:
+                run.delete_error = "interrupted while deleting"
+                raise
+            run.steps.append(f"deleted flow {namespace}.{run.flow_id}" if run.deleted else
+                             f"could NOT delete flow {namespace}.{run.flow_id}: "
+                             f"{run.delete_error}")
+    return run
+
+
+def check_e2e(run: E2ERun) -> CheckResult:
+    """The ``e2e-flow`` item."""
+    flow = f"{run.namespace}.{run.flow_id}"
+    items = [{"flow": flow, "execution": run.execution_id, "state": run.state,
+              "deleted": run.deleted, "error": run.error or run.delete_error or None}]
+    details = list(run.steps)
+    cleanup = "" if run.deleted or not run.created else \
+        f"; the test flow was NOT deleted ({run.delete_error}): delete {flow} by hand"
+    if run.interrupted:
+        return CheckResult("e2e-flow", FAIL, f"interrupted; test flow {flow} "
+                           f"{'deleted' if run.deleted else 'left behind'}{cleanup}", details,
+                           items=items)
+    if run.error:
+        return CheckResult("e2e-flow", FAIL, f"{run.error}{cleanup}", details, items=items)
+    if run.state != "SUCCESS":
+        return CheckResult("e2e-flow", FAIL, f"execution {run.execution_id} of test flow {flow} "
+                           f"ended {run.state}{cleanup}", details, items=items)
+    if cleanup:
+        return CheckResult("e2e-flow", WARN, f"test flow ran to SUCCESS{cleanup}", details,
+                           items=items)
+    return CheckResult("e2e-flow", PASS, f"test flow {flow} ran to SUCCESS (execution "
+                       f"{run.execution_id}) and was deleted", details, items=items)
