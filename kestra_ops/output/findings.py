@@ -106,38 +106,24 @@ def render_sarif(reports: list[Report]) -> str:
 
 def render_junit(reports: list[Report]) -> str:
     """One testsuite per target, one testcase per rule family; failures carry each finding."""
-    from xml.etree import ElementTree as ET
+    from kestra_ops.output.junit import Case, Suite, render as render_suites
 
-    suites = ET.Element("testsuites", name="kestra-ops values validate")
-    total_tests = total_failures = 0
+    suites = []
     for report in reports:
-        families = sorted({r.split("/")[0] for r in RULES} | {f.rule.split("/")[0] for f in report.findings})
-        suite = ET.SubElement(suites, "testsuite", name=report.target)
-        failures = 0
+        families = sorted({r.split("/")[0] for r in RULES} |
+                          {f.rule.split("/")[0] for f in report.findings})
+        suite = Suite(report.target)
         for family in families:
-            case = ET.SubElement(suite, "testcase", classname=f"values.{family}",
-                                 name=f"{report.target} {family}", file=report.target)
             bad = [f for f in report.findings if f.rule.split("/")[0] == family]
             errors = [f for f in bad if f.severity == "error"]
-            if errors:
-                failures += 1
-                node = ET.SubElement(case, "failure", type=errors[0].rule,
-                                     message=f"{errors[0].location}: {errors[0].message}")
-                node.text = "\n".join(f"{f.location}: {f.severity} {f.rule}: {f.message}"
-                                      for f in bad)
-            elif bad:
-                out = ET.SubElement(case, "system-out")
-                out.text = "\n".join(f"{f.location}: {f.severity} {f.rule}: {f.message}" for f in bad)
-        suite.set("tests", str(len(families)))
-        suite.set("failures", str(failures))
-        suite.set("errors", "0")
-        total_tests += len(families)
-        total_failures += failures
-    suites.set("tests", str(total_tests))
-    suites.set("failures", str(total_failures))
-    suites.set("errors", "0")
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode")
+            lines = "\n".join(f"{f.location}: {f.severity} {f.rule}: {f.message}" for f in bad)
+            suite.cases.append(Case(
+                name=f"{report.target} {family}", classname=f"values.{family}", file=report.target,
+                failure=f"{errors[0].location}: {errors[0].message}" if errors else None,
+                failure_type=errors[0].rule if errors else "failure",
+                failure_text=lines, output="" if errors else lines))
+        suites.append(suite)
+    return render_suites(suites, "kestra-ops values validate")
 
 
 def _escape_data(text: str) -> str:
