@@ -3,7 +3,7 @@
 one-request-per-flow loop (``create_flow`` per flow) measured in the same run.
 
     .venv/bin/python bench/flows_apply.py [--flows 1000] [--namespaces 10] [--runs 3]
-                                          [--latency-ms 0,20] [--fast-server]
+                                          [--latency-ms 0,20]
 
 Each run applies the flows to a fresh fake server both ways: the loop (one POST /flows per
 flow, nothing else) and the real `flows apply` (read + offline checks of the directory, the
@@ -13,13 +13,11 @@ runs. Target (issue 4): `flows apply` >= 10x faster than the loop.
 
 ``--latency-ms`` adds a fixed delay to every request (the fake's ``slow`` fault) to model what a
 real server costs per request (network round trip, the Kubernetes API service proxy, Kestra's
-database commit). At 0 ms the fake's own CPU dominates: it parses each flow with pure-Python
-YAML once per create in the loop, but three times on the apply path (validate, then twice in
-the namespace endpoint), so the loopback ratio is bounded by the fake, not by kestra-ops. From
-the 0 ms figures the script also prints the per-request latency from which the 10x target is met
-(loop = a + N*L, apply = b + R*L, with N and R the request counts). ``--fast-server`` makes the
-fake parse YAML with libyaml (same resolvers) for this run only, to model a server whose per-flow
-CPU is small, as Kestra's Java parser's is: what remains is kestra-ops' own cost.
+database commit). At 0 ms the fake's own CPU still weighs: it parses each flow once per create in
+the loop, but four times on the apply path (validate, then three times in the namespace
+endpoint), so the loopback ratio is bounded by the fake, not by kestra-ops. From the 0 ms figures
+the script also prints the per-request latency from which the 10x target is met (loop = a + N*L,
+apply = b + R*L, with N and R the request counts).
 """
 
 from __future__ import annotations
@@ -120,21 +118,6 @@ def run_apply(folder: Path, env, count: int, latency: float) -> tuple[float, int
         return wall, len(fake.calls()), result.message
 
 
-def fast_server() -> None:
-    """The fake's YAML parsing through libyaml (same Jackson-like resolvers), bench only."""
-    import yaml
-
-    from tests.fakes import kestra_flows, kestra_handlers
-
-    class CKestraLoader(yaml.CSafeLoader):
-        yaml_implicit_resolvers = kestra_flows.KestraYamlLoader.yaml_implicit_resolvers
-
-    def load_yaml(source: str):
-        return yaml.load(source, Loader=CKestraLoader)
-
-    kestra_flows.load_yaml = kestra_handlers.load_yaml = load_yaml
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flows", type=int, default=1000)
@@ -142,14 +125,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--latency-ms", default="0,20",
                         help="comma-separated per-request delays to model (default 0,20)")
-    parser.add_argument("--fast-server", action="store_true",
-                        help="the fake parses YAML with libyaml (models a server with cheap "
-                             "per-flow CPU)")
     args = parser.parse_args()
     from kestra_ops.settings import load_config
-
-    if args.fast_server:
-        fast_server()
 
     work = Path(tempfile.mkdtemp(prefix="kestra-ops-bench-flows-"))
     try:
@@ -160,8 +137,7 @@ def main() -> int:
         (work / "kestra-ops.yaml").write_text("environments:\n  bench: {values: [values.yaml]}\n")
         env = load_config(work / "kestra-ops.yaml").environment("bench")
         print(f"flows apply: {args.flows} flows over {args.namespaces} namespaces, "
-              f"{args.runs} run(s) each, fresh fake server per run (median wall seconds)"
-              + ("; fake parsing with libyaml (--fast-server)" if args.fast_server else ""))
+              f"{args.runs} run(s) each, fresh fake server per run (median wall seconds)")
         verdicts = []
         for latency_ms in [float(x) for x in args.latency_ms.split(",") if x.strip()]:
             loops, applies, message = [], [], ""
