@@ -6,23 +6,11 @@ import json
 
 import click
 
-from kestra_ops.cli.common import env_option, output_option, pass_state, quiet_option
+from kestra_ops.cli.common import (duration_seconds, env_option, kestra_options,
+                                    output_option, pass_state, quiet_option)
 
 MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
 IDS = "pods, readiness, events, minio, kestra-api, login, e2e-flow, configmap"
-
-
-def duration_seconds(ctx, param, value):
-    """Click callback: a duration (90s, 10m, 1h) in seconds, or None when not given."""
-    if value is None:
-        return None
-    from kestra_ops.adapters.helm import parse_duration
-    from kestra_ops.errors import InvalidInput
-
-    try:
-        return parse_duration(value)
-    except InvalidInput as err:
-        raise click.BadParameter(str(err)) from None
 
 
 @click.command("check")
@@ -33,11 +21,7 @@ def duration_seconds(ctx, param, value):
 @click.option("--timeout-per-check", "timeout", default="60s", show_default=True,
               metavar="DURATION", callback=duration_seconds,
               help="Time budget of each check (each attempt, with --wait).")
-@click.option("--kestra-url", metavar="URL",
-              help="Kestra's URL (default: KESTRA_OPS_KESTRA_URL, the environment's kestra_url, "
-                   "else the Kubernetes API's service proxy).")
-@click.option("--insecure", is_flag=True,
-              help="Do not verify TLS certificates of Kestra and MinIO.")
+@kestra_options("Kestra and MinIO")
 @output_option("table", "json", "junit", default="table")
 @quiet_option()
 @pass_state

@@ -55,3 +55,28 @@ def check_duration(ctx, param, value):
     except InvalidInput as err:
         raise click.BadParameter(str(err)) from None
     return value
+
+
+def duration_seconds(ctx, param, value):
+    """Click callback: a duration (90s, 10m, 1h) in seconds, or None when not given."""
+    if value is None:
+        return None
+    check_duration(ctx, param, value)
+    from kestra_ops.adapters.helm import parse_duration
+
+    return parse_duration(value)
+
+
+def kestra_options(tls_of: str = "Kestra"):
+    """--kestra-url and --insecure, for commands that talk to Kestra's API."""
+    def decorate(fn):
+        fn = click.option("--insecure", is_flag=True,
+                          help=f"Do not verify TLS certificates of {tls_of} (prints a "
+                               "warning).")(fn)
+        return click.option(
+            "--kestra-url", metavar="URL",
+            help="Kestra's URL (default: KESTRA_OPS_KESTRA_URL, the environment's kestra_url, "
+                 "else the Kubernetes API's service proxy). Credentials: "
+                 "KESTRA_OPS_BASIC_AUTH_USERNAME / _PASSWORD, else the env's basic-auth "
+                 "Secret.")(fn)
+    return decorate

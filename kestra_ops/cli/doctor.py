@@ -6,8 +6,8 @@ import json
 
 import click
 
-from kestra_ops.cli.check import duration_seconds
-from kestra_ops.cli.common import env_option, output_option, pass_state, quiet_option
+from kestra_ops.cli.common import (duration_seconds, env_option, kestra_options,
+                                    output_option, pass_state, quiet_option)
 
 
 @click.command("doctor")
@@ -15,11 +15,7 @@ from kestra_ops.cli.common import env_option, output_option, pass_state, quiet_o
 @click.option("--stuck-after", default="1h", show_default=True, metavar="DURATION",
               callback=duration_seconds,
               help="An execution RUNNING longer than this is reported as stuck.")
-@click.option("--kestra-url", metavar="URL",
-              help="Kestra's URL (default: KESTRA_OPS_KESTRA_URL, the environment's kestra_url, "
-                   "else the Kubernetes API's service proxy).")
-@click.option("--insecure", is_flag=True,
-              help="Do not verify TLS certificates of Kestra and MinIO.")
+@kestra_options("Kestra and MinIO")
 @output_option("text", "json")
 @quiet_option()
 @pass_state

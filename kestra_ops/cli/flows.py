@@ -8,19 +8,14 @@ from pathlib import Path
 
 import click
 
-from kestra_ops.cli.common import color, env_option, output_option, pass_state, quiet_option
+from kestra_ops.cli.common import (color, env_option, kestra_options, output_option, pass_state,
+                                    quiet_option)
 from kestra_ops.errors import KestraOpsError
 
 DIR_ARG = click.Path(path_type=Path)
 
 
-def server_options(fn):
-    fn = click.option("--insecure", is_flag=True,
-                      help="Do not verify Kestra's TLS certificate.")(fn)
-    return click.option("--kestra-url", metavar="URL", help="Kestra's URL (default: "
-                        "KESTRA_OPS_KESTRA_URL, the env's kestra_url, else the Kubernetes API "
-                        "service proxy). Credentials: KESTRA_OPS_BASIC_AUTH_USERNAME / "
-                        "_PASSWORD, else the env's basic-auth Secret.")(fn)
+server_options = kestra_options()
 
 
 def _client(environment, kestra_url, insecure, timeout: float = 60.0):
