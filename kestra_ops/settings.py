@@ -8,7 +8,8 @@
       production:
         context: prod-cluster
         kestra_url: https://kestra.example.com/
-        minio: {endpoint: minio.hyperplane-minio.svc.cluster.local:9000, bucket: kestra-production}
+        minio: {endpoint: minio.hyperplane-minio.svc.cluster.local:9000, bucket: kestra-production,
+                versioning: true, lifecycle_days: 30}   # the last two: optional, minio setup
         values: [values/base.yaml, values/production.yaml]
 
 Credentials never live here: they come from environment variables, files or Kubernetes Secrets,
@@ -29,7 +30,7 @@ from kestra_ops.errors import ConfigError
 
 # Settable per environment; each has a KESTRA_OPS_<NAME> variable.
 FIELDS = ("namespace", "release", "context", "kestra_url", "minio_endpoint", "minio_bucket",
-          "minio_secure", "chart")
+          "minio_secure", "chart", "minio_versioning", "minio_lifecycle_days")
 _SECRET_KEY = re.compile(r"(password|passwd|secret|token|access[_-]?key|credential)", re.I)
 
 
@@ -46,6 +47,8 @@ class Environment:
     minio_endpoint: str | None = None
     minio_bucket: str | None = None
     minio_secure: bool = True
+    minio_versioning: bool | None = None  # minio setup: None = leave the bucket as it is
+    minio_lifecycle_days: int | None = None  # minio setup: expire noncurrent versions after N
     chart: Path = Path(DEFAULT_CHART)
     values: tuple[Path, ...] = ()
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -108,11 +111,25 @@ class Config:
         secure = merged.get("minio_secure", True)
         if isinstance(secure, str):
             secure = secure.strip().lower() not in ("0", "false", "no", "off")
+        versioning = merged.get("minio_versioning")
+        if isinstance(versioning, str):
+            versioning = versioning.strip().lower() not in ("0", "false", "no", "off")
+        days = merged.get("minio_lifecycle_days")
+        if days is not None:
+            try:
+                days = int(days)
+            except (TypeError, ValueError):
+                days = 0
+            if isinstance(merged.get("minio_lifecycle_days"), bool) or days < 1:
+                raise ConfigError(f"environment {name}: minio.lifecycle_days must be a whole "
+                                  "number of days (1 or more)")
         return Environment(
             name=name, root=self.root, namespace=str(merged["namespace"]),
             release=str(merged["release"]), context=merged.get("context"),
             kestra_url=merged.get("kestra_url"), minio_endpoint=merged.get("minio_endpoint"),
             minio_bucket=merged.get("minio_bucket"), minio_secure=bool(secure),
+            minio_versioning=None if versioning is None else bool(versioning),
+            minio_lifecycle_days=days,
             chart=Path(str(merged["chart"])), values=tuple(Path(v) for v in values),
             sources=sources)
 

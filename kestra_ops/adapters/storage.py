@@ -50,6 +50,7 @@ class Storage:
             ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
             retries=urllib3.Retry(total=retries, backoff_factor=0.2,
                                   status_forcelist=[500, 502, 503, 504]))
+        self.http = http
         try:
             self.client = Minio(self.endpoint, access_key=access_key, secret_key=secret_key,
                                 secure=self.secure, region=region, http_client=http)
@@ -83,6 +84,86 @@ class Storage:
         """Copy a local file to ``bucket/key``; returns ``s3://bucket/key``."""
         self.call(f"object {bucket}/{key}", self.client.fput_object, bucket, key, str(path))
         return f"s3://{bucket}/{key}"
+
+    # ---- buckets (plain S3: works with any S3 store)
+
+    def make_bucket(self, name: str) -> None:
+        self.call(f"bucket {name}", self.client.make_bucket, name)
+
+    def get_versioning(self, bucket: str) -> str:
+        """"Enabled", "Suspended" or "Off" (never enabled)."""
+        config = self.call(f"bucket {bucket}", self.client.get_bucket_versioning, bucket)
+        return config.status or "Off"
+
+    def set_versioning(self, bucket: str, enabled: bool) -> None:
+        from minio.commonconfig import DISABLED, ENABLED
+        from minio.versioningconfig import VersioningConfig
+
+        self.call(f"bucket {bucket}", self.client.set_bucket_versioning, bucket,
+                  VersioningConfig(ENABLED if enabled else DISABLED))
+
+    def get_lifecycle(self, bucket: str):
+        """The bucket's LifecycleConfig, or None when it has none."""
+        return self.call(f"bucket {bucket}", self.client.get_bucket_lifecycle, bucket)
+
+    def set_lifecycle(self, bucket: str, config) -> None:
+        self.call(f"bucket {bucket}", self.client.set_bucket_lifecycle, bucket, config)
+
+    # ---- objects
+
+    def put_bytes(self, bucket: str, key: str, data: bytes,
+                  content_type: str = "application/octet-stream") -> None:
+        import io
+
+        self.call(f"object {bucket}/{key}", self.client.put_object, bucket, key,
+                  io.BytesIO(data), len(data), content_type=content_type)
+
+    def get_bytes(self, bucket: str, key: str) -> bytes:
+        """A whole (small) object's bytes."""
+        def get():
+            resp = self.client.get_object(bucket, key)
+            try:
+                return resp.read()
+            finally:
+                resp.close()
+                resp.release_conn()
+
+        return self.call(f"object {bucket}/{key}", get)
+
+    def stat_object(self, bucket: str, key: str):
+        """The object's stat, or None when it does not exist."""
+        from minio.error import S3Error
+
+        def stat():
+            try:
+                return self.client.stat_object(bucket, key)
+            except S3Error as err:
+                if err.code in ("NoSuchKey", "NoSuchObject"):
+                    return None
+                raise
+
+        return self.call(f"object {bucket}/{key}", stat)
+
+    def remove_object(self, bucket: str, key: str) -> None:
+        self.call(f"object {bucket}/{key}", self.client.remove_object, bucket, key)
+
+    def list_objects(self, bucket: str, prefix: str = "", recursive: bool = True) -> list:
+        return self.call(f"bucket {bucket}", lambda: list(
+            self.client.list_objects(bucket, prefix=prefix, recursive=recursive)))
+
+    # ---- MinIO health (unauthenticated GETs; 404 from a non-MinIO S3 store)
+
+    def health(self, path: str) -> int:
+        """HTTP status of GET ``path`` (e.g. /minio/health/live); Unreachable when no answer."""
+        from urllib3.exceptions import HTTPError
+
+        try:
+            resp = self.http.request("GET", self.url + path, retries=False,
+                                             preload_content=True)
+        except HTTPError as err:
+            raise Unreachable(f"cannot reach object storage at {self.url}: "
+                              f"{_first_line(_root_cause(err))}") from None
+        return resp.status
 
 
 ACCESS_KEY_VAR = "KESTRA_OPS_MINIO_ACCESS_KEY"

@@ -54,6 +54,9 @@ class KestraOpsGroup(click.Group):
                       "Check that a deploy to ENV can succeed, before anything changes."),
         "secrets": ("kestra_ops.cli.secrets", "secrets",
                     "The Kubernetes Secrets the chart reads (existingSecrets in values)."),
+        "minio": ("kestra_ops.cli.minio", "minio",
+                  "The environment's bucket on the shared MinIO (or any S3 store): setup and "
+                  "check."),
         "deploy": ("kestra_ops.cli.deploy", "deploy_cmd",
                    "Deploy ENV: validate, preflight, diff, then helm upgrade --install --wait."),
         "history": ("kestra_ops.cli.release", "history_cmd",
@@ -67,6 +70,9 @@ class KestraOpsGroup(click.Group):
                   "promote, backfill."),
         "check": ("kestra_ops.cli.check", "check_cmd",
                   "Run the post-deploy checklist for ENV: each item PASS, WARN or FAIL."),
+        "backup": ("kestra_ops.cli.backup", "backup",
+                   "Backup sets in the env's bucket: database, flows and config; verify, "
+                   "restore, drill."),
         "doctor": ("kestra_ops.cli.doctor", "doctor_cmd",
                    "Walk the troubleshooting guide for ENV: each problem found, with its fix."),
     }
