@@ -1,0 +1,278 @@
+"""PostgreSQL: psycopg for queries, pg_dump / pg_restore binaries for dumps.
+
+Connection URLs are libpq URIs (``postgresql://user:pass@host:port/db?host=/socket/dir``).
+A password in a URL is never put on a child's command line: the child gets the URL without
+it and the password in its own ``PGPASSWORD``. Every message shown to the user has the
+password masked. ``psycopg`` is imported only when a query runs (~0.2 s).
+
+Binaries: ``pg_dump``/``pg_restore`` on PATH and under /usr/lib/postgresql/*/bin; the lowest
+version >= the server's major is preferred (a newer client can dump an older server, never
+the reverse), else the highest found.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import os
+import re
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from kestra_ops.errors import (InvalidInput, OperationFailed, PermissionDenied, ToolMissing,
+                               Unreachable)
+
+URL_VAR = "KESTRA_OPS_DATABASE_URL"
+_VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
+
+
+@dataclass(frozen=True)
+class DatabaseURL:
+    """A libpq URI split into the part safe to show/pass and the password."""
+
+    url: str                # without the password
+    password: str | None
+
+    @classmethod
+    def parse(cls, text: str) -> "DatabaseURL":
+        text = (text or "").strip()
+        if text.startswith("jdbc:"):
+            text = text[5:]
+        parts = urlsplit(text)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise InvalidInput("database URL: expected postgresql://user[:password]@host[:port]/db")
+        password = unquote(parts.password) if parts.password is not None else None
+        netloc = parts.netloc.rsplit("@", 1)
+        host = netloc[-1]
+        user = quote(unquote(parts.username), safe="") if parts.username else ""
+        netloc = f"{user}@{host}" if user else host
+        return cls(urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), password)
+
+    @property
+    def dbname(self) -> str:
+        return unquote(urlsplit(self.url).path.lstrip("/")) or ""
+
+    def with_dbname(self, name: str) -> "DatabaseURL":
+        p = urlsplit(self.url)
+        return DatabaseURL(urlunsplit((p.scheme, p.netloc, "/" + quote(name, safe=""), p.query,
+                                       "")), self.password)
+
+    @property
+    def conninfo(self) -> str:
+        """For psycopg (in-process only; never logged)."""
+        if self.password is None:
+            return self.url
+        p = urlsplit(self.url)
+        user, _, host = p.netloc.rpartition("@")
+        netloc = f"{user}:{quote(self.password, safe='')}@{host}"
+        return urlunsplit((p.scheme, netloc, p.path, p.query, ""))
+
+    def child_env(self) -> dict:
+        env = dict(os.environ)
+        env.pop("PGPASSWORD", None)
+        if self.password is not None:
+            env["PGPASSWORD"] = self.password
+        return env
+
+    def mask(self, text: str) -> str:
+        if self.password:
+            text = text.replace(self.password, "***").replace(quote(self.password, safe=""), "***")
+        return text
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def resolve_url(given: str | None, *, environ=None, what: str = "--database-url") -> DatabaseURL:
+    environ = os.environ if environ is None else environ
+    text = given or environ.get(URL_VAR)
+    if not text:
+        raise InvalidInput(f"no database: pass {what} or set {URL_VAR}",
+                           hint="e.g. postgresql://kestra@kestra-postgres:5432/kestra with the "
+                                "password in PGPASSWORD or the URL")
+    url = DatabaseURL.parse(text)
+    if url.password is None and environ.get("KESTRA_OPS_DB_PASSWORD"):
+        url = DatabaseURL(url.url, environ["KESTRA_OPS_DB_PASSWORD"])
+    return url
+
+
+def connect(url: DatabaseURL, *, autocommit: bool = True):
+    import psycopg
+
+    try:
+        return psycopg.connect(url.conninfo, autocommit=autocommit, connect_timeout=10)
+    except psycopg.OperationalError as err:
+        msg = url.mask(" ".join(str(err).split()))
+        cls = PermissionDenied if "authentication" in msg or "permission" in msg else Unreachable
+        raise cls(f"PostgreSQL {url}: {msg}") from None
+
+
+def _query(url: DatabaseURL, sql: str, params=()) -> list[tuple]:
+    import psycopg
+
+    with connect(url) as conn:
+        try:
+            return conn.execute(sql, params).fetchall()
+        except psycopg.Error as err:
+            raise OperationFailed(f"PostgreSQL {url}: {url.mask(str(err).strip())}") from None
+
+
+def server_version(url: DatabaseURL) -> str:
+    return _query(url, "SHOW server_version")[0][0].split()[0]
+
+
+def server_major(url: DatabaseURL) -> int:
+    return int(_query(url, "SHOW server_version_num")[0][0]) // 10000
+
+
+_USER_RELS = ("FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+              "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
+              "AND n.nspname NOT LIKE 'pg_toast%%' AND n.nspname NOT LIKE 'pg_temp%%' ")
+
+
+def is_empty(url: DatabaseURL) -> bool:
+    """No table, view, sequence or other relation outside the system schemas."""
+    return _query(url, "SELECT count(*) " + _USER_RELS +
+                  "AND c.relkind IN ('r','p','v','m','S','f')")[0][0] == 0
+
+
+def row_counts(url: DatabaseURL) -> dict[str, int]:
+    """Exact ``count(*)`` of every user table, keyed ``schema.table``."""
+    import psycopg
+    from psycopg import sql
+
+    with connect(url) as conn:
+        tables = conn.execute("SELECT n.nspname, c.relname " + _USER_RELS +
+                              "AND c.relkind IN ('r','p') ORDER BY 1, 2").fetchall()
+        out = {}
+        for schema, table in tables:
+            try:
+                q = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema),
+                                                                 sql.Identifier(table))
+                out[f"{schema}.{table}"] = conn.execute(q).fetchone()[0]
+            except psycopg.Error as err:
+                raise OperationFailed(f"count rows of {schema}.{table}: {err}") from None
+        return out
+
+
+def create_database(url: DatabaseURL, name: str) -> DatabaseURL:
+    """Create database ``name`` on ``url``'s server; returns its URL."""
+    from psycopg import sql
+
+    with connect(url) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return url.with_dbname(name)
+
+
+def drop_database(url: DatabaseURL, name: str) -> None:
+    from psycopg import sql
+
+    with connect(url) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+@functools.lru_cache(maxsize=None)
+def binary_version(path: str) -> tuple[int, int]:
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
+    m = _VERSION.search(out)
+    return (int(m[1]), int(m[2] or 0)) if m else (0, 0)
+
+
+def find_binary(name: str, server_major: int | None = None) -> str:
+    """``pg_dump`` / ``pg_restore``: see the module doc for the choice."""
+    found = {}
+    for path in [shutil.which(name), *sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))]:
+        if path and os.access(path, os.X_OK):
+            real = os.path.realpath(path)
+            if real not in found:
+                found[real] = binary_version(real)
+    if not found:
+        raise ToolMissing(f"{name} not found on PATH or under /usr/lib/postgresql/*/bin",
+                          hint="install the PostgreSQL client (Debian: apt-get install "
+                               "postgresql-client)")
+    if server_major is not None:
+        fitting = [p for p, v in found.items() if v[0] >= server_major]
+        if not fitting:
+            best = max(found, key=found.get)
+            raise ToolMissing(f"{name} {found[best][0]} is older than the server "
+                              f"(PostgreSQL {server_major}); install postgresql-client-"
+                              f"{server_major} or newer")
+        return min(fitting, key=found.get)
+    return max(found, key=found.get)
+
+
+class Child:
+    """A pg_dump / pg_restore child whose stderr is collected in a thread (bounded)."""
+
+    def __init__(self, argv: list[str], url: DatabaseURL, *, stdin=None, stdout=None):
+        self.argv = argv
+        self.url = url
+        self.name = os.path.basename(argv[0])
+        self._err: list[bytes] = []
+        try:
+            self.proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout,
+                                         stderr=subprocess.PIPE, env=url.child_env(),
+                                         start_new_session=True)
+        except OSError as err:
+            raise ToolMissing(f"cannot run {argv[0]}: {err.strerror}") from None
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        size = 0
+        for line in self.proc.stderr:
+            if size < 64 * 1024:
+                self._err.append(line)
+                size += len(line)
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = self.proc.wait(timeout)
+        self._thread.join(5)
+        return code
+
+    def stderr(self) -> str:
+        text = b"".join(self._err).decode("utf-8", "replace")
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        return self.url.mask("; ".join(lines[:5]))
+
+    def failure(self, code: int) -> str:
+        how = f"killed by signal {-code}" if code < 0 else f"exit {code}"
+        detail = self.stderr()
+        return f"{self.name} failed ({how})" + (f": {detail}" if detail else "")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def dump(url: DatabaseURL, *, server_major_version: int | None = None) -> Child:
+    """``pg_dump -Fc -Z0`` of ``url``'s database to the child's stdout (a pipe)."""
+    exe = find_binary("pg_dump", server_major_version)
+    return Child([exe, "--format=custom", "--compress=0", "--no-password", "--dbname", url.url],
+                 url, stdout=subprocess.PIPE)
+
+
+def restore(url: DatabaseURL, *, clean: bool = False,
+            server_major_version: int | None = None) -> Child:
+    """``pg_restore --no-owner --single-transaction [--clean --if-exists] -d URL`` from stdin
+    (atomic: a failed restore leaves the target as it was)."""
+    exe = find_binary("pg_restore", server_major_version)
+    argv = [exe, "--no-owner", "--no-password", "--single-transaction"]
+    if clean:
+        argv += ["--clean", "--if-exists"]
+    return Child(argv + ["--dbname", url.url], url, stdin=subprocess.PIPE)
+
+
+def list_toc() -> Child:
+    """``pg_restore --list`` reading a dump on stdin, its table of contents on stdout."""
+    exe = find_binary("pg_restore")
+    return Child([exe, "--list"], DatabaseURL("postgresql://", None), stdin=subprocess.PIPE,
+                 stdout=subprocess.PIPE)

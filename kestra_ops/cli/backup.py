@@ -1,0 +1,206 @@
+"""kestra-ops backup run/list/verify/restore/drill (prune lives in cli/backup_prune.py)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from kestra_ops.cli.common import env_option, output_option, pass_state, quiet_option
+
+
+class _BackupGroup(click.Group):
+    """Adds ``prune`` (kestra_ops.cli.backup_prune.prune_cmd) lazily when that module exists."""
+
+    def _prune(self):
+        if "prune" not in self.commands:
+            try:
+                from kestra_ops.cli import backup_prune
+            except ImportError:
+                return
+            self.add_command(backup_prune.prune_cmd, "prune")
+
+    def list_commands(self, ctx):
+        self._prune()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        if name == "prune":
+            self._prune()
+        return super().get_command(ctx, name)
+
+
+@click.group("backup", cls=_BackupGroup)
+def backup() -> None:
+    """Backup sets in the env's bucket: database, flows and config; verify, restore, drill.
+
+    A set is `backups/<env>/<UTC timestamp>/` in the bucket (db.dump.zst, flows.zip,
+    configmap.yaml, values.yaml) and counts only once its manifest.json is written, last.
+    Object storage: minio.endpoint/bucket in kestra-ops.yaml and the credentials in
+    KESTRA_OPS_MINIO_ACCESS_KEY / KESTRA_OPS_MINIO_SECRET_KEY. Database: --database-url or
+    KESTRA_OPS_DATABASE_URL (a postgresql:// URL; a password missing from it is taken from
+    KESTRA_OPS_DB_PASSWORD, and is only ever passed to pg_dump through its environment).
+    """
+
+
+def _progress(quiet: bool, output: str):
+    from kestra_ops.output.progress import Progress
+
+    return Progress(quiet=quiet or output == "json")
+
+
+def _exit(code: int) -> None:
+    click.get_current_context().exit(code)
+
+
+@backup.command("run")
+@env_option()
+@click.option("--what", default="db,flows,config", show_default=True, metavar="LIST",
+              help="What to back up: a comma list of db, flows, config.")
+@click.option("--database-url", metavar="URL", help="PostgreSQL to dump (default: "
+              "KESTRA_OPS_DATABASE_URL).")
+@output_option("text", "json")
+@quiet_option()
+@pass_state
+def run_cmd(state, env: str, what: str, database_url: str | None, output: str,
+            quiet: bool) -> None:
+    """Take one backup set of ENV; exit 1 (no manifest, earlier sets intact) on any failure.
+
+    The database is dumped with `pg_dump -Fc -Z0`, compressed by multi-threaded zstd and
+    streamed into a multipart upload (no temp file); a failed or killed pg_dump, a dump too
+    small to be real, an S3 error or Ctrl-C aborts the upload.
+    """
+    from kestra_ops.workflows.backup_run import run_backup
+    from kestra_ops.workflows.backup_set import parse_what
+
+    parts = parse_what(what)
+    result = run_backup(state.environment(env), what=parts, database_url=database_url,
+                        progress=_progress(quiet, output))
+    if output == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        total = sum(a["size"] for a in result.manifest["artefacts"].values())
+        click.echo(f"backup {env}: set {result.name} complete ({', '.join(parts)}; "
+                   f"{total / 1e6:.1f} MB in s3://{result.bucket}/"
+                   f"{result.to_dict()['prefix']})")
+
+
+@backup.command("list")
+@env_option()
+@output_option("table", "json", default="table")
+@pass_state
+def list_cmd(state, env: str, output: str) -> None:
+    """List ENV's backup sets, newest first (incomplete ones marked)."""
+    from kestra_ops.workflows import backup_set as bs
+
+    environment = state.environment(env)
+    storage, bucket = bs.storage_for(environment)
+    sets = bs.list_sets(storage, bucket, env)
+    if output == "json":
+        click.echo(json.dumps([s.to_dict() for s in sets], indent=2))
+        return
+    if not sets:
+        click.echo(f"no backup sets under s3://{bucket}/{bs.env_prefix(env)}")
+        return
+    click.echo(f"{'SET':18} {'STATUS':11} {'SIZE':>10}  {'INCLUDED':16} POSTGRES")
+    for s in sets:
+        d = s.to_dict()
+        click.echo(f"{s.name:18} {('complete' if s.complete else 'incomplete'):11} "
+                   f"{s.size / 1e6:>8.1f}MB  {','.join(s.included) or '-':16} "
+                   f"{d['postgres_version'] or '-'}")
+
+
+@backup.command("verify")
+@env_option()
+@click.argument("set_name", metavar="SET")
+@click.option("--toc", is_flag=True, help="Print the dump's table of contents.")
+@output_option("text", "json")
+@pass_state
+def verify_cmd(state, env: str, set_name: str, toc: bool, output: str) -> None:
+    """Re-read every artefact of SET (or `latest`): size, sha256 and the dump's contents.
+
+    Exit 0 when everything matches its manifest; 1 otherwise.
+    """
+    from kestra_ops.workflows.backup_restore import verify
+
+    report = verify(state.environment(env), set_name)
+    if output == "json":
+        click.echo(json.dumps({**report.to_dict(), **({"toc": report.toc} if toc else {})},
+                              indent=2))
+    else:
+        for name, r in report.artefacts.items():
+            click.echo(f"  {'ok' if r['ok'] else 'FAILED':6} {name}: {r['detail']}")
+        if toc:
+            click.echo("\n".join(report.toc))
+        click.echo(f"verify {env} {report.name}: {'ok' if report.ok else 'FAILED'}")
+    _exit(0 if report.ok else 1)
+
+
+@backup.command("restore")
+@env_option()
+@click.argument("set_name", metavar="SET")
+@click.option("--to-database", metavar="URL", help="Restore the dump into this database "
+              "(postgresql:// URL); it must be empty unless --clean.")
+@click.option("--clean", is_flag=True, help="Drop the target's objects that the dump holds "
+              "before recreating them (pg_restore --clean --if-exists).")
+@click.option("--flows", is_flag=True, help="Import the set's flows into ENV's Kestra.")
+@click.option("--config", is_flag=True, help="Put the set's ConfigMap back (the live one is "
+              "backed up first) and restart Kestra.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@output_option("text", "json")
+@quiet_option()
+@pass_state
+def restore_cmd(state, env: str, set_name: str, to_database: str | None, clean: bool,
+                flows: bool, config: bool, yes: bool, output: str, quiet: bool) -> None:
+    """Restore SET (or `latest`) of ENV: its database, and its flows / ConfigMap on request."""
+    from kestra_ops.errors import Aborted
+    from kestra_ops.workflows.backup_restore import restore
+
+    if not yes:
+        what = [w for w, on in (("database", to_database), ("flows", flows),
+                                ("config", config)) if on]
+        if not sys.stdin.isatty():
+            raise Aborted("not a terminal and no --yes: not restoring")
+        if not click.confirm(f"restore {', '.join(what)} of {env} from {set_name}?",
+                             default=False, err=True):
+            raise Aborted("restore declined; nothing changed")
+    report = restore(state.environment(env), set_name, to_database=to_database, clean=clean,
+                     flows=flows, config=config, confirm=lambda *_: True,
+                     progress=_progress(quiet, output))
+    if output == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for line in report.details:
+            click.echo(f"  {line}")
+        click.echo(f"restore {env} {report.name}: {'ok' if report.ok else 'FAILED'}")
+    _exit(0 if report.ok else 1)
+
+
+@backup.command("drill")
+@env_option()
+@click.option("--database-url", metavar="URL", help="The source database (default: "
+              "KESTRA_OPS_DATABASE_URL).")
+@click.option("--scratch-url", metavar="URL", help="Restore into this database instead of a "
+              "new kestra_drill_<time> one on the source's server (created, then dropped).")
+@output_option("text", "json")
+@quiet_option()
+@pass_state
+def drill_cmd(state, env: str, database_url: str | None, scratch_url: str | None,
+              output: str, quiet: bool) -> None:
+    """Restore the newest complete set into a scratch database; compare row counts.
+
+    Exit 0 when every table has the same row count as the source; 1 on any difference.
+    """
+    from kestra_ops.workflows.backup_restore import drill
+
+    report = drill(state.environment(env), database_url=database_url, scratch_url=scratch_url,
+                   progress=_progress(quiet, output))
+    if output == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for line in report.details:
+            click.echo(f"  {line}")
+        verdict = "ok" if report.ok else "FAILED: row counts differ"
+        click.echo(f"drill {env} {report.name}: {verdict}")
+    _exit(0 if report.ok else 1)

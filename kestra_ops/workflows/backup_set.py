@@ -1,0 +1,224 @@
+"""The layout of backup sets in object storage, shared by backup run/list/verify/restore/prune.
+
+A set lives under ``backups/<env>/<UTC stamp YYYYmmddTHHMMSSZ>/`` in the environment's bucket::
+
+    db.dump.zst      pg_dump -Fc -Z0, compressed with zstd (multi-threaded) by kestra-ops
+    flows.zip        Kestra's flow export
+    configmap.yaml   the live ConfigMap kestra-config (re-appliable manifest)
+    values.yaml      the environment's values, rendered with secrets redacted
+    manifest.json    written LAST
+
+A set without ``manifest.json`` is incomplete and never counts (not listed as restorable, never
+the "newest" set). The manifest (``MANIFEST_VERSION`` 1) holds::
+
+    {"version": 1, "env": "dev", "set": "20261124T041500Z", "status": "complete",
+     "created": "2026-11-24T04:15:00Z", "finished": "...", "tool_version": "...",
+     "included": ["db", "flows", "config"],
+     "postgres": {"server_version": "15.14", "database": "kestra"} | null,
+     "kestra": {"version": "1.3.2"} | null,
+     "artefacts": {"db.dump.zst": {"size": N, "sha256": "...", "raw_size": N,
+                                   "compression": "zstd"}, ...},
+     "timings": {"db": 1.2, "flows": 0.1, "config": 0.2, "total": 1.5}}
+
+Prune (another module) relies only on :func:`list_sets` and :func:`delete_set`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from dataclasses import dataclass, field
+
+from kestra_ops.errors import InvalidInput, NotFound
+
+PREFIX = "backups"
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+MANIFEST = "manifest.json"
+DB = "db.dump.zst"
+FLOWS = "flows.zip"
+CONFIGMAP = "configmap.yaml"
+VALUES = "values.yaml"
+ARTEFACTS = {"db": (DB,), "flows": (FLOWS,), "config": (CONFIGMAP, VALUES)}
+WHAT = ("db", "flows", "config")
+MANIFEST_VERSION = 1
+_STAMP = re.compile(r"^\d{8}T\d{6}Z$")
+
+
+def env_prefix(env: str) -> str:
+    return f"{PREFIX}/{env}/"
+
+
+def set_prefix(env: str, name: str) -> str:
+    return f"{PREFIX}/{env}/{name}/"
+
+
+def key(env: str, name: str, artefact: str) -> str:
+    return f"{set_prefix(env, name)}{artefact}"
+
+
+def stamp(now: datetime.datetime | None = None) -> str:
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return now.astimezone(datetime.timezone.utc).strftime(STAMP_FORMAT)
+
+
+def parse_stamp(name: str) -> datetime.datetime:
+    if not _STAMP.match(name):
+        raise InvalidInput(f"backup set {name!r}: expected a UTC timestamp like 20261124T041500Z")
+    return datetime.datetime.strptime(name, STAMP_FORMAT).replace(tzinfo=datetime.timezone.utc)
+
+
+def parse_what(text: str | None) -> tuple[str, ...]:
+    """``db,flows,config`` (any subset, any order) -> the canonical tuple."""
+    if not text:
+        return WHAT
+    parts = {p.strip() for p in text.split(",") if p.strip()}
+    unknown = sorted(parts - set(WHAT))
+    if unknown or not parts:
+        raise InvalidInput(f"--what {text!r}: expected a comma list of {', '.join(WHAT)}")
+    return tuple(w for w in WHAT if w in parts)
+
+
+@dataclass
+class BackupSet:
+    name: str                      # the UTC stamp
+    time: datetime.datetime
+    complete: bool                 # manifest.json present (and readable, status complete)
+    manifest: dict | None = None
+    objects: dict[str, int] = field(default_factory=dict)  # artefact -> size as listed
+
+    @property
+    def size(self) -> int:
+        return sum(self.objects.values())
+
+    @property
+    def included(self) -> list[str]:
+        return list((self.manifest or {}).get("included") or [])
+
+    def to_dict(self) -> dict:
+        m = self.manifest or {}
+        return {"name": self.name, "time": self.time.isoformat().replace("+00:00", "Z"),
+                "complete": self.complete, "included": self.included, "size": self.size,
+                "objects": dict(self.objects),
+                "postgres_version": (m.get("postgres") or {}).get("server_version"),
+                "kestra_version": (m.get("kestra") or {}).get("version"),
+                "status": m.get("status") if m else "incomplete"}
+
+
+def list_sets(storage, bucket: str, env: str, *, manifests: bool = True) -> list[BackupSet]:
+    """Every set of ``env`` in ``bucket``, newest first. ``complete`` is True only for sets whose
+    manifest.json exists (and, with ``manifests``, parses with status "complete")."""
+    prefix = env_prefix(env)
+    objs = storage.call(f"bucket {bucket}", lambda: list(
+        storage.client.list_objects(bucket, prefix=prefix, recursive=True)))
+    sets: dict[str, BackupSet] = {}
+    for obj in objs:
+        rest = obj.object_name[len(prefix):]
+        name, _, artefact = rest.partition("/")
+        if not artefact or "/" in artefact or not _STAMP.match(name):
+            continue
+        s = sets.get(name) or sets.setdefault(name, BackupSet(name, parse_stamp(name), False))
+        s.objects[artefact] = obj.size or 0
+    for s in sets.values():
+        if MANIFEST not in s.objects:
+            continue
+        if not manifests:
+            s.complete = True
+            continue
+        try:
+            s.manifest = read_manifest(storage, bucket, env, s.name)
+        except (InvalidInput, NotFound):
+            continue
+        s.complete = s.manifest.get("status") == "complete"
+    return sorted(sets.values(), key=lambda s: s.name, reverse=True)
+
+
+def newest_complete(storage, bucket: str, env: str) -> BackupSet:
+    for s in list_sets(storage, bucket, env):
+        if s.complete:
+            return s
+    raise NotFound(f"no complete backup set for {env} in bucket {bucket}",
+                   hint=f"take one with: kestra-ops backup run --env {env}")
+
+
+def get_set(storage, bucket: str, env: str, name: str) -> BackupSet:
+    """One set by name (``latest`` = the newest complete set); must be complete."""
+    if name == "latest":
+        return newest_complete(storage, bucket, env)
+    parse_stamp(name)
+    for s in list_sets(storage, bucket, env):
+        if s.name == name:
+            if not s.complete:
+                raise NotFound(f"backup set {name} of {env} is incomplete (no manifest.json): "
+                               "it cannot be used")
+            return s
+    raise NotFound(f"backup set {name} not found under s3://{bucket}/{env_prefix(env)}",
+                   hint=f"list them with: kestra-ops backup list --env {env}")
+
+
+def read_manifest(storage, bucket: str, env: str, name: str) -> dict:
+    data = read_small(storage, bucket, key(env, name, MANIFEST))
+    try:
+        manifest = json.loads(data)
+    except ValueError:
+        raise InvalidInput(f"backup set {name}: manifest.json is not JSON") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("artefacts"), dict):
+        raise InvalidInput(f"backup set {name}: manifest.json has no artefacts")
+    return manifest
+
+
+def write_manifest(storage, bucket: str, env: str, name: str, manifest: dict) -> None:
+    put_bytes(storage, bucket, key(env, name, MANIFEST),
+              json.dumps(manifest, indent=2, sort_keys=True).encode(), "application/json")
+
+
+def read_small(storage, bucket: str, object_key: str) -> bytes:
+    """A whole (small) object's bytes; NotFound when it does not exist."""
+    from minio.error import S3Error
+
+    def get():
+        try:
+            resp = storage.client.get_object(bucket, object_key)
+        except S3Error as err:
+            if err.code == "NoSuchKey":
+                raise NotFound(f"object s3://{bucket}/{object_key} not found") from None
+            raise
+        try:
+            return resp.read()
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    return storage.call(f"object {bucket}/{object_key}", get)
+
+
+def put_bytes(storage, bucket: str, object_key: str, data: bytes,
+              content_type: str = "application/octet-stream") -> None:
+    import io
+
+    storage.call(f"object {bucket}/{object_key}", storage.client.put_object, bucket, object_key,
+                 io.BytesIO(data), len(data), content_type=content_type)
+
+
+def delete_set(storage, bucket: str, env: str, name: str) -> int:
+    """Remove every object of a set, manifest FIRST (so a half-deleted set reads as
+    incomplete, never as a complete set with missing artefacts); returns the count."""
+    parse_stamp(name)
+    prefix = set_prefix(env, name)
+    objs = storage.call(f"bucket {bucket}", lambda: [o.object_name for o in
+                        storage.client.list_objects(bucket, prefix=prefix, recursive=True)])
+    objs.sort(key=lambda k: (not k.endswith("/" + MANIFEST), k))
+    for k in objs:
+        storage.call(f"object {bucket}/{k}", storage.client.remove_object, bucket, k)
+    return len(objs)
+
+
+def storage_for(env):
+    """The env's Storage and bucket, or a clear error."""
+    from kestra_ops.adapters.storage import for_env
+    from kestra_ops.errors import ConfigError
+
+    storage, why = for_env(env)
+    if storage is None:
+        raise ConfigError(f"backups of {env.name} need object storage: {why}")
+    return storage, env.minio_bucket
