@@ -1,0 +1,118 @@
+"""backup prune: grandfather-father-son retention over COMPLETE backup sets.
+
+:func:`select` is pure (sets and a clock in, a plan out):
+
+* when the newest set is not complete (no manifest.json, or a manifest whose status is not
+  "complete") the newest run failed: the plan is blocked and nothing at all is deleted;
+* daily keeps the newest complete set of each of the N most recent days that have one, weekly
+  the newest per ISO week (N weeks), monthly the newest per calendar month (N months);
+* the newest complete set is always kept, whatever the counts;
+* incomplete sets older than a day are deleted; younger ones may still be running and are kept.
+
+:func:`prune_backups` lists the sets (:mod:`kestra_ops.workflows.backup_set`), and deletes the
+plan's sets only with ``confirm`` (each set manifest first, by ``backup_set.delete_set``).
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from kestra_ops.errors import InvalidInput
+from kestra_ops.settings import Environment
+
+INCOMPLETE_GRACE = datetime.timedelta(days=1)
+
+
+@dataclass
+class PrunePlan:
+    keep: dict[str, list[str]] = field(default_factory=dict)  # set -> reasons, newest first
+    delete: list[str] = field(default_factory=list)  # complete sets outside the retention
+    delete_incomplete: list[str] = field(default_factory=list)  # incomplete, older than a day
+    blocked: str | None = None  # why nothing may be deleted
+
+    @property
+    def to_delete(self) -> list[str]:
+        return [] if self.blocked else sorted(self.delete + self.delete_incomplete, reverse=True)
+
+
+@dataclass
+class PruneResult:
+    env: str
+    bucket: str
+    dry_run: bool
+    plan: PrunePlan
+    deleted: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.plan.blocked else 0
+
+    def to_dict(self) -> dict:
+        return {"env": self.env, "bucket": self.bucket, "dry_run": self.dry_run,
+                "blocked": self.plan.blocked, "keep": dict(self.plan.keep),
+                "delete": list(self.plan.delete),
+                "delete_incomplete": list(self.plan.delete_incomplete),
+                "deleted": list(self.deleted)}
+
+
+def select(sets: Iterable, *, now: datetime.datetime, keep_daily: int, keep_weekly: int,
+           keep_monthly: int) -> PrunePlan:
+    """The plan for ``sets`` (objects with ``name``, ``time`` (aware UTC) and ``complete``)."""
+    for label, n in (("daily", keep_daily), ("weekly", keep_weekly), ("monthly", keep_monthly)):
+        if n < 0:
+            raise InvalidInput(f"--keep-{label} must be 0 or more (got {n})")
+    ordered = sorted(sets, key=lambda s: s.time, reverse=True)
+    plan = PrunePlan()
+    if not ordered:
+        return plan
+    if not ordered[0].complete:
+        plan.blocked = (f"the newest backup set {ordered[0].name} is incomplete or failed: "
+                        "nothing is pruned until a backup run succeeds")
+        return plan
+    complete = [s for s in ordered if s.complete]
+    periods = (("daily", keep_daily, lambda t: t.date()),
+               ("weekly", keep_weekly, lambda t: tuple(t.isocalendar())[:2]),
+               ("monthly", keep_monthly, lambda t: (t.year, t.month)))
+    for label, count, period_of in periods:
+        seen: set = set()
+        for s in complete:
+            period = period_of(s.time)
+            if period in seen:
+                continue
+            if len(seen) >= count:
+                break
+            seen.add(period)
+            plan.keep.setdefault(s.name, []).append(label)
+    plan.keep.setdefault(complete[0].name, []).append("newest complete")
+    plan.keep = {s.name: plan.keep[s.name] for s in complete if s.name in plan.keep}
+    plan.delete = [s.name for s in complete if s.name not in plan.keep]
+    plan.delete_incomplete = [s.name for s in ordered
+                              if not s.complete and now - s.time > INCOMPLETE_GRACE]
+    return plan
+
+
+def prune_backups(env: Environment, *, keep_daily: int, keep_weekly: int, keep_monthly: int,
+                  confirm: bool = False, now: datetime.datetime | None = None,
+                  progress=None) -> PruneResult:
+    """Plan, and with ``confirm`` delete. Blocked plans delete nothing (exit code 1)."""
+    from kestra_ops.audit import log_change
+    from kestra_ops.workflows.backup_set import delete_set, list_sets, storage_for
+
+    storage, bucket = storage_for(env)
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    sets = list_sets(storage, bucket, env.name)
+    plan = select(sets, now=now, keep_daily=keep_daily, keep_weekly=keep_weekly,
+                  keep_monthly=keep_monthly)
+    result = PruneResult(env.name, bucket, not confirm, plan)
+    if not confirm or plan.blocked:
+        return result
+    for name in plan.to_delete:
+        if progress:
+            progress.info(f"- delete backup set {name}")
+        count = delete_set(storage, bucket, env.name, name)
+        result.deleted.append(name)
+        log_change(env.root, action="backup prune", env=env.name,
+                   target=f"s3://{bucket}/backups/{env.name}/{name}/", before=count, after=0)
+    return result

@@ -1,0 +1,118 @@
+"""backup prune against moto: sets laid out as backup run writes them (backup_set's layout)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from kestra_ops.cli import State
+from kestra_ops.cli.backup_prune import prune_cmd
+from kestra_ops.workflows import backup_set
+
+UTC = datetime.timezone.utc
+
+
+@pytest.fixture
+def project(tmp_path, s3, monkeypatch):
+    (tmp_path / "kestra-ops.yaml").write_text(textwrap.dedent(f"""\
+        environments:
+          dev: {{minio: {{endpoint: "{s3.endpoint}", secure: false, bucket: kestra-dev}}}}
+        """))
+    for var in ("KESTRA_OPS_MINIO_ENDPOINT", "KESTRA_OPS_MINIO_BUCKET"):
+        monkeypatch.delenv(var, raising=False)
+    for name, value in s3.env().items():
+        monkeypatch.setenv(name, value)
+    s3.create_bucket("kestra-dev")
+    return tmp_path
+
+
+def put_set(s3, when: datetime.datetime, status: str | None = "complete") -> str:
+    """A set at ``when``: artefacts, and a manifest with ``status`` (None: no manifest)."""
+    name = backup_set.stamp(when)
+    client = s3.client()
+    import io
+
+    for artefact in (backup_set.DB, backup_set.FLOWS):
+        data = b"x" * 10
+        client.put_object("kestra-dev", backup_set.key("dev", name, artefact), io.BytesIO(data),
+                          len(data))
+    if status is not None:
+        manifest = json.dumps({"version": 1, "env": "dev", "set": name, "status": status,
+                               "artefacts": {}, "timings": {"total": 1.0}}).encode()
+        client.put_object("kestra-dev", backup_set.key("dev", name, backup_set.MANIFEST),
+                          io.BytesIO(manifest), len(manifest))
+    return name
+
+
+def sets_in_bucket(s3) -> set[str]:
+    objs = s3.client().list_objects("kestra-dev", prefix="backups/dev/", recursive=True)
+    return {o.object_name.split("/")[2] for o in objs}
+
+
+def prune(root, *args: str):
+    return CliRunner().invoke(prune_cmd, ["--env", "dev", *args],
+                              obj=State(str(root / "kestra-ops.yaml"), False))
+
+
+def days_ago(n: float) -> datetime.datetime:
+    now = datetime.datetime.now(UTC).replace(microsecond=0)
+    return now - datetime.timedelta(days=n)
+
+
+KEEP = ("--keep-daily", "2", "--keep-weekly", "0", "--keep-monthly", "0")
+
+
+def test_dry_run_deletes_nothing_confirm_deletes_exactly_the_plan(project, s3):
+    names = [put_set(s3, days_ago(d)) for d in (0.01, 1, 2, 3)]
+    old_incomplete = put_set(s3, days_ago(2.5), status=None)
+    before = sets_in_bucket(s3)
+
+    dry = prune(project, *KEEP, "--output", "json")
+    assert dry.exit_code == 0, dry.output
+    plan = json.loads(dry.output)
+    assert plan["dry_run"] and plan["deleted"] == []
+    assert list(plan["keep"]) == names[:2]
+    assert plan["delete"] == names[2:] and plan["delete_incomplete"] == [old_incomplete]
+    assert sets_in_bucket(s3) == before
+
+    done = prune(project, *KEEP, "--confirm")
+    assert done.exit_code == 0, done.output
+    assert "deleted 3" in done.output
+    assert sets_in_bucket(s3) == set(names[:2])
+
+
+def test_newest_failed_deletes_nothing(project, s3):
+    for d in (1, 2, 3, 4):
+        put_set(s3, days_ago(d))
+    put_set(s3, days_ago(3.5), status=None)
+    failed = put_set(s3, days_ago(0.01), status="failed")
+    before = sets_in_bucket(s3)
+    result = prune(project, "--keep-daily", "1", "--keep-weekly", "0", "--keep-monthly", "0",
+                   "--confirm")
+    assert result.exit_code == 1
+    assert f"the newest backup set {failed} is incomplete or failed" in result.output
+    assert sets_in_bucket(s3) == before
+
+
+def test_newest_without_manifest_blocks_too(project, s3):
+    put_set(s3, days_ago(2))
+    put_set(s3, days_ago(0.01), status=None)
+    before = sets_in_bucket(s3)
+    result = prune(project, *KEEP, "--confirm", "--output", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.output)["blocked"]
+    assert sets_in_bucket(s3) == before
+
+
+def test_newest_complete_survives_zero_retention(project, s3):
+    newest = put_set(s3, days_ago(0.5))
+    put_set(s3, days_ago(5))
+    young_incomplete = put_set(s3, days_ago(0.9), status=None)  # maybe still running: kept
+    result = prune(project, "--keep-daily", "0", "--keep-weekly", "0", "--keep-monthly", "0",
+                   "--confirm")
+    assert result.exit_code == 0, result.output
+    assert sets_in_bucket(s3) == {newest, young_incomplete}
