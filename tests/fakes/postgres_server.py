@@ -62,7 +62,12 @@ class PgCluster:
 
 
 def _as_postgres(argv: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+    if os.geteuid() != 0:
+        return argv
+    # runuser lives in /usr/sbin or /sbin, which a non-login PATH may leave out
+    runuser = shutil.which("runuser") or next(
+        (p for p in ("/usr/sbin/runuser", "/sbin/runuser") if os.access(p, os.X_OK)), "runuser")
+    return [runuser, "-u", "postgres", "--", *argv]
 
 
 def _free_port() -> int:
