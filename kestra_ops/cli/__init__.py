@@ -59,6 +59,9 @@ class KestraOpsGroup(click.Group):
                   "check."),
         "deploy": ("kestra_ops.cli.deploy", "deploy_cmd",
                    "Deploy ENV: validate, preflight, diff, then helm upgrade --install --wait."),
+        "release": ("kestra_ops.cli.release_cmd", "release_cmd",
+                    "Release ENV: validate, diff, back up, deploy, check, roll back on failure, "
+                    "explain."),
         "history": ("kestra_ops.cli.release", "history_cmd",
                     "Show the revisions of ENV's Helm release, oldest first."),
         "rollback": ("kestra_ops.cli.release", "rollback_cmd",

@@ -71,9 +71,13 @@ class _Steps:
 
 def deploy(env: Environment, *, timeout: str = "10m", dry_run: bool = False,
            repair: bool = False, confirm: Callable[[ManifestDiff], bool] | None = None,
-           progress=None, kube=None, helm=None, check_bucket: bool = True) -> DeployResult:
+           progress=None, kube=None, helm=None, check_bucket: bool = True,
+           lock=None) -> DeployResult:
     """Deploy ``env``. Returns the result; raises only for errors that stop it mid-way (the
-    lock is released by then). ``confirm(diff)`` False ends with outcome ``aborted``."""
+    lock is released by then). ``confirm(diff)`` False ends with outcome ``aborted``.
+    ``lock``: a :class:`~kestra_ops.workflows.lock.DeployLock` the caller already holds (and
+    releases): the deploy then runs under it instead of taking its own (``release`` holds one
+    lock across deploy, check and rollback)."""
     from kestra_ops.adapters.helm import Helm, parse_duration
     from kestra_ops.output.progress import Progress
     from kestra_ops.workflows.preflight import run_preflight
@@ -113,7 +117,7 @@ def deploy(env: Environment, *, timeout: str = "10m", dry_run: bool = False,
                 result.details.append("rerun with --repair to roll the stuck release back first")
             return result
         _locked_deploy(env, result, steps, kube, helm, timeout=timeout, dry_run=dry_run,
-                       repair=repair and stuck, confirm=confirm, progress=progress)
+                       repair=repair and stuck, confirm=confirm, progress=progress, lock=lock)
     finally:
         if own_kube:
             kube.close()
@@ -121,7 +125,9 @@ def deploy(env: Environment, *, timeout: str = "10m", dry_run: bool = False,
 
 
 def _locked_deploy(env, result: DeployResult, steps: _Steps, kube, helm, *, timeout, dry_run,
-                   repair, confirm, progress) -> None:
+                   repair, confirm, progress, lock=None) -> None:
+    from contextlib import nullcontext
+
     from kestra_ops.adapters import helm_cli
     from kestra_ops.adapters.helm import parse_duration
     from kestra_ops.audit import log_change
@@ -129,7 +135,9 @@ def _locked_deploy(env, result: DeployResult, steps: _Steps, kube, helm, *, time
     from kestra_ops.workflows.lock import DEFAULT_DURATION, deploy_lock
 
     duration = max(DEFAULT_DURATION, int(parse_duration(timeout) * 2) + 300)
-    with deploy_lock(kube, env, duration=duration, operation="deploy") as lock:
+    held = (nullcontext(lock) if lock is not None else
+            deploy_lock(kube, env, duration=duration, operation="deploy"))
+    with held as lock:
         progress.info(f"  deploy lock: lease kestra-ops-deploy in {env.namespace}, held by "
                       f"{lock.holder}")
         history = _history(helm, env)

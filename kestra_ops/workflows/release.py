@@ -1,0 +1,356 @@
+"""release: one guarded release of an environment.
+
+1. values validate + chart lint (stop on any error);
+2. preflight (stop on a missing permission or a stuck release, unless ``repair``);
+3. the diff against the live release, confirmed by the caller (no changes: done, nothing written);
+4. a pre-release backup in ``backups/releases/<env>/<UTC>/`` (mode 0600): the live ConfigMap and
+   ``helm get values`` of the current revision; and a backup set in the bucket when the env has
+   object storage and a database configured (``skip_backup`` skips it, and the report says so);
+5. the upgrade (:func:`~kestra_ops.workflows.deploy.deploy`);
+6. the full checklist with ``wait`` (``check_timeout``), the end-to-end test flow included;
+7. when it fails: ``helm rollback`` to the revision live before (with its own timeout), the
+   ConfigMap restored from step 4 when it had changed outside Helm, the checklist again;
+8. the report (:mod:`kestra_ops.workflows.release_report`).
+
+One deploy lock (the Lease) is held from before the preflight to after the rollback. Ctrl-C at any
+step: the report says where it stopped, a release moved off its previous revision is rolled back to
+it, and the lock is released.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+from kestra_ops.errors import KestraOpsError, NotFound
+from kestra_ops.settings import Environment
+from kestra_ops.workflows.plan import Step
+from kestra_ops.workflows.release_report import ReleaseReport, explain, stamp, store, write_private
+
+
+class _Recorder:
+    """Wraps the progress output: every top-level ``progress.step`` becomes a report step (ok,
+    failed or interrupted, with its time), and the step running now is known for Ctrl-C."""
+
+    def __init__(self, progress, report: ReleaseReport):
+        self.progress, self.report = progress, report
+        self.depth = 0
+        self.current: str | None = None
+        self.tty, self.quiet = progress.tty, progress.quiet
+
+    def info(self, message: str) -> None:
+        self.progress.info(message)
+
+    def update(self, message: str) -> None:
+        self.progress.update(message)
+
+    @contextmanager
+    def step(self, name: str):
+        top = self.depth == 0
+        self.depth += 1
+        if top:
+            self.current = name
+        started = time.perf_counter()
+        try:
+            with self.progress.step(name):
+                yield
+        except BaseException as err:
+            if top:
+                status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+                detail = str(err) if isinstance(err, KestraOpsError) else ""
+                self.report.steps.append(Step(name, status, detail,
+                                              time.perf_counter() - started))
+            raise
+        else:
+            if top:
+                self.report.steps.append(Step(name, "ok", "", time.perf_counter() - started))
+        finally:
+            self.depth -= 1
+            if top:
+                self.current = None
+
+
+def release(env: Environment, *, timeout: str = "10m", check_timeout: str = "5m",
+            rollback_timeout: str | None = None, rollback: bool = True,
+            skip_backup: bool = False, repair: bool = False,
+            confirm: Callable | None = None, kestra_url: str | None = None,
+            insecure: bool = False, progress=None, kube=None, helm=None,
+            check_bucket: bool = True, storage=None) -> ReleaseReport:
+    """Release ``env`` (see the module doc). Never raises for a failed step: the outcome says
+    what happened (``report.exit_code``); Ctrl-C ends with outcome ``interrupted``."""
+    from kestra_ops.adapters.helm import Helm, parse_duration
+    from kestra_ops.output.progress import Progress
+
+    parse_duration(timeout)  # bad durations are refused before anything else
+    check_seconds = parse_duration(check_timeout)
+    parse_duration(rollback_timeout or timeout)
+    started = time.perf_counter()
+    report = ReleaseReport(env.name, env.release, env.namespace, stamp())
+    rec = _Recorder(progress or Progress(quiet=True), report)
+    folder = Path(env.root) / "backups" / "releases" / env.name / report.started
+    helm = helm or Helm.for_env(env)
+    own_kube = kube is None
+    opts = dict(timeout=timeout, check_seconds=check_seconds, rollback=rollback,
+                rollback_timeout=rollback_timeout or timeout, skip_backup=skip_backup,
+                repair=repair, confirm=confirm, kestra_url=kestra_url, insecure=insecure,
+                check_bucket=check_bucket, folder=folder)
+    try:
+        if _lint(env, rec, report, helm):
+            if own_kube:
+                from kestra_ops.adapters.kube import connect
+
+                kube = connect(env)
+            _locked(env, rec, report, kube, helm, **opts)
+    except KeyboardInterrupt:
+        _interrupted(report, rec, "before the deploy lock was taken")
+    except KestraOpsError as err:
+        report.outcome, report.message = "failed", f"{rec.current or 'release'}: {err}"
+    finally:
+        if own_kube and kube is not None:
+            kube.close()
+        report.seconds = time.perf_counter() - started
+        store(report, folder, env, storage=storage)
+    return report
+
+
+def _lint(env, rec, report: ReleaseReport, helm) -> bool:
+    from kestra_ops.workflows.chart_lint import lint_chart
+
+    with rec.step("chart lint"):
+        lint = lint_chart(env, helm=helm.executable)
+    report.steps[-1].detail = (f"{len(lint.manifests)} manifests; {lint.report.errors} "
+                               f"error(s), {lint.report.warnings} warning(s)")
+    if lint.report.errors:
+        report.outcome, report.message = "invalid", \
+            f"chart lint found {lint.report.errors} error(s)"
+        report.details = [f"{f.location}: {f.rule}: {f.message}" for f in lint.report.findings
+                          if f.severity == "error"]
+        return False
+    return True
+
+
+def _interrupted(report: ReleaseReport, rec, where: str) -> None:
+    report.outcome = "interrupted"
+    stopped = next((s.name for s in reversed(report.steps) if s.status == "interrupted"), None)
+    report.stopped_at = stopped or where
+    report.message = f"interrupted at {report.stopped_at}"
+
+
+def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_seconds, rollback,
+            rollback_timeout, skip_backup, repair, confirm, kestra_url, insecure, check_bucket,
+            folder) -> None:
+    from kestra_ops.adapters.helm import parse_duration
+    from kestra_ops.workflows.deploy import deploy
+    from kestra_ops.workflows.lock import DEFAULT_DURATION, DeployLock
+
+    duration = max(DEFAULT_DURATION, int(2 * parse_duration(timeout) + 2 * check_seconds
+                                          + parse_duration(rollback_timeout)) + 300)
+    lock = DeployLock(kube, env.namespace, duration=duration, operation="release")
+    with rec.step("take the deploy lock"):
+        lock.acquire()
+    report.steps[-1].detail = f"lease kestra-ops-deploy held by {lock.holder}"
+    try:
+        report.before = report.final = _current(helm, env)
+
+        def gate(diff) -> bool:  # called by deploy after the diff, before the upgrade
+            report.diff = diff.summary()
+            if confirm is not None and not confirm(diff):
+                return False
+            _backup(env, rec, report, kube, helm, folder, skip_backup)
+            return True
+
+        result = deploy(env, timeout=timeout, repair=repair, confirm=gate, progress=rec,
+                        kube=kube, helm=helm, check_bucket=check_bucket, lock=lock)
+        for step in result.steps:  # deploy's own descriptions of its steps
+            mine = next((s for s in report.steps if s.name == step.name and not s.detail), None)
+            if mine is not None:
+                mine.detail = step.detail
+        report.before, report.after, report.details = result.before, result.after, result.details
+        report.final = result.after if result.after is not None else result.before
+        if result.outcome != "deployed":
+            report.outcome = {"unchanged": "unchanged", "aborted": "aborted",
+                              "invalid": "invalid", "preflight-failed": "preflight-failed"
+                              }.get(result.outcome, "failed")
+            report.message = result.message
+            if result.outcome == "failed":
+                _explain_only(env, rec, report, kube, kestra_url, insecure)
+            return
+        _verify(env, rec, report, kube, helm, check_seconds=check_seconds, rollback=rollback,
+                rollback_timeout=rollback_timeout, kestra_url=kestra_url, insecure=insecure,
+                folder=folder)
+    except KeyboardInterrupt:
+        _interrupted(report, rec, "the release")
+        if rollback:
+            _undo(env, rec, report, helm, rollback_timeout)
+    finally:
+        try:
+            lock.release()
+        except KestraOpsError as err:
+            report.warnings.append(f"the deploy lock could not be released ({err}); it expires "
+                                   "by itself")
+
+
+def _current(helm, env) -> int | None:
+    try:
+        history = helm.history(env.release, env.namespace)
+    except NotFound:
+        return None
+    return history[-1].revision if history else None
+
+
+def _backup(env, rec, report: ReleaseReport, kube, helm, folder: Path, skip: bool) -> None:
+    import yaml
+
+    from kestra_ops.workflows.configmap import CONFIGMAP
+    from kestra_ops.workflows.configmap_backups import dump_manifest, manifest
+    from kestra_ops.workflows.rollout import read_json
+
+    files: dict[str, str] = {}
+    with rec.step("pre-release backup: ConfigMap and Helm values"):
+        try:
+            live = read_json(kube, f"configmap {CONFIGMAP}", kube.core.read_namespaced_config_map,
+                             CONFIGMAP, env.namespace)
+            files["configmap"] = str(write_private(folder / "configmap.yaml",
+                                                   dump_manifest(manifest(live))))
+            report.backup["configmap_data"] = dict(live.get("data") or {})
+        except NotFound:
+            report.backup["configmap_data"] = None
+        if report.before is not None:
+            values = helm.current_values(env.release, env.namespace, revision=report.before)
+            files["values"] = str(write_private(folder / f"values-{report.before}.yaml",
+                                                yaml.safe_dump(values, sort_keys=False)))
+    report.steps[-1].detail = ", ".join(f"{k} -> {v}" for k, v in files.items()) or "nothing live"
+    report.backup["files"] = files
+    report.backup["database"] = _db_backup(env, rec, report, kube, skip)
+    report.backup["summary"] = (f"{len(files)} file(s) in {folder}; database: "
+                                f"{report.backup['database']}")
+
+
+def _db_backup(env, rec, report: ReleaseReport, kube, skip: bool) -> str:
+    from kestra_ops.adapters import postgres as pg
+    from kestra_ops.adapters.storage import for_env
+
+    if skip:
+        report.steps.append(Step("pre-release backup: database", "skipped", "--skip-backup"))
+        return "skipped (--skip-backup)"
+    storage, why = for_env(env)
+    if storage is None:
+        why = f"not configured: {why}"
+    else:
+        try:
+            pg.resolve_url(None)
+        except KestraOpsError as err:
+            storage, why = None, f"not configured: {err}"
+    if storage is None:
+        report.steps.append(Step("pre-release backup: database", "skipped", why))
+        return f"skipped ({why})"
+    from kestra_ops.workflows.backup_run import run_backup
+
+    with rec.step("pre-release backup: database backup set"):
+        result = run_backup(env, storage=storage, kube=kube)
+    report.steps[-1].detail = f"set {result.name} in {result.bucket}"
+    return f"set {result.name}"
+
+
+def _run_check(env, rec, kube, *, seconds: float, kestra_url, insecure, only=None):
+    from kestra_ops.workflows import check
+
+    return check.run_check(env, only=only, wait=seconds, timeout=max(min(seconds, 60.0), 10.0),
+                           kestra_url=kestra_url, insecure=insecure, progress=rec, kube=kube)
+
+
+def _explain_only(env, rec, report, kube, kestra_url, insecure) -> None:
+    """After a failed upgrade (Helm rolled back itself): what the pods and events say."""
+    with rec.step("explain: pods, readiness, events"):
+        found = _run_check(env, rec, kube, seconds=0, kestra_url=kestra_url, insecure=insecure,
+                           only="pods,readiness,events")
+    report.explanation = explain(found)
+
+
+def _verify(env, rec, report: ReleaseReport, kube, helm, *, check_seconds, rollback,
+            rollback_timeout, kestra_url, insecure, folder) -> None:
+    from kestra_ops.audit import log_change
+
+    with rec.step(f"check (wait {check_seconds:g}s, e2e flow included)"):
+        checked = _run_check(env, rec, kube, seconds=check_seconds, kestra_url=kestra_url,
+                             insecure=insecure)
+    report.check = checked.to_dict()
+    if checked.ok:
+        report.steps[-1].detail = "every item passed"
+        report.outcome = "released"
+        report.message = (f"released revision {report.after} (was "
+                          f"{report.before if report.before is not None else 'not installed'})")
+        return
+    report.explanation = explain(checked)
+    failing = ", ".join(item["id"] for item in report.explanation)
+    report.steps[-1].status, report.steps[-1].detail = "failed", f"failing: {failing}"
+    report.outcome = "failed"
+    if not rollback or report.before is None:
+        why = "--no-rollback" if not rollback else "first install, no revision to roll back to"
+        report.message = (f"check failed ({failing}); not rolled back ({why}): release stays at "
+                          f"revision {report.after}")
+        return
+    new = _rollback(env, rec, report, helm, rollback_timeout)
+    log_change(env.root, action="rollback", env=env.name, target=f"release {env.release}",
+               before=report.after, after=new, to=report.before, reason=f"release check failed: "
+               f"{failing}")
+    _restore_configmap(env, rec, report, kube)
+    with rec.step(f"check after the rollback (wait {check_seconds:g}s)"):
+        again = _run_check(env, rec, kube, seconds=check_seconds, kestra_url=kestra_url,
+                           insecure=insecure)
+    report.recheck = again.to_dict()
+    verdict = "passes" if again.ok else "still fails: " + ", ".join(
+        r.id for r in again.results if r.status == "fail")
+    report.steps[-1].detail = verdict
+    if not again.ok:
+        report.steps[-1].status = "failed"
+    report.outcome = "rolled-back"
+    report.message = (f"check failed ({failing}); rolled back to revision {report.before} (now "
+                      f"revision {new}); the checklist after the rollback {verdict}")
+
+
+def _rollback(env, rec, report: ReleaseReport, helm, timeout) -> int:
+    with rec.step(f"helm rollback to revision {report.before} (wait {timeout})"):
+        new = helm.rollback(env.release, env.namespace, report.before, timeout=timeout)
+    report.steps[-1].detail = f"revision {new.revision} {new.status}"
+    report.final, report.rolled_back_to = new.revision, report.before
+    return new.revision
+
+
+def _restore_configmap(env, rec, report: ReleaseReport, kube) -> None:
+    """Put back the pre-release ConfigMap data when the rollback did not (it had been changed
+    outside Helm, e.g. by ``config patch``)."""
+    from kestra_ops.workflows.configmap import CONFIGMAP, _replace
+    from kestra_ops.workflows.rollout import read_json
+
+    saved = report.backup.get("configmap_data")
+    if saved is None:
+        return
+    live = read_json(kube, f"configmap {CONFIGMAP}", kube.core.read_namespaced_config_map,
+                     CONFIGMAP, env.namespace)
+    if (live.get("data") or {}) == saved:
+        report.steps.append(Step("restore ConfigMap", "skipped", "unchanged by the release"))
+        return
+    with rec.step(f"restore ConfigMap {CONFIGMAP} from the pre-release backup"):
+        _replace(kube, env, live, saved, None,
+                 conflict=f"configmap {CONFIGMAP} changed while restoring it")
+
+
+def _undo(env, rec, report: ReleaseReport, helm, timeout) -> None:
+    """After Ctrl-C: roll a release moved off its previous revision back to it."""
+    try:
+        now = _current(helm, env)
+        report.final = now
+        if report.before is None or now is None or now == report.before:
+            report.message += "; nothing was changed"
+            return
+        rec.info(f"interrupted: rolling back to revision {report.before} (Ctrl-C again to "
+                 "leave it as it is)")
+        _rollback(env, rec, report, helm, timeout)
+        report.message += f"; rolled back to revision {report.before} (now {report.final})"
+    except KeyboardInterrupt:
+        report.message += f"; the rollback to revision {report.before} was interrupted too"
+    except KestraOpsError as err:
+        report.message += f"; the rollback to revision {report.before} failed: {err}"

@@ -1,0 +1,190 @@
+"""kestra-ops release end to end: the fake Kubernetes API, the recording stand-in helm (the real
+helm renders), the fake Kestra server and MinIO's health endpoints (helpers_checks.install).
+
+The stand-in helm does not touch the fake cluster, so what an upgrade or a rollback does to the
+pods is played by wrapping Helm.upgrade_install / Helm.rollback in the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from kestra_ops.adapters.helm import Helm
+from kestra_ops.workflows import check as check_workflow
+from kestra_ops.workflows.lock import LEASE_NAME
+from tests.helpers_checks import DEP, NS, install  # noqa: F401
+
+CHECK = ("--check-timeout", "2s", "--timeout", "1m")
+
+
+def release(install, *args):
+    result = install.run("--yes", "--output", "json", *CHECK, *args, command="release")
+    assert result.exit_code in (0, 1, 130), result.output
+    return result, json.loads(result.stdout)
+
+
+def lock_free(install) -> bool:
+    return install.kube.store.get("leases", NS, LEASE_NAME) is None
+
+
+def step(data, prefix) -> dict:
+    return next(s for s in data["steps"] if s["name"].startswith(prefix))
+
+
+def after_upgrade(monkeypatch, then):
+    original = Helm.upgrade_install
+
+    def upgrade(self, *args, **kwargs):
+        revision = original(self, *args, **kwargs)
+        then()
+        return revision
+
+    monkeypatch.setattr(Helm, "upgrade_install", upgrade)
+
+
+def after_rollback(monkeypatch, then):
+    original = Helm.rollback
+
+    def rollback(self, *args, **kwargs):
+        revision = original(self, *args, **kwargs)
+        then()
+        return revision
+
+    monkeypatch.setattr(Helm, "rollback", rollback)
+
+
+def test_good_release(install):
+    result, data = release(install)
+    assert result.exit_code == 0, result.output
+    assert data["outcome"] == "released"
+    assert data["revision_before"] == 2 and data["revision_after"] == 3
+    assert data["message"] == "released revision 3 (was 2)"
+    names = [s["name"] for s in data["steps"]]
+    assert names[0] == "chart lint" and "preflight" in names
+    assert any(n.startswith("helm upgrade") for n in names)
+    assert any(n.startswith("check (wait") for n in names)
+    assert all(s["status"] in ("ok", "skipped") for s in data["steps"]), data["steps"]
+    assert data["check"]["ok"] and data["check"]["counts"]["fail"] == 0
+    assert not install.helm.calls("rollback") and lock_free(install)
+    # the pre-release backup: ConfigMap + values of revision 2, private files
+    files = data["backup"]["files"]
+    for path in files.values():
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert files["values"].endswith("values-2.yaml") and "kestra-config" in open(
+        files["configmap"]).read()
+    assert "not configured" in data["backup"]["database"]  # no S3 credentials: said, not silent
+    report = install.root / "backups" / "releases" / "dev" / data["started"] / "report.json"
+    assert json.loads(report.read_text())["outcome"] == "released"
+
+
+def test_skip_backup_is_reported(install):
+    result, data = release(install, "--skip-backup")
+    assert result.exit_code == 0
+    assert data["backup"]["database"] == "skipped (--skip-backup)"
+    assert step(data, "pre-release backup: database")["status"] == "skipped"
+
+
+def test_text_report(install):
+    result = install.run("--yes", *CHECK, command="release")
+    assert result.exit_code == 0, result.output
+    assert "revisions: before 2, after 3, now 3" in result.output
+    assert "release dev: released revision 3 (was 2)" in result.output
+
+
+def test_no_changes(install):
+    assert release(install)[0].exit_code == 0
+    upgrades = len(install.helm.calls("upgrade"))
+    result, data = release(install)
+    assert result.exit_code == 0 and data["outcome"] == "unchanged"
+    assert "no changes" in data["message"]
+    assert len(install.helm.calls("upgrade")) == upgrades and lock_free(install)
+    assert data["backup"] == {}  # nothing to back up when nothing is released
+
+
+def test_crashloop_after_helm_succeeded_rolls_back(install, monkeypatch):
+    controller = install.kube.controller
+
+    def crash():  # the new revision's pods crash-loop
+        controller.set_failure(DEP, "crashloop")
+        install.wait_pods(lambda: "CrashLoopBackOff" in json.dumps(install.pod(DEP)["status"]))
+        pod = install.pod(DEP)["metadata"]["name"]
+        install.kube.store.set_log(NS, pod, "kestra", "Caused by: fatal thing\n", previous=True)
+
+    after_upgrade(monkeypatch, crash)
+    after_rollback(monkeypatch, lambda: controller.set_failure(DEP, None))
+    result, data = release(install)
+    assert result.exit_code == 1, result.output
+    assert data["outcome"] == "rolled-back"
+    assert "rolled back to revision 2" in data["message"]
+    assert install.helm.calls("rollback")[0][1:3] == ["kestra", "2"]
+    assert data["rolled_back_to"] == 2 and data["revision_final"] == 4
+    pods = next(e for e in data["explanation"] if e["id"] == "pods")
+    text = " ".join([pods["reason"], *pods["details"]])
+    assert DEP in text and "CrashLoopBackOff" in text and "Caused by: fatal thing" in text
+    assert lock_free(install)
+    assert step(data, "helm rollback to revision 2")["status"] == "ok"
+
+
+def test_failing_test_flow_rolls_back(install, monkeypatch):
+    rules = install.kestra.flow_store.rules
+    after_upgrade(monkeypatch, lambda: setattr(rules, "fail_markers",
+                                               ("io.kestra.plugin.core.log.Log",)))
+    after_rollback(monkeypatch, lambda: setattr(rules, "fail_markers", ("Fail",)))
+    result = install.run("--yes", *CHECK, command="release")
+    assert result.exit_code == 1, result.output
+    assert "rolled back to revision 2" in result.output
+    assert "FAIL e2e-flow" in result.output and "ended FAILED" in result.output
+    assert install.helm.calls("rollback") and lock_free(install)
+
+
+def test_no_rollback_leaves_the_new_revision(install, monkeypatch):
+    rules = install.kestra.flow_store.rules
+    after_upgrade(monkeypatch, lambda: setattr(rules, "fail_markers",
+                                               ("io.kestra.plugin.core.log.Log",)))
+    result, data = release(install, "--no-rollback")
+    assert result.exit_code == 1 and data["outcome"] == "failed"
+    assert "not rolled back (--no-rollback)" in data["message"]
+    assert not install.helm.calls("rollback") and lock_free(install)
+
+
+def test_interrupted_during_the_upgrade(install, monkeypatch):
+    def upgrade(self, *args, **kwargs):
+        assert not lock_free(install)  # the lock is held during helm
+        install.helm.state.seed(["pending-upgrade"])  # helm was half-way through
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Helm, "upgrade_install", upgrade)
+    result, data = release(install)
+    assert result.exit_code == 130, result.output
+    assert data["outcome"] == "interrupted"
+    assert data["stopped_at"].startswith("helm upgrade --install")
+    assert step(data, "helm upgrade")["status"] == "interrupted"
+    assert install.helm.calls("rollback")[0][1:3] == ["kestra", "2"]
+    assert "rolled back to revision 2" in data["message"]
+    assert install.helm.state.statuses()[-1][1] == "deployed" and lock_free(install)
+
+
+def test_interrupted_during_the_check(install, monkeypatch):
+    def check(*args, **kwargs):
+        assert not lock_free(install)  # held across the check
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(check_workflow, "run_check", check)
+    result = install.run("--yes", *CHECK, command="release")
+    assert result.exit_code == 130, result.output
+    assert "stopped at: check (wait 2s" in result.output
+    assert "rolled back to revision 2" in result.output
+    assert lock_free(install)
+
+
+def test_interrupted_before_the_lock(install, monkeypatch):
+    from kestra_ops.workflows import chart_lint
+
+    def lint(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(chart_lint, "lint_chart", lint)
+    result, data = release(install)
+    assert result.exit_code == 130 and data["stopped_at"] == "chart lint"
+    assert not install.helm.calls("upgrade") and lock_free(install)
