@@ -178,6 +178,9 @@ def run_check(env: Environment, *, only: str | list[str] | None = None,
         elif message.startswith(("waiting", "interrupted")):
             progress.info(f"  {message}")
 
+    from kestra_ops.concurrency import preload
+
+    preload("requests", "yaml")  # the checks run in threads and share these
     try:
         report.results = run_checks(specs, timeout=timeout, wait_for=wait, on_progress=note)
     finally:

@@ -209,6 +209,9 @@ def run_doctor(env: Environment, *, kestra_url: str | None = None, insecure: boo
         except KestraOpsError as err:
             snap.errors["kubernetes"] = str(err)
     note = (lambda m: progress.update(m)) if progress is not None else (lambda m: None)
+    from kestra_ops.concurrency import preload
+
+    preload("requests", "yaml")  # the rules' fetchers run in threads and share these
     try:
         with ThreadPoolExecutor(max_workers=5, thread_name_prefix="doctor") as pool:
             jobs = {"minio": pool.submit(_minio, snap, env, insecure),

@@ -318,6 +318,9 @@ def run_preflight(env: Environment, *, kube=None, progress=None, check_bucket: b
             return Check("bucket", WARN, "skipped: not asked for (--skip-bucket)")
         return check_bucket_exists(env, environ=environ, region=_values_region(env))
 
+    from kestra_ops.concurrency import preload
+
+    preload("urllib3")  # the bucket check (minio) and the main thread (kubernetes) share it
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="preflight") as pool:
         side = [pool.submit(bucket), pool.submit(check_release, env, helm=helm)]
         note("checking the Kubernetes API")
