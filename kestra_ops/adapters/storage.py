@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from kestra_ops.errors import InvalidInput, OperationFailed, PermissionDenied, Unreachable
+from kestra_ops.errors import InvalidInput, NotFound, OperationFailed, PermissionDenied, Unreachable
 
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled",
            "InvalidToken", "ExpiredToken"}
@@ -119,9 +119,16 @@ class Storage:
                   io.BytesIO(data), len(data), content_type=content_type)
 
     def get_bytes(self, bucket: str, key: str) -> bytes:
-        """A whole (small) object's bytes."""
+        """A whole (small) object's bytes; NotFound when it does not exist."""
+        from minio.error import S3Error
+
         def get():
-            resp = self.client.get_object(bucket, key)
+            try:
+                resp = self.client.get_object(bucket, key)
+            except S3Error as err:
+                if err.code == "NoSuchKey":
+                    raise NotFound(f"object s3://{bucket}/{key} not found") from None
+                raise
             try:
                 return resp.read()
             finally:

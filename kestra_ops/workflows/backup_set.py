@@ -174,30 +174,12 @@ def write_manifest(storage, bucket: str, env: str, name: str, manifest: dict) ->
 
 def read_small(storage, bucket: str, object_key: str) -> bytes:
     """A whole (small) object's bytes; NotFound when it does not exist."""
-    from minio.error import S3Error
-
-    def get():
-        try:
-            resp = storage.client.get_object(bucket, object_key)
-        except S3Error as err:
-            if err.code == "NoSuchKey":
-                raise NotFound(f"object s3://{bucket}/{object_key} not found") from None
-            raise
-        try:
-            return resp.read()
-        finally:
-            resp.close()
-            resp.release_conn()
-
-    return storage.call(f"object {bucket}/{object_key}", get)
+    return storage.get_bytes(bucket, object_key)
 
 
 def put_bytes(storage, bucket: str, object_key: str, data: bytes,
               content_type: str = "application/octet-stream") -> None:
-    import io
-
-    storage.call(f"object {bucket}/{object_key}", storage.client.put_object, bucket, object_key,
-                 io.BytesIO(data), len(data), content_type=content_type)
+    storage.put_bytes(bucket, object_key, data, content_type)
 
 
 def delete_set(storage, bucket: str, env: str, name: str) -> int:
