@@ -80,3 +80,19 @@ def kestra_options(tls_of: str = "Kestra"):
                  "KESTRA_OPS_BASIC_AUTH_USERNAME / _PASSWORD, else the env's basic-auth "
                  "Secret.")(fn)
     return decorate
+
+
+def confirm_diff(yes: bool, question: str, refusal: str):
+    """The confirm callback of deploy/release: --yes passes; otherwise show the masked diff on
+    stderr and ask on a terminal; without one, refuse (nothing changes)."""
+    def confirm(diff) -> bool:
+        if yes:
+            return True
+        click.echo(diff.text(), err=True)
+        click.echo(f"changes: {diff.summary()}", err=True)
+        if not sys.stdin.isatty():
+            click.echo(f"not a terminal and no --yes: {refusal}", err=True)
+            return False
+        return click.confirm(question, default=False, err=True)
+
+    return confirm

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
-from kestra_ops.cli.common import (check_duration, env_option, helm_option, output_option,
-                                    pass_state, quiet_option)
+from kestra_ops.cli.common import (check_duration, confirm_diff, env_option, helm_option,
+                                    output_option, pass_state, quiet_option)
 
 
 @click.command("deploy")
@@ -56,15 +55,7 @@ def deploy_cmd(state, env: str, dry_run: bool, show_diff: bool, detailed_exitcod
     progress = Progress(quiet=quiet or output == "json")
     progress.info(f"deploy {env}: release {environment.release} in {environment.namespace}")
 
-    def confirm(diff) -> bool:
-        if yes:
-            return True
-        click.echo(diff.text(), err=True)
-        click.echo(f"changes: {diff.summary()}", err=True)
-        if not sys.stdin.isatty():
-            click.echo("not a terminal and no --yes: not deploying", err=True)
-            return False
-        return click.confirm(f"deploy these changes to {env}?", default=False, err=True)
+    confirm = confirm_diff(yes, f"deploy these changes to {env}?", "not deploying")
 
     result = deploy(environment, timeout=timeout, dry_run=dry_run, repair=repair,
                     confirm=confirm, progress=progress, helm=Helm.for_env(environment, helm=helm),

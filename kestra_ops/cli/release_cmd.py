@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
-from kestra_ops.cli.common import (check_duration, env_option, helm_option, kestra_options,
-                                    output_option, pass_state, quiet_option)
+from kestra_ops.cli.common import (check_duration, confirm_diff, env_option, helm_option,
+                                    kestra_options, output_option, pass_state, quiet_option)
 
 
 @click.command("release")
@@ -66,15 +65,7 @@ def release_cmd(state, env: str, yes: bool, timeout: str, check_timeout: str,
     progress = Progress(quiet=quiet or output == "json")
     progress.info(f"release {env}: release {environment.release} in {environment.namespace}")
 
-    def confirm(diff) -> bool:
-        if yes:
-            return True
-        click.echo(diff.text(), err=True)
-        click.echo(f"changes: {diff.summary()}", err=True)
-        if not sys.stdin.isatty():
-            click.echo("not a terminal and no --yes: not releasing", err=True)
-            return False
-        return click.confirm(f"release these changes to {env}?", default=False, err=True)
+    confirm = confirm_diff(yes, f"release these changes to {env}?", "not releasing")
 
     report = release(environment, timeout=timeout, check_timeout=check_timeout,
                      rollback_timeout=rollback_timeout, rollback=not no_rollback,
