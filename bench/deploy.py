@@ -25,17 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-class _Env(dict):
-    """monkeypatch stand-in: the stand-in installer sets variables through it."""
-
-    def setenv(self, key, value):
-        os.environ[key] = value
-
-    def delenv(self, key, raising=False):
-        os.environ.pop(key, None)
-
-
 def main() -> int:
+    from _support import EnvPatch
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
@@ -53,7 +45,7 @@ def main() -> int:
         os.environ["KUBECONFIG"] = str(kube.write_kubeconfig(work / "kubeconfig"))
         os.environ["KESTRA_OPS_CONTEXT"] = "fake"
         os.environ["KESTRA_OPS_NO_CACHE"] = "1"
-        install_helm_standin(work, _Env())
+        install_helm_standin(work, EnvPatch())
         shutil.copytree(ROOT / "values", work / "values")
         (work / "kestra-ops.yaml").write_text(
             f"defaults: {{chart: {ROOT / 'charts' / 'kestra'}}}\n"

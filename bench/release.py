@@ -28,17 +28,9 @@ sys.path.insert(0, str(ROOT))
 TARGET = 3.0
 
 
-class _Env(dict):
-    """monkeypatch stand-in: the stand-in installer sets variables through it."""
-
-    def setenv(self, key, value):
-        os.environ[key] = value
-
-    def delenv(self, key, raising=False):
-        os.environ.pop(key, None)
-
-
 def main() -> int:
+    from _support import EnvPatch
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
@@ -62,7 +54,7 @@ def main() -> int:
             "KESTRA_OPS_CONTEXT": "fake", "KESTRA_OPS_KESTRA_URL": kestra.url,
             "KESTRA_OPS_BASIC_AUTH_USERNAME": kestra.username,
             "KESTRA_OPS_BASIC_AUTH_PASSWORD": kestra.password, "KESTRA_OPS_NO_CACHE": "1"})
-        install_helm_standin(work, _Env()).state.seed(["superseded", "deployed"])
+        install_helm_standin(work, EnvPatch()).state.seed(["superseded", "deployed"])
         shutil.copytree(ROOT / "values", work / "values")
         (work / "kestra-ops.yaml").write_text(
             f"defaults: {{chart: {ROOT / 'charts' / 'kestra'}}}\n"
