@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from kestra_ops.cli.common import env_option, output_option, pass_state, quiet_option
+from kestra_ops.cli.common import ask, env_option, output_option, pass_state, quiet_option
 
 
 class _BackupGroup(click.Group):
@@ -162,8 +162,7 @@ def restore_cmd(state, env: str, set_name: str, to_database: str | None, clean: 
                                 ("config", config)) if on]
         if not sys.stdin.isatty():
             raise Aborted("not a terminal and no --yes: not restoring")
-        if not click.confirm(f"restore {', '.join(what)} of {env} from {set_name}?",
-                             default=False, err=True):
+        if not ask(f"restore {', '.join(what)} of {env} from {set_name}?"):
             raise Aborted("restore declined; nothing changed")
     report = restore(state.environment(env), set_name, to_database=to_database, clean=clean,
                      flows=flows, config=config, confirm=lambda *_: True,

@@ -93,6 +93,19 @@ def confirm_diff(yes: bool, question: str, refusal: str):
         if not sys.stdin.isatty():
             click.echo(f"not a terminal and no --yes: {refusal}", err=True)
             return False
-        return click.confirm(question, default=False, err=True)
+        return ask(question)
 
     return confirm
+
+
+def ask(question: str) -> bool:
+    """``click.confirm`` on stderr, default no. Ctrl-C at the prompt stays a KeyboardInterrupt
+    (exit 130, and a workflow can say where it stopped: click would make it "Aborted!", exit 1);
+    the end of input answers no."""
+    try:
+        return click.confirm(question, default=False, err=True)
+    except click.Abort as err:
+        click.echo("", err=True)
+        if isinstance(err.__context__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        return False

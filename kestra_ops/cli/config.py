@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kestra_ops.cli.common import color, env_option, output_option, pass_state, quiet_option
+from kestra_ops.cli.common import ask, color, env_option, output_option, pass_state, quiet_option
 
 
 class Duration(click.ParamType):
@@ -163,7 +163,7 @@ def _confirm(yes: bool, quiet: bool, output: str):
 
             raise Aborted("not confirmed: stdin is not a terminal and --yes was not given; "
                           "nothing was changed")
-        return click.confirm("apply this change?", default=False, err=True)
+        return ask("apply this change?")
 
     return confirm
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from kestra_ops.cli.common import (color, env_option, kestra_options, output_option, pass_state,
-                                    quiet_option)
+from kestra_ops.cli.common import (ask, color, env_option, kestra_options, output_option,
+                                    pass_state, quiet_option)
 from kestra_ops.errors import KestraOpsError
 
 DIR_ARG = click.Path(path_type=Path)
@@ -40,7 +40,7 @@ def _ask(question: str, yes: bool, shown: list[str]) -> bool:
     if not sys.stdin.isatty():
         click.echo("not a terminal and no --yes: nothing changed", err=True)
         return False
-    return click.confirm(question, default=False, err=True)
+    return ask(question)
 
 
 @click.group()

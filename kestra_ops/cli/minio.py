@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from kestra_ops.cli.common import env_option, output_option, pass_state, quiet_option
+from kestra_ops.cli.common import ask, env_option, output_option, pass_state, quiet_option
 
 MARK = {"pass": "ok", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
 
@@ -57,7 +57,7 @@ def setup_cmd(state, env: str, show_secret: bool, yes: bool, output: str, quiet:
         if not sys.stdin.isatty():
             raise InvalidInput(f"not on a terminal: pass --yes to {what}; the bucket steps "
                                "are done, no key was created")
-        return click.confirm(f"{what[0].upper()}{what[1:]}?", default=False, err=True)
+        return ask(f"{what[0].upper()}{what[1:]}?")
 
     result = setup_minio(environment, show_secret=show_secret, confirm=confirm,
                          progress=Progress(quiet=quiet or output == "json"))

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from kestra_ops.cli.common import (check_duration, env_option, helm_option, output_option,
+from kestra_ops.cli.common import (ask, check_duration, env_option, helm_option, output_option,
                                     pass_state, quiet_option)
 
 
@@ -98,11 +98,7 @@ def rollback_cmd(state, env: str, to: int | None, timeout: str, yes: bool, helm:
             progress.info(plan.describe())
             return True
         click.echo(plan.describe(), err=True)
-        try:
-            return click.confirm("proceed?", default=False, err=True)
-        except click.Abort:  # no stdin to answer: treat as no
-            click.echo("", err=True)
-            return False
+        return ask("proceed?")
 
     def interrupted() -> None:
         click.echo("\ninterrupted: letting helm stop cleanly (Ctrl-C again to kill it)", err=True)

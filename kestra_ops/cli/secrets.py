@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from kestra_ops.cli.common import env_option, output_option, pass_state, quiet_option
+from kestra_ops.cli.common import ask, env_option, output_option, pass_state, quiet_option
 
 
 @click.group("secrets")
@@ -60,7 +60,7 @@ def apply_cmd(state, env: str, yes: bool, dry_run: bool, output: str, quiet: boo
             raise InvalidInput("not on a terminal: pass --yes to write the Secrets (or "
                                "--dry-run to only show the plan); nothing was written")
         _show(result, output="text", quiet=False, err=True)
-        return click.confirm("Write these Secrets?", default=False, err=True)
+        return ask("Write these Secrets?")
 
     result = apply_secrets(environment, prompt=prompt if interactive else None,
                            dry_run=dry_run, confirm=confirm,
