@@ -149,15 +149,25 @@ def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_secon
                                           + parse_duration(rollback_timeout)) + 300)
     lock = DeployLock(kube, env.namespace, duration=duration, operation="release")
     with rec.step("take the deploy lock"):
-        lock.acquire()
+        try:
+            lock.acquire()
+        except KeyboardInterrupt:  # the Lease may exist already (Ctrl-C before the answer)
+            _release_lock(lock, report)
+            raise
     report.steps[-1].detail = f"lease kestra-ops-deploy held by {lock.holder}"
     try:
         report.before = report.final = _current(helm, env)
 
         def gate(diff) -> bool:  # called by deploy after the diff, before the upgrade
             report.diff = diff.summary()
-            if confirm is not None and not confirm(diff):
-                return False
+            if confirm is not None:
+                try:
+                    accepted = confirm(diff)
+                except KeyboardInterrupt:  # Ctrl-C at the prompt: the report names it
+                    report.steps.append(Step("confirm the diff", "interrupted", ""))
+                    raise
+                if not accepted:
+                    return False
             _backup(env, rec, report, kube, helm, folder, skip_backup)
             return True
 
@@ -183,13 +193,17 @@ def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_secon
     except KeyboardInterrupt:
         _interrupted(report, rec, "the release")
         if rollback:
-            _undo(env, rec, report, helm, rollback_timeout)
+            _undo(env, rec, report, helm, kube, rollback_timeout)
     finally:
-        try:
-            lock.release()
-        except KestraOpsError as err:
-            report.warnings.append(f"the deploy lock could not be released ({err}); it expires "
-                                   "by itself")
+        _release_lock(lock, report)
+
+
+def _release_lock(lock, report: ReleaseReport) -> None:
+    try:
+        lock.release()
+    except KestraOpsError as err:
+        report.warnings.append(f"the deploy lock could not be released ({err}); it expires "
+                               "by itself")
 
 
 def _current(helm, env) -> int | None:
@@ -338,10 +352,14 @@ def _restore_configmap(env, rec, report: ReleaseReport, kube) -> None:
                  conflict=f"configmap {CONFIGMAP} changed while restoring it")
 
 
-def _undo(env, rec, report: ReleaseReport, helm, timeout) -> None:
+def _undo(env, rec, report: ReleaseReport, helm, kube, timeout) -> None:
     """After Ctrl-C: roll a release moved off its previous revision back to it."""
     try:
         now = _current(helm, env)
+        if report.rolled_back_to is not None and now == report.final:  # rolled back already
+            report.message += (f"; already rolled back to revision {report.before} (now {now})"
+                               + _configmap_hint(env, report, kube))
+            return
         report.final = now
         if report.before is None or now is None or now == report.before:
             report.message += "; nothing was changed"
@@ -349,8 +367,30 @@ def _undo(env, rec, report: ReleaseReport, helm, timeout) -> None:
         rec.info(f"interrupted: rolling back to revision {report.before} (Ctrl-C again to "
                  "leave it as it is)")
         _rollback(env, rec, report, helm, timeout)
-        report.message += f"; rolled back to revision {report.before} (now {report.final})"
+        report.message += (f"; rolled back to revision {report.before} (now {report.final})"
+                           + _configmap_hint(env, report, kube))
     except KeyboardInterrupt:
         report.message += f"; the rollback to revision {report.before} was interrupted too"
     except KestraOpsError as err:
         report.message += f"; the rollback to revision {report.before} failed: {err}"
+
+
+def _configmap_hint(env, report: ReleaseReport, kube) -> str:
+    """After Ctrl-C past the upgrade, when the ConfigMap restore (step 7) did not run to its end
+    and the live data differs from the pre-release backup: the command that puts it back."""
+    from kestra_ops.workflows.configmap import CONFIGMAP
+    from kestra_ops.workflows.rollout import read_json
+
+    path = (report.backup.get("files") or {}).get("configmap")
+    if path is None or any(s.name.startswith("restore ConfigMap") and s.status in ("ok", "skipped")
+                           for s in report.steps):
+        return ""
+    try:
+        live = read_json(kube, f"configmap {CONFIGMAP}", kube.core.read_namespaced_config_map,
+                         CONFIGMAP, env.namespace)
+        if (live.get("data") or {}) == report.backup.get("configmap_data"):
+            return ""
+    except (KestraOpsError, KeyboardInterrupt):
+        pass  # cannot tell: say how to put it back
+    return (f"; ConfigMap {CONFIGMAP} differs from its pre-release backup: put it back with "
+            f"kestra-ops config restore --env {env.name} {path}")

@@ -1,8 +1,6 @@
 """kestra-ops release end to end: the fake Kubernetes API, the recording stand-in helm (the real
 helm renders), the fake Kestra server and MinIO's health endpoints (helpers_checks.install).
-
-The stand-in helm does not touch the fake cluster, so what an upgrade or a rollback does to the
-pods is played by wrapping Helm.upgrade_install / Helm.rollback in the tests."""
+What helm does to the fake cluster is played in the tests (release_support)."""
 
 from __future__ import annotations
 
@@ -12,46 +10,9 @@ import stat
 
 from kestra_ops.adapters.helm import Helm
 from kestra_ops.workflows import check as check_workflow
-from kestra_ops.workflows.lock import LEASE_NAME
 from tests.helpers_checks import DEP, NS, install  # noqa: F401
-
-CHECK = ("--check-timeout", "2s", "--timeout", "1m")
-
-
-def release(install, *args):
-    result = install.run("--yes", "--output", "json", *CHECK, *args, command="release")
-    assert result.exit_code in (0, 1, 130), result.output
-    return result, json.loads(result.stdout)
-
-
-def lock_free(install) -> bool:
-    return install.kube.store.get("leases", NS, LEASE_NAME) is None
-
-
-def step(data, prefix) -> dict:
-    return next(s for s in data["steps"] if s["name"].startswith(prefix))
-
-
-def after_upgrade(monkeypatch, then):
-    original = Helm.upgrade_install
-
-    def upgrade(self, *args, **kwargs):
-        revision = original(self, *args, **kwargs)
-        then()
-        return revision
-
-    monkeypatch.setattr(Helm, "upgrade_install", upgrade)
-
-
-def after_rollback(monkeypatch, then):
-    original = Helm.rollback
-
-    def rollback(self, *args, **kwargs):
-        revision = original(self, *args, **kwargs)
-        then()
-        return revision
-
-    monkeypatch.setattr(Helm, "rollback", rollback)
+from tests.integration.release_support import (CHECK, after_rollback, after_upgrade, lock_free,
+                                               release, step)
 
 
 def test_good_release(install):
