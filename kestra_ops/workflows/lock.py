@@ -134,7 +134,19 @@ class DeployLock:
                          "leaseTransitions": transitions}}
 
     def acquire(self) -> LeaseInfo:
-        """Take the lock, or raise :class:`Conflict` naming whoever holds it."""
+        """Take the lock, or raise :class:`Conflict` naming whoever holds it. Ctrl-C while the
+        API server answers: the Lease it may have written is deleted (if ours) before it goes on."""
+        try:
+            self.held = self._take()
+        except KeyboardInterrupt:
+            try:
+                self.release()
+            except KestraOpsError:
+                pass  # it expires by itself
+            raise
+        return self.held
+
+    def _take(self) -> LeaseInfo:
         now = _now()
         coordination = self.kube.coordination
         existing = self.current()
@@ -155,8 +167,7 @@ class DeployLock:
                 raise self._refused(self.current()) from None
         else:
             raise self._refused(existing)
-        self.held = _info(lease)
-        return self.held
+        return _info(lease)
 
     def _refused(self, holder: LeaseInfo | None) -> Conflict:
         if holder is None:

@@ -149,11 +149,7 @@ def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_secon
                                           + parse_duration(rollback_timeout)) + 300)
     lock = DeployLock(kube, env.namespace, duration=duration, operation="release")
     with rec.step("take the deploy lock"):
-        try:
-            lock.acquire()
-        except KeyboardInterrupt:  # the Lease may exist already (Ctrl-C before the answer)
-            _release_lock(lock, report)
-            raise
+        lock.acquire()  # Ctrl-C while taking it leaves no Lease behind
     report.steps[-1].detail = f"lease kestra-ops-deploy held by {lock.holder}"
     try:
         report.before = report.final = _current(helm, env)

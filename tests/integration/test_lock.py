@@ -123,3 +123,34 @@ def test_release_failure_does_not_hide_the_original_error(kube, fake_kube, env):
             fake_kube.fail_next("get", "leases", code=500)
             raise RuntimeError("helm blew up")
     assert "could not be released" in "".join(getattr(raised.value, "__notes__", []))
+
+
+def test_ctrl_c_while_the_api_server_answers_leaves_no_lease(kube, fake_kube, monkeypatch):
+    """The Lease was created, then Ctrl-C came before the answer: it is deleted again."""
+    lock = DeployLock(kube, NS, holder="alice@ci:42")
+    take = DeployLock._take
+
+    def interrupted(self):
+        take(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(DeployLock, "_take", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with deploy_lock(kube, Environment(name="dev", root=".", namespace=NS)):
+            pass
+    assert lease(fake_kube) is None
+    with pytest.raises(KeyboardInterrupt):
+        lock.acquire()
+    assert lease(fake_kube) is None and lock.held is None
+
+
+def test_ctrl_c_does_not_delete_someone_elses_lease(kube, fake_kube, monkeypatch):
+    seed_lease(fake_kube, "bob@laptop:7", renewed_ago=1)
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(DeployLock, "_take", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        DeployLock(kube, NS, holder="alice@ci:42").acquire()
+    assert lease(fake_kube)["spec"]["holderIdentity"] == "bob@laptop:7"

@@ -110,7 +110,7 @@ def test_interrupted_before_the_upgrade(install, monkeypatch, request, name, set
 def test_interrupted_taking_the_lock(install, monkeypatch):
     """Ctrl-C while waiting for the API server's answer: the Lease was created but acquire never
     returned. It is released all the same (else every change is locked out until it expires)."""
-    monkeypatch.setattr(DeployLock, "acquire", interrupt_after(DeployLock.acquire))
+    monkeypatch.setattr(DeployLock, "_take", interrupt_after(DeployLock._take))
     result, data = release(install)
     assert result.exit_code == 130, result.output
     assert data["stopped_at"] == "take the deploy lock"
