@@ -182,14 +182,20 @@ def binary_version(path: str) -> tuple[int, int]:
     return (int(m[1]), int(m[2] or 0)) if m else (0, 0)
 
 
-def find_binary(name: str, server_major: int | None = None) -> str:
-    """``pg_dump`` / ``pg_restore``: see the module doc for the choice."""
-    found = {}
+def installed(name: str) -> dict[str, tuple[int, int]]:
+    """Every ``name`` binary on PATH or under /usr/lib/postgresql/*/bin: real path -> version."""
+    found: dict[str, tuple[int, int]] = {}
     for path in [shutil.which(name), *sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))]:
         if path and os.access(path, os.X_OK):
             real = os.path.realpath(path)
             if real not in found:
                 found[real] = binary_version(real)
+    return found
+
+
+def find_binary(name: str, server_major: int | None = None) -> str:
+    """``pg_dump`` / ``pg_restore``: see the module doc for the choice."""
+    found = installed(name)
     if not found:
         raise ToolMissing(f"{name} not found on PATH or under /usr/lib/postgresql/*/bin",
                           hint="install the PostgreSQL client (Debian: apt-get install "

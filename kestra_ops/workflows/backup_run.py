@@ -162,7 +162,25 @@ def run_backup(env, *, what=bs.WHAT, database_url: str | None = None, progress=N
                ) -> RunResult:
     """Take one backup set of ``env``; see the module doc. Raises on failure (no manifest)."""
     what = tuple(w for w in bs.WHAT if w in what)
-    part_size = part_size or PART_SIZE
+    url = pg.resolve_url(database_url) if "db" in what else None
+    child = _start_dump(url) if url is not None else None
+    try:
+        return _run(env, what, url, child, progress=progress, storage=storage, kube=kube,
+                    kestra=kestra, now=now, part_size=part_size or PART_SIZE)
+    finally:
+        if child is not None:
+            child.kill()  # only still running when the set failed before or during the dump
+
+
+def _start_dump(url) -> pg.Child:
+    """pg_dump starts first: its connection and catalog reads overlap the rest of the set's
+    preparation (the pipe holds it back until the upload reads). With one pg_dump installed
+    (the image's) there is nothing to choose; with several, the server's major picks one."""
+    major = pg.server_major(url) if len(pg.installed("pg_dump")) > 1 else None
+    return pg.dump(url, server_major_version=major)
+
+
+def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_size):
     if storage is None:
         storage, bucket = bs.storage_for(env)
     else:
@@ -171,7 +189,6 @@ def run_backup(env, *, what=bs.WHAT, database_url: str | None = None, progress=N
         raise OperationFailed(f"bucket {bucket} does not exist at {storage.url}",
                               hint=f"create it with: kestra-ops minio setup --env {env.name}")
     # every component is resolved before anything is written: missing ones fail clearly
-    url = pg.resolve_url(database_url) if "db" in what else None
     if "flows" in what and kestra is None:
         from kestra_ops.adapters.kestra_api import client_for_env
 
@@ -195,8 +212,8 @@ def run_backup(env, *, what=bs.WHAT, database_url: str | None = None, progress=N
         t0 = time.monotonic()
         try:
             with _step(progress, f"{component} -> s3://{bucket}/{bs.set_prefix(env.name, name)}"):
-                fn(env, storage, bucket, name, manifest, url=url, kube=kube, kestra=kestra,
-                   progress=progress, part_size=part_size)
+                fn(env, storage, bucket, name, manifest, url=url, child=child, kube=kube,
+                   kestra=kestra, progress=progress, part_size=part_size)
         except KestraOpsError as err:
             result.failed = f"{component}: {err}"
             raise type(err)(f"backup {name} of {env.name} failed at {component}: {err}; no "
@@ -210,11 +227,8 @@ def run_backup(env, *, what=bs.WHAT, database_url: str | None = None, progress=N
     return result
 
 
-def _db(env, storage, bucket, name, manifest, *, url, progress, part_size, **_):
-    version = pg.server_version(url)
-    major = int(version.split(".")[0])
-    manifest["postgres"] = {"server_version": version, "database": url.dbname}
-    child = pg.dump(url, server_major_version=major)
+def _db(env, storage, bucket, name, manifest, *, url, child, progress, part_size, **_):
+    manifest["postgres"] = {"server_version": pg.server_version(url), "database": url.dbname}
     meter = _Meter(progress)
     got = stream_dump(storage, bucket, bs.key(env.name, name, bs.DB), child,
                       on_progress=meter, part_size=part_size)
