@@ -188,9 +188,11 @@ def installed(name: str) -> dict[str, tuple[int, int]]:
     for path in [shutil.which(name), *sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))]:
         if path and os.access(path, os.X_OK):
             real = os.path.realpath(path)
-            if real not in found:
+            # Debian's pg_wrapper only dispatches to the binaries under /usr/lib/postgresql
+            if real not in found and os.path.basename(real) != "pg_wrapper":
                 found[real] = binary_version(real)
-    return found
+    known = {path: version for path, version in found.items() if version != (0, 0)}
+    return known or found
 
 
 def find_binary(name: str, server_major: int | None = None) -> str:
