@@ -133,3 +133,6 @@ def store(report: ReleaseReport, folder: Path, env, *, storage=None) -> None:
         report.stored.append(f"s3://{env.minio_bucket}/{key}")
     except KestraOpsError as err:
         report.warnings.append(f"could not store the report in the bucket: {err}")
+    except KeyboardInterrupt:  # the release is over: its outcome stays, the copy is skipped
+        report.warnings.append("storing the report in the bucket was interrupted (Ctrl-C); the "
+                               "local copy is complete")

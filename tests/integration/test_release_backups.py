@@ -112,6 +112,17 @@ def test_report_upload_failure_is_a_warning(install, storage, monkeypatch):
     assert len(data["stored"]) == 1 and local_report(install, data)
 
 
+def test_ctrl_c_while_storing_the_report_keeps_the_outcome(install, storage, monkeypatch):
+    from kestra_ops.adapters.storage import Storage
+
+    monkeypatch.setattr(Storage, "put_bytes", interrupt)
+    result, data = release(install)
+    assert result.exit_code == 0 and data["outcome"] == "released", result.output
+    assert any("interrupted (Ctrl-C)" in w for w in data["warnings"]), data["warnings"]
+    assert len(data["stored"]) == 1 and local_report(install, data)
+    assert objects(storage, "releases/") == [] and lock_free(install)
+
+
 # --- the ConfigMap after a rollback -----------------------------------------------------------
 
 def test_rollback_restores_a_configmap_changed_outside_helm(install, monkeypatch):
