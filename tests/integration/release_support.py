@@ -37,26 +37,24 @@ def step(data, prefix) -> dict:
     return next(s for s in data["steps"] if s["name"].startswith(prefix))
 
 
-def after_upgrade(monkeypatch, then):
-    original = Helm.upgrade_install
+def after(monkeypatch, method: str, then) -> None:
+    """``Helm.<method>`` runs, then ``then()`` plays its effect on the fake cluster."""
+    original = getattr(Helm, method)
 
-    def upgrade(self, *args, **kwargs):
+    def wrapped(self, *args, **kwargs):
         revision = original(self, *args, **kwargs)
         then()
         return revision
 
-    monkeypatch.setattr(Helm, "upgrade_install", upgrade)
+    monkeypatch.setattr(Helm, method, wrapped)
 
 
-def after_rollback(monkeypatch, then):
-    original = Helm.rollback
+def after_upgrade(monkeypatch, then) -> None:
+    after(monkeypatch, "upgrade_install", then)
 
-    def rollback(self, *args, **kwargs):
-        revision = original(self, *args, **kwargs)
-        then()
-        return revision
 
-    monkeypatch.setattr(Helm, "rollback", rollback)
+def after_rollback(monkeypatch, then) -> None:
+    after(monkeypatch, "rollback", then)
 
 
 def interrupt(*args, **kwargs):
