@@ -224,9 +224,9 @@ def _backup(env, rec, report: ReleaseReport, kube, helm, folder: Path, skip: boo
                              CONFIGMAP, env.namespace)
             files["configmap"] = str(write_private(folder / "configmap.yaml",
                                                    dump_manifest(manifest(live))))
-            report.backup["configmap_data"] = dict(live.get("data") or {})
+            report.configmap_before = dict(live.get("data") or {})
         except NotFound:
-            report.backup["configmap_data"] = None
+            report.configmap_before = None
         if report.before is not None:
             values = helm.current_values(env.release, env.namespace, revision=report.before)
             files["values"] = str(write_private(folder / f"values-{report.before}.yaml",
@@ -335,7 +335,7 @@ def _restore_configmap(env, rec, report: ReleaseReport, kube) -> None:
     from kestra_ops.workflows.configmap import CONFIGMAP, _replace
     from kestra_ops.workflows.rollout import read_json
 
-    saved = report.backup.get("configmap_data")
+    saved = report.configmap_before
     if saved is None:
         return
     live = read_json(kube, f"configmap {CONFIGMAP}", kube.core.read_namespaced_config_map,
@@ -384,7 +384,7 @@ def _configmap_hint(env, report: ReleaseReport, kube) -> str:
     try:
         live = read_json(kube, f"configmap {CONFIGMAP}", kube.core.read_namespaced_config_map,
                          CONFIGMAP, env.namespace)
-        if (live.get("data") or {}) == report.backup.get("configmap_data"):
+        if (live.get("data") or {}) == report.configmap_before:
             return ""
     except (KestraOpsError, KeyboardInterrupt):
         pass  # cannot tell: say how to put it back

@@ -48,6 +48,10 @@ class ReleaseReport:
     warnings: list[str] = field(default_factory=list)
     stored: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # the live ConfigMap's data before the release (None: there was none), for the restore after
+    # a rollback; never in the report, which is printed and stored (it may hold credentials):
+    # the 0600 file in backup["files"] has it
+    configmap_before: dict | None = field(default=None, repr=False)
 
     @property
     def exit_code(self) -> int:
