@@ -79,3 +79,35 @@ def mask_text(text: str, secrets: list[str]) -> str:
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
+
+
+# in free text: a URL's user:password@, and key=value / key: value / "key": "value" pairs
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@")
+_SECRET_PAIR = re.compile(
+    r"""(?P<key>["']?[\w.-]*(?:password|passwd|secret|token|access[-_]?key|api[-_]?key|"""
+    r"""private[-_]?key)[\w.-]*["']?)(?P<sep>\s*[=:]\s*["']?)(?P<value>(?!\$\{)[^\s,;&"'}]+)""",
+    re.I)
+
+
+def mask_line(line: str, secrets: list[str] = ()) -> str:
+    """A log line with credentials masked: known ``secrets``, a URL's password, and the value of
+    any ``password=...``-like pair (container logs go into check and release reports)."""
+    line = mask_text(line, list(secrets))
+    line = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}@", line)
+    return _SECRET_PAIR.sub(lambda m: f"{m['key']}{m['sep']}{MASK}", line)
+
+
+def environment_secrets(environ) -> list[str]:
+    """Secret values this process was given (KESTRA_OPS_*PASSWORD, *_SECRET_KEY, the database
+    URL's password): masked wherever they show up in text from outside."""
+    from urllib.parse import unquote, urlsplit
+
+    found = [v for k, v in environ.items() if is_secret_key(k) and len(v) >= 4]
+    for key in ("KESTRA_OPS_DATABASE_URL",):
+        try:
+            password = urlsplit(environ.get(key, "")).password
+        except ValueError:
+            password = None
+        if password:
+            found += [password, unquote(password)]
+    return found

@@ -221,10 +221,16 @@ def fetch_pods(kube, namespace: str, *, timeout: float = 10.0) -> list[dict]:
 def read_log(kube, namespace: str, pod: str, container: str, *, previous: bool = False,
              lines: int = LOG_LINES, timeout: float = 10.0) -> list[str]:
     """The last ``lines`` of a container's log (of its previous instance with ``previous``)."""
+    import os
+
+    from kestra_ops.redact import environment_secrets, mask_line
+
     data = kube_get(kube, f"log of pod {pod} container {container}",
                     f"/api/v1/namespaces/{namespace}/pods/{pod}/log", timeout=timeout,
                     container=container, previous=previous or None, tailLines=lines)
-    return data.decode("utf-8", errors="replace").splitlines()
+    secrets = environment_secrets(os.environ)
+    return [mask_line(line, secrets)
+            for line in data.decode("utf-8", errors="replace").splitlines()]
 
 
 def fetch_logs(kube, namespace: str, wanted: list[tuple[str, str, bool]], *,

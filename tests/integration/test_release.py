@@ -87,6 +87,31 @@ def test_crashloop_after_helm_succeeded_rolls_back(install, monkeypatch):
     assert step(data, "helm rollback to revision 2")["status"] == "ok"
 
 
+def test_credentials_in_the_failing_container_log_are_masked(install, monkeypatch):
+    controller = install.kube.controller
+    secret_line = (f"Caused by: jdbc:postgresql://kestra:S3cr3t-pw@db:5432/kestra refused; "
+                   f"retried with {install.kestra.password}; datasource.password=hunter2")
+
+    def crash():
+        controller.set_failure(DEP, "crashloop")
+        install.wait_pods(lambda: "CrashLoopBackOff" in json.dumps(install.pod(DEP)["status"]))
+        pod = install.pod(DEP)["metadata"]["name"]
+        install.kube.store.set_log(NS, pod, "kestra", secret_line + "\n", previous=True)
+
+    after_upgrade(monkeypatch, crash)
+    after_rollback(monkeypatch, lambda: controller.set_failure(DEP, None))
+    result, data = release(install)
+    assert result.exit_code == 1 and data["outcome"] == "rolled-back", result.output
+    pods = next(e for e in data["explanation"] if e["id"] == "pods")
+    assert any("jdbc:postgresql://kestra:******@db:5432/kestra refused" in d
+               for d in pods["details"]), pods["details"]
+    stored = (install.root / "backups" / "releases" / "dev" / data["started"] /
+              "report.json").read_text()
+    for text in (result.output, stored):
+        for secret in ("S3cr3t-pw", install.kestra.password, "hunter2"):
+            assert secret not in text
+
+
 def test_failing_test_flow_rolls_back(install, monkeypatch):
     rules = install.kestra.flow_store.rules
     after_upgrade(monkeypatch, lambda: setattr(rules, "fail_markers",
