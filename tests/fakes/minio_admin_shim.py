@@ -21,6 +21,8 @@ import re
 import threading
 from urllib.parse import parse_qs
 
+from tests.fakes.loopback import LoopbackServer
+
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/")
 _STATUS_TEXT = {200: "OK", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
                 404: "Not Found", 409: "Conflict", 503: "Service Unavailable"}
@@ -33,7 +35,7 @@ class _Body(io.BytesIO):
         pass
 
 
-class MinioAdminShim:
+class MinioAdminShim(LoopbackServer):
     def __init__(self, access_key: str, secret_key: str, *, live: int = 200, ready: int = 200,
                  cluster: int = 200):
         self.access_key, self.secret_key = access_key, secret_key
@@ -136,20 +138,3 @@ class MinioAdminShim:
         threading.Thread(target=self._server.serve_forever, daemon=True,
                          name="minio-admin-shim").start()
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "MinioAdminShim":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"{host}:{port}"

@@ -14,8 +14,10 @@ from __future__ import annotations
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.fakes.loopback import LoopbackServer
 
-class MinioHealth:
+
+class MinioHealth(LoopbackServer):
     def __init__(self, *, live: int = 200, ready: int = 200, cluster: int | None = 200,
                  tls: tuple[str, str] | None = None):
         self.live, self.ready, self.cluster = live, ready, cluster
@@ -55,23 +57,6 @@ class MinioHealth:
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
                          name="fake-minio-health").start()
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "MinioHealth":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    @property
-    def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"{host}:{port}"
 
     @property
     def url(self) -> str:

@@ -1,0 +1,28 @@
+"""The lifecycle the loopback fakes share: ``start()`` sets ``self._server`` (a socketserver
+serving in a thread); stop, context manager and ``endpoint`` ("127.0.0.1:PORT") come from here."""
+
+from __future__ import annotations
+
+
+class LoopbackServer:
+    _server = None
+
+    def start(self):
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"{host}:{port}"
