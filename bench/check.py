@@ -18,11 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,45 +30,16 @@ TARGET = 1.2
 
 
 def main() -> int:
-    from _support import EnvPatch
+    from _support import fake_install
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--step", type=float, default=0.25,
                         help="seconds between execution states in the fake Kestra")
     args = parser.parse_args()
-    os.environ["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
-    from tests.fakes.helm_standin import install_helm_standin
-    from tests.fakes.kestra_server import FakeKestra
-    from tests.fakes.kube_api import FakeKube
-    from tests.fakes.minio_health import MinioHealth
-    from tests.helpers_checks import JOB, NS, healthy, objects
-
-    from kestra_ops.settings import load_config
     from kestra_ops.workflows.check import run_check
 
-    work = Path(tempfile.mkdtemp(prefix="kestra-ops-bench-check-"))
-    kube = FakeKube(ready_delay=0.0).start()
-    kestra = FakeKestra(step_seconds=args.step).start()
-    minio = MinioHealth().start()
-    try:
-        os.environ.update({
-            "KUBECONFIG": str(kube.write_kubeconfig(work / "kubeconfig")),
-            "KESTRA_OPS_CONTEXT": "fake", "KESTRA_OPS_KESTRA_URL": kestra.url,
-            "KESTRA_OPS_BASIC_AUTH_USERNAME": kestra.username,
-            "KESTRA_OPS_BASIC_AUTH_PASSWORD": kestra.password})
-        install_helm_standin(work, EnvPatch()).state.seed(["superseded", "deployed"])
-        shutil.copytree(ROOT / "values", work / "values")
-        (work / "kestra-ops.yaml").write_text(
-            f"defaults: {{chart: {ROOT / 'charts' / 'kestra'}}}\n"
-            f"environments:\n  dev:\n    minio: {{endpoint: 'http://{minio.endpoint}'}}\n"
-            "    values: [values/base.yaml, values/dev.yaml]\n")
-        kube.seed(*objects())
-        kube.controller.seed_completed_job_pod(NS, JOB)
-        if not kube.wait_until(lambda: healthy(kube), timeout=10):
-            sys.exit("bench: the fake install did not become healthy")
-        env = load_config(work / "kestra-ops.yaml").environment("dev")
-
+    with fake_install("kestra-ops-bench-check-", step_seconds=args.step) as (work, env):
         rows = []
         for i in range(args.runs + 1):
             started = time.perf_counter()
@@ -99,11 +68,6 @@ def main() -> int:
               f"max {max(ratios):.3f}; target <= {TARGET}) "
               f"{'OK' if ratio <= TARGET else 'OVER TARGET'}")
         return 0 if ratio <= TARGET else 1
-    finally:
-        kestra.stop()
-        minio.stop()
-        kube.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _cli_wall(work: Path) -> float:

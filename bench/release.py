@@ -15,11 +15,8 @@ Target (issue 6): overhead <= 3 s.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,42 +26,15 @@ TARGET = 3.0
 
 
 def main() -> int:
-    from _support import EnvPatch
+    from _support import fake_install
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    os.environ["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
-    from tests.fakes.helm_standin import install_helm_standin
-    from tests.fakes.kestra_server import FakeKestra
-    from tests.fakes.kube_api import FakeKube
-    from tests.fakes.minio_health import MinioHealth
-    from tests.helpers_checks import JOB, NS, healthy, objects
-
-    from kestra_ops.settings import load_config
     from kestra_ops.workflows.release import release
 
-    work = Path(tempfile.mkdtemp(prefix="kestra-ops-bench-release-"))
-    kube = FakeKube(ready_delay=0.0).start()
-    kestra = FakeKestra(step_seconds=0.05).start()
-    minio = MinioHealth().start()
-    try:
-        os.environ.update({
-            "KUBECONFIG": str(kube.write_kubeconfig(work / "kubeconfig")),
-            "KESTRA_OPS_CONTEXT": "fake", "KESTRA_OPS_KESTRA_URL": kestra.url,
-            "KESTRA_OPS_BASIC_AUTH_USERNAME": kestra.username,
-            "KESTRA_OPS_BASIC_AUTH_PASSWORD": kestra.password, "KESTRA_OPS_NO_CACHE": "1"})
-        install_helm_standin(work, EnvPatch()).state.seed(["superseded", "deployed"])
-        shutil.copytree(ROOT / "values", work / "values")
-        (work / "kestra-ops.yaml").write_text(
-            f"defaults: {{chart: {ROOT / 'charts' / 'kestra'}}}\n"
-            f"environments:\n  dev:\n    minio: {{endpoint: 'http://{minio.endpoint}'}}\n"
-            "    values: [values/base.yaml, values/dev.yaml]\n")
-        kube.seed(*objects())
-        kube.controller.seed_completed_job_pod(NS, JOB)
-        if not kube.wait_until(lambda: healthy(kube), timeout=10):
-            sys.exit("bench: the fake install did not become healthy")
-        env = load_config(work / "kestra-ops.yaml").environment("dev")
+    with fake_install("kestra-ops-bench-release-", step_seconds=0.05,
+                      extra_env={"KESTRA_OPS_NO_CACHE": "1"}) as (work, env):
         overlay = work / "values" / "dev.yaml"
         text = overlay.read_text()
         rows = []
@@ -86,11 +56,6 @@ def main() -> int:
         print(f"  release wall {med[0]:.3f}   inside helm {med[1]:.3f}   checklist {med[2]:.3f}")
         verdict = "met" if med[3] <= TARGET else "MISSED"
         print(f"kestra-ops overhead: {med[3]:.2f} s (target <= {TARGET:g} s: {verdict})")
-    finally:
-        kestra.stop()
-        minio.stop()
-        kube.stop()
-        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
