@@ -54,6 +54,17 @@ def _exit(code: int) -> None:
     click.get_current_context().exit(code)
 
 
+def _finish(report, output: str, verdict: str) -> None:
+    """A restore or drill report: JSON, or its detail lines and ``verdict``; exit 0 when ok."""
+    if output == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for line in report.details:
+            click.echo(f"  {line}")
+        click.echo(verdict)
+    _exit(0 if report.ok else 1)
+
+
 @backup.command("run")
 @env_option()
 @click.option("--what", default="db,flows,config", show_default=True, metavar="LIST",
@@ -167,13 +178,8 @@ def restore_cmd(state, env: str, set_name: str, to_database: str | None, clean: 
     report = restore(state.environment(env), set_name, to_database=to_database, clean=clean,
                      flows=flows, config=config, confirm=lambda *_: True,
                      progress=_progress(quiet, output))
-    if output == "json":
-        click.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        for line in report.details:
-            click.echo(f"  {line}")
-        click.echo(f"restore {env} {report.name}: {'ok' if report.ok else 'FAILED'}")
-    _exit(0 if report.ok else 1)
+    _finish(report, output, f"restore {env} {report.name}: "
+                            f"{'ok' if report.ok else 'FAILED'}")
 
 
 @backup.command("drill")
@@ -195,11 +201,5 @@ def drill_cmd(state, env: str, database_url: str | None, scratch_url: str | None
 
     report = drill(state.environment(env), database_url=database_url, scratch_url=scratch_url,
                    progress=_progress(quiet, output))
-    if output == "json":
-        click.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        for line in report.details:
-            click.echo(f"  {line}")
-        verdict = "ok" if report.ok else "FAILED: row counts differ"
-        click.echo(f"drill {env} {report.name}: {verdict}")
-    _exit(0 if report.ok else 1)
+    verdict = "ok" if report.ok else "FAILED: row counts differ"
+    _finish(report, output, f"drill {env} {report.name}: {verdict}")
