@@ -4,6 +4,12 @@ The client is imported only when a :class:`Kube` is built (it costs ~0.3 s), and
 through :meth:`Kube.call`, which turns the client's exceptions into one-line typed errors naming
 the resource: 403 -> PermissionDenied, 404 -> NotFound, 409 -> Conflict, no connection ->
 Unreachable.
+
+Every write names its field manager, :data:`FIELD_MANAGER` (``kestra-ops``), never the client's
+default (``OpenAPI-Generator``): the API server records who owns each field (managedFields), and a
+server-side apply (Helm 4) that meets a field owned by someone else names that owner. Writes go
+through :meth:`Kube.call` too, which adds ``field_manager`` to every ``create_*``, ``replace_*``
+and ``patch_*`` call that does not name one.
 """
 
 from __future__ import annotations
@@ -14,6 +20,10 @@ from typing import Any, Callable
 
 from kestra_ops.errors import (Conflict, InvalidInput, NotFound, OperationFailed,
                                PermissionDenied, Unreachable)
+
+
+FIELD_MANAGER = "kestra-ops"
+_WRITES = ("create_", "replace_", "patch_")
 
 
 class Kube:
@@ -69,6 +79,8 @@ class Kube:
         from kubernetes.client.exceptions import ApiException
         from urllib3.exceptions import HTTPError
 
+        if getattr(fn, "__name__", "").startswith(_WRITES):
+            kwargs.setdefault("field_manager", FIELD_MANAGER)
         try:
             return fn(*args, **kwargs)
         except ApiException as err:

@@ -24,3 +24,23 @@ def test_unreachable_api_server(fake_kube):
     fake_kube.stop()
     with pytest.raises(Unreachable, match="cannot reach the Kubernetes API"):
         kube.server_version()
+
+
+def test_every_write_names_the_kestra_ops_field_manager(fake_kube):
+    """Helm 4 applies server-side: a field written under the client's default manager
+    (OpenAPI-Generator) makes its next upgrade fail with a conflict naming that manager."""
+    kube = Kube(context="fake", namespace="hyperplane-kestra")
+    ns = "hyperplane-kestra"
+    body = {"metadata": {"name": "probe"}, "data": {"a": "1"}}
+    kube.call("configmap probe", kube.core.create_namespaced_config_map, ns, body)
+    live = kube.call("configmap probe", kube.core.read_namespaced_config_map, "probe", ns)
+    live.data = {"a": "2"}
+    kube.call("configmap probe", kube.core.replace_namespaced_config_map, "probe", ns, live)
+    kube.call("configmap probe", kube.core.patch_namespaced_config_map, "probe", ns,
+              {"data": {"a": "3"}})
+    kube.call("configmap probe", kube.core.patch_namespaced_config_map, "probe", ns,
+              {"data": {"a": "4"}}, field_manager="someone-else")
+    writes = [r for r in fake_kube.requests if r.method in ("POST", "PUT", "PATCH")
+              and "configmaps" in r.path]
+    assert [r.query.get("fieldManager") for r in writes] == [
+        "kestra-ops", "kestra-ops", "kestra-ops", "someone-else"]
