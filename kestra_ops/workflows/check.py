@@ -114,9 +114,12 @@ def build_specs(env: Environment, ids: list[str], *, kube: Lazy, kestra_url: str
         return pods.check_readiness(pods.fetch_pods(kube.get(), ns, timeout=t), ns)
 
     def events_check(t, cancel):
+        # each Warning event is judged against the object it is about (the pods, the claims)
         since, label = events.deploy_time(env, kube.get(), timeout=t)
-        return events.check_events(events.fetch_events(kube.get(), ns, timeout=t), since,
-                                   label, ns)
+        found = events.fetch_events(kube.get(), ns, timeout=t)
+        objects = events.fetch_objects(kube.get(), ns, events.kinds_to_read(found, since),
+                                       timeout=t)
+        return events.check_events(found, since, label, ns, objects)
 
     def minio_check(t, cancel):
         return storage.check_minio(*storage.fetch_minio(env, insecure=insecure,

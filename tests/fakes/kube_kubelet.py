@@ -113,6 +113,7 @@ def pod_status(pod, *, mode, failing, elapsed, t0: _dt.datetime, delay, restart_
     name, ns, uid = md["name"], md.get("namespace"), md.get("uid")
     conds = old.get("conditions")
     at0, started = kp.fmt_time(t0), elapsed >= delay
+    at = kp.fmt_time(t0 + _dt.timedelta(seconds=elapsed))
     t_run = kp.fmt_time(t0 + _dt.timedelta(seconds=delay))
     qos = old.get("qosClass", "BestEffort")
     sigs: dict = {}
@@ -214,15 +215,16 @@ def pod_status(pod, *, mode, failing, elapsed, t0: _dt.datetime, delay, restart_
     status = {
         "phase": phase, "qosClass": qos, "hostIP": HOST_IP, "hostIPs": [{"ip": HOST_IP}],
         "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "startTime": at0,
+        # a condition that changes now has now as its lastTransitionTime (as the kubelet does)
         "conditions": [
-            _cond(conds, "PodReadyToStartContainers", started and not done, at0),
-            _cond(conds, "Initialized", started or not spec.get("initContainers"), at0,
+            _cond(conds, "PodReadyToStartContainers", started and not done, at),
+            _cond(conds, "Initialized", started or not spec.get("initContainers"), at,
                   *(() if started or not spec.get("initContainers") else
                     ("ContainersNotInitialized", "containers with incomplete status: "
                      f"[{' '.join(c['name'] for c in spec['initContainers'])}]"))),
-            _cond(conds, "Ready", not unready and not done, at0, *(() if not unready and not done
-                                                                 else why)),
-            _cond(conds, "ContainersReady", not unready and not done, at0,
+            _cond(conds, "Ready", not unready and not done, at, *(() if not unready and not done
+                                                                else why)),
+            _cond(conds, "ContainersReady", not unready and not done, at,
                   *(() if not unready and not done else why)),
             _cond(conds, "PodScheduled", True, at0)],
         "containerStatuses": statuses}

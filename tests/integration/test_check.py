@@ -185,10 +185,15 @@ def test_warning_events_since_the_deploy_are_listed(install):
     assert result.exit_code == 1 and events["status"] == "fail"
     assert "1 Warning event(s)" in events["reason"] and "since release kestra revision 2" \
         in events["reason"]
+    # the pod is ready, but the probe failed again at (or after) the second it became ready
+    why = events["items"][0]["why"]
+    assert why.startswith("seen at ") and f"after pod {PG}-0 became ready" in why
     assert events["items"] == [{"object": f"Pod/{PG}-0", "reason": "Unhealthy",
                                 "message": "Readiness probe failed: 503", "count": 4,
-                                "last_seen": events["items"][0]["last_seen"]}]
-    assert events["details"] == [f"Pod/{PG}-0: Unhealthy: Readiness probe failed: 503 (x4)"]
+                                "last_seen": events["items"][0]["last_seen"],
+                                "resolved": False, "why": why}]
+    assert events["details"] == [f"Pod/{PG}-0: Unhealthy: Readiness probe failed: 503 (x4); "
+                                 f"{why}"]
 
 
 def test_crashloop_warning_events(install):
@@ -199,6 +204,34 @@ def test_crashloop_warning_events(install):
     assert events["status"] == "fail"
     assert any(i["reason"] == "BackOff" and i["object"].startswith(f"Pod/{DEP}")
                for i in events["items"])
+
+
+def test_crashloop_events_become_history_once_the_pod_is_ready_again(install, monkeypatch):
+    monkeypatch.setattr(install.kube.controller, "restart_interval", 30.0)  # a kubelet's pace
+    install.kube.controller.set_failure(DEP, "crashloop")
+    install.wait_pods(lambda: any(e["reason"] == "BackOff" for e in
+                                  install.kube.store.list("events", NS)))
+    assert item(run_json(install, "--only", "events"), "events")["status"] == "fail"
+    time.sleep(1.05 - time.time() % 1)  # the pod becomes ready in a later second than the event
+    install.kube.controller.set_failure(DEP, None)
+    install.wait_pods(lambda: install.pod(DEP)["status"]["containerStatuses"][0]["ready"])
+    result = run_json(install, "--only", "events")
+    events = item(result, "events")
+    assert result.exit_code == 0 and events["status"] == "pass", events
+    assert "is still present" in events["reason"] and "resolved (history" in events["reason"]
+    backoff = [i for i in events["items"] if i["reason"] == "BackOff"]
+    assert backoff and all(i["resolved"] and "is running and ready since" in i["why"]
+                           for i in backoff)
+    assert all(d.startswith("resolved: ") for d in events["details"])
+
+
+def test_events_about_kinds_without_a_rule_stay_failures(install):
+    install.warning_event(DEP, "FailedCreate", "admission webhook denied the request",
+                          kind="ReplicaSet")
+    events = item(run_json(install, "--only", "events"), "events")
+    assert events["status"] == "fail"
+    assert events["items"][0]["resolved"] is False
+    assert "no rule tells whether the cause is gone for a ReplicaSet" in events["items"][0]["why"]
 
 
 def test_events_pass_and_fall_back_to_the_rollout_time(install):
