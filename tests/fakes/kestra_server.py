@@ -11,8 +11,8 @@ see ``ROUTES``. Not in the document but served like the real server: ``GET /api/
 and the management endpoints ``/health``, ``/health/liveness``, ``/health/readiness`` (port 8081 on a
 real server, no auth; here on the same port).
 
-Auth (AuthenticationFilter of Kestra OSS): every ``/api/v1/**`` call needs ``Authorization: Basic``
-except ``/api/v1/configs`` and, while basic auth is not initialised, ``/api/v1/basicAuthValidationErrors``;
+Auth (AuthenticationFilter of Kestra OSS): every ``/api/v1/**`` call needs the ``BASIC_AUTH`` cookie
+(base64 of ``user:password``, read first) or ``Authorization: Basic`` except ``/api/v1/configs`` and, while basic auth is not initialised, ``/api/v1/basicAuthValidationErrors``;
 otherwise 401 with ``WWW-Authenticate: Basic`` and an empty body. Errors carry Micronaut's JsonError
 body: ``{"message": ..., "_links": {"self": {...}}, "_embedded": {"errors": [{"message", "path"}]}}``.
 
@@ -141,7 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
         recorded = RecordedRequest(self.command, path, query,
-                                   {k: v for k, v in self.headers.items() if k.lower() != "authorization"}, body)
+                                   {k: v for k, v in self.headers.items() if k.lower() not in ("authorization", "cookie")}, body)
         with fake._lock:
             fake.requests_log.append(recorded)
         fault = fake._take_fault(self.command, path)
@@ -359,11 +359,16 @@ class FakeKestra:
         return path.endswith(("/basicAuth", "/basicAuthValidationErrors")) and not self.basic_auth_initialized
 
     def _authorized(self, headers: dict[str, str]) -> bool:
-        value = headers.get("authorization", "")
-        if not value.lower().startswith("basic "):
-            return False
+        # BasicAuthService.isAuthenticated: the BASIC_AUTH cookie first (what reaches Kestra through
+        # the API server's service proxy, which strips Authorization), else the Basic header
+        token = _cookie(headers.get("cookie", ""), "BASIC_AUTH")
+        if token is None:
+            value = headers.get("authorization", "")
+            if not value.lower().startswith("basic "):
+                return False
+            token = value[6:].strip()
         try:
-            user, _, pwd = base64.b64decode(value[6:].strip()).decode().partition(":")
+            user, _, pwd = base64.b64decode(token).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             return False
         return self.basic_auth_initialized and (user, pwd) == (self.username, self.password)
@@ -420,3 +425,11 @@ class FakeKestra:
     def set_execution_state(self, execution_id: str, state: str) -> None:
         with self._lock:
             self.executions[execution_id].force(state, self.step_seconds)
+
+
+def _cookie(header: str, name: str) -> str | None:
+    for pair in header.split(";"):
+        key, eq, value = pair.partition("=")
+        if eq and key.strip() == name:
+            return value.strip()
+    return None

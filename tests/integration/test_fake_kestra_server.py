@@ -81,6 +81,22 @@ def test_api_needs_basic_auth(kestra):
     assert requests.get(f"{kestra.url}/api/v1/nope", timeout=5).status_code == 401
 
 
+def test_basic_auth_cookie_is_read_before_the_header(kestra):
+    """BasicAuthService.isAuthenticated: the BASIC_AUTH cookie (base64 of user:password) first;
+    what reaches Kestra through the API server's service proxy, which drops Authorization."""
+    import base64
+
+    url = f"{kestra.api_url}/flows/search"
+    good = base64.b64encode(f"{kestra.username}:{kestra.password}".encode()).decode()
+    bad = base64.b64encode(f"{kestra.username}:wrong".encode()).decode()
+    assert requests.get(url, headers={"Cookie": f"x=1; BASIC_AUTH={good}"},
+                        timeout=5).status_code == 200
+    # a cookie present decides, even with a good header
+    assert requests.get(url, headers={"Cookie": f"BASIC_AUTH={bad}"},
+                        auth=(kestra.username, kestra.password), timeout=5).status_code == 401
+    assert all("cookie" not in {k.lower() for k in r.headers} for r in kestra.requests_log)
+
+
 def test_basic_auth_validation_errors(kestra):
     url = f"{kestra.url}/api/v1/basicAuthValidationErrors"
     assert requests.get(url, timeout=5).status_code == 401  # initialised: protected like the rest
