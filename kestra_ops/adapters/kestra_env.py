@@ -104,6 +104,20 @@ def client_for_env(env, *, kube=None, environ: Mapping[str, str] | None = None,
     return client
 
 
+def chosen_url(flag: str | None, env, environ: Mapping[str, str] | None = None
+               ) -> tuple[str | None, str | None]:
+    """(URL, how it was chosen) when one is given by ``--kestra-url``, KESTRA_OPS_KESTRA_URL or
+    the environment, without any ``user:password@``; (None, None) when the service proxy would
+    be used (its URL needs the kubeconfig: see :func:`client_for_env`, ``client.url``)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    url, route = _pick_url(flag, os.environ if environ is None else environ, env)
+    if url is None:
+        return None, None
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])), route
+
+
 def _pick_url(flag: str | None, environ: Mapping[str, str], env) -> tuple[str | None, str]:
     for value, route in ((flag, "--kestra-url"), (environ.get(URL_VAR), URL_VAR),
                          (env.kestra_url, "kestra_url of the environment")):

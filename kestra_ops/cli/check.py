@@ -35,7 +35,10 @@ def check_cmd(state, env: str, wait: float | None, only: str | None, timeout: fl
                 lines)
     readiness   every container ready (2/2 with the Istio sidecar; a Completed Job pod whose
                 only running container is istio-proxy, "1/2 Completed", passes)
-    events      no Warning event in the namespace since the last deploy (each one listed)
+    events      no Warning event since the last deploy whose cause is still there (a pod
+                not ready, not scheduled, a probe or BackOff still repeating); resolved
+                ones (the pod is ready since, gone or re-created; the claim Bound) are
+                listed as history; events on other kinds fail
     minio       /minio/health/live answers 200 (and /minio/health/cluster when served)
     kestra-api  Kestra answers on the flows endpoint
     login       the configured credentials log in; basicAuthValidationErrors is empty

@@ -26,7 +26,8 @@ class CheckReport:
     namespace: str
     results: list[CheckResult] = field(default_factory=list)
     seconds: float = 0.0
-    kestra_url: str | None = None
+    kestra_url: str | None = None  # the URL the Kestra items used (never with credentials)
+    kestra_url_source: str | None = None  # how it was chosen (flag, variable, config, proxy)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -42,6 +43,7 @@ class CheckReport:
 
     def to_dict(self) -> dict:
         return {"env": self.env, "namespace": self.namespace, "kestra_url": self.kestra_url,
+                "kestra_url_source": self.kestra_url_source,
                 "ok": self.ok, "exit_code": self.exit_code, "seconds": round(self.seconds, 3),
                 "counts": self.counts(), "warnings": list(self.warnings),
                 "checks": [r.to_dict() for r in self.results]}
@@ -100,7 +102,10 @@ def kestra_client(env: Environment, kube: Lazy | None, *, kestra_url: str | None
 
 
 def build_specs(env: Environment, ids: list[str], *, kube: Lazy, kestra_url: str | None,
-                insecure: bool, warnings: set[str] | None = None) -> list[Spec]:
+                insecure: bool, warnings: set[str] | None = None,
+                used: dict | None = None) -> list[Spec]:
+    """The items' functions. ``used`` receives the ``url`` and ``route`` of the first Kestra
+    client built (every item builds the same)."""
     from kestra_ops.checks import configmap, events, kestra, pods, storage
 
     ns = env.namespace
@@ -128,6 +133,9 @@ def build_specs(env: Environment, ids: list[str], *, kube: Lazy, kestra_url: str
     def with_client(t, fn):
         client = kestra_client(env, kube, kestra_url=kestra_url, insecure=insecure, timeout=t,
                                warnings=warnings)
+        if used is not None:
+            used.setdefault("url", client.url)
+            used.setdefault("route", client.route)
         try:
             return fn(client)
         finally:
@@ -162,7 +170,7 @@ def run_check(env: Environment, *, only: str | list[str] | None = None,
     if timeout <= 0:
         raise InvalidInput("--timeout-per-check must be positive")
     started = time.perf_counter()
-    report = CheckReport(env.name, env.namespace, kestra_url=kestra_url or env.kestra_url)
+    report = CheckReport(env.name, env.namespace)
     if kube is not None:
         holder = Lazy(lambda: kube)
     else:
@@ -170,8 +178,9 @@ def run_check(env: Environment, *, only: str | list[str] | None = None,
 
         holder = Lazy(lambda: connect(env), lambda k: k.close())
     warnings: set[str] = set()
+    used: dict = {}
     specs = build_specs(env, ids, kube=holder, kestra_url=kestra_url, insecure=insecure,
-                        warnings=warnings)
+                        warnings=warnings, used=used)
 
     def note(message: str) -> None:
         if progress is None:
@@ -190,4 +199,10 @@ def run_check(env: Environment, *, only: str | list[str] | None = None,
         holder.close()
     report.seconds = time.perf_counter() - started
     report.warnings = sorted(warnings)
+    if used:
+        report.kestra_url, report.kestra_url_source = used["url"], used["route"]
+    else:  # no Kestra item ran: the URL it would use when one is given (the proxy needs kube)
+        from kestra_ops.adapters.kestra_env import chosen_url
+
+        report.kestra_url, report.kestra_url_source = chosen_url(kestra_url, env)
     return report

@@ -59,6 +59,22 @@ def test_json_report(install):
     assert data["counts"] == {"pass": 8, "warn": 0, "fail": 0}
 
 
+def test_json_names_the_kestra_url_used_and_how_it_was_chosen(install, monkeypatch):
+    data = as_json(run_json(install, "--only", "kestra-api"))
+    assert data["kestra_url"] == install.kestra.url
+    assert data["kestra_url_source"] == "KESTRA_OPS_KESTRA_URL"
+    host = install.kestra.url.split("://", 1)[1]
+    result = run_json(install, "--only", "kestra-api",
+                      "--kestra-url", f"http://someone:S3cret-pw@{host}")
+    data = as_json(result)
+    assert data["kestra_url"] == install.kestra.url and data["kestra_url_source"] == \
+        "--kestra-url"
+    assert "S3cret-pw" not in result.output
+    monkeypatch.delenv("KESTRA_OPS_KESTRA_URL")
+    data = as_json(run_json(install, "--only", "configmap"))  # no Kestra item: nothing given
+    assert data["kestra_url"] is None and data["kestra_url_source"] is None
+
+
 # --------------------------------------------------------------------------- pods and readiness
 
 @pytest.mark.parametrize("mode,reason", [("crashloop", "CrashLoopBackOff"),
