@@ -30,13 +30,15 @@ def apply_cmd(state, env: str, yes: bool, dry_run: bool, output: str, quiet: boo
     Secret names and keys come from existingSecrets in ENV's merged values; the values from:
       KESTRA_OPS_DB_PASSWORD          database password
       KESTRA_OPS_MINIO_ACCESS_KEY     MinIO access key (the bucket-scoped key)
-      KESTRA_OPS_MINIO_SECRET_KEY     MinIO secret key
+      KESTRA_OPS_MINIO_SECRET_KEY     MinIO secret key (of that key, never the root's)
       KESTRA_OPS_BASIC_AUTH_PASSWORD  basic-auth password (8+ chars, upper, lower, digit)
       KESTRA_OPS_ENCRYPTION_KEY       base64 of 32 bytes (openssl rand -base64 32)
     On a terminal, an unset variable is asked for without echo; otherwise it is an error.
 
     The basic-auth password and the basic-auth username in values (an e-mail) are checked
-    before anything is written. Values are never printed: each key is reported as created,
+    before anything is written, and a MinIO root key is refused (exit 2): an access key equal to
+    KESTRA_OPS_MINIO_ROOT_USER (or MINIO_ROOT_USER, or minioadmin), a secret key equal to the
+    root password. Values are never printed: each key is reported as created,
     updated or unchanged (compared by hash). A Secret changed by someone else since it was read
     stops the run (exit 1) with nothing after it written. Exit 0 on success, 1 when a write
     fails or is declined, 2 for a missing or invalid value.

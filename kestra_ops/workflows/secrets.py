@@ -15,6 +15,11 @@ KESTRA_OPS_MINIO_SECRET_KEY            existingSecrets.minio.name / secretKeyKey
 KESTRA_OPS_BASIC_AUTH_PASSWORD         existingSecrets.basicAuth.name / passwordKey
 KESTRA_OPS_ENCRYPTION_KEY              existingSecrets.encryption.name / key
 =====================================  ============================================
+
+The MinIO key must be Kestra's bucket-scoped key, never MinIO's root credentials: a MinIO access
+key equal to KESTRA_OPS_MINIO_ROOT_USER (or MINIO_ROOT_USER, or MinIO's default root user), or a
+secret key equal to the matching root password, is refused before anything is read or written
+(compared in constant time; the value is never shown).
 """
 
 from __future__ import annotations
@@ -40,6 +45,13 @@ SOURCES = (("database", "passwordKey", "KESTRA_OPS_DB_PASSWORD", "database passw
            ("basicAuth", "passwordKey", "KESTRA_OPS_BASIC_AUTH_PASSWORD", "basic-auth password"),
            ("encryption", "key", "KESTRA_OPS_ENCRYPTION_KEY", "encryption key"))
 VARIABLES = tuple(s[2] for s in SOURCES)
+# MinIO root credentials that must never land in the env's Secret: (variable checked, where the
+# root value comes from); "minioadmin" is MinIO's default root user and password
+ROOT_SOURCES = (("KESTRA_OPS_MINIO_ACCESS_KEY", "user",
+                 ("KESTRA_OPS_MINIO_ROOT_USER", "MINIO_ROOT_USER")),
+                ("KESTRA_OPS_MINIO_SECRET_KEY", "password",
+                 ("KESTRA_OPS_MINIO_ROOT_PASSWORD", "MINIO_ROOT_PASSWORD")))
+MINIO_DEFAULT_ROOT = "minioadmin"
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
 
@@ -135,11 +147,39 @@ def read_values(specs: list[SecretKeySpec], *, environ: Mapping[str, str] | None
     return values
 
 
+def root_key_problems(values: Mapping[str, str],
+                      environ: Mapping[str, str] | None = None) -> list[str]:
+    """The MinIO values that are root credentials (one message each, never the value)."""
+    environ = os.environ if environ is None else environ
+    problems = []
+    for variable, what, root_vars in ROOT_SOURCES:
+        value = values.get(variable)
+        if not value:
+            continue
+        same_as = [v for v in root_vars if same_secret(value, environ.get(v))]
+        if same_as:
+            problems.append(f"{variable} is the MinIO root {what} ({same_as[0]})")
+        elif same_secret(value, MINIO_DEFAULT_ROOT):
+            problems.append(f"{variable} is MinIO's default root {what}")
+    return problems
+
+
+def same_secret(a: str | None, b: str | None) -> bool:
+    """Constant-time equality of two secrets; False when either is empty or unset."""
+    return bool(a) and bool(b) and hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+
+
 def check_values(specs: list[SecretKeySpec], values: Mapping[str, str],
-                 merged: Mapping[str, Any]) -> None:
-    """Kestra's rules, before anything is written; messages never include a value."""
+                 merged: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> None:
+    """Kestra's rules and no MinIO root key, before anything is written; messages never
+    include a value."""
     from kestra_ops.values.rules import PASSWORD_RE, USERNAME_RE
 
+    root = root_key_problems(values, environ)
+    if root:
+        raise InvalidInput("refusing to write the Secrets: " + "; ".join(root) + ": Kestra "
+                           "needs a bucket-scoped key (`kestra-ops minio setup` creates one); "
+                           "nothing was written")
     problems = []
     for spec in specs:
         value = values.get(spec.variable, "")
@@ -276,7 +316,7 @@ def apply_secrets(env: Environment, *, kube=None, environ: Mapping[str, str] | N
     merged = load_layers(env.values_paths).plain
     specs = secret_specs(merged)
     values = read_values(specs, environ=environ, prompt=prompt)
-    check_values(specs, values, merged)
+    check_values(specs, values, merged, environ)
     owned = kube is None
     if owned:
         from kestra_ops.adapters.kube import connect
