@@ -9,7 +9,10 @@ denied -> PermissionDenied, anything else -> OperationFailed. Credentials never 
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from kestra_ops.errors import InvalidInput, NotFound, OperationFailed, PermissionDenied, Unreachable
@@ -158,40 +161,102 @@ class Storage:
         return self.call(f"bucket {bucket}", lambda: list(
             self.client.list_objects(bucket, prefix=prefix, recursive=recursive)))
 
-    # ---- MinIO health (unauthenticated GETs; 404 from a non-MinIO S3 store)
+    # ---- MinIO health (unauthenticated GETs; another S3 store answers 404 or an S3 error)
 
-    def health(self, path: str) -> int:
-        """HTTP status of GET ``path`` (e.g. /minio/health/live); Unreachable when no answer."""
+    def health(self, path: str) -> "HttpAnswer":
+        """GET ``path`` (e.g. /minio/health/live): status, Server header, error code if any;
+        Unreachable when no answer."""
         from urllib3.exceptions import HTTPError
 
         try:
             resp = self.http.request("GET", self.url + path, retries=False,
-                                             preload_content=True)
+                                     preload_content=True)
         except HTTPError as err:
             raise Unreachable(f"cannot reach object storage at {self.url}: "
                               f"{_first_line(_root_cause(err))}") from None
-        return resp.status
+        return HttpAnswer(resp.status, resp.headers.get("Server", ""),
+                          error_code(resp.data[:4096]))
 
 
+class HttpAnswer(NamedTuple):
+    status: int
+    server: str  # the Server header ("MinIO", "SeaweedFS 8000GB 4.48", "")
+    code: str | None  # the S3 / MinIO error code in the body, if any
+
+    @property
+    def from_minio(self) -> bool:
+        return self.server.lower().startswith("minio")
+
+
+_CODE_RE = re.compile(rb"<Code>\s*([A-Za-z0-9.]{1,64})\s*</Code>")
+
+
+def error_code(body: bytes | str | None) -> str | None:
+    """The error code of an S3 XML error (``<Code>X</Code>``) or a MinIO admin JSON error
+    (``{"Code": "X"}``); None when there is none. Nothing else of the body is kept."""
+    if not body:
+        return None
+    data = body.encode("utf-8", "replace") if isinstance(body, str) else bytes(body)
+    found = _CODE_RE.search(data[:4096])
+    if found:
+        return found.group(1).decode("ascii")
+    if data.lstrip()[:1] == b"{":
+        try:
+            code = json.loads(data).get("Code")
+        except (ValueError, AttributeError):
+            return None
+        if isinstance(code, str) and re.fullmatch(r"[A-Za-z0-9.]{1,64}", code):
+            return code
+    return None
+
+
+# Kestra's bucket-scoped key (secrets apply, backups, preflight's bucket check, minio check)
 ACCESS_KEY_VAR = "KESTRA_OPS_MINIO_ACCESS_KEY"
 SECRET_KEY_VAR = "KESTRA_OPS_MINIO_SECRET_KEY"
+# MinIO's root (admin) credentials: minio setup only; never written to a Secret
+ROOT_USER_VAR = "KESTRA_OPS_MINIO_ROOT_USER"
+ROOT_PASSWORD_VAR = "KESTRA_OPS_MINIO_ROOT_PASSWORD"
 
 
-def for_env(env, *, environ=None, region: str | None = None,
-            timeout: float = 10.0) -> tuple["Storage | None", str]:
+def root_credentials(environ) -> tuple[str | None, str | None, str]:
+    """(root user, root password, "") from KESTRA_OPS_MINIO_ROOT_USER / _PASSWORD, or
+    (None, None, why not). The bucket-key variables are never taken as root credentials: when
+    only they are set, ``why`` explains the rename."""
+    user, password = environ.get(ROOT_USER_VAR), environ.get(ROOT_PASSWORD_VAR)
+    if user and password:
+        return user, password, ""
+    unset = " and ".join(v for v in (ROOT_USER_VAR, ROOT_PASSWORD_VAR) if not environ.get(v))
+    if not user and not password and (environ.get(ACCESS_KEY_VAR) or
+                                      environ.get(SECRET_KEY_VAR)):
+        return None, None, (f"{unset} not set: the MinIO root credentials now have their own "
+                            f"variables; {ACCESS_KEY_VAR} / {SECRET_KEY_VAR} name only Kestra's "
+                            "bucket-scoped key and are never used as root")
+    return None, None, f"{unset} not set (MinIO's root credentials)"
+
+
+def for_env(env, *, environ=None, region: str | None = None, timeout: float = 10.0,
+            root: bool = False) -> tuple["Storage | None", str]:
     """The environment's object storage, or None and why it is not configured (no endpoint,
-    no bucket, or no credentials in KESTRA_OPS_MINIO_ACCESS_KEY / _SECRET_KEY)."""
+    no bucket, or no credentials). Credentials: Kestra's bucket-scoped key
+    (KESTRA_OPS_MINIO_ACCESS_KEY / _SECRET_KEY), or with ``root`` MinIO's root credentials
+    (KESTRA_OPS_MINIO_ROOT_USER / _PASSWORD, see :func:`root_credentials`)."""
     environ = os.environ if environ is None else environ
     if not env.minio_endpoint:
         return None, ("no MinIO endpoint for this environment (minio.endpoint in "
                       "kestra-ops.yaml or KESTRA_OPS_MINIO_ENDPOINT)")
     if not env.minio_bucket:
         return None, "no bucket for this environment (minio.bucket)"
-    unset = [v for v in (ACCESS_KEY_VAR, SECRET_KEY_VAR) if not environ.get(v)]
-    if unset:
-        return None, f"no MinIO credentials ({' and '.join(unset)} not set)"
-    return Storage(env.minio_endpoint, environ[ACCESS_KEY_VAR], environ[SECRET_KEY_VAR],
-                   secure=env.minio_secure, region=region, timeout=timeout), ""
+    if root:
+        access, secret, why = root_credentials(environ)
+        if why:
+            return None, why
+    else:
+        unset = [v for v in (ACCESS_KEY_VAR, SECRET_KEY_VAR) if not environ.get(v)]
+        if unset:
+            return None, f"no MinIO credentials ({' and '.join(unset)} not set)"
+        access, secret = environ[ACCESS_KEY_VAR], environ[SECRET_KEY_VAR]
+    return Storage(env.minio_endpoint, access, secret, secure=env.minio_secure, region=region,
+                   timeout=timeout), ""
 
 
 def _root_cause(err: BaseException) -> BaseException:

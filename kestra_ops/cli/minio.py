@@ -31,19 +31,26 @@ def setup_cmd(state, env: str, show_secret: bool, yes: bool, output: str, quiet:
     """Create ENV's bucket and a bucket-scoped key, idempotently.
 
     \b
-    - health: /minio/health/live and /ready (404 from both: not MinIO, a warning);
+    - health: /minio/health/live and /ready (404, or another S3 store's 4xx/501 for both: not
+      MinIO, a warning);
     - the bucket (minio.bucket, default kestra-ENV), created with the plain S3 API if missing;
     - versioning and lifecycle when set in kestra-ops.yaml (minio.versioning: true|false,
       minio.lifecycle_days: N = noncurrent versions and unfinished uploads expire after N days);
     - a least-privilege policy (objects and multipart on that bucket only) and a service account
-      with it, through MinIO's admin API; without one, the policy is printed and the step
-      skipped with a warning;
+      with it, through MinIO's admin API; when the server has none (it answers 404, 405, 501 or
+      an S3 NotImplemented-like error), the policy is printed, nothing is written, and the step
+      is a warning: apply the policy, create a key with it, store it with `secrets apply`;
     - the new key into the Secret existingSecrets.minio (name and keys from ENV's values); a
-      Secret already holding a live service account is left unchanged.
+      Secret already holding a live service account is left unchanged, one holding the root
+      key is replaced (without an admin API: reported, exit 1).
 
-    Root/admin credentials: KESTRA_OPS_MINIO_ACCESS_KEY / KESTRA_OPS_MINIO_SECRET_KEY, never
-    printed. The new secret key is printed only with --show-secret. Exit 0 when done (warnings
-    allowed), 1 when a step fails or is declined, 2 for bad configuration.
+    \b
+    Root credentials: KESTRA_OPS_MINIO_ROOT_USER / KESTRA_OPS_MINIO_ROOT_PASSWORD (MinIO's
+    MINIO_ROOT_USER / MINIO_ROOT_PASSWORD), never printed, never written to a Secret.
+    KESTRA_OPS_MINIO_ACCESS_KEY / _SECRET_KEY are Kestra's bucket-scoped key, not used here.
+    The new secret key is printed only with --show-secret. Exit 0 when done (warnings
+    allowed), 1 when a step fails or is declined (the admin API refusing the root
+    credentials, a 5xx, no answer), 2 for bad configuration or missing root credentials.
     """
     from kestra_ops.errors import InvalidInput
     from kestra_ops.output.progress import Progress
@@ -73,8 +80,9 @@ def setup_cmd(state, env: str, show_secret: bool, yes: bool, output: str, quiet:
 def check_cmd(state, env: str, output: str, quiet: bool):
     """Check ENV's object storage: health plus a write/read/delete probe of a unique object.
 
-    Credentials: KESTRA_OPS_MINIO_ACCESS_KEY / KESTRA_OPS_MINIO_SECRET_KEY. Exit 0 when the probe
-    passes (a non-MinIO store without health endpoints is a warning), 1 otherwise.
+    Credentials: Kestra's bucket-scoped key, KESTRA_OPS_MINIO_ACCESS_KEY /
+    KESTRA_OPS_MINIO_SECRET_KEY. Exit 0 when the probe passes (a non-MinIO store without health
+    endpoints is a warning), 1 otherwise, 2 for bad configuration.
     """
     from kestra_ops.workflows.minio_setup import check_minio
 

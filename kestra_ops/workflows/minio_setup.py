@@ -1,23 +1,22 @@
 """minio setup / minio check: the environment's bucket, its options and a bucket-scoped key.
 
 Bucket work uses the plain S3 API (any S3 store). MinIO's admin API (policies, service accounts)
-is optional: when the server has none (404, another S3 store) the least-privilege policy is
-returned for the operator to apply by hand, and the key step is skipped with a warning.
-Root/admin credentials come from KESTRA_OPS_MINIO_ACCESS_KEY / _SECRET_KEY and are never shown.
-The new key is written to the env's Secret (existingSecrets.minio, through the write path of
+is optional: when the server has none (404/405/501, another S3 store) the least-privilege policy
+is returned for the operator to apply by hand, and the key step is skipped with a warning
+(:mod:`kestra_ops.workflows.minio_key`). ``minio setup`` signs with MinIO's root credentials,
+KESTRA_OPS_MINIO_ROOT_USER / _PASSWORD (never shown, never written to a Secret); ``minio check``
+with Kestra's bucket-scoped key, KESTRA_OPS_MINIO_ACCESS_KEY / _SECRET_KEY. The new key is
+written to the env's Secret (existingSecrets.minio, through the write path of
 :mod:`kestra_ops.workflows.secrets`), or returned for printing with ``show_secret``.
 """
 
 from __future__ import annotations
 
-import json
-import secrets as _random
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from kestra_ops.errors import (Aborted, ConfigError, KestraOpsError, NotFound,
-                               OperationFailed, PermissionDenied, Unreachable)
+from kestra_ops.errors import ConfigError, KestraOpsError, Unreachable
 from kestra_ops.settings import Environment
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
@@ -80,27 +79,38 @@ def bucket_policy(bucket: str) -> dict:
          "Resource": [f"arn:aws:s3:::{bucket}/*"]}]}
 
 
-def _storage(env: Environment, environ: Mapping[str, str] | None):
+def _storage(env: Environment, environ: Mapping[str, str] | None, *, root: bool = False):
     from kestra_ops.adapters.storage import for_env
 
-    storage, why = for_env(env, environ=environ)
+    storage, why = for_env(env, environ=environ, root=root)
     if storage is None:
-        raise ConfigError(f"minio for {env.name}: {why}")
+        raise ConfigError(f"minio {'setup' if root else 'check'} for {env.name}: {why}; "
+                          "nothing was changed")
     return storage
 
 
+def _not_minio(answer) -> bool:
+    """An answer from a store without MinIO's health endpoints: 404, or another server's 4xx/501
+    (SeaweedFS takes /minio/health/live for an object and answers 403 AccessDenied)."""
+    return answer.status == 404 or (answer.status in (400, 403, 405, 501)
+                                    and not answer.from_minio)
+
+
 def check_health(storage, result: MinioResult) -> None:
-    """live and ready: 200 pass; 404 from both = not MinIO (warn); anything else fails."""
-    codes = {path: storage.health(path) for path in HEALTH}
-    if all(c == 404 for c in codes.values()):
-        result.add("health", WARN, f"not MinIO, health endpoints unavailable at {storage.url} "
-                   "(HTTP 404); continuing with the plain S3 API")
-        return
-    bad = {p: c for p, c in codes.items() if c != 200}
-    if bad:
-        result.add("health", FAIL, "; ".join(f"{p} answered HTTP {c}" for p, c in bad.items()))
-    else:
+    """live and ready: 200 pass; "not there" from both = not MinIO (warn); anything else
+    (503, a 5xx, MinIO refusing) fails."""
+    answers = {path: storage.health(path) for path in HEALTH}
+    if all(a.status == 200 for a in answers.values()):
         result.add("health", PASS, f"{storage.url} is live and ready")
+    elif all(_not_minio(a) for a in answers.values()):
+        a = answers[HEALTH[0]]
+        server = f" from {a.server}" if a.server else ""
+        result.add("health", WARN, f"not MinIO, health endpoints unavailable at {storage.url} "
+                   f"(HTTP {a.status}{f' {a.code}' if a.code else ''}{server}); continuing "
+                   "with the plain S3 API")
+    else:
+        result.add("health", FAIL, "; ".join(f"{p} answered HTTP {a.status}"
+                                             for p, a in answers.items() if a.status != 200))
 
 
 # --------------------------------------------------------------------------- bucket
@@ -148,159 +158,22 @@ def _ensure_lifecycle(storage, bucket: str, days: int, result: MinioResult) -> N
                f"{days} days ({'updated' if ours else 'created'})")
 
 
-# --------------------------------------------------------------------------- admin
-
-class _Admin:
-    """MinioAdmin with typed errors; ``available()`` tells a MinIO admin API from none."""
-
-    def __init__(self, storage, access_key: str, secret_key: str):
-        from minio import MinioAdmin
-        from minio.credentials import StaticProvider
-
-        self.url = storage.url
-        self.admin = MinioAdmin(endpoint=storage.endpoint, secure=storage.secure,
-                                credentials=StaticProvider(access_key, secret_key),
-                                http_client=storage.http)
-
-    def call(self, what: str, fn, *args, **kwargs):
-        from minio.error import MinioAdminException
-        from urllib3.exceptions import HTTPError
-
-        try:
-            return fn(*args, **kwargs)
-        except MinioAdminException as err:
-            code = getattr(err, "_code", "?")
-            if code in ("401", "403"):
-                raise PermissionDenied(f"MinIO admin {what} at {self.url}: HTTP {code} (are "
-                                       "KESTRA_OPS_MINIO_* admin credentials?)") from None
-            if code == "404":
-                raise NotFound(f"MinIO admin {what} at {self.url}: HTTP 404") from None
-            raise OperationFailed(f"MinIO admin {what} at {self.url}: HTTP {code}") from None
-        except HTTPError as err:
-            raise Unreachable(f"MinIO admin {what} at {self.url}: {type(err).__name__}") \
-                from None
-
-    def available(self) -> tuple[dict | None, str]:
-        """(existing policies, "") or (None, why the admin API cannot be used)."""
-        try:
-            text = self.call("list policies", self.admin.policy_list)
-        except (NotFound, OperationFailed) as err:
-            return None, f"no MinIO admin API ({err})"
-        try:
-            return json.loads(text or "{}"), ""
-        except ValueError:
-            return None, f"no MinIO admin API at {self.url} (list policies is not JSON)"
-
-    def account_exists(self, access_key: str) -> bool:
-        try:
-            self.call("service account info", self.admin.get_service_account, access_key)
-        except NotFound:
-            return False
-        return True
-
-
-def ensure_key(storage, env: Environment, result: MinioResult, environ: Mapping[str, str], *,
-               kube=None, show_secret: bool = False,
-               confirm: Callable[[str], bool] | None = None) -> None:
-    """Policy + service account through the admin API, the key into the env's Secret."""
-    from kestra_ops.adapters.storage import ACCESS_KEY_VAR, SECRET_KEY_VAR
-
-    policy = bucket_policy(result.bucket)
-    result.policy_name = f"kestra-{env.name}-bucket"
-    admin = _Admin(storage, environ[ACCESS_KEY_VAR], environ[SECRET_KEY_VAR])
-    existing, why = admin.available()
-    if existing is None:
-        result.policy = policy
-        result.add("access-key", WARN, f"skipped: {why}; apply the policy below by hand "
-                   "(mc admin policy create / an IAM policy) and put a key scoped by it in the "
-                   "Secret with `kestra-ops secrets apply`")
-        return
-    if existing.get(result.policy_name) == policy:
-        result.add("policy", PASS, f"{result.policy_name} (unchanged)")
-    else:
-        admin.call("add policy", admin.admin.policy_add, result.policy_name, policy=policy)
-        result.add("policy", PASS, f"{result.policy_name} "
-                   f"{'updated' if result.policy_name in existing else 'created'}")
-    if show_secret:
-        access, secret = _create_account(admin, env, policy)
-        result.credentials = {"access_key": access, "secret_key": secret}
-        result.add("access-key", PASS, f"service account created for {result.bucket} (shown "
-                   "below, not written to the Secret)")
-        return
-    _key_into_secret(admin, env, result, policy, kube, confirm)
-
-
-def _minio_specs(env: Environment):
-    from kestra_ops.values.merge import load_layers
-    from kestra_ops.workflows.secrets import secret_specs
-
-    specs = [s for s in secret_specs(load_layers(env.values_paths).plain)
-             if s.source.startswith("existingSecrets.minio.")]
-    return sorted(specs, key=lambda s: s.variable)  # ACCESS_KEY, SECRET_KEY
-
-
-def _key_into_secret(admin: _Admin, env: Environment, result: MinioResult, policy: dict,
-                     kube, confirm) -> None:
-    from kestra_ops.adapters.storage import ACCESS_KEY_VAR
-    from kestra_ops.audit import log_change
-    from kestra_ops.workflows.secrets import _check_write_permissions, _decode, _write, \
-        plan_changes
-
-    specs = _minio_specs(env)
-    name = specs[0].secret
-    access_spec = next(s for s in specs if s.variable == ACCESS_KEY_VAR)
-    try:
-        live = kube.call(f"secret {name}", kube.core.read_namespaced_secret, name, env.namespace)
-        data = kube.api_client.sanitize_for_serialization(live).get("data") or {}
-    except NotFound:
-        data = {}
-    current = (_decode(data.get(access_spec.key)) or b"").decode("utf-8", "replace")
-    if current and admin.account_exists(current):
-        result.add("access-key", PASS, f"Secret {name} holds a live service account "
-                   "(unchanged)")
-        return
-    if confirm is not None and not confirm(f"create a service account for {result.bucket} and "
-                                           f"write it to Secret {env.namespace}/{name}"):
-        raise Aborted("declined: no service account created, no Secret written")
-    probe = plan_changes(kube, env.namespace, specs, {s.variable: "x" for s in specs})
-    _check_write_permissions(kube, env.namespace, probe)
-    access, secret = _create_account(admin, env, policy)
-    values = {s.variable: access if s.variable == ACCESS_KEY_VAR else secret for s in specs}
-    try:
-        for change in plan_changes(kube, env.namespace, specs, values):
-            change.written_version = _write(kube, env.namespace, change)
-            log_change(env.root, action=f"secret {change.action}", env=env.name,
-                       target=f"secret {env.namespace}/{change.name}",
-                       before=change.resource_version, after=change.written_version,
-                       keys=dict(change.keys), reason="minio setup: new service account")
-    except KestraOpsError:
-        admin.call("delete service account", admin.admin.delete_service_account, access)
-        raise
-    result.add("access-key", PASS, f"service account created; written to Secret "
-               f"{env.namespace}/{name} (keys {', '.join(s.key for s in specs)})")
-
-
-def _create_account(admin: _Admin, env: Environment, policy: dict) -> tuple[str, str]:
-    access = "kestra" + _random.token_hex(7)  # 20 characters: MinIO's access-key limit
-    secret = _random.token_urlsafe(30)
-    admin.call("add service account", admin.admin.add_service_account, access_key=access,
-               secret_key=secret, name=f"kestra-{env.name}"[:32],
-               description=f"kestra-ops: Kestra storage on bucket {env.minio_bucket}",
-               policy=policy)
-    return access, secret
-
-
 # --------------------------------------------------------------------------- entry points
 
 def setup_minio(env: Environment, *, environ: Mapping[str, str] | None = None, kube=None,
                 show_secret: bool = False, confirm: Callable[[str], bool] | None = None,
                 progress=None) -> MinioResult:
-    """Idempotent: health, bucket (+ versioning, lifecycle), policy + key into the Secret."""
+    """Idempotent: health, bucket (+ versioning, lifecycle), policy + key into the Secret.
+    ConfigError (before anything is done) without the root credentials."""
     import os
     from contextlib import nullcontext
 
+    from kestra_ops.adapters.storage import root_credentials
+    from kestra_ops.workflows.minio_key import ensure_key
+
     environ = os.environ if environ is None else environ
-    storage = _storage(env, environ)
+    storage = _storage(env, environ, root=True)
+    user, password, _ = root_credentials(environ)
     result = MinioResult(env.name, storage.url, env.minio_bucket)
 
     def step(name):
@@ -319,8 +192,8 @@ def setup_minio(env: Environment, *, environ: Mapping[str, str] | None = None, k
         kube = connect(env)
     try:
         with step("bucket-scoped access key"):
-            ensure_key(storage, env, result, environ, kube=kube, show_secret=show_secret,
-                       confirm=confirm)
+            ensure_key(storage, env, result, (user, password), kube=kube,
+                       show_secret=show_secret, confirm=confirm)
     finally:
         if owned:
             kube.close()
@@ -328,7 +201,8 @@ def setup_minio(env: Environment, *, environ: Mapping[str, str] | None = None, k
 
 
 def check_minio(env: Environment, *, environ: Mapping[str, str] | None = None) -> MinioResult:
-    """Health plus a write/read/delete probe of a unique object in the env's bucket."""
+    """Health plus a write/read/delete probe of a unique object in the env's bucket, with
+    Kestra's bucket-scoped key (KESTRA_OPS_MINIO_ACCESS_KEY / _SECRET_KEY)."""
     storage = _storage(env, environ)
     result = MinioResult(env.name, storage.url, env.minio_bucket)
     try:

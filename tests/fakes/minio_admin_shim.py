@@ -5,6 +5,8 @@
         minio.policies          # name -> policy dict (add-canned-policy)
         minio.service_accounts  # access key -> {"secretKey", "policy", "name", ...}
         minio.live = 503        # /minio/health/live answers 503
+        minio.admin_error = (501, "NotImplemented")   # every admin call answers that error
+        minio.admin_error = (400, "NotImplemented", "xml")   # ... as an S3 XML error
 
 S3 requests are passed to moto's WSGI application in this process, so buckets are shared with the
 ``s3`` fixture's server (and emptied by its reset). Admin requests must be signed with the root
@@ -25,7 +27,9 @@ from tests.fakes.loopback import LoopbackServer
 
 _CREDENTIAL = re.compile(r"Credential=([^/]+)/")
 _STATUS_TEXT = {200: "OK", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
-                404: "Not Found", 409: "Conflict", 503: "Service Unavailable"}
+                404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+                500: "Internal Server Error", 501: "Not Implemented",
+                503: "Service Unavailable"}
 
 
 class _Body(io.BytesIO):
@@ -43,6 +47,8 @@ class MinioAdminShim(LoopbackServer):
         self.policies: dict[str, dict] = {}
         self.service_accounts: dict[str, dict] = {}
         self.requests: list[str] = []  # "METHOD /path" of every health/admin request
+        # (status, code[, "xml"]): every admin call answers this error (MinIO's JSON, or XML)
+        self.admin_error: tuple | None = None
         self._backend = None
         self._server = None
 
@@ -73,6 +79,14 @@ class MinioAdminShim(LoopbackServer):
 
     def _admin(self, environ, start_response, command: str):
         from minio.crypto import decrypt, encrypt
+
+        if self.admin_error is not None:
+            status, code, *form = self.admin_error
+            if form == ["xml"]:
+                body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+                        f"<Message>{code}</Message></Error>").encode()
+                return self._reply(start_response, status, body, "application/xml")
+            return self._error(start_response, status, code, f"{code} (shim)")
 
         found = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
         if not found or found.group(1) != self.access_key:

@@ -51,9 +51,15 @@ class S3Server:
             resp.read()
 
     def env(self) -> dict[str, str]:
-        """The variables kestra-ops reads for this server's credentials."""
+        """The variables kestra-ops reads for Kestra's bucket-scoped key (this server's)."""
         return {"KESTRA_OPS_MINIO_ACCESS_KEY": self.access_key,
                 "KESTRA_OPS_MINIO_SECRET_KEY": self.secret_key}
+
+    def root_env(self) -> dict[str, str]:
+        """The variables ``minio setup`` reads for the root credentials (the same pair here:
+        moto checks none; the admin shim takes them as its root)."""
+        return {"KESTRA_OPS_MINIO_ROOT_USER": self.access_key,
+                "KESTRA_OPS_MINIO_ROOT_PASSWORD": self.secret_key}
 
 
 @pytest.fixture(scope="session")

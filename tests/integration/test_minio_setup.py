@@ -1,5 +1,7 @@
 """kestra-ops minio setup / check against moto (S3) behind the MinIO admin shim, and the fake
-Kubernetes API: bucket + policy + service account + Secret; idempotent; no admin API; probe."""
+Kubernetes API: bucket + policy + service account + Secret; idempotent; no admin API (404, 501,
+an S3 NotImplemented) falls back, a 5xx or refused root credentials fail; the root key never
+reaches the Secret; probe. The same against a real S3 server (SeaweedFS): test_minio_seaweed.py."""
 
 from __future__ import annotations
 
@@ -41,17 +43,29 @@ def make_project(tmp_path, endpoint: str, extra: str = "") -> Path:
     return tmp_path
 
 
+BUCKET_KEY = {"KESTRA_OPS_MINIO_ACCESS_KEY": "kestra-bucket-key-1",
+              "KESTRA_OPS_MINIO_SECRET_KEY": "Bucket-Secret-Key-0123"}
+
+
 @pytest.fixture
 def env_vars(s3, fake_kube, monkeypatch):
+    """Root credentials = the shim's root; the bucket-key variables hold another (wrong for
+    the admin API) pair, so a setup that signed with them would be refused."""
     monkeypatch.setenv("KESTRA_OPS_KUBECONFIG", str(fake_kube.kubeconfig))
-    for var in ("KESTRA_OPS_NAMESPACE", "KESTRA_OPS_MINIO_ENDPOINT", "KESTRA_OPS_MINIO_BUCKET"):
+    for var in ("KESTRA_OPS_NAMESPACE", "KESTRA_OPS_MINIO_ENDPOINT", "KESTRA_OPS_MINIO_BUCKET",
+                "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"):
         monkeypatch.delenv(var, raising=False)
-    for name, value in s3.env().items():
+    for name, value in {**s3.root_env(), **BUCKET_KEY}.items():
         monkeypatch.setenv(name, value)
 
 
 def invoke(root: Path, *args: str):
     return CliRunner().invoke(cli, ["--config", str(root / "kestra-ops.yaml"), "minio", *args])
+
+
+def error_lines(result) -> list[str]:
+    """The error lines on stderr (progress lines go there too)."""
+    return [line for line in result.stderr.splitlines() if not line.startswith(("- ", "  "))]
 
 
 def secret_data(fake_kube) -> dict:
@@ -107,7 +121,7 @@ def test_without_admin_api_prints_the_policy_and_skips(tmp_path, s3, fake_kube, 
     result = invoke(root, "setup", "--env", "dev", "--yes")
     assert result.exit_code == 0, result.output
     assert "not MinIO, health endpoints unavailable" in result.output
-    assert "skipped: no MinIO admin API" in result.output
+    assert "skipped, nothing written: no MinIO admin API" in result.output
     assert '"arn:aws:s3:::kestra-dev/*"' in result.output
     assert "kestra-dev" in s3.buckets()
     assert fake_kube.store.get("secrets", NS, "kestra-minio") is None
@@ -139,3 +153,123 @@ def test_check_fails_when_the_bucket_is_missing(tmp_path, s3, shim, env_vars):
     out = json.loads(result.output)
     assert out["ok"] is False
     assert out["steps"][-1]["status"] == "fail" and "does not exist" in out["steps"][-1]["detail"]
+
+
+# ------------------------------------------------------------------ root credentials
+
+def put_secret(fake_kube, access: str, secret: str) -> str:
+    """Secret kestra-minio as the old README left it; returns its resourceVersion."""
+    created = fake_kube.store.create({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kestra-minio",
+                                                           "namespace": NS},
+        "data": {"access-key": base64.b64encode(access.encode()).decode(),
+                 "secret-key": base64.b64encode(secret.encode()).decode()}}, NS)
+    return created["metadata"]["resourceVersion"]
+
+
+def test_only_the_old_variables_is_a_usage_error_naming_the_rename(tmp_path, s3, shim,
+                                                                  fake_kube, env_vars,
+                                                                  monkeypatch):
+    for name in s3.root_env():
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("KESTRA_OPS_MINIO_ACCESS_KEY", s3.access_key)  # the old README's root
+    monkeypatch.setenv("KESTRA_OPS_MINIO_SECRET_KEY", s3.secret_key)
+    root = make_project(tmp_path, shim.endpoint)
+    result = invoke(root, "setup", "--env", "dev", "--yes")
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "KESTRA_OPS_MINIO_ROOT_USER and KESTRA_OPS_MINIO_ROOT_PASSWORD not set" in result.stderr
+    assert "never used as root" in result.stderr and "nothing was changed" in result.stderr
+    assert s3.buckets() == [] and shim.requests == []
+    assert fake_kube.store.get("secrets", NS, "kestra-minio") is None
+    assert s3.secret_key not in result.output
+
+
+def test_half_of_the_root_credentials_is_a_usage_error(tmp_path, s3, shim, env_vars,
+                                                       monkeypatch):
+    monkeypatch.delenv("KESTRA_OPS_MINIO_ROOT_PASSWORD")
+    result = invoke(make_project(tmp_path, shim.endpoint), "setup", "--env", "dev", "--yes")
+    assert result.exit_code == 2
+    assert "KESTRA_OPS_MINIO_ROOT_PASSWORD not set (MinIO's root credentials)" in result.stderr
+    assert s3.buckets() == []
+
+
+@pytest.mark.parametrize("error", [(501, "NotImplemented"), (405, "MethodNotAllowed"),
+                                   (400, "NotImplemented", "xml"), (404, "NoSuchBucket", "xml")],
+                         ids=["501", "405", "400-NotImplemented-xml", "404-xml"])
+def test_admin_api_answering_not_there_falls_back_and_writes_nothing(tmp_path, s3, shim,
+                                                                     fake_kube, env_vars, error):
+    shim.admin_error = error
+    root = make_project(tmp_path, shim.endpoint)
+    result = invoke(root, "setup", "--env", "dev", "--yes", "--output", "json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["ok"] and out["policy"]["Statement"][1]["Resource"] == ["arn:aws:s3:::kestra-dev/*"]
+    (step,) = [s for s in out["steps"] if s["name"] == "access-key"]
+    assert step["status"] == "warn"
+    assert f"no MinIO admin API at http://{shim.endpoint} (list policies: HTTP {error[0]} " \
+        f"{error[1]})" in step["detail"]
+    assert "kestra-dev" in s3.buckets()
+    assert shim.requests[-1] == "GET /minio/admin/v3/list-canned-policies"  # no write tried
+    assert not shim.policies and not shim.service_accounts
+    assert fake_kube.store.get("secrets", NS, "kestra-minio") is None
+
+
+@pytest.mark.parametrize("error", [(500, "InternalError"), (503, "XMinioServerNotInitialized"),
+                                   (400, "XMinioAdminInvalidArgument")])
+def test_admin_api_failures_stay_failures_naming_the_endpoint(tmp_path, s3, shim, fake_kube,
+                                                              env_vars, error):
+    shim.admin_error = error
+    result = invoke(make_project(tmp_path, shim.endpoint), "setup", "--env", "dev", "--yes")
+    assert result.exit_code == 1, result.output
+    assert error_lines(result) == [error_lines(result)[0]], result.stderr
+    assert error_lines(result)[0].startswith(
+        f"error: MinIO admin list policies at http://{shim.endpoint}: ")
+    assert "policy" not in result.stdout.lower()
+    assert fake_kube.store.get("secrets", NS, "kestra-minio") is None
+    assert s3.secret_key not in result.output
+
+
+def test_wrong_root_credentials_are_a_failure_not_a_fallback(tmp_path, s3, shim, fake_kube,
+                                                             env_vars, monkeypatch):
+    monkeypatch.setenv("KESTRA_OPS_MINIO_ROOT_USER", "not-the-root")
+    result = invoke(make_project(tmp_path, shim.endpoint), "setup", "--env", "dev", "--yes")
+    assert result.exit_code == 1, result.output
+    assert f"MinIO admin list policies at http://{shim.endpoint}: HTTP 403 AccessDenied " \
+        "(are KESTRA_OPS_MINIO_ROOT_USER / KESTRA_OPS_MINIO_ROOT_PASSWORD" in result.stderr
+    assert len(error_lines(result)) == 1 and "Traceback" not in result.output
+    assert fake_kube.store.get("secrets", NS, "kestra-minio") is None
+
+
+def test_a_secret_holding_the_root_key_is_replaced_by_a_service_account(tmp_path, s3, shim,
+                                                                        fake_kube, env_vars):
+    before = put_secret(fake_kube, s3.access_key, s3.secret_key)
+    result = invoke(make_project(tmp_path, shim.endpoint), "setup", "--env", "dev", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "the root key it held is gone" in result.output
+    data = secret_data(fake_kube)
+    assert list(shim.service_accounts) == [data["access-key"]]
+    assert data["access-key"] != s3.access_key and data["secret-key"] != s3.secret_key
+    after = fake_kube.store.get("secrets", NS, "kestra-minio")["metadata"]["resourceVersion"]
+    assert after != before
+    assert s3.secret_key not in result.output and data["secret-key"] not in result.output
+
+
+def test_the_root_key_is_never_written_even_if_the_new_key_were_it(tmp_path, s3, shim,
+                                                                   fake_kube, env_vars,
+                                                                   monkeypatch):
+    from kestra_ops.workflows import minio_key
+
+    def root_as_new_key(admin, env, policy):
+        admin.call("add service account", admin.admin.add_service_account,
+                   access_key=s3.access_key + "x", secret_key=s3.secret_key, policy=policy)
+        return s3.access_key + "x", s3.secret_key  # the root password as the new secret
+
+    monkeypatch.setattr(minio_key, "_create_account", root_as_new_key)
+    result = invoke(make_project(tmp_path, shim.endpoint), "setup", "--env", "dev", "--yes")
+    assert result.exit_code == 1
+    assert "refusing to write the MinIO root key to Secret hyperplane-kestra/kestra-minio" \
+        in result.stderr
+    assert fake_kube.store.get("secrets", NS, "kestra-minio") is None
+    assert shim.service_accounts == {}  # the account created for it was deleted
