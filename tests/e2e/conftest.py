@@ -30,6 +30,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.fakes.seaweed import seaweed  # noqa: F401 - fixture: a real S3 server (SeaweedFS)
+
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_K8S = ROOT.parent / "shared" / "k8s"
 CONTEXT = "k8s-local"  # the admin context up.sh writes
