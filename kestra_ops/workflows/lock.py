@@ -1,18 +1,29 @@
 """The per-namespace deploy lock: a ``coordination.k8s.io/v1`` Lease named ``kestra-ops-deploy``.
 
-Two changes to one environment (deploy, rollback, repair) never overlap: each takes the Lease
-first. The Lease names its holder (``user@host:pid``), when it was taken and renewed, and for how
-long it is valid (``leaseDurationSeconds``). Taking it:
+Two changes to one environment (deploy, rollback, release, repair) never overlap: each takes the
+Lease first. It names its holder (``user@host:pid``), its operation (annotation
+``kestra-ops/operation``), when it was taken and renewed, and how long it stays valid unrenewed
+(``leaseDurationSeconds``, :data:`LEASE_SECONDS`). While held, a daemon thread renews it every
+third of that, so a holder that dies (killed, crashed, an API outage, Ctrl-C twice) stops renewing
+and its Lease expires within a minute, however long its operation could have run. Taking it:
 
 * no Lease: create it (a concurrent creator gets 409 and loses);
 * a Lease past its expiry (``renewTime + leaseDurationSeconds < now``): take it over by replacing it
   with the resourceVersion that was read, so of two contenders only one wins;
 * otherwise: :class:`Conflict` naming the holder, since when, and when it expires.
 
-Releasing deletes the Lease only while we still hold it (a precondition on its resourceVersion), so
-a lock taken over after expiry is never deleted by its previous holder. :func:`deploy_lock`
-releases on success, on error and on Ctrl-C. Times are MicroTime (microseconds, UTC).
+A renewal that fails (API unreachable, a server error) does not stop the operation: it is recorded
+in :attr:`DeployLock.warnings` and retried sooner. A Lease found deleted or held by someone else
+stops the renewals and sets :attr:`DeployLock.lost` (callers can check it before a next step).
 
+Times are MicroTime (microseconds, UTC) in the API server's clock (its ``Date`` header; a local
+clock more than :data:`ClockSkew.TOLERANCE` s off is corrected), so a holder or a reader with a
+wrong clock cannot make a live lock look expired.
+
+Releasing stops the renewals, then deletes the Lease only while we still hold it (a precondition
+on its resourceVersion): a lock taken over after expiry is never deleted by its previous holder.
+:func:`deploy_lock` releases on success, error and Ctrl-C. ``kestra-ops lock status|break``
+(:mod:`kestra_ops.workflows.lock_admin`) show and remove a lock whose holder stopped renewing.
 Every API call goes through :meth:`Kube.call` (typed, one-line errors).
 """
 
@@ -22,6 +33,7 @@ import datetime as dt
 import getpass
 import os
 import socket
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -29,8 +41,15 @@ from typing import Iterator
 from kestra_ops.errors import Conflict, KestraOpsError, NotFound
 
 LEASE_NAME = "kestra-ops-deploy"
-DEFAULT_DURATION = 900  # seconds; a deploy renews it if it runs longer
+LEASE_SECONDS = 60  # leaseDurationSeconds: how long a holder that stopped renewing keeps others out
+DEFAULT_DURATION = LEASE_SECONDS  # callers' larger values are capped at LEASE_SECONDS
+RENEWALS_PER_DURATION = 3  # renewed every duration / 3 while held
+RETRY_SECONDS = 2.0  # after a failed renewal, the next try comes sooner
 OPERATION_ANNOTATION = "kestra-ops/operation"
+
+
+class LockLost(Conflict):
+    """The Lease we held was deleted, or is now someone else's."""
 
 
 def identity() -> str:
@@ -42,6 +61,15 @@ def identity() -> str:
     return f"{user}@{socket.gethostname()}:{os.getpid()}"
 
 
+def parse_holder(holder: str) -> tuple[str, str, int | None]:
+    """``user@host:pid`` -> (user, host, pid); a foreign holder string gives what it has."""
+    user, _, rest = holder.rpartition("@")  # a user name may hold "@", a host name never
+    host, colon, pid = rest.rpartition(":")
+    if colon and pid.isdigit():
+        return user, host, int(pid)
+    return user, rest, None
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
@@ -51,6 +79,33 @@ def _micro(when: dt.datetime) -> dt.datetime:
     drops a zero fraction, and the API server needs all six digits (so 0 µs becomes 1 µs)."""
     when = when.astimezone(dt.timezone.utc)
     return when if when.microsecond else when.replace(microsecond=1)
+
+
+class ClockSkew:
+    """The API server's clock as its ``Date`` headers show it (1 s resolution). An offset within
+    :data:`TOLERANCE` is the same clock (0); a larger one is applied to every Lease time."""
+
+    TOLERANCE = 2.0
+
+    def __init__(self) -> None:
+        self.offset = 0.0  # seconds to add to the local clock to get the server's
+
+    def observe(self, headers) -> None:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            date = (headers or {}).get("Date")
+            server = parsedate_to_datetime(date) if date else None
+        except (TypeError, ValueError, AttributeError):
+            server = None
+        if server is None or server.tzinfo is None:
+            return
+        # Date is truncated to the second: the server's time is in [Date, Date + 1)
+        offset = (server - _now()).total_seconds() + 0.5
+        self.offset = 0.0 if abs(offset) <= self.TOLERANCE else offset
+
+    def now(self) -> dt.datetime:
+        return _now() + dt.timedelta(seconds=self.offset)
 
 
 @dataclass(frozen=True)
@@ -70,9 +125,28 @@ class LeaseInfo:
         start = self.renewed or self.acquired
         return start + dt.timedelta(seconds=self.duration) if start else None
 
-    def stale(self, now: dt.datetime | None = None) -> bool:
+    def expired(self, now: dt.datetime | None = None) -> bool:
+        """Past ``renewTime + leaseDurationSeconds``: the next taker takes it over."""
         expires = self.expires
-        return expires is None or expires < (now or dt.datetime.now(dt.timezone.utc))
+        return expires is None or expires < (now or _now())
+
+    def stale(self, now: dt.datetime | None = None) -> bool:
+        """Its holder stopped renewing: not renewed within its duration, at most
+        :data:`LEASE_SECONDS` (a longer Lease, from an older kestra-ops or another tool, is stale
+        after a minute without renewal; only an expired one is taken over automatically)."""
+        start = self.renewed or self.acquired
+        if start is None:
+            return True
+        limit = min(self.duration, LEASE_SECONDS) if self.duration > 0 else 0
+        return start + dt.timedelta(seconds=limit) < (now or _now())
+
+    @property
+    def host(self) -> str:
+        return parse_holder(self.holder)[1]
+
+    @property
+    def pid(self) -> int | None:
+        return parse_holder(self.holder)[2]
 
     def describe(self) -> str:
         since = _fmt(self.acquired) if self.acquired else "an unknown time"
@@ -80,9 +154,11 @@ class LeaseInfo:
         return f"{self.holder}{what} since {since}, expires {_fmt(self.expires)}"
 
     def to_dict(self) -> dict:
-        return {"holder": self.holder, "operation": self.operation,
-                "acquired": _fmt(self.acquired), "renewed": _fmt(self.renewed),
-                "duration": self.duration, "expires": _fmt(self.expires)}
+        return {"holder": self.holder, **dict(zip(("user", "host", "pid"),
+                                                  parse_holder(self.holder))),
+                "operation": self.operation, "acquired": _fmt(self.acquired),
+                "renewed": _fmt(self.renewed), "duration": self.duration,
+                "expires": _fmt(self.expires)}
 
 
 def _fmt(when: dt.datetime | None) -> str | None:
@@ -99,26 +175,61 @@ def _info(lease) -> LeaseInfo:
                      transitions=int(spec.lease_transitions or 0))
 
 
+def read_lease(kube, namespace: str, clock: ClockSkew | None = None,
+               timeout: float | None = None) -> LeaseInfo | None:
+    """The deploy lock of ``namespace`` as it is now (None when free); ``clock`` learns the
+    server's time from the answer (a 404's too: the Lease about to be created needs it)."""
+    from kubernetes.client.exceptions import ApiException
+
+    def read_namespaced_lease_or_none():
+        try:
+            return kube.coordination.read_namespaced_lease_with_http_info(
+                LEASE_NAME, namespace, **({"_request_timeout": timeout} if timeout else {}))
+        except ApiException as err:
+            if err.status != 404:
+                raise
+            return None, 404, err.headers
+
+    lease, _status, headers = kube.call(f"lease {LEASE_NAME} in {namespace}",
+                                        read_namespaced_lease_or_none)
+    (clock or ClockSkew()).observe(headers)
+    return _info(lease) if lease is not None else None
+
+
 class DeployLock:
-    """The deploy lock of one namespace, for one holder. Use :func:`deploy_lock` to scope it."""
+    """The deploy lock of one namespace, for one holder. Use :func:`deploy_lock` to scope it.
+
+    ``duration``: ``leaseDurationSeconds``, capped at :data:`LEASE_SECONDS` (callers' operation
+    timeouts are not needed: the lock is renewed while held). ``renew_interval``: seconds
+    between renewals (default ``duration / 3``)."""
 
     def __init__(self, kube, namespace: str, *, duration: int = DEFAULT_DURATION,
-                 holder: str | None = None, operation: str = "deploy"):
+                 holder: str | None = None, operation: str = "deploy",
+                 renew_interval: float | None = None):
         self.kube = kube
         self.namespace = namespace
-        self.duration = int(duration)
+        self.duration = max(1, min(int(duration), LEASE_SECONDS))
+        self.renew_interval = float(renew_interval or self.duration / RENEWALS_PER_DURATION)
         self.holder = holder or identity()
         self.operation = operation
         self.held: LeaseInfo | None = None
+        self.lost: str | None = None  # why the lock was lost while held (renewals stopped)
+        self.warnings: list[str] = []  # renewals that failed (the last few)
+        self.renewals = 0
+        self.clock = ClockSkew()
         self._what = f"lease {LEASE_NAME} in {namespace}"
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+        self._renewing = threading.Lock()  # one renewal at a time (the thread's or a caller's)
 
     def current(self) -> LeaseInfo | None:
         """The Lease as it is now (None when nobody holds it)."""
-        try:
-            lease = self.kube.call(self._what, self.kube.coordination.read_namespaced_lease,
-                                   LEASE_NAME, self.namespace)
-        except NotFound:
-            return None
+        return read_lease(self.kube, self.namespace, self.clock)
+
+    def _write(self, method: str, *args, **kwargs) -> LeaseInfo:
+        fn = getattr(self.kube.coordination, f"{method}_namespaced_lease_with_http_info")
+        lease, _status, headers = self.kube.call(self._what, fn, *args, **kwargs)
+        self.clock.observe(headers)
         return _info(lease)
 
     def _body(self, *, acquired: dt.datetime, renewed: dt.datetime, transitions: int,
@@ -134,8 +245,9 @@ class DeployLock:
                          "leaseTransitions": transitions}}
 
     def acquire(self) -> LeaseInfo:
-        """Take the lock, or raise :class:`Conflict` naming whoever holds it. Ctrl-C while the
-        API server answers: the Lease it may have written is deleted (if ours) before it goes on."""
+        """Take the lock and start renewing it, or raise :class:`Conflict` naming whoever holds
+        it. Ctrl-C while the API server answers: the Lease it may have written is deleted (if
+        ours) before it goes on."""
         try:
             self.held = self._take()
         except KeyboardInterrupt:
@@ -144,72 +256,132 @@ class DeployLock:
             except KestraOpsError:
                 pass  # it expires by itself
             raise
+        self.lost = None
+        self._start_renewing()
         return self.held
 
     def _take(self) -> LeaseInfo:
-        now = _now()
-        coordination = self.kube.coordination
         existing = self.current()
+        now = self.clock.now()
         if existing is None:
             try:
-                lease = self.kube.call(self._what, coordination.create_namespaced_lease,
-                                       self.namespace,
-                                       self._body(acquired=now, renewed=now, transitions=0))
+                return self._write("create", self.namespace,
+                                   self._body(acquired=now, renewed=now, transitions=0))
             except Conflict:  # created by someone else between our read and our create
                 raise self._refused(self.current()) from None
-        elif existing.stale(now) and existing.holder != self.holder:
+        if existing.expired(now) and existing.holder != self.holder:
             body = self._body(acquired=now, renewed=now, transitions=existing.transitions + 1,
                               resource_version=existing.resource_version)
             try:
-                lease = self.kube.call(self._what, coordination.replace_namespaced_lease,
-                                       LEASE_NAME, self.namespace, body)
+                return self._write("replace", LEASE_NAME, self.namespace, body)
             except Conflict:  # another contender took it over first
                 raise self._refused(self.current()) from None
-        else:
-            raise self._refused(existing)
-        return _info(lease)
+        raise self._refused(existing)
 
     def _refused(self, holder: LeaseInfo | None) -> Conflict:
         if holder is None:
             return Conflict(f"the deploy lock of {self.namespace} changed hands while taking it; "
                             "try again")
         mine = " (this process already holds it)" if holder.holder == self.holder else ""
+        stale, now, renewed = "", self.clock.now(), holder.renewed or holder.acquired
+        if not mine and holder.stale(now):
+            stale = (f"; it stopped renewing {(now - renewed).total_seconds():.0f} s ago"
+                     if renewed else "; it has no renewal time")
         return Conflict(
             f"another change is running in {self.namespace}: the deploy lock is held by "
-            f"{holder.describe()}{mine}",
-            hint=f"wait for it to finish; a lock past its expiry is taken over automatically "
-                 f"(lease {LEASE_NAME})")
+            f"{holder.describe()}{mine}{stale}",
+            hint=("if its holder is gone, `kestra-ops lock break --env ENV` removes the lock "
+                  "(`kestra-ops lock status --env ENV` shows it)" if stale else
+                  f"wait for it to finish; a lock whose holder stopped renewing is taken over "
+                  f"automatically once it expires (lease {LEASE_NAME}; `kestra-ops lock "
+                  f"status` shows it)"))
 
-    def renew(self) -> LeaseInfo:
-        """Push the expiry forward; :class:`Conflict` when the lock is no longer ours."""
-        current = self.current()
-        if current is None or current.holder != self.holder:
-            raise Conflict(f"the deploy lock of {self.namespace} was lost"
-                           + (f" to {current.describe()}" if current else ""))
-        body = self._body(acquired=current.acquired or _now(), renewed=_now(),
+    def renew(self, *, timeout: float | None = None,
+              stop: threading.Event | None = None) -> LeaseInfo:
+        """Push the expiry forward; :class:`LockLost` when the lock is no longer ours. ``stop``
+        set (the renewal thread's, by a release) before the write: nothing is written."""
+        with self._renewing:
+            return self._renew(timeout, stop)
+
+    def _renew(self, timeout: float | None, stop: threading.Event | None) -> LeaseInfo:
+        extra = {"_request_timeout": timeout} if timeout else {}
+        current = read_lease(self.kube, self.namespace, self.clock, timeout)
+        if current is None:
+            raise LockLost(f"the deploy lock of {self.namespace} was lost: its Lease was "
+                           "deleted")
+        if current.holder != self.holder:
+            raise LockLost(f"the deploy lock of {self.namespace} was lost to "
+                           f"{current.describe()}")
+        if stop is not None and stop.is_set():
+            return current  # released meanwhile: no write after the release began
+        now = self.clock.now()
+        if current.expired(now):
+            self._warn(f"the deploy lock of {self.namespace} had expired for "
+                       f"{(now - current.expires).total_seconds():.0f} s before this renewal "
+                       "(nobody took it meanwhile)")
+        body = self._body(acquired=current.acquired or now, renewed=now,
                           transitions=current.transitions,
                           resource_version=current.resource_version)
-        self.held = _info(self.kube.call(self._what,
-                                         self.kube.coordination.replace_namespaced_lease,
-                                         LEASE_NAME, self.namespace, body))
+        self.held = self._write("replace", LEASE_NAME, self.namespace, body, **extra)
+        self.renewals += 1
         return self.held
 
+    def _warn(self, message: str) -> None:
+        self.warnings = [*self.warnings[-9:], message]
+
+    def _start_renewing(self) -> None:
+        self.kube.coordination  # noqa: B018 - built here, before another thread shares it
+        self._stop = threading.Event()
+        self._renewer = threading.Thread(target=self._renew_loop, daemon=True,
+                                         name=f"kestra-ops lock renewal ({self.namespace})")
+        self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        stop, wait = self._stop, self.renew_interval
+        timeout = max(1.0, min(10.0, self.renew_interval))
+        while not stop.wait(wait):
+            try:
+                self.renew(timeout=timeout, stop=stop)
+            except LockLost as err:
+                self.lost = str(err)
+                self._warn(f"{err}: renewals stopped")
+                return
+            except Exception as err:  # noqa: BLE001 - a failed renewal never ends the operation
+                self._warn(f"renewing the deploy lock of {self.namespace} failed "
+                           f"({err if isinstance(err, KestraOpsError) else type(err).__name__}); "
+                           "retrying")
+                wait = min(self.renew_interval, RETRY_SECONDS)
+                continue
+            wait = self.renew_interval
+
+    def _stop_renewing(self) -> None:
+        self._stop.set()
+        renewer, self._renewer = self._renewer, None
+        if renewer is not None and renewer is not threading.current_thread():
+            renewer.join(timeout=2 * max(1.0, min(10.0, self.renew_interval)) + 1)
+
     def release(self) -> bool:
-        """Delete the Lease if we still hold it; False when it was not ours (or already gone)."""
+        """Stop renewing; delete the Lease if we still hold it; False when it was not ours (or
+        already gone)."""
         from kubernetes import client
 
-        current = self.current()
+        self._stop_renewing()
         self.held = None
-        if current is None or current.holder != self.holder:
-            return False
-        options = client.V1DeleteOptions(
-            preconditions=client.V1Preconditions(resource_version=current.resource_version))
-        try:
-            self.kube.call(self._what, self.kube.coordination.delete_namespaced_lease,
-                           LEASE_NAME, self.namespace, body=options)
-        except (NotFound, Conflict):  # gone, or taken over after expiry: not ours to delete
-            return False
-        return True
+        for _attempt in range(2):  # once more if a last renewal moved the resourceVersion
+            current = self.current()
+            if current is None or current.holder != self.holder:
+                return False
+            options = client.V1DeleteOptions(
+                preconditions=client.V1Preconditions(resource_version=current.resource_version))
+            try:
+                self.kube.call(self._what, self.kube.coordination.delete_namespaced_lease,
+                               LEASE_NAME, self.namespace, body=options)
+            except NotFound:
+                return False
+            except Conflict:  # changed since read: re-read (ours: retry; taken over: not ours)
+                continue
+            return True
+        return False
 
     def __enter__(self) -> "DeployLock":
         self.acquire()
@@ -228,6 +400,7 @@ class DeployLock:
 @contextmanager
 def deploy_lock(kube, env, *, duration: int = DEFAULT_DURATION,
                 operation: str = "deploy") -> Iterator[DeployLock]:
-    """``with deploy_lock(kube, env): ...``: held for the block, released on error and Ctrl-C."""
+    """``with deploy_lock(kube, env): ...``: held (and renewed) for the block, released on error
+    and Ctrl-C. ``duration`` is capped at :data:`LEASE_SECONDS` (see :class:`DeployLock`)."""
     with DeployLock(kube, env.namespace, duration=duration, operation=operation) as lock:
         yield lock
