@@ -66,6 +66,9 @@ class KestraOpsGroup(click.Group):
                     "Show the revisions of ENV's Helm release, oldest first."),
         "rollback": ("kestra_ops.cli.release", "rollback_cmd",
                      "Roll ENV's Helm release back to an earlier revision."),
+        "lock": ("kestra_ops.cli.lock", "lock",
+                 "The deploy lock of ENV (Lease kestra-ops-deploy): show it, break one left "
+                 "by a dead process."),
         "config": ("kestra_ops.cli.config", "config",
                    "Patch ConfigMap kestra-config (the server's application.yml) with a backup."),
         "flows": ("kestra_ops.cli.flows", "flows",
