@@ -6,7 +6,14 @@ Each check is a small function returning a :class:`Check` (pass / warn / fail an
 * ``namespace``: the environment's namespace exists;
 * ``rbac``: one SelfSubjectAccessReview per (verb, resource) the deploy needs in the namespace,
   run concurrently; every missing permission is named ("cannot create secrets in ns") — the
-  runbook's "CI service account lacks secret access" failure, caught before anything changes;
+  runbook's "CI service account lacks secret access" failure, caught before anything changes.
+  ``watch`` on the chart's kinds and ``list`` on ReplicaSets are among them: Helm 4's ``--wait``
+  (kstatus) lists and watches every kind of the release, and reads a Deployment's ReplicaSets
+  and a StatefulSet's or ReplicaSet's pods; without them it fails at once ("cannot watch
+  services") or waits its whole timeout for a status it cannot read (checked against helm
+  v4.1.4 and kube-apiserver 1.35). They are required whatever the helm version: Helm 3 also
+  watches its hooks (Jobs) and lists ReplicaSets for ``--wait``, and a CI account that may
+  list may as well watch, so one list serves every deployer and needs no helm at preflight;
 * ``bucket``: the MinIO bucket exists (Kestra never creates it);
 * ``release``: the Helm release is not stuck in ``pending-*`` (an interrupted helm client).
 
@@ -30,8 +37,9 @@ from kestra_ops.settings import Environment
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 
-# Every verb Helm uses on the objects it owns (install, upgrade, rollback, uninstall).
-HELM_VERBS = ("get", "list", "create", "patch", "update", "delete")
+# Every verb Helm uses on the objects it owns (install, upgrade, rollback, uninstall; ``watch``:
+# the --wait of Helm 4 watches every kind of the release, Helm 3's watches the hooks).
+HELM_VERBS = ("get", "list", "watch", "create", "patch", "update", "delete")
 # kind -> (group, plural) for the kinds a chart template may declare.
 KIND_RESOURCES = {
     "ConfigMap": ("", "configmaps"), "Service": ("", "services"),
@@ -170,10 +178,13 @@ def required_permissions(chart: Path) -> tuple[list[Permission], list[str]]:
         if plural == "secrets":
             continue  # below, with the verbs our own writes and Helm's storage need
         perms.update(dict.fromkeys(Permission(v, plural, group) for v in HELM_VERBS))
+    if "Deployment" in kinds:  # helm --wait reads a Deployment's ReplicaSets (so does `check`)
+        perms[Permission("list", "replicasets", "apps")] = None
     # the deploy lock
     perms.update(dict.fromkeys(Permission(v, "leases", "coordination.k8s.io")
                                for v in ("get", "create", "update", "delete")))
-    # watching the rollout and explaining failures
+    # watching the rollout (helm --wait lists a StatefulSet's and a ReplicaSet's pods) and
+    # explaining failures
     perms.update(dict.fromkeys([Permission("get", "pods"), Permission("list", "pods"),
                                 Permission("get", "pods", subresource="log"),
                                 Permission("list", "events")]))

@@ -1,0 +1,37 @@
+"""What preflight requires for our chart: Helm's verbs on every kind the templates declare,
+including the ``watch`` Helm 4's ``--wait`` (kstatus) needs and the ReplicaSets it reads for a
+Deployment (found missing on a real API server with helm v4.1.4; see tests/e2e/
+test_preflight_e2e.py, which deploys with exactly these permissions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kestra_ops.workflows.preflight import CHART_KINDS, KIND_RESOURCES, required_permissions
+
+CHART = Path(__file__).resolve().parents[2] / "charts" / "kestra"
+
+
+def names(chart: Path) -> set[str]:
+    perms, _ = required_permissions(chart)
+    return {f"{p.verb} {p.qualified}" for p in perms}
+
+
+def test_every_chart_kind_can_be_listed_and_watched():
+    ours = names(CHART)
+    for kind in CHART_KINDS:
+        group, plural = KIND_RESOURCES[kind]
+        resource = f"{plural}.{group}" if group else plural
+        assert {f"list {resource}", f"watch {resource}"} <= ours, kind
+    # the generated objects kstatus reads: a Deployment's ReplicaSets, the pods of the rest
+    assert {"list replicasets.apps", "list pods"} <= ours
+    assert "watch replicasets.apps" not in ours  # read with a list, never watched
+    assert "watch leases.coordination.k8s.io" not in ours  # ours, not helm's
+
+
+def test_replicasets_only_for_a_chart_with_a_deployment(tmp_path):
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\n")
+    only_cm = names(tmp_path)
+    assert "watch configmaps" in only_cm and "list replicasets.apps" not in only_cm
+    assert "watch deployments.apps" not in only_cm
