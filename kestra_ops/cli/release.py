@@ -11,6 +11,9 @@ from kestra_ops.cli.common import (ask, check_duration, env_option, helm_option,
                                     pass_state, quiet_option)
 
 
+DESCRIPTION_WIDTH = 100  # characters of helm's description in the table
+
+
 def _when(updated: str) -> str:
     """helm's RFC 3339 (nanoseconds, any offset) -> ``2026-11-24 01:02:03``."""
     return updated[:19].replace("T", " ") if updated else "-"
@@ -46,10 +49,15 @@ def history_cmd(state, env: str, helm: str | None, output: str) -> None:
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
+    from kestra_ops.output.cells import one_line
+
+    # one line per revision: helm's description may hold newlines (a failed upgrade lists every
+    # resource not ready); the table shows its start, --output json all of it
     rows = [["", "REVISION", "UPDATED (UTC)", "STATUS", "CHART", "APP VERSION", "DESCRIPTION"]]
     for rev in result.revisions:
         rows.append(["*" if rev is result.current else "", str(rev.revision), _when(rev.updated),
-                     rev.status, rev.chart, rev.app_version, rev.description])
+                     one_line(rev.status, 20), one_line(rev.chart, 40),
+                     one_line(rev.app_version, 20), one_line(rev.description, DESCRIPTION_WIDTH)])
     click.echo(f"release {result.release} in {result.namespace} ({result.env})")
     click.echo(_table(rows))
     current = result.current
