@@ -196,9 +196,11 @@ class KestraHTTP:
             who = f" for user {self.username}" if self.username else ""
             why = f"no credentials were sent ({self.no_credentials_reason or 'none configured'})" \
                 if self._password is None else f"Kestra refused the credentials{who}"
-            return self._error(PermissionDenied, f"{call}: {status} "
-                               f"{'Unauthorized' if status == 401 else 'Forbidden'}: {why}; "
-                               f"{_CRED_HINT}")
+            err = self._error(PermissionDenied, f"{call}: {status} "
+                              f"{'Unauthorized' if status == 401 else 'Forbidden'}: {why}; "
+                              f"{_CRED_HINT}")
+            err.credentials = True  # Kestra itself refused them (not the API server's proxy)
+            return err
         if status == 404:
             return self._error(NotFound, f"{call}: not found (404): {message}")
         if status == 409:

@@ -64,10 +64,20 @@ def username_problems(username: str | None) -> list[str]:
     return []
 
 
+def about_credentials(error: Exception | None) -> bool:
+    """Kestra itself refused the credentials (401/403 from Kestra, not from the API server's
+    service proxy); a 5xx, a timeout or no connection says nothing about them."""
+    from kestra_ops.errors import PermissionDenied
+
+    return isinstance(error, PermissionDenied) and bool(getattr(error, "credentials", False))
+
+
 def check_login(username: str | None, configs: dict | None, errors: list[str] | None,
                 error: Exception | None = None) -> CheckResult:
     """The ``login`` item: ``configs`` (unauthenticated), then ``basicAuthValidationErrors``
-    read with the credentials (``error``: why that call failed)."""
+    read with the credentials (``error``: why that call failed). Kestra's username/password
+    rule is shown only when the failure is about them: refused credentials, validation errors,
+    basic auth not initialised, or a username that breaks the rule."""
     who = f"user {username}" if username else "no user"
     details = [f"rule: the username is {USERNAME_RULE}; the password has {PASSWORD_RULE}"]
     if configs is not None and configs.get("isBasicAuthInitialized") is False:
@@ -75,8 +85,9 @@ def check_login(username: str | None, configs: dict | None, errors: list[str] | 
                            "server's kestra.server.basic-auth credentials were refused at start",
                            (errors or []) + details, items=[{"error": e} for e in errors or []])
     if error is not None:
-        return CheckResult("login", FAIL, f"login as {who} failed: {error}",
-                           username_problems(username) + details)
+        problems = username_problems(username)
+        hint = details if problems or about_credentials(error) else []
+        return CheckResult("login", FAIL, f"login as {who} failed: {error}", problems + hint)
     if errors:
         return CheckResult("login", FAIL, f"logged in as {who}, but Kestra reports "
                            f"{len(errors)} basic-auth validation error(s): {errors[0]}",

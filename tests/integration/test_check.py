@@ -321,8 +321,20 @@ def test_login_with_wrong_password(install, monkeypatch):
     assert login["status"] == "fail"
     assert "login as user admin@example.com failed" in login["reason"]
     assert "Kestra refused the credentials" in login["reason"]
+    assert any(d.startswith("rule: the username is") for d in login["details"])
     assert "Wrong-Passw0rd" not in result.output
     assert item(result, "kestra-api")["status"] == "warn"  # it answered; login says the rest
+
+
+def test_login_failing_with_503_has_no_credentials_rule(install):
+    install.kestra.fail_next(10, status=503, path=r"/basicAuthValidationErrors")
+    login = item(run_json(install, "--only", "login"), "login")
+    assert login["status"] == "fail" and "503" in login["reason"]
+    assert login["details"] == []  # nothing about the username/password rule
+    install.kestra.stop()
+    login = item(run_json(install, "--only", "login"), "login")
+    assert login["status"] == "fail" and "cannot reach Kestra" in login["reason"]
+    assert login["details"] == []
 
 
 def test_login_fails_on_basic_auth_validation_errors(install):
