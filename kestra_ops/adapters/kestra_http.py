@@ -147,7 +147,7 @@ class KestraHTTP:
                                             json=json, headers=headers, timeout=timeout,
                                             verify=self.verify, stream=stream)
             except requests.exceptions.SSLError as err:
-                raise self._error(Unreachable, f"{call}: TLS error talking to {self.url}: "
+                raise self._error(Unreachable, f"{call}: cannot talk to Kestra at {self.url}: "
                                   f"{_root(err)} (pass the cluster CA, or --insecure to skip "
                                   "verification)") from None
             except requests.exceptions.ReadTimeout:
@@ -246,17 +246,10 @@ def _body(resp) -> Any:
 
 
 def _root(err: BaseException) -> str:
-    """The innermost cause of a requests/urllib3 error, in a few words (no URL, no credentials)."""
-    while isinstance(getattr(err, "reason", None) or (err.args[0] if err.args else None),
-                     BaseException):
-        err = getattr(err, "reason", None) or err.args[0]
-    text = str(err)
-    if isinstance(err, ConnectionRefusedError) or "refused" in text:
-        return "connection refused"
-    if "RemoteDisconnected" in text or "aborted" in text or "closed" in text:
-        return "connection closed without an answer"
-    return re.sub(r"<[^>]+>:?\s*", "", text).strip().splitlines()[0][:200] if text.strip() \
-        else type(err).__name__
+    """The cause of a requests/urllib3 error, in a few words (no URL, no credentials)."""
+    from kestra_ops.adapters.neterr import describe
+
+    return describe(err)
 
 
 def _safe_url(url: str) -> str:

@@ -3,7 +3,8 @@
 The client is imported only when a :class:`Kube` is built (it costs ~0.3 s), and every call goes
 through :meth:`Kube.call`, which turns the client's exceptions into one-line typed errors naming
 the resource: 403 -> PermissionDenied, 404 -> NotFound, 409 -> Conflict, no connection ->
-Unreachable.
+Unreachable, saying what happened in words (connection refused, timed out, name not resolved, TLS
+certificate verify failed: :mod:`kestra_ops.adapters.neterr`).
 
 Every write names its field manager, :data:`FIELD_MANAGER` (``kestra-ops``), never the client's
 default (``OpenAPI-Generator``): the API server records who owns each field (managedFields), and a
@@ -95,8 +96,10 @@ class Kube:
                 raise PermissionDenied(f"{what}: unauthorized: check the kubeconfig credentials")
             raise OperationFailed(f"{what}: API server answered {err.status}: {reason}") from None
         except HTTPError as err:
+            from kestra_ops.adapters.neterr import describe
+
             raise Unreachable(f"cannot reach the Kubernetes API at {self.host}: "
-                              f"{type(err).__name__}") from None
+                              f"{describe(err)}") from None
 
     def server_version(self) -> str:
         info = self.call("API server version", self.version_api.get_code)

@@ -68,6 +68,8 @@ def probe(url: str, *, verify: bool = True, timeout: float = 5.0, session=None) 
 
     import requests
 
+    from kestra_ops.adapters.neterr import describe
+
     ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
     if not verify:  # asked for (--insecure): the command says so once, not per request
         import urllib3
@@ -78,9 +80,9 @@ def probe(url: str, *, verify: bool = True, timeout: float = 5.0, session=None) 
                                              verify=(ca or True) if verify else False,
                                              allow_redirects=False)
     except requests.exceptions.SSLError as err:
-        return Probe(url, error=f"TLS verification failed ({_root(err)}); --insecure skips it")
+        return Probe(url, error=f"{describe(err)}; --insecure skips the verification")
     except requests.RequestException as err:
-        return Probe(url, error=f"{type(err).__name__}: {_root(err)}")
+        return Probe(url, error=describe(err))
     response.close()
     return Probe(url, status=response.status_code)
 
@@ -100,16 +102,3 @@ def fetch_minio(env, *, insecure: bool = False, timeout: float = 5.0
         if live.status == 200:
             cluster = probe(url + CLUSTER, verify=not insecure, timeout=timeout, session=session)
     return url, live, cluster, ""
-
-
-def _root(err: BaseException) -> str:
-    """The innermost cause, in one line (requests wraps urllib3 wraps socket errors)."""
-    seen = err
-    while True:
-        inner = (seen.args[0] if seen.args and isinstance(seen.args[0], BaseException)
-                 else getattr(seen, "reason", None))
-        if not isinstance(inner, BaseException) or inner is seen:
-            break
-        seen = inner
-    text = str(seen).strip().splitlines()
-    return text[0] if text else type(seen).__name__

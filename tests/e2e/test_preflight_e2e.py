@@ -122,3 +122,35 @@ def test_preflight_names_the_one_missing_permission(install, monkeypatch, left_o
     # the rest was checked as this identity and passed: the API answered, no release yet
     statuses = {c["name"]: c["status"] for c in data["checks"]}
     assert statuses["api-server"] == "pass" and statuses["release"] == "pass"
+
+
+def test_an_unusable_api_server_is_named_in_words(install, monkeypatch, tmp_path):
+    """The API server's own TLS and a closed port: what happened, in words, with the host (not
+    urllib3's MaxRetryError / NewConnectionError)."""
+    import socket
+
+    from tests.fakes.minio_health import self_signed
+
+    admin = yaml.safe_load(install.kubeconfig.read_text())
+    context = next(c["context"] for c in admin["contexts"] if c["name"] == CONTEXT)
+    cluster = next(c["cluster"] for c in admin["clusters"] if c["name"] == context["cluster"])
+    server = cluster["server"]
+    other_ca, _ = self_signed(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"https://127.0.0.1:{s.getsockname()[1]}"
+    cases = {"TLS certificate verify failed: ": (server, {"certificate-authority": other_ca}),
+             "connection refused": (closed, {})}
+    for words, (url, tls) in cases.items():
+        if tls:
+            cluster.pop("certificate-authority-data", None)
+        cluster.update(tls, server=url)
+        path = tmp_path / f"kubeconfig-{len(words)}"
+        path.write_text(yaml.safe_dump(admin))
+        monkeypatch.setenv("KUBECONFIG", str(path))
+        code, data = preflight_json(install)
+        api = next(c for c in data["checks"] if c["name"] == "api-server")
+        assert code == 1 and api["status"] == "fail"
+        assert api["reason"].startswith(f"cannot reach the Kubernetes API at {url}: {words}"), \
+            api["reason"]
+        assert "Error" not in api["reason"] and "\n" not in api["reason"]
