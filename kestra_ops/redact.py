@@ -111,3 +111,16 @@ def environment_secrets(environ) -> list[str]:
         if password:
             found += [password, unquote(password)]
     return found
+
+
+def fingerprint_line(line: str) -> str:
+    """A line with each credential replaced by a short digest of it (``<masked sha256:1a2b3c4d>``):
+    a diff still shows THAT a password changed, never the password. Used on every line of a
+    manifest diff (a ConfigMap's application.yml may carry a literal password in dev)."""
+    import hashlib
+
+    def digest(value: str) -> str:
+        return f"<masked sha256:{hashlib.sha256(value.encode()).hexdigest()[:8]}>"
+
+    line = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{digest(m.group(0))}@", line)
+    return _SECRET_PAIR.sub(lambda m: f"{m['key']}{m['sep']}{digest(m['value'])}", line)

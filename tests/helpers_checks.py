@@ -40,7 +40,16 @@ def chart_objects() -> tuple[str, ...]:
 
 
 def objects() -> list[dict]:
-    return [yaml.safe_load(text) for text in chart_objects()]
+    """The chart's objects as helm leaves them live (its ownership metadata added)."""
+    out = []
+    for text in chart_objects():
+        obj = yaml.safe_load(text)
+        meta = obj["metadata"]
+        meta.setdefault("annotations", {}).update({"meta.helm.sh/release-name": "kestra",
+                                                   "meta.helm.sh/release-namespace": NS})
+        meta.setdefault("labels", {})["app.kubernetes.io/managed-by"] = "Helm"
+        out.append(obj)
+    return out
 
 
 @dataclass
@@ -104,6 +113,10 @@ def install(tmp_path, fake_kube, helm_standin, monkeypatch):
     (tmp_path / "values").mkdir()
     for name in ("base.yaml", "dev.yaml"):
         shutil.copy(ROOT / "values" / name, tmp_path / "values" / name)
+    # the live release is the repo's dev values; the project's differ by one setting, so a
+    # release has something to change (the Deployment's --worker-thread)
+    overlay = tmp_path / "values" / "dev.yaml"
+    overlay.write_text(overlay.read_text().replace("workerThreads: 8", "workerThreads: 10", 1))
     minio = MinioHealth().start()
     kestra = FakeKestra(step_seconds=0.02).start()
     (tmp_path / "kestra-ops.yaml").write_text(textwrap.dedent(f"""\
@@ -121,7 +134,9 @@ def install(tmp_path, fake_kube, helm_standin, monkeypatch):
     monkeypatch.setenv("KESTRA_OPS_BASIC_AUTH_USERNAME", kestra.username)
     monkeypatch.setenv("KESTRA_OPS_BASIC_AUTH_PASSWORD", kestra.password)
     helm = helm_standin("v4.1.4")
-    helm.state.seed(["superseded", "deployed"])
+    # the revisions store the chart's manifest, as the live objects below: a rollback to one
+    # of them applies what is live now
+    helm.state.seed(["superseded", "deployed"], manifest="---\n".join(chart_objects()))
     fake_kube.seed(*objects())
     fake_kube.controller.seed_completed_job_pod(NS, JOB)
     assert fake_kube.wait_until(lambda: healthy(fake_kube), timeout=5)

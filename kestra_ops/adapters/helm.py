@@ -16,6 +16,10 @@ under ``/bin/sh -c``, so cancelling it stops the shell and leaves helm running. 
 second Ctrl-C, or helm not finishing within ``interrupt_grace``, kills it.
 
 Helm 4 renamed ``--atomic`` to ``--rollback-on-failure``; the flag matching the binary is sent.
+Helm 4 applies server-side (field manager ``helm``): a field another manager wrote since (``config
+patch``, ``kubectl edit``) makes the upgrade and the rollback fail with a conflict unless
+``--force-conflicts``, which ``force_conflicts=True`` sends (on Helm 3, whose three-way merge
+reverts such changes anyway, it sends nothing).
 Errors are typed and one line: a missing release is :class:`NotFound`, another operation in
 progress is :class:`Conflict`, any other failure :class:`OperationFailed` with helm's error line.
 Values are returned to the caller, never printed.
@@ -138,6 +142,7 @@ class Helm:
         self.context = context
         self.kubeconfig = kubeconfig
         self.interrupt_grace = interrupt_grace
+        self.killed = False  # a second Ctrl-C (or no end within the grace) killed helm
 
     @classmethod
     def for_env(cls, env, *, helm: str | None = None) -> "Helm":
@@ -152,6 +157,9 @@ class Helm:
     @property
     def version(self) -> tuple[int, int, int]:
         return helm_cli.helm_version(self.executable)
+
+    def _force_args(self, force_conflicts: bool) -> list[str]:
+        return ["--force-conflicts"] if force_conflicts and self.version[0] >= 4 else []
 
     @property
     def rollback_flag(self) -> str:
@@ -224,6 +232,7 @@ class Helm:
                         values_files: Sequence[Path | str], *, timeout: str | int | float,
                         wait: bool = True, rollback_on_failure: bool = True,
                         dry_run: bool = False, grace: float = 30.0,
+                        force_conflicts: bool = False,
                         on_interrupt: Callable[[], None] | None = None) -> Revision:
         """``helm upgrade --install`` with the values files in order; never creates the namespace.
 
@@ -241,6 +250,7 @@ class Helm:
             args.append("--wait")
         if rollback_on_failure:
             args.append(self.rollback_flag)
+        args += self._force_args(force_conflicts)
         if dry_run:
             args.append("--dry-run=server" if self.version >= (3, 13, 0) else "--dry-run")
         deadline = parse_duration(timeout) * (2 if rollback_on_failure else 1) + grace
@@ -267,12 +277,14 @@ class Helm:
 
     def rollback(self, release: str, namespace: str, revision: int, *,
                  timeout: str | int | float, wait: bool = True, grace: float = 30.0,
+                 force_conflicts: bool = False,
                  on_interrupt: Callable[[], None] | None = None) -> Revision:
         """``helm rollback RELEASE REVISION``; returns the new revision helm wrote."""
         args = ["rollback", release, str(int(revision)), "--namespace", namespace,
                 "--timeout", go_duration(timeout)]
         if wait:
             args.append("--wait")
+        args += self._force_args(force_conflicts)
         result = self._supervise("rollback", args, parse_duration(timeout) + grace, on_interrupt)
         if not result.ok:
             line = error_line(result.stderr)
@@ -327,6 +339,7 @@ class Helm:
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
             proc.kill()
             proc.communicate()
+            self.killed = True
 
 
 _PENDING_HINT = ("an interrupted helm leaves the release pending-*: see `kestra-ops history`, "

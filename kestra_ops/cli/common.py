@@ -93,6 +93,10 @@ def confirm_diff(yes: bool, question: str, refusal: str):
         if not sys.stdin.isatty():
             click.echo(f"not a terminal and no --yes: {refusal}", err=True)
             return False
+        drift = getattr(diff, "drift", [])
+        if drift:
+            return ask(f"{question.rstrip('?')}, reverting the {len(drift)} field(s) changed "
+                       "outside Helm?")
         return ask(question)
 
     return confirm

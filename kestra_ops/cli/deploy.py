@@ -39,13 +39,25 @@ def deploy_cmd(state, env: str, dry_run: bool, show_diff: bool, detailed_exitcod
     server, namespace, every permission the chart needs, the bucket and the release (a
     release stuck in pending-* stops the deploy unless --repair); under the deploy lock (a
     Lease in the namespace, released on error and Ctrl-C) helm dependency update runs when
-    the chart has dependencies, the rendered manifests are diffed against the live release,
-    the change is confirmed (unless --yes), and `helm upgrade --install --wait` runs with
-    rollback on failure. Every change is logged in backups/changes.jsonl.
+    the chart has dependencies, the render is diffed against the LIVE objects (a server-side
+    dry-run apply per object, as `kubectl diff --server-side`), the change is confirmed
+    (unless --yes), and `helm upgrade --install --wait` runs. Every change is logged in
+    backups/changes.jsonl.
+
+    Changes made outside Helm (`config patch` without --persist, `kubectl edit`) show in the
+    diff with who made them and when; confirming (or --yes) reverts them and takes the fields
+    back (Helm 4: --force-conflicts; Helm 3's three-way merge reverts them anyway). A release
+    whose last revision failed is never "no changes": the deploy writes a new revision.
+
+    When the upgrade fails, the evidence (pods, container reasons, Warning events, last log
+    lines) is read while the failing pods still exist, then the release is rolled back to its
+    last good revision. Ctrl-C stops helm and rolls back the same way; a second Ctrl-C leaves
+    the release as it is (then: `kestra-ops rollback`).
 
     Exit 0 deployed or nothing to change; 1 validation, preflight or the upgrade failed, or
-    the confirmation was declined; 2 invalid input; 3 changes (with --detailed-exitcode);
-    130 interrupted (the lock is released; helm is told to stop and rolls back).
+    the confirmation was declined; 2 invalid input; 3 changes (with --detailed-exitcode:
+    object changes, reverted drift, or a failed release to repair); 130 interrupted (the lock
+    is released).
     """
     from kestra_ops.adapters.helm import Helm
     from kestra_ops.output.progress import Progress
@@ -63,9 +75,21 @@ def deploy_cmd(state, env: str, dry_run: bool, show_diff: bool, detailed_exitcod
     if output == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        if result.diff is not None and (show_diff or dry_run) and result.diff.changed:
-            click.echo(result.diff.text())
+        from kestra_ops.workflows.evidence import lines
+
+        diff = result.diff
+        if diff is not None and (show_diff or dry_run) and (diff.changed or diff.notes):
+            click.echo(diff.text())
+        elif diff is not None:
+            for line in diff.drift:
+                click.echo(f"  changed outside Helm, reverted: {line}")
+            for note in diff.notes:
+                click.echo(f"  note: {note}")
         for line in result.details:
             click.echo(f"  {line}")
+        if result.evidence:
+            click.echo("  why the upgrade failed (read before the rollback):")
+            for line in lines(result.evidence):
+                click.echo(f"    {line}")
         click.echo(f"deploy {env}: {result.message}")
     click.get_current_context().exit(result.exit_code(detailed_exitcode))

@@ -9,6 +9,24 @@ from contextlib import contextmanager
 from typing import IO, Iterator
 
 
+class StepStatus:
+    """What a step ended with, when it did not raise: ``ok`` unless the block says otherwise
+    (a step whose work ran but whose verdict is a failure, such as a failing checklist)."""
+
+    def __init__(self) -> None:
+        self.status = "ok"
+
+    def fail(self) -> None:
+        self.status = "failed"
+
+    def warn(self) -> None:
+        if self.status == "ok":
+            self.status = "warning"
+
+
+_MARKS = {"ok": "ok", "warning": "WARN", "failed": "FAILED"}
+
+
 class Progress:
     def __init__(self, *, quiet: bool = False, stream: IO[str] | None = None):
         self.stream = stream or sys.stderr
@@ -17,6 +35,8 @@ class Progress:
 
     def info(self, message: str) -> None:
         if not self.quiet:
+            if self.tty:
+                print("\r\x1b[2K", end="", file=self.stream)
             print(message, file=self.stream, flush=True)
 
     def update(self, message: str) -> None:
@@ -26,20 +46,22 @@ class Progress:
         print(f"\r\x1b[2K  … {message}", end="", file=self.stream, flush=True)
 
     @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        """``with progress.step("helm upgrade"):`` prints the step, then ok/FAILED and its time."""
+    def step(self, name: str) -> Iterator[StepStatus]:
+        """``with progress.step("helm upgrade") as status:`` prints the step, then ok / WARN /
+        FAILED and its time: FAILED when the block raises or calls ``status.fail()``."""
         start = time.monotonic()
+        status = StepStatus()
         if not self.quiet:
             if self.tty:
                 print(f"  … {name}", end="", file=self.stream, flush=True)
             else:
                 print(f"- {name}", file=self.stream, flush=True)
         try:
-            yield
+            yield status
         except BaseException:
             self._done(name, "FAILED", start)
             raise
-        self._done(name, "ok", start)
+        self._done(name, _MARKS[status.status], start)
 
     def _done(self, name: str, status: str, start: float) -> None:
         if self.quiet:

@@ -1,14 +1,16 @@
-"""Diff rendered manifests against the live release's, object by object, Secrets masked.
+"""Diff rendered manifests object by object, Secrets masked; the result model of every deploy diff.
 
-Both sides are Helm-rendered text (``helm get manifest`` for the live release, ``helm template``
-for the change), so server-set fields never show up as noise. Hooks are left out of the
-rendered side because ``helm get manifest`` leaves them out too (and from the live side, should
-a manifest carry them).
+:func:`diff_manifests` compares two Helm-rendered texts (``helm get manifest`` of the release,
+``helm template`` of the change), so server-set fields never show up as noise. Hooks are left out
+of both sides because ``helm get manifest`` leaves them out too. The deploy diff against the LIVE
+objects (:mod:`kestra_ops.workflows.live_diff`) fills the same :class:`ManifestDiff`, plus the
+out-of-band changes it found (``drift``) and notes.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 from dataclasses import dataclass, field
 
@@ -21,19 +23,28 @@ class ObjectChange:
     name: str
     action: str  # create | update | delete
     diff: str
+    drift: tuple = ()  # FieldConflict: the fields this change takes back from another writer
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "name": self.name, "action": self.action, "diff": self.diff}
+        return {"kind": self.kind, "name": self.name, "action": self.action, "diff": self.diff,
+                "drift": [d.to_dict() for d in self.drift]}
 
 
 @dataclass
 class ManifestDiff:
     changes: list[ObjectChange] = field(default_factory=list)
     unchanged: int = 0
+    against: str = "the release's manifest"  # or "the live objects"
+    notes: list[str] = field(default_factory=list)  # e.g. an object helm will not adopt
 
     @property
     def changed(self) -> bool:
         return bool(self.changes)
+
+    @property
+    def drift(self) -> list[str]:
+        """One line per field changed outside Helm that this deploy reverts."""
+        return [f"{c.kind}/{c.name} {d.describe()}" for c in self.changes for d in c.drift]
 
     def summary(self) -> str:
         if not self.changes:
@@ -43,10 +54,17 @@ class ManifestDiff:
             f", {self.unchanged} unchanged"
 
     def text(self) -> str:
-        return "\n".join(c.diff for c in self.changes)
+        lines = [c.diff for c in self.changes]
+        if self.drift:
+            lines.append("changed outside Helm (this deploy reverts it and takes the fields "
+                         "back):")
+            lines += [f"  {line}" for line in self.drift]
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(line.rstrip("\n") for line in lines)
 
     def to_dict(self) -> dict:
         return {"changed": self.changed, "summary": self.summary(), "unchanged": self.unchanged,
+                "against": self.against, "drift": self.drift, "notes": list(self.notes),
                 "changes": [c.to_dict() for c in self.changes]}
 
 
@@ -77,13 +95,36 @@ def mask_secrets(obj: dict) -> dict:
     return masked
 
 
-def _dump(obj: dict | None) -> list[str]:
+def dump_lines(obj: dict | None) -> list[str]:
+    """The object as YAML lines for a diff: a multi-line string (a ConfigMap's application.yml)
+    as a literal block, one line per line; Secret values and every credential-like value as
+    digests (:func:`kestra_ops.redact.fingerprint_line`)."""
     import yaml
+
+    from kestra_ops.redact import fingerprint_line
 
     if obj is None:
         return []
-    return yaml.safe_dump(mask_secrets(obj), sort_keys=True, default_flow_style=False).splitlines(
-        keepends=True)
+    text = yaml.dump(mask_secrets(obj), Dumper=_block_dumper(), sort_keys=True,
+                     default_flow_style=False, allow_unicode=True)
+    return [fingerprint_line(line) for line in text.splitlines(keepends=True)]
+
+
+@functools.lru_cache(maxsize=1)
+def _block_dumper():
+    import yaml
+
+    class BlockDumper(yaml.SafeDumper):
+        pass
+
+    def string(dumper, value: str):
+        style = "|" if "\n" in value and not any(
+            ln != ln.rstrip() for ln in value.splitlines()) else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    BlockDumper.add_representer(str, string)
+    return BlockDumper
+
 
 
 def diff_manifests(live: str, desired: str) -> ManifestDiff:
@@ -98,7 +139,7 @@ def diff_manifests(live: str, desired: str) -> ManifestDiff:
         kind, _, name = key
         action = "create" if old is None else "delete" if new is None else "update"
         label = f"{kind}/{name}"
-        text = "".join(difflib.unified_diff(_dump(old), _dump(new), f"live {label}",
+        text = "".join(difflib.unified_diff(dump_lines(old), dump_lines(new), f"live {label}",
                                             f"new {label}"))
         result.changes.append(ObjectChange(kind, name, action, text))
     return result

@@ -83,10 +83,12 @@ class Check:
     reason: str
     seconds: float = 0.0
     details: list[str] = field(default_factory=list)
+    code: str = ""  # a machine-readable cause: "stuck" (a release in pending-*)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "status": self.status, "reason": self.reason,
-                "seconds": round(self.seconds, 3), "details": list(self.details)}
+                "seconds": round(self.seconds, 3), "details": list(self.details),
+                "code": self.code}
 
 
 @dataclass
@@ -283,7 +285,8 @@ def check_release(env: Environment, *, helm: str | None = None) -> Check:
     if status.startswith("pending-"):
         return Check("release", FAIL, f"{where} is stuck in {status} at revision {rev} (updated "
                      f"{latest.get('updated', '?')}): an interrupted helm client left it, and it "
-                     "blocks the next upgrade until rolled back to the last deployed revision")
+                     "blocks the next upgrade until rolled back to the last deployed revision",
+                     code="stuck")
     if status == "failed":
         return Check("release", WARN, f"{where}: revision {rev} failed "
                      f"({latest.get('description', 'no description')}); the next deploy "

@@ -27,7 +27,7 @@ from typing import Callable
 from kestra_ops.errors import KestraOpsError, NotFound
 from kestra_ops.settings import Environment
 from kestra_ops.workflows.plan import Step
-from kestra_ops.workflows.release_report import ReleaseReport, explain, stamp, store, write_private
+from kestra_ops.workflows.release_report import ReleaseReport, explain, stamp, store
 
 
 class _Recorder:
@@ -54,18 +54,19 @@ class _Recorder:
             self.current = name
         started = time.perf_counter()
         try:
-            with self.progress.step(name):
-                yield
+            with self.progress.step(name) as status:
+                yield status
         except BaseException as err:
             if top:
-                status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+                state = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
                 detail = str(err) if isinstance(err, KestraOpsError) else ""
-                self.report.steps.append(Step(name, status, detail,
+                self.report.steps.append(Step(name, state, detail,
                                               time.perf_counter() - started))
             raise
         else:
             if top:
-                self.report.steps.append(Step(name, "ok", "", time.perf_counter() - started))
+                self.report.steps.append(Step(name, status.status, "",
+                                              time.perf_counter() - started))
         finally:
             self.depth -= 1
             if top:
@@ -156,6 +157,8 @@ def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_secon
 
         def gate(diff) -> bool:  # called by deploy after the diff, before the upgrade
             report.diff = diff.summary()
+            report.drift = list(diff.drift)
+            report.force_conflicts = bool(diff.drift) and helm.version[0] >= 4
             if confirm is not None:
                 try:
                     accepted = confirm(diff)
@@ -164,24 +167,34 @@ def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_secon
                     raise
                 if not accepted:
                     return False
-            _backup(env, rec, report, kube, helm, folder, skip_backup)
+            from kestra_ops.workflows.release_backup import backup
+
+            backup(env, rec, report, kube, helm, folder, skip_backup)
             return True
 
         result = deploy(env, timeout=timeout, repair=repair, confirm=gate, progress=rec,
-                        kube=kube, helm=helm, check_bucket=check_bucket, lock=lock)
+                        kube=kube, helm=helm, check_bucket=check_bucket, lock=lock,
+                        rollback_on_failure=False, undo_on_interrupt=False)
         for step in result.steps:  # deploy's own descriptions of its steps
             mine = next((s for s in report.steps if s.name == step.name and not s.detail), None)
             if mine is not None:
                 mine.detail = step.detail
         report.before, report.after, report.details = result.before, result.after, result.details
         report.final = result.after if result.after is not None else result.before
+        if result.repair:
+            report.warnings.append(result.repair)
         if result.outcome != "deployed":
             report.outcome = {"unchanged": "unchanged", "aborted": "aborted",
                               "invalid": "invalid", "preflight-failed": "preflight-failed"
                               }.get(result.outcome, "failed")
             report.message = result.message
-            if result.outcome == "failed":
-                _explain_only(env, rec, report, kube, kestra_url, insecure)
+            report.explanation = result.evidence  # read before anything was rolled back
+            moved = result.after is not None and result.after != result.before
+            if result.outcome == "failed" and moved:
+                _roll_back(env, rec, report, kube, helm, failing=f"the upgrade failed: "
+                           f"{result.message}", rollback=rollback,
+                           rollback_timeout=rollback_timeout, check_seconds=check_seconds,
+                           kestra_url=kestra_url, insecure=insecure)
             return
         _verify(env, rec, report, kube, helm, check_seconds=check_seconds, rollback=rollback,
                 rollback_timeout=rollback_timeout, kestra_url=kestra_url, insecure=insecure,
@@ -210,60 +223,6 @@ def _current(helm, env) -> int | None:
     return history[-1].revision if history else None
 
 
-def _backup(env, rec, report: ReleaseReport, kube, helm, folder: Path, skip: bool) -> None:
-    import yaml
-
-    from kestra_ops.workflows.configmap import CONFIGMAP
-    from kestra_ops.workflows.configmap_backups import dump_manifest, manifest
-    from kestra_ops.workflows.rollout import read_json
-
-    files: dict[str, str] = {}
-    with rec.step("pre-release backup: ConfigMap and Helm values"):
-        try:
-            live = read_json(kube, f"configmap {CONFIGMAP}", kube.core.read_namespaced_config_map,
-                             CONFIGMAP, env.namespace)
-            files["configmap"] = str(write_private(folder / "configmap.yaml",
-                                                   dump_manifest(manifest(live))))
-            report.configmap_before = dict(live.get("data") or {})
-        except NotFound:
-            report.configmap_before = None
-        if report.before is not None:
-            values = helm.current_values(env.release, env.namespace, revision=report.before)
-            files["values"] = str(write_private(folder / f"values-{report.before}.yaml",
-                                                yaml.safe_dump(values, sort_keys=False)))
-    report.steps[-1].detail = ", ".join(f"{k} -> {v}" for k, v in files.items()) or "nothing live"
-    report.backup["files"] = files
-    report.backup["database"] = _db_backup(env, rec, report, kube, skip)
-    report.backup["summary"] = (f"{len(files)} file(s) in {folder}; database: "
-                                f"{report.backup['database']}")
-
-
-def _db_backup(env, rec, report: ReleaseReport, kube, skip: bool) -> str:
-    from kestra_ops.adapters import postgres as pg
-    from kestra_ops.adapters.storage import for_env
-
-    if skip:
-        report.steps.append(Step("pre-release backup: database", "skipped", "--skip-backup"))
-        return "skipped (--skip-backup)"
-    storage, why = for_env(env)
-    if storage is None:
-        why = f"not configured: {why}"
-    else:
-        try:
-            pg.resolve_url(None)
-        except KestraOpsError as err:
-            storage, why = None, f"not configured: {err}"
-    if storage is None:
-        report.steps.append(Step("pre-release backup: database", "skipped", why))
-        return f"skipped ({why})"
-    from kestra_ops.workflows.backup_run import run_backup
-
-    with rec.step("pre-release backup: database backup set"):
-        result = run_backup(env, storage=storage, kube=kube)
-    report.steps[-1].detail = f"set {result.name} in {result.bucket}"
-    return f"set {result.name}"
-
-
 def _run_check(env, rec, kube, *, seconds: float, kestra_url, insecure, only=None):
     from kestra_ops.workflows import check
 
@@ -271,21 +230,13 @@ def _run_check(env, rec, kube, *, seconds: float, kestra_url, insecure, only=Non
                            kestra_url=kestra_url, insecure=insecure, progress=rec, kube=kube)
 
 
-def _explain_only(env, rec, report, kube, kestra_url, insecure) -> None:
-    """After a failed upgrade (Helm rolled back itself): what the pods and events say."""
-    with rec.step("explain: pods, readiness, events"):
-        found = _run_check(env, rec, kube, seconds=0, kestra_url=kestra_url, insecure=insecure,
-                           only="pods,readiness,events")
-    report.explanation = explain(found)
-
-
 def _verify(env, rec, report: ReleaseReport, kube, helm, *, check_seconds, rollback,
             rollback_timeout, kestra_url, insecure, folder) -> None:
-    from kestra_ops.audit import log_change
-
-    with rec.step(f"check (wait {check_seconds:g}s, e2e flow included)"):
+    with rec.step(f"check (wait {check_seconds:g}s, e2e flow included)") as status:
         checked = _run_check(env, rec, kube, seconds=check_seconds, kestra_url=kestra_url,
                              insecure=insecure)
+        if not checked.ok:
+            status.fail()
     report.check = checked.to_dict()
     if checked.ok:
         report.steps[-1].detail = "every item passed"
@@ -295,35 +246,48 @@ def _verify(env, rec, report: ReleaseReport, kube, helm, *, check_seconds, rollb
         return
     report.explanation = explain(checked)
     failing = ", ".join(item["id"] for item in report.explanation)
-    report.steps[-1].status, report.steps[-1].detail = "failed", f"failing: {failing}"
+    report.steps[-1].detail = f"failing: {failing}"
+    report.outcome = "failed"
+    _roll_back(env, rec, report, kube, helm, failing=f"check failed ({failing})",
+               rollback=rollback, rollback_timeout=rollback_timeout,
+               check_seconds=check_seconds, kestra_url=kestra_url, insecure=insecure)
+
+
+def _roll_back(env, rec, report: ReleaseReport, kube, helm, *, failing: str, rollback,
+               rollback_timeout, check_seconds, kestra_url, insecure) -> None:
+    """The new revision failed (``failing`` says how; its evidence is in the report already):
+    helm rollback to the revision live before, the ConfigMap restored, the checklist again."""
+    from kestra_ops.audit import log_change
+
     report.outcome = "failed"
     if not rollback or report.before is None:
         why = "--no-rollback" if not rollback else "first install, no revision to roll back to"
-        report.message = (f"check failed ({failing}); not rolled back ({why}): release stays at "
-                          f"revision {report.after}")
+        report.message = (f"{failing}; not rolled back ({why}): release stays at revision "
+                          f"{report.after}")
         return
     new = _rollback(env, rec, report, helm, rollback_timeout)
     log_change(env.root, action="rollback", env=env.name, target=f"release {env.release}",
-               before=report.after, after=new, to=report.before, reason=f"release check failed: "
-               f"{failing}")
+               before=report.after, after=new, to=report.before,
+               reason=f"release failed: {failing}")
     _restore_configmap(env, rec, report, kube)
-    with rec.step(f"check after the rollback (wait {check_seconds:g}s)"):
+    with rec.step(f"check after the rollback (wait {check_seconds:g}s)") as status:
         again = _run_check(env, rec, kube, seconds=check_seconds, kestra_url=kestra_url,
                            insecure=insecure)
+        if not again.ok:
+            status.fail()
     report.recheck = again.to_dict()
     verdict = "passes" if again.ok else "still fails: " + ", ".join(
         r.id for r in again.results if r.status == "fail")
     report.steps[-1].detail = verdict
-    if not again.ok:
-        report.steps[-1].status = "failed"
     report.outcome = "rolled-back"
-    report.message = (f"check failed ({failing}); rolled back to revision {report.before} (now "
-                      f"revision {new}); the checklist after the rollback {verdict}")
+    report.message = (f"{failing}; rolled back to revision {report.before} (now revision "
+                      f"{new}); the checklist after the rollback {verdict}")
 
 
 def _rollback(env, rec, report: ReleaseReport, helm, timeout) -> int:
     with rec.step(f"helm rollback to revision {report.before} (wait {timeout})"):
-        new = helm.rollback(env.release, env.namespace, report.before, timeout=timeout)
+        new = helm.rollback(env.release, env.namespace, report.before, timeout=timeout,
+                            force_conflicts=report.force_conflicts)
     report.steps[-1].detail = f"revision {new.revision} {new.status}"
     report.final, report.rolled_back_to = new.revision, report.before
     return new.revision
@@ -359,6 +323,11 @@ def _undo(env, rec, report: ReleaseReport, helm, kube, timeout) -> None:
         report.final = now
         if report.before is None or now is None or now == report.before:
             report.message += "; nothing was changed"
+            return
+        if helm.killed:  # the second Ctrl-C: leave it as it is
+            report.message += (f"; helm was stopped by a second Ctrl-C: the release is left at "
+                               f"revision {now}; repair it with: kestra-ops rollback --env "
+                               f"{env.name}" + _configmap_hint(env, report, kube))
             return
         rec.info(f"interrupted: rolling back to revision {report.before} (Ctrl-C again to "
                  "leave it as it is)")

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kestra_ops.workflows.evidence import explain  # noqa: F401 - the release's explanation
 from kestra_ops.workflows.plan import Step
 
 # outcome -> exit code
@@ -47,6 +48,8 @@ class ReleaseReport:
     recheck: dict | None = None
     warnings: list[str] = field(default_factory=list)
     stored: list[str] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)  # fields changed outside Helm it reverted
+    force_conflicts: bool = False  # Helm 4 took those fields back (--force-conflicts)
     seconds: float = 0.0
     # the live ConfigMap's data before the release (None: there was none), for the restore after
     # a rollback; never in the report, which is printed and stored (it may hold credentials):
@@ -63,17 +66,12 @@ class ReleaseReport:
                 "exit_code": self.exit_code, "revision_before": self.before,
                 "revision_after": self.after, "revision_final": self.final,
                 "rolled_back_to": self.rolled_back_to, "stopped_at": self.stopped_at,
-                "seconds": round(self.seconds, 3), "diff": self.diff,
+                "seconds": round(self.seconds, 3), "diff": self.diff, "drift": list(self.drift),
+                "force_conflicts": self.force_conflicts,
                 "steps": [s.to_dict() for s in self.steps], "details": list(self.details),
                 "backup": self.backup, "explanation": self.explanation, "check": self.check,
                 "recheck": self.recheck, "warnings": list(self.warnings),
                 "stored": list(self.stored)}
-
-
-def explain(check_report) -> list[dict]:
-    """The failing items of a :class:`~kestra_ops.workflows.check.CheckReport`, with evidence."""
-    return [{"id": r.id, "reason": r.reason, "details": list(r.details), "items": list(r.items)}
-            for r in check_report.results if r.status == "fail"]
 
 
 def render_text(report: ReleaseReport) -> str:
@@ -87,6 +85,8 @@ def render_text(report: ReleaseReport) -> str:
                  f"now {rev(report.final)}")
     if report.backup:
         lines.append(f"  backup: {report.backup.get('summary', '')}")
+    for line in report.drift:
+        lines.append(f"  changed outside Helm, reverted: {line}")
     if report.stopped_at:
         lines.append(f"  stopped at: {report.stopped_at}")
     for line in report.details:

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 from tests.fakes import helm_standin_exe as exe
-from tests.fakes.helm_standin_exe import FAULT, LOG, REAL, STATE, VERSION, record
+from tests.fakes.helm_standin_exe import CLUSTER, FAULT, LOG, REAL, STATE, VERSION, record
 
 __all__ = ["HelmStandin", "StandinState", "install_helm_standin", "helm_standin_fixture"]
 
@@ -47,8 +47,9 @@ class StandinState(exe.State):
 
     def seed(self, statuses=("superseded", "deployed"), *, release="kestra",
              namespace="hyperplane-kestra", chart="kestra", chart_versions=None,
-             app_version="1.3.0", values=None) -> list[dict]:
-        """Revisions 1..N with the given statuses (and helm's descriptions for them)."""
+             app_version="1.3.0", values=None, manifest: str | None = None) -> list[dict]:
+        """Revisions 1..N with the given statuses (and helm's descriptions for them); each
+        stores ``manifest`` (default: a one-ConfigMap manifest naming its revision)."""
         with self.locked() as data:
             recs = data["releases"].setdefault(f"{namespace}/{release}", [])
             for status in statuses:
@@ -61,7 +62,8 @@ class StandinState(exe.State):
                 recs.append(record(release, namespace, n, status, desc,
                                    {"name": chart, "version": version, "appVersion": app_version,
                                     "apiVersion": "v2"},
-                                   {"revision": n, **(values or {})}, _manifest(n)))
+                                   {"revision": n, **(values or {})},
+                                   _manifest(n) if manifest is None else manifest))
             return recs
 
     def set_fault(self, command: str, mode: str, message: str | None = None, *,
@@ -94,7 +96,8 @@ class HelmStandin:
 
     def env(self) -> dict[str, str]:
         env = {LOG: str(self.log), STATE: str(self.state.path), VERSION: self.version,
-               "KESTRA_OPS_HELM": str(self.path)}
+               "KESTRA_OPS_HELM": str(self.path),
+               CLUSTER: str(Path(exe.__file__).with_name("helm_standin_cluster.py"))}
         return {**env, REAL: self.real} if self.real else env
 
     def calls(self, command: str | None = None) -> list[list[str]]:

@@ -20,8 +20,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-LOG, STATE, VERSION, REAL, FAULT = (f"KESTRA_OPS_TEST_HELM_{n}" for n in
-                                    ("LOG", "STATE", "VERSION", "REAL", "FAULT"))
+LOG, STATE, VERSION, REAL, FAULT, CLUSTER = (f"KESTRA_OPS_TEST_HELM_{n}" for n in
+                                             ("LOG", "STATE", "VERSION", "REAL", "FAULT",
+                                              "CLUSTER"))
 COMMITS = {"v4.1.4": "05fa37973dc9e42b76e1d2883494c87174b6074f",
            "v3.17.3": "e4da49785aa6e6ee2b86efd5dd9e43400318262b"}
 DELEGATED = {"template", "lint", "dependency", "dep", "show", "package"}
@@ -35,9 +36,11 @@ FLAGS = {
     # flags whose effect the stand-in does not model (--set, --reuse-values, ...) are refused
     "upgrade": ({"--values", "-f", "--timeout", "--output", "-o", "--history-max"},
                 {"--install", "-i", "--wait-for-jobs", "--create-namespace", "--cleanup-on-fail",
-                 "--no-hooks", "--atomic", "--rollback-on-failure"}, {"--wait", "--dry-run"}),
+                 "--no-hooks", "--atomic", "--rollback-on-failure", "--force-conflicts"},
+                {"--wait", "--dry-run"}),
     "rollback": ({"--timeout", "--history-max"},
-                 {"--wait-for-jobs", "--cleanup-on-fail", "--no-hooks"}, {"--wait", "--dry-run"}),
+                 {"--wait-for-jobs", "--cleanup-on-fail", "--no-hooks", "--force-conflicts"},
+                 {"--wait", "--dry-run"}),
     "history": ({"--max", "--output", "-o"}, set(), set()),
     "status": ({"--revision", "--output", "-o"}, {"--show-desc", "--show-resources"}, set()),
     "get values": ({"--revision", "--output", "-o"}, {"--all", "-a"}, set()),
@@ -133,8 +136,8 @@ def parse(argv: list[str], major: int) -> tuple[str, list[str], dict]:
                     value = argv[i]
                 opts.setdefault(ALIASES.get(name, name.lstrip("-")), []).append(value)
             elif name in GLOBAL_BOOL or name in spec[1] or name in spec[2]:
-                if name == "--rollback-on-failure" and major < 4:
-                    raise Exit(1, "Error: unknown flag: --rollback-on-failure")
+                if name in ("--rollback-on-failure", "--force-conflicts") and major < 4:
+                    raise Exit(1, f"Error: unknown flag: {name}")
                 if name == "--wait" and eq and major < 4 and value not in ("true", "false"):
                     raise Exit(1, f'Error: invalid argument "{value}" for "--wait" flag: '
                                f'strconv.ParseBool: parsing "{value}": invalid syntax')
@@ -336,6 +339,9 @@ def upgrade(state, args, opts, major) -> int:
         recs = data["releases"][key]
         mine = out = recs[-1]
         if error is None:
+            error = _sync(opts, name, key, recs[-2]["manifest"] if len(recs) > 1 else "",
+                          mine["manifest"])
+        if error is None:
             _make_deployed(recs, mine)
             mine["info"].update(last_deployed=now(), description="Install complete" if install
                                 else "Upgrade complete")
@@ -386,6 +392,24 @@ def render(name: str, namespace: str, chart: Path, opts: dict) -> str:
     return _without_hooks(proc.stdout)
 
 
+def _sync(opts: dict, name: str, key: str, old: str, new: str) -> str | None:
+    """Apply the new manifest to the fake cluster, as helm does (helm_standin_cluster.py);
+    the error message when the API server refuses it."""
+    path = os.environ.get(CLUSTER)
+    if not path:
+        return None
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("helm_standin_cluster", path)
+    cluster = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cluster)
+    try:
+        cluster.sync(opts, name, key.split("/")[0], old, new)
+    except cluster.ClusterError as err:
+        return str(err)
+    return None
+
+
 def _without_hooks(text: str) -> str:
     """Like helm's stored manifest (`helm get manifest`): hook objects are kept apart."""
     docs = [doc for doc in text.split("\n---\n") if "helm.sh/hook:" not in doc]
@@ -415,6 +439,8 @@ def rollback(state, args, opts, major) -> int:
     with state.locked() as data:
         recs = data["releases"][key]
         mine = recs.pop()
+        if not error:
+            error = _sync(opts, name, key, recs[-1]["manifest"], mine["manifest"])
         if error:
             mine["info"].update(status="failed", description=f'Release "{name}" failed: {error}')
         else:

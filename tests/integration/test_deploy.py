@@ -58,8 +58,9 @@ def test_first_install_then_no_changes(helm, project, fake_kube):
     assert [s["name"] for s in data["steps"]][:2] == ["validate values", "preflight"]
     upgrade = helm.calls("upgrade")[0]
     assert {"--install", "--wait"} <= set(upgrade) and "--create-namespace" not in upgrade
-    flag = "--atomic" if helm.version.startswith("v3") else "--rollback-on-failure"
-    assert flag in upgrade
+    # kestra-ops rolls back itself, after reading why the upgrade failed (helm's own rollback
+    # would take the failing pods with it)
+    assert "--atomic" not in upgrade and "--rollback-on-failure" not in upgrade
     assert upgrade[upgrade.index("--kube-context") + 1] == "fake"
     assert fake_kube.store.get("leases", NS, LEASE_NAME) is None  # the lock was released
     assert changes(project)[-1]["action"] == "deploy" and changes(project)[-1]["after"] == 1
@@ -95,12 +96,24 @@ def test_upgrade_failure_rolls_back_and_exits_1(helm, project, fake_kube):
     overlay = project / "values" / "dev.yaml"
     overlay.write_text(overlay.read_text().replace("workerThreads: 8", "workerThreads: 12"))
     helm.state.set_fault("upgrade", "fail", "context deadline exceeded")
-    result = run("deploy", "--env", "dev", "--yes")
+    result = run("deploy", "--env", "dev", "--yes", "--output", "json")
     assert result.exit_code == 1, result.output
-    assert "context deadline exceeded" in result.output and "rolled back" in result.output
+    data = json.loads(result.stdout)
+    assert "context deadline exceeded" in data["message"]
+    assert "rolled back to revision 1 (now revision 3)" in data["message"]
+    assert (data["revision_after"], data["rolled_back_to"], data["revision_final"]) == (2, 1, 3)
     assert fake_kube.store.get("leases", NS, LEASE_NAME) is None
-    assert changes(project)[-1]["status"] == "failed"
-    assert helm.state.statuses()[-1][1] == "deployed"  # helm's own rollback revision
+    failed, rolled = changes(project)[-2:]
+    assert failed["action"] == "deploy" and failed["status"] == "failed"
+    assert rolled["action"] == "rollback" and rolled["to"] == 1
+    assert [s for _, s in helm.state.statuses()] == ["superseded", "failed", "deployed"]
+    assert helm.calls("rollback")[-1][1:3] == ["kestra", "1"]
+    # the evidence is read before the rollback, while the failing pods still exist
+    names = [s["name"] for s in data["steps"]]
+    evidence = next(i for i, n in enumerate(names) if n.startswith("evidence:"))
+    rollback = next(i for i, n in enumerate(names) if n.startswith("helm rollback"))
+    assert names[evidence - 1].startswith("helm upgrade") and evidence < rollback
+    assert data["steps"][names.index(names[evidence - 1])]["status"] == "failed"
 
 
 def test_stuck_release_is_reported_then_repaired(helm, project):

@@ -54,9 +54,9 @@ def _dependencies(install, monkeypatch, request):
 
 
 def _diff(install, monkeypatch, request):
-    from kestra_ops.workflows import diff
+    from kestra_ops.workflows import live_diff
 
-    monkeypatch.setattr(diff, "diff_manifests", interrupt)
+    monkeypatch.setattr(live_diff, "live_diff", interrupt)
 
 
 def _confirm(install, monkeypatch, request):
@@ -82,7 +82,7 @@ BEFORE_UPGRADE = [
     ("validate values", _validate),
     ("preflight", _preflight),
     ("helm dependency update", _dependencies),
-    ("diff against the live release", _diff),
+    ("diff against the live objects", _diff),
     ("confirm the diff", _confirm),
     (CONFIG_STEP, _config_backup),
     (DB_STEP, _db_backup),

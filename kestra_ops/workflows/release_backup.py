@@ -1,0 +1,65 @@
+"""The pre-release backup (step 4 of :mod:`kestra_ops.workflows.release`): the live ConfigMap and
+the Helm values of the current revision into the release's folder (mode 0600), and a database
+backup set in the bucket when the env has object storage and a database configured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kestra_ops.errors import KestraOpsError, NotFound
+from kestra_ops.workflows.plan import Step
+from kestra_ops.workflows.release_report import ReleaseReport, write_private
+
+
+def backup(env, rec, report: ReleaseReport, kube, helm, folder: Path, skip: bool) -> None:
+    import yaml
+
+    from kestra_ops.workflows.configmap import CONFIGMAP
+    from kestra_ops.workflows.configmap_backups import dump_manifest, manifest
+    from kestra_ops.workflows.rollout import read_json
+
+    files: dict[str, str] = {}
+    with rec.step("pre-release backup: ConfigMap and Helm values"):
+        try:
+            live = read_json(kube, f"configmap {CONFIGMAP}", kube.core.read_namespaced_config_map,
+                             CONFIGMAP, env.namespace)
+            files["configmap"] = str(write_private(folder / "configmap.yaml",
+                                                   dump_manifest(manifest(live))))
+            report.configmap_before = dict(live.get("data") or {})
+        except NotFound:
+            report.configmap_before = None
+        if report.before is not None:
+            values = helm.current_values(env.release, env.namespace, revision=report.before)
+            files["values"] = str(write_private(folder / f"values-{report.before}.yaml",
+                                                yaml.safe_dump(values, sort_keys=False)))
+    report.steps[-1].detail = ", ".join(f"{k} -> {v}" for k, v in files.items()) or "nothing live"
+    report.backup["files"] = files
+    report.backup["database"] = db_backup(env, rec, report, kube, skip)
+    report.backup["summary"] = (f"{len(files)} file(s) in {folder}; database: "
+                                f"{report.backup['database']}")
+
+
+def db_backup(env, rec, report: ReleaseReport, kube, skip: bool) -> str:
+    from kestra_ops.adapters import postgres as pg
+    from kestra_ops.adapters.storage import for_env
+
+    if skip:
+        report.steps.append(Step("pre-release backup: database", "skipped", "--skip-backup"))
+        return "skipped (--skip-backup)"
+    storage, why = for_env(env)
+    if storage is None:
+        why = f"not configured: {why}"
+    else:
+        try:
+            pg.resolve_url(None)
+        except KestraOpsError as err:
+            storage, why = None, f"not configured: {err}"
+    if storage is None:
+        report.steps.append(Step("pre-release backup: database", "skipped", why))
+        return f"skipped ({why})"
+    from kestra_ops.workflows.backup_run import run_backup
+
+    with rec.step("pre-release backup: database backup set"):
+        result = run_backup(env, storage=storage, kube=kube)
+    report.steps[-1].detail = f"set {result.name} in {result.bucket}"
+    return f"set {result.name}"
