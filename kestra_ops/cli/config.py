@@ -71,12 +71,17 @@ def patch_cmd(state, env: str, sets: tuple[str, ...], patch_file: Path | None, y
 
     Checks the result with the same Kestra rules as `values validate` (a change that breaks
     one is refused), shows the diff with secrets masked and asks, backs up the live
-    ConfigMap to backups/configmap/, writes it only if nobody changed it meanwhile, then
-    restarts deployment kestra-standalone and waits until it is ready. If the rollout fails,
-    the backup is put back automatically (exit 1).
+    ConfigMap to backups/configmap/ (mode 0600; a copy goes to the env's bucket when object
+    storage is configured and reachable, else a warning: the local file is the backup),
+    writes it only if nobody changed it meanwhile, then restarts deployment
+    kestra-standalone and waits until it is ready. If the rollout fails, the backup is put
+    back automatically (exit 1).
 
-    Helm owns this ConfigMap: the next deploy reverts the change unless --persist also writes
-    it into the values.
+    Helm owns this ConfigMap: without --persist the change is out-of-band (field manager
+    kestra-ops). The next `kestra-ops deploy` / `release` shows it as changed outside Helm
+    and, once confirmed, reverts it (Helm 4: with --force-conflicts; a plain `helm upgrade`
+    on Helm 4 fails on the conflict). --persist also writes it into the values, so deploys
+    keep it.
     """
     from kestra_ops.workflows.configmap import helm_warning, patch_config
     from kestra_ops.workflows.configmap_doc import Patch

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from kestra_ops.audit import log_change
-from kestra_ops.errors import Aborted, Conflict, InvalidInput, NotFound, OperationFailed
+from kestra_ops.errors import (Aborted, Conflict, InvalidInput, KestraOpsError, NotFound,
+                               OperationFailed)
 from kestra_ops.settings import Environment
 from kestra_ops.values.findings import Report
 from kestra_ops.values.loader import YamlDoc, to_plain
@@ -39,9 +40,12 @@ def helm_warning(env: Environment, persisted: bool) -> str:
     if persisted:
         return (f"Helm owns configmap {CONFIGMAP}: the change is also written to {overlay} so "
                 "the next `kestra-ops deploy` keeps it; commit that file")
-    return (f"Helm owns configmap {CONFIGMAP}: the next `kestra-ops deploy` reverts this "
-            f"out-of-band change unless it is carried into the values (--persist writes it "
-            f"to {overlay})")
+    return (f"Helm owns configmap {CONFIGMAP}: this is an out-of-band change, written by field "
+            f"manager kestra-ops. The next `kestra-ops deploy` or `release` shows it in its "
+            f"diff as changed outside Helm and, once confirmed (or --yes), reverts it to the "
+            f"values (on Helm 4 by taking the field back with --force-conflicts; a plain "
+            f"`helm upgrade` on Helm 4 fails on it). To keep the change, carry it into the "
+            f"values: --persist writes it to {overlay}")
 
 
 @dataclass
@@ -169,9 +173,13 @@ def _write_and_roll(kube, env: Environment, live: dict, data: dict, binary: dict
     path = backups.write_backup(env.root, live, env=env.name)
     result.backup = backups.relative(path, env.root)
     _info(progress, f"backed up configmap {CONFIGMAP} to {result.backup}")
-    if uploader is not None:
-        result.uploaded = uploader(path)
-        _info(progress, f"copied the backup to {result.uploaded}")
+    if uploader is not None:  # best effort: the local 0600 file is the guarantee
+        try:
+            result.uploaded = uploader(path)
+            _info(progress, f"copied the backup to {result.uploaded}")
+        except KestraOpsError as err:  # e.g. the patch that fixes a wrong MinIO endpoint
+            result.warnings.append(f"the backup was not copied to the bucket ({err}); the "
+                                   f"local copy {result.backup} is the backup")
     rv = result.resource_version_before
     with _step(progress, f"write configmap {CONFIGMAP} (resourceVersion {rv})"):
         written = _replace(kube, env, live, data, binary, conflict=(

@@ -193,13 +193,26 @@ def test_backup_is_copied_to_the_bucket_when_storage_is_configured(project, fake
     assert copied == local.read_bytes()
 
 
-def test_failed_upload_writes_nothing(project, fake_kube, s3, monkeypatch):
-    for key, value in s3.env().items():  # the bucket does not exist: the copy fails
+@pytest.mark.parametrize("where", ["missing bucket", "unreachable endpoint"])
+def test_a_failed_bucket_copy_is_a_warning_and_the_patch_goes_on(project, fake_kube, s3,
+                                                                 monkeypatch, where):
+    """The local 0600 backup is the guarantee; the bucket copy is best effort, so a patch that
+    fixes a wrong MinIO endpoint stays possible while object storage is unreachable."""
+    for key, value in s3.env().items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("KESTRA_OPS_MINIO_ENDPOINT", s3.endpoint)
+    endpoint = s3.endpoint if where == "missing bucket" else "127.0.0.1:9"  # discard port
+    monkeypatch.setenv("KESTRA_OPS_MINIO_ENDPOINT", endpoint)
     monkeypatch.setenv("KESTRA_OPS_MINIO_SECURE", "false")
-    before = app_yml(fake_kube)
     result = run(project, "config", "patch", "--env", "dev", "--yes", "--no-restart",
-                 "--set", "kestra.jdbc.cleaner.retention=30d")
-    assert result.exit_code == 1 and "NoSuchBucket" in result.output
-    assert app_yml(fake_kube) == before
+                 "--set", "kestra.jdbc.cleaner.retention=30d", "--output", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["changed"] and data["uploaded"] is None
+    local = project / data["backup"]
+    assert local.is_file() and local.stat().st_mode & 0o777 == 0o600
+    warning = next(w for w in data["warnings"] if "not copied to the bucket" in w)
+    assert data["backup"] in warning
+    assert ("NoSuchBucket" if where == "missing bucket" else "127.0.0.1:9") in warning
+    assert "not copied to the bucket" in result.stderr
+    assert yaml.safe_load(fake_kube.store.get("configmaps", NS, "kestra-config")["data"][
+        "application.yml"])["kestra"]["jdbc"]["cleaner"]["retention"] == "30d"
