@@ -24,10 +24,13 @@ class ObjectChange:
     action: str  # create | update | delete
     diff: str
     drift: tuple = ()  # FieldConflict: the fields this change takes back from another writer
+    # "live": the live object changes; "manifest": only the release's stored manifest differs
+    # (the live object already matches the render, as far as a server-side apply tells)
+    scope: str = "live"
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "name": self.name, "action": self.action, "diff": self.diff,
-                "drift": [d.to_dict() for d in self.drift]}
+                "scope": self.scope, "drift": [d.to_dict() for d in self.drift]}
 
 
 @dataclass

@@ -16,9 +16,10 @@ For every object the chart renders (hooks aside, as helm keeps them apart):
   ``delete``.
 
 An object whose live and applied forms agree but whose rendered text differs from the release's
-stored manifest (a field the server normalises, a field helm 3 removes with its three-way merge)
-is still a change: it comes from :func:`~kestra_ops.workflows.diff.diff_manifests`, so nothing
-the old manifest-to-render diff showed is lost. Conflicts with ``helm`` itself (a release written
+stored manifest (a value already set live by ``config patch --persist``, a field the server
+normalises, a field Helm 3's three-way merge removes) is still a change, of scope ``manifest``:
+its diff is the release's manifest against the render, so nothing the old manifest-to-render
+diff showed is lost. Conflicts with ``helm`` itself (a release written
 by Helm 3's client-side apply) are not drift.
 """
 
@@ -65,8 +66,8 @@ def comparable(obj: dict | None) -> dict | None:
     return out
 
 
-def _unified(old: dict | None, new: dict | None, label: str) -> str:
-    return "".join(difflib.unified_diff(dump_lines(old), dump_lines(new), f"live {label}",
+def _unified(old: dict | None, new: dict | None, label: str, old_name: str = "live") -> str:
+    return "".join(difflib.unified_diff(dump_lines(old), dump_lines(new), f"{old_name} {label}",
                                         f"new {label}"))
 
 
@@ -76,7 +77,7 @@ def live_diff(kube, rendered: str, stored: str, *, release: str, namespace: str,
     manifest (``helm get manifest``; empty before the first install)."""
     desired = parse_objects(rendered, skip_hooks=True)
     previous = parse_objects(stored, skip_hooks=True)
-    manifest_changes = {(c.kind, c.name): c for c in diff_manifests(stored, rendered).changes}
+    manifest_changed = {(c.kind, c.name) for c in diff_manifests(stored, rendered).changes}
     resources = ko.Resources(kube)
     result = ManifestDiff(against="the live objects")
     for key in sorted(set(desired) | set(previous)):
@@ -107,8 +108,10 @@ def live_diff(kube, rendered: str, stored: str, *, release: str, namespace: str,
             drift = _drift(kube, resources, obj, live, namespace)
             result.changes.append(ObjectChange(kind, name, "update",
                                                _unified(before, after, label), tuple(drift)))
-        elif (kind, name) in manifest_changes:
-            result.changes.append(manifest_changes[(kind, name)])
+        elif (kind, name) in manifest_changed:
+            result.changes.append(ObjectChange(
+                kind, name, "update", _unified(previous.get(key), desired[key], label,
+                                               "release manifest"), scope="manifest"))
         else:
             result.unchanged += 1
     return result
