@@ -1,10 +1,13 @@
 """history and rollback of an environment's Helm release.
 
 ``rollback`` reads the history, picks the target (by default the last ``deployed``/``superseded``
-revision before the current one), asks the caller to confirm, takes the deploy lock, checks that
-the release did not move while waiting for the answer, runs ``helm rollback --wait``, reads the
-new revision back and logs the change (``backups/changes.jsonl``). The lock is released however
-it ends (success, failure, Ctrl-C).
+revision before the current one), compares the target's manifest with the live objects (fields
+changed outside Helm, e.g. by ``config patch``, are named: the rollback reverts them), asks the
+caller to confirm, takes the deploy lock, checks that the release did not move while waiting for
+the answer, runs ``helm rollback --wait`` (on Helm 4 with ``--force-conflicts`` when such fields
+exist: its server-side apply refuses them otherwise), reads the new revision back and logs the
+change (``backups/changes.jsonl``). The lock is released however it ends (success, failure,
+Ctrl-C).
 """
 
 from __future__ import annotations
@@ -42,16 +45,23 @@ class RollbackPlan:
     namespace: str
     current: Revision
     target: Revision
+    drift: tuple[str, ...] = ()  # fields changed outside Helm that the rollback reverts
+    notes: tuple[str, ...] = ()
 
     def describe(self) -> str:
         c, t = self.current, self.target
-        return (f"roll back release {self.release} in {self.namespace} ({self.env}): revision "
+        text = (f"roll back release {self.release} in {self.namespace} ({self.env}): revision "
                 f"{c.revision} ({c.status}, {c.chart}, app {c.app_version or '?'}) -> revision "
                 f"{t.revision} ({t.status}, {t.chart}, app {t.app_version or '?'})")
+        if self.drift:
+            text += "\n  changed outside Helm, reverted by the rollback:" + "".join(
+                f"\n    {line}" for line in self.drift)
+        return text + "".join(f"\n  note: {n}" for n in self.notes)
 
     def to_dict(self) -> dict:
         return {"env": self.env, "release": self.release, "namespace": self.namespace,
-                "current": self.current.to_dict(), "target": self.target.to_dict()}
+                "current": self.current.to_dict(), "target": self.target.to_dict(),
+                "drift": list(self.drift), "notes": list(self.notes)}
 
 
 @dataclass
@@ -125,13 +135,22 @@ def rollback(env: Environment, *, to: int | None = None, timeout: str = "10m",
     progress = progress or Progress(quiet=True)
     with progress.step(f"helm history {env.release}"):
         plan = plan_rollback(release_history(env, helm=helm), to)
-    if confirm is not None and not confirm(plan):
-        raise Aborted("aborted, nothing changed")
     own_kube = kube is None
     if own_kube:
         from kestra_ops.adapters.kube import connect
 
         kube = connect(env)
+    try:
+        with progress.step(f"compare revision {plan.target.revision} with the live objects"):
+            plan = _with_drift(env, plan, helm, kube)
+    except BaseException:
+        if own_kube:
+            kube.close()
+        raise
+    if confirm is not None and not confirm(plan):
+        if own_kube:
+            kube.close()
+        raise Aborted("aborted, nothing changed")
     started = time.monotonic()
     duration = lock_duration or max(DEFAULT_DURATION, int(seconds) + 300)
     try:
@@ -143,24 +162,44 @@ def rollback(env: Environment, *, to: int | None = None, timeout: str = "10m",
                 raise Conflict(f"release {env.release} changed while waiting (now revision "
                                f"{now.revision if now else '?'}, was {plan.current.revision}); "
                                "nothing changed: run the rollback again")
-            new = _run(env, plan, helm, timeout, progress, on_interrupt)
+            new = _run(env, plan, helm, timeout, progress, on_interrupt,
+                       force_conflicts=bool(plan.drift))
     finally:
         if own_kube:
             kube.close()
     log_change(env.root, action="rollback", env=env.name, target=f"release {env.release}",
                before=plan.current.revision, after=new.revision, to=plan.target.revision,
-               namespace=env.namespace, status=new.status)
+               namespace=env.namespace, status=new.status, reverted=list(plan.drift))
     return RollbackResult(plan, new, time.monotonic() - started, lock_holder=lock.holder)
 
 
-def _run(env, plan: RollbackPlan, helm: Helm, timeout, progress, on_interrupt) -> Revision:
+def _with_drift(env, plan: RollbackPlan, helm: Helm, kube) -> RollbackPlan:
+    """The plan with the fields the rollback takes back from other writers. A rollback is a
+    way out: when the comparison itself fails, the plan says so and the rollback goes on."""
+    from dataclasses import replace
+
+    from kestra_ops.workflows.live_diff import live_diff
+
+    try:
+        target = helm.manifest(env.release, env.namespace, plan.target.revision)
+        current = helm.manifest(env.release, env.namespace)
+        diff = live_diff(kube, target, current, release=env.release, namespace=env.namespace)
+    except KestraOpsError as err:
+        return replace(plan, notes=(f"could not compare revision {plan.target.revision} with "
+                                    f"the live objects: {err}",))
+    return replace(plan, drift=tuple(diff.drift), notes=tuple(diff.notes))
+
+
+def _run(env, plan: RollbackPlan, helm: Helm, timeout, progress, on_interrupt, *,
+         force_conflicts: bool = False) -> Revision:
     from kestra_ops.audit import log_change
 
     step = f"helm rollback {env.release} to revision {plan.target.revision} (wait {timeout})"
     try:
         with progress.step(step):
             return helm.rollback(env.release, env.namespace, plan.target.revision,
-                                 timeout=timeout, on_interrupt=on_interrupt)
+                                 timeout=timeout, on_interrupt=on_interrupt,
+                                 force_conflicts=force_conflicts)
     except KestraOpsError as err:  # helm may have written a failed revision: log what it left
         try:
             after = helm.history(env.release, env.namespace)[-1]

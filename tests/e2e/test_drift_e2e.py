@@ -116,3 +116,18 @@ def test_config_patch_while_object_storage_is_unreachable(install, monkeypatch):
     assert (install.root / data["backup"]).stat().st_mode & 0o777 == 0o600
     assert install.app_yml()["kestra"]["jdbc"]["cleaner"]["retention"] == "14d"
     assert install.deployment()["status"].get("readyReplicas") == 1
+
+
+def test_rollback_over_a_config_patch_takes_the_field_back(install):
+    install.run_ok("deploy", "--env", "dev", "--yes", "--skip-bucket")
+    install.edit_overlay("workerThreads: 8", "workerThreads: 9")
+    install.run_ok("deploy", "--env", "dev", "--yes", "--skip-bucket")
+    patch(install, "4m", "--no-restart")
+    result = install.run_ok("rollback", "--env", "dev", "--yes", "--output", "json")
+    data = json.loads(result.stdout)
+    assert data["to_revision"] == 1 and data["ok"] is True
+    assert any("kestra-ops" in line for line in data["drift"])
+    assert [r["status"] for r in install.history()] == ["superseded", "superseded", "deployed"]
+    assert grace(install) == "5m" and owners(install) == {"helm"}
+    args = install.deployment()["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "8" in args  # revision 1's --worker-thread
