@@ -73,22 +73,15 @@ def request(kube, method: str, path: str, *, query: list[tuple[str, str]] | None
         response = api.call_api(*serialized, _request_timeout=timeout)
         response.read()
     except HTTPError as err:
+        from kestra_ops.adapters.neterr import describe
+
         raise Unreachable(f"cannot reach the Kubernetes API at {kube.host}: "
-                          f"{_why(err)}") from None
+                          f"{describe(err)}") from None
     try:
         data = json.loads(response.data or b"{}")
     except ValueError:
         data = {"message": (response.data or b"")[:200].decode("utf-8", "replace")}
     return response.status, data if isinstance(data, dict) else {}
-
-
-def _why(err) -> str:
-    text = str(getattr(err, "reason", None) or err)
-    for words in ("Connection refused", "timed out", "Name or service not known",
-                  "certificate verify failed", "No route to host"):
-        if words.lower() in text.lower():
-            return words.lower()
-    return text.splitlines()[0][:160] if text else type(err).__name__
 
 
 class Resources:

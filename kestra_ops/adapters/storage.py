@@ -78,7 +78,7 @@ class Storage:
             raise InvalidInput(f"{what}: {err}") from None
         except HTTPError as err:
             raise Unreachable(f"cannot reach object storage at {self.url}: "
-                              f"{_first_line(_root_cause(err))}") from None
+                              f"{describe(err)}") from None
 
     def bucket_exists(self, name: str) -> bool:
         return bool(self.call(f"bucket {name}", self.client.bucket_exists, name))
@@ -173,7 +173,7 @@ class Storage:
                                      preload_content=True)
         except HTTPError as err:
             raise Unreachable(f"cannot reach object storage at {self.url}: "
-                              f"{_first_line(_root_cause(err))}") from None
+                              f"{describe(err)}") from None
         return HttpAnswer(resp.status, resp.headers.get("Server", ""),
                           error_code(resp.data[:4096]))
 
@@ -259,11 +259,12 @@ def for_env(env, *, environ=None, region: str | None = None, timeout: float = 10
                    timeout=timeout), ""
 
 
-def _root_cause(err: BaseException) -> BaseException:
-    reason = getattr(err, "reason", None)
-    return reason if isinstance(reason, BaseException) else err
-
-
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+    return text[0] if text else "no details"
+
+
+def describe(err: BaseException) -> str:
+    from kestra_ops.adapters.neterr import describe as words
+
+    return words(err)

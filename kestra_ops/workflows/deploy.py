@@ -93,7 +93,9 @@ class _Steps:
                 if failed(value):
                     status.fail()
         except BaseException as err:
-            detail = str(err) if isinstance(err, KestraOpsError) else type(err).__name__
+            detail = (str(err) if isinstance(err, KestraOpsError) else
+                      "interrupted (Ctrl-C)" if isinstance(err, KeyboardInterrupt) else
+                      "internal error")
             self.result.steps.append(Step(name, "failed", detail, time.perf_counter() - started))
             raise
         self.result.steps.append(Step(name, status.status, describe(value),

@@ -348,7 +348,7 @@ class DeployLock:
                 return
             except Exception as err:  # noqa: BLE001 - a failed renewal never ends the operation
                 self._warn(f"renewing the deploy lock of {self.namespace} failed "
-                           f"({err if isinstance(err, KestraOpsError) else type(err).__name__}); "
+                           f"({err if isinstance(err, KestraOpsError) else _words(err)}); "
                            "retrying")
                 wait = min(self.renew_interval, RETRY_SECONDS)
                 continue
@@ -404,3 +404,9 @@ def deploy_lock(kube, env, *, duration: int = DEFAULT_DURATION,
     and Ctrl-C. ``duration`` is capped at :data:`LEASE_SECONDS` (see :class:`DeployLock`)."""
     with DeployLock(kube, env.namespace, duration=duration, operation=operation) as lock:
         yield lock
+
+
+def _words(err: BaseException) -> str:
+    from kestra_ops.adapters.neterr import describe
+
+    return describe(err)
