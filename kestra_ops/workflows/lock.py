@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from kestra_ops.errors import Conflict, KestraOpsError, NotFound
+from kestra_ops.workflows.lock_clock import ClockSkew, _micro, _now  # noqa: F401 - re-exported
 
 LEASE_NAME = "kestra-ops-deploy"
 LEASE_SECONDS = 60  # leaseDurationSeconds: how long a holder that stopped renewing keeps others out
@@ -68,44 +69,6 @@ def parse_holder(holder: str) -> tuple[str, str, int | None]:
     if colon and pid.isdigit():
         return user, host, int(pid)
     return user, rest, None
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def _micro(when: dt.datetime) -> dt.datetime:
-    """A time the client serialises as MicroTime: it writes datetimes with isoformat(), which
-    drops a zero fraction, and the API server needs all six digits (so 0 µs becomes 1 µs)."""
-    when = when.astimezone(dt.timezone.utc)
-    return when if when.microsecond else when.replace(microsecond=1)
-
-
-class ClockSkew:
-    """The API server's clock as its ``Date`` headers show it (1 s resolution). An offset within
-    :data:`TOLERANCE` is the same clock (0); a larger one is applied to every Lease time."""
-
-    TOLERANCE = 2.0
-
-    def __init__(self) -> None:
-        self.offset = 0.0  # seconds to add to the local clock to get the server's
-
-    def observe(self, headers) -> None:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            date = (headers or {}).get("Date")
-            server = parsedate_to_datetime(date) if date else None
-        except (TypeError, ValueError, AttributeError):
-            server = None
-        if server is None or server.tzinfo is None:
-            return
-        # Date is truncated to the second: the server's time is in [Date, Date + 1)
-        offset = (server - _now()).total_seconds() + 0.5
-        self.offset = 0.0 if abs(offset) <= self.TOLERANCE else offset
-
-    def now(self) -> dt.datetime:
-        return _now() + dt.timedelta(seconds=self.offset)
 
 
 @dataclass(frozen=True)

@@ -289,6 +289,9 @@ def test_a_wrong_local_clock_neither_steals_a_live_lock_nor_keeps_a_dead_one(kub
                                                                            monkeypatch, skew):
     real_now = lock_module._now
     monkeypatch.setattr(lock_module, "_now", lambda: real_now() + dt.timedelta(seconds=skew))
+    from kestra_ops.workflows import lock_clock
+
+    monkeypatch.setattr(lock_clock, "_now", lambda: real_now() + dt.timedelta(seconds=skew))
 
     def written_drift() -> float:
         written = dt.datetime.strptime(renew_time(fake_kube), "%Y-%m-%dT%H:%M:%S.%fZ")

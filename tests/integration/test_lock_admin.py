@@ -313,6 +313,9 @@ def test_status_and_break_read_times_in_the_servers_clock(project, fake_kube, ku
 
     real_now = lock_module._now
     monkeypatch.setattr(lock_module, "_now", lambda: real_now() + dt.timedelta(minutes=10))
+    from kestra_ops.workflows import lock_clock
+
+    monkeypatch.setattr(lock_clock, "_now", lambda: real_now() + dt.timedelta(minutes=10))
     seed_lease(fake_kube, "alice@ci-7:4242", renewed_ago=3)
     env = load_config().environment("dev")
     status = lock_status(env, kube)
