@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from kestra_ops.errors import KestraOpsError, NotFound, OperationFailed
+from kestra_ops.errors import Conflict, KestraOpsError, NotFound, OperationFailed
 from kestra_ops.settings import Environment
 from kestra_ops.workflows.diff import ManifestDiff
 from kestra_ops.workflows.plan import Step
@@ -218,6 +218,7 @@ def _locked_deploy(env, result: DeployResult, steps: _Steps, kube, helm, *, time
         if confirm is not None and not confirm(result.diff):
             result.outcome, result.message = "aborted", "aborted, nothing changed"
             return
+        _still_held(lock, env)
         result.force_conflicts = bool(result.diff.drift) and helm.version[0] >= 4
         if result.diff.drift:
             progress.info(f"  taking back {len(result.diff.drift)} field(s) changed outside "
@@ -246,6 +247,24 @@ def _locked_deploy(env, result: DeployResult, steps: _Steps, kube, helm, *, time
                    before=result.before, after=new.revision, status=new.status,
                    changes=[f"{c.action} {c.kind}/{c.name}" for c in result.diff.changes],
                    reverted=result.diff.drift)
+
+
+def _still_held(lock, env) -> None:
+    """The Lease is still ours (a prompt may have waited while someone broke it, or longer than
+    a lock whose renewals failed lives): else nothing is changed."""
+    if not hasattr(lock, "current"):
+        return
+    held = lock.current()
+    if getattr(lock, "lost", None):
+        lost = lock.lost
+    elif held is None:
+        lost = "the Lease is gone"
+    elif held.holder != lock.holder:
+        lost = f"now held by {held.holder}"
+    else:
+        return
+    raise Conflict(f"the deploy lock of {env.namespace} was lost before the upgrade ({lost}); "
+                   "nothing was changed: run the deploy again")
 
 
 def _render_diff(env, kube, helm, installed: bool, progress) -> ManifestDiff:

@@ -208,6 +208,9 @@ def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_secon
 
 
 def _release_lock(lock, report: ReleaseReport) -> None:
+    report.warnings += [f"deploy lock: {w}" for w in getattr(lock, "warnings", [])]
+    if getattr(lock, "lost", None):
+        report.warnings.append(f"the deploy lock was lost during the release: {lock.lost}")
     try:
         lock.release()
     except KestraOpsError as err:

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from kestra_ops.adapters.helm import Helm
+from kestra_ops.errors import Conflict
 from kestra_ops.cli import cli
 from kestra_ops.settings import load_config
 from kestra_ops.workflows.deploy import deploy
@@ -173,3 +174,18 @@ def test_library_call_without_click(helm, project):
     assert result.outcome == "dry-run" and result.diff.changed
     assert {c.action for c in result.diff.changes} == {"create"}
     assert result.exit_code(detailed=True) == 3 and result.exit_code() == 0
+
+
+def test_a_lock_broken_while_confirming_stops_the_deploy(helm, project, fake_kube):
+    """Someone ran `lock break --force` while the diff waited for an answer: nothing changes."""
+    from kestra_ops.workflows.deploy import deploy as run_deploy
+
+    env = load_config().environment("dev")
+
+    def confirm(diff) -> bool:
+        fake_kube.store.delete("leases", NS, LEASE_NAME)
+        return True
+
+    with pytest.raises(Conflict, match="lock of hyperplane-kestra was lost before the upgrade"):
+        run_deploy(env, confirm=confirm, helm=Helm.for_env(env))
+    assert not helm.calls("upgrade")
