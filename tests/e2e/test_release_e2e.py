@@ -111,6 +111,11 @@ def test_a_failed_release_is_never_no_changes(install, servers):
     failed = install.helm("upgrade", "kestra", str(ROOT / "charts" / "kestra"), *values, "-f",
                           str(crash), "--wait", "--timeout", "10s", check=False)
     assert failed.returncode != 0 and statuses(install) == ["deployed", "failed"]
+    # helm 4's description of it spans two lines; `history` keeps one line per revision
+    assert "\n" in install.history()[-1]["description"]
+    table = install.run_ok("history", "--env", "dev").stdout.splitlines()
+    assert len([line for line in table if "failed" in line]) == 1
+    assert len(table) == 2 + 2  # title, header, one line per revision
 
     dry = install.run("deploy", "--env", "dev", "--dry-run", "--detailed-exitcode",
                       "--skip-bucket")
@@ -122,3 +127,22 @@ def test_a_failed_release_is_never_no_changes(install, servers):
     assert statuses(install) == ["superseded", "failed", "deployed"]
     wait_until("the repaired pods to be ready",
                lambda: install.deployment()["status"].get("readyReplicas") == 1)
+
+
+def test_failing_check_after_helm_succeeded_is_failed_on_every_line(install, servers):
+    """Helm's wait passes, the end-to-end flow fails: rolled back, and the progress line of the
+    check step says FAILED as the summary does (item 5)."""
+    assert release(install)[0] == 0
+    servers.flow_store.rules.fail_markers = ("io.kestra.plugin.core.log.Log",)
+    install.edit_overlay("workerThreads: 8", "workerThreads: 9")
+    result = install.run("release", "--env", "dev", "--yes", "--skip-bucket", "--skip-backup",
+                         "--check-timeout", "5s")
+    assert result.exit_code == 1, result.stdout + result.stderr
+    done = [line.split() for line in result.stderr.splitlines() if line.startswith("  ")
+            and line.rstrip().endswith("s)")]
+    marks = {" ".join(words[1:3]): words[0] for words in done}
+    assert marks["check (wait"] == "FAILED" and marks["helm rollback"] == "ok", done
+    assert "rolled back to revision 1" in result.stdout
+    assert [r["status"] for r in install.history()] == ["superseded", "superseded", "deployed"]
+    args = install.deployment()["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "9" not in args

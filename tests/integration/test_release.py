@@ -174,3 +174,24 @@ def test_interrupted_before_the_lock(install, monkeypatch):
     result, data = release(install)
     assert result.exit_code == 130 and data["stopped_at"] == "chart lint"
     assert not install.helm.calls("upgrade") and lock_free(install)
+
+
+def test_progress_lines_agree_with_the_report_when_the_check_fails(install, monkeypatch):
+    """Issue 10 item 5: the checklist step ran but failed: its progress line says FAILED."""
+    controller = install.kube.controller
+
+    def crash():
+        controller.set_failure(DEP, "crashloop")
+        install.wait_pods(lambda: "CrashLoopBackOff" in json.dumps(install.pod(DEP)["status"]))
+
+    after_upgrade(monkeypatch, crash)
+    after_rollback(monkeypatch, lambda: controller.set_failure(DEP, None))
+    result = install.run("--yes", *CHECK, command="release")
+    assert result.exit_code == 1, result.output
+    done = [line.strip() for line in result.stderr.splitlines() if line.startswith("  ")
+            and line.rstrip().endswith("s)")]
+    first_check = next(line for line in done if "check (wait" in line)
+    assert first_check.startswith("FAILED"), done
+    assert next(line for line in done if "helm rollback" in line).startswith("ok")
+    report = [line.split() for line in result.stdout.splitlines()]
+    assert ["FAILED", "check", "(wait"] in [words[:3] for words in report]  # the report too

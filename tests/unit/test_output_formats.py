@@ -311,3 +311,21 @@ def test_sarif_for_a_file_name_with_spaces_is_valid(tmp_path, in_repo, monkeypat
     uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
             for r in doc["runs"][0]["results"]}
     assert uris == {"my%20values%231/prod%20100%25.yaml"}
+
+
+def test_progress_step_marks_a_failed_verdict():
+    """A step whose work ran but whose verdict is a failure prints FAILED, not ok."""
+    import io
+
+    from kestra_ops.output.progress import Progress
+
+    stream = io.StringIO()
+    progress = Progress(stream=stream)
+    with progress.step("check") as status:
+        status.fail()
+    with progress.step("preflight") as status:
+        status.warn()
+    with progress.step("diff"):
+        pass
+    marks = [line.split()[0] for line in stream.getvalue().splitlines() if line.startswith("  ")]
+    assert marks == ["FAILED", "WARN", "ok"]
