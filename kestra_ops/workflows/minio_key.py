@@ -61,7 +61,8 @@ class Admin:
         from minio.error import MinioAdminException
         from urllib3.exceptions import HTTPError, ResponseError
 
-        from kestra_ops.adapters.storage import _first_line, _root_cause, error_code
+        from kestra_ops.adapters.neterr import describe
+        from kestra_ops.adapters.storage import error_code
 
         try:
             return fn(*args, **kwargs)
@@ -84,11 +85,11 @@ class Admin:
                 raise NotFound(f"{where}: {answer}") from None
             raise OperationFailed(f"{where}: {answer}") from None
         except HTTPError as err:
-            cause = _root_cause(err)
+            reason = getattr(err, "reason", None)
+            cause = reason if isinstance(reason, BaseException) else err
             if isinstance(cause, ResponseError):  # 5xx answers, retried (the Storage's pool)
                 raise OperationFailed(f"MinIO admin {what} at {self.url}: {cause}") from None
-            raise Unreachable(f"MinIO admin {what} at {self.url}: {_first_line(cause)}") \
-                from None
+            raise Unreachable(f"MinIO admin {what} at {self.url}: {describe(err)}") from None
 
     def available(self) -> tuple[dict | None, str]:
         """(existing policies, "") or (None, why there is no admin API to use)."""

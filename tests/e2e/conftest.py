@@ -19,17 +19,15 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.fakes.loopback import free_ports
 from tests.fakes.seaweed import seaweed  # noqa: F401 - fixture: a real S3 server (SeaweedFS)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,19 +52,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if Path(str(item.fspath)).resolve().is_relative_to(HERE):
             item.add_marker(skip)
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @dataclass
@@ -102,7 +87,7 @@ def cluster(tmp_path_factory) -> Cluster:
         yield Cluster(Path(reuse))
         return
     home = Path(tmp_path_factory.mktemp("k8s"))
-    ports = _free_ports(5)
+    ports = free_ports(5)
     env = {**os.environ, "K8S_HOME": str(home), "K8S_PYTHON": sys.executable,
            "K8S_BIN_DIR": os.environ.get("K8S_BIN_DIR", "/tmp/kestra-ops-k8s-bin"),
            **dict(zip(("ETCD_PORT", "ETCD_PEER_PORT", "APISERVER_PORT", "KCM_PORT",

@@ -3,6 +3,22 @@ serving in a thread); stop, context manager and ``endpoint`` ("127.0.0.1:PORT") 
 
 from __future__ import annotations
 
+import socket
+
+
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """``n`` distinct ports free on ``host`` now (all bound at once, then released)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind((host, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
 
 class LoopbackServer:
     _server = None

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from tests.fakes.loopback import free_ports
 
 ROOT_USER = "seaweed-root-e2e"
 ROOT_PASSWORD = "Seaweed-Root-Passw0rd-e2e"
@@ -39,19 +39,6 @@ def find_weed() -> str | None:
     """The venv's ``weed`` (beside this interpreter), else one on PATH."""
     here = Path(sys.executable).parent / "weed"
     return str(here) if os.access(here, os.X_OK) else shutil.which("weed")
-
-
-def _free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @dataclass
@@ -107,7 +94,7 @@ class SeaweedS3:
         (folder / "s3.json").write_text(json.dumps({"identities": [{
             "name": "admin", "credentials": [{"accessKey": ROOT_USER, "secretKey": ROOT_PASSWORD}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-        master, volume, filer, s3, *grpc = _free_ports(8)
+        master, volume, filer, s3, *grpc = free_ports(8)
         cmd = [weed, "server", f"-dir={folder / 'data'}", "-ip=127.0.0.1",
                "-ip.bind=127.0.0.1", "-master.telemetry=false", "-volume.max=100",
                "-master.volumeSizeLimitMB=64",

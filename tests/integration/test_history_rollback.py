@@ -19,6 +19,7 @@ from kestra_ops.errors import Aborted, InvalidInput, NotFound
 from kestra_ops.settings import load_config
 from kestra_ops.workflows.lock import LEASE_NAME, identity
 from kestra_ops.workflows.rollback import History, plan_rollback, release_history, rollback
+from tests.helpers_cli import changes, lease, run
 
 NS = "hyperplane-kestra"
 VERSIONS = ["v3.17.3", "v4.1.4"]
@@ -42,19 +43,6 @@ def standin(helm_standin, project):
 def each_standin(request, helm_standin, project):
     """For the tests where Helm 3 and Helm 4 could differ."""
     return helm_standin(request.param)
-
-
-def run(*args, input=None):
-    return CliRunner().invoke(cli, list(args), input=input)
-
-
-def lease(fake_kube):
-    return fake_kube.store.get("leases", NS, LEASE_NAME)
-
-
-def changes(root):
-    path = root / "backups" / "changes.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def dev():

@@ -12,14 +12,13 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
 
 from kestra_ops.adapters.kube import Kube
-from kestra_ops.cli import cli
 from kestra_ops.errors import Conflict
 from kestra_ops.settings import load_config
 from kestra_ops.workflows.lock import LEASE_NAME, DeployLock
 from kestra_ops.workflows.lock_admin import ago, break_lock, lock_status
+from tests.helpers_cli import CtrlCTerminal, changes, lease, run
 
 NS = "hyperplane-kestra"
 
@@ -44,32 +43,6 @@ class Terminal(io.BytesIO):
 
     def isatty(self) -> bool:
         return True
-
-
-class CtrlCTerminal(io.RawIOBase):
-    def readable(self) -> bool:
-        return True
-
-    def isatty(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if size == 0:
-            return b""
-        raise KeyboardInterrupt
-
-
-def run(*args, input=None):
-    return CliRunner().invoke(cli, list(args), input=input)
-
-
-def lease(fake_kube):
-    return fake_kube.store.get("leases", NS, LEASE_NAME)
-
-
-def changes(root):
-    path = root / "backups" / "changes.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def seed_lease(fake_kube, holder, *, renewed_ago: float, duration: int = 60,

@@ -7,7 +7,6 @@ Kubernetes API, the recording stand-in helm, the fake Kestra server, MinIO's hea
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
@@ -18,6 +17,7 @@ from kestra_ops.cli import cli
 from kestra_ops.workflows import check as check_workflow
 from kestra_ops.workflows.lock import DeployLock
 from tests.helpers_checks import CM, install  # noqa: F401 - fixture
+from tests.helpers_cli import CtrlCTerminal
 from tests.integration.release_support import (CHECK, configmap_data, failing_check, interrupt,
                                                lock_free, patch_outside_helm, release, step,
                                                storage)  # noqa: F401 - fixture
@@ -210,21 +210,6 @@ def test_interrupted_during_the_check_after_the_rollback(install, monkeypatch):
 
 
 # --- Ctrl-C at the terminal's confirmation prompt --------------------------------------------
-
-class CtrlCTerminal(io.RawIOBase):
-    """A terminal on stdin whose read is interrupted by Ctrl-C (the user at the prompt)."""
-
-    def readable(self) -> bool:
-        return True
-
-    def isatty(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if size == 0:
-            return b""
-        raise KeyboardInterrupt
-
 
 def test_ctrl_c_at_the_confirmation_prompt(install):
     result = CliRunner().invoke(cli, ["--config", str(install.config), "release", "--env",
