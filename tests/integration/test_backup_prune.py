@@ -59,8 +59,13 @@ def prune(root, *args: str):
 
 
 def days_ago(n: float) -> datetime.datetime:
+    """``n`` days before the last noon (UTC): sets 1 day apart fall on different calendar days
+    whatever the time of the run (from now, 0.01 and 1 day ago share a date just after midnight,
+    and the daily rule then keeps one of them)."""
     now = datetime.datetime.now(UTC).replace(microsecond=0)
-    return now - datetime.timedelta(days=n)
+    noon = now.replace(hour=12, minute=0, second=0)
+    anchor = noon if noon <= now else noon - datetime.timedelta(days=1)
+    return anchor - datetime.timedelta(days=n)
 
 
 KEEP = ("--keep-daily", "2", "--keep-weekly", "0", "--keep-monthly", "0")
