@@ -59,9 +59,14 @@ def prune(root, *args: str):
 
 
 def days_ago(n: float) -> datetime.datetime:
-    """``n`` days before the last noon (UTC): sets 1 day apart fall on different calendar days
+    now = datetime.datetime.now(UTC).replace(microsecond=0)
+    return now - datetime.timedelta(days=n)
+
+
+def dates_ago(n: float) -> datetime.datetime:
+    """``n`` days before the last noon (UTC): sets a day apart fall on different calendar days
     whatever the time of the run (from now, 0.01 and 1 day ago share a date just after midnight,
-    and the daily rule then keeps one of them)."""
+    and the daily rule then keeps only one of them)."""
     now = datetime.datetime.now(UTC).replace(microsecond=0)
     noon = now.replace(hour=12, minute=0, second=0)
     anchor = noon if noon <= now else noon - datetime.timedelta(days=1)
@@ -72,8 +77,8 @@ KEEP = ("--keep-daily", "2", "--keep-weekly", "0", "--keep-monthly", "0")
 
 
 def test_dry_run_deletes_nothing_confirm_deletes_exactly_the_plan(project, s3):
-    names = [put_set(s3, days_ago(d)) for d in (0.01, 1, 2, 3)]
-    old_incomplete = put_set(s3, days_ago(2.5), status=None)
+    names = [put_set(s3, dates_ago(d)) for d in (0.01, 1, 2, 3)]
+    old_incomplete = put_set(s3, dates_ago(2.5), status=None)
     before = sets_in_bucket(s3)
 
     dry = prune(project, *KEEP, "--output", "json")
