@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
 import subprocess
 from dataclasses import asdict, dataclass
@@ -39,12 +38,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from kestra_ops.adapters import helm_cli
-from kestra_ops.errors import Conflict, InvalidInput, NotFound, OperationFailed, Unreachable
+from kestra_ops.errors import Conflict, NotFound, OperationFailed, Unreachable
 
 GOOD_STATUSES = ("deployed", "superseded")
 PENDING_STATUSES = ("pending-install", "pending-upgrade", "pending-rollback")
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 @dataclass(frozen=True)
@@ -95,29 +92,17 @@ class UpgradeFailed(OperationFailed):
 
 
 def parse_duration(value: str | int | float) -> float:
-    """A helm/Go duration (``10m``, ``1h30m``, ``90s``; a bare number is seconds) -> seconds."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value <= 0:
-            raise InvalidInput(f"timeout must be positive, not {value}")
-        return float(value)
-    text = str(value).strip()
-    if re.fullmatch(r"\d+", text):
-        return parse_duration(int(text))
-    parts = _DURATION.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
-        raise InvalidInput(f"invalid duration {value!r} (expected e.g. 90s, 10m, 1h30m)")
-    seconds = sum(float(n) * _UNIT[u] for n, u in parts)
-    if seconds <= 0:
-        raise InvalidInput(f"duration {value!r} must be positive")
-    return seconds
+    """Seconds of a duration: the one grammar of :mod:`kestra_ops.durations`."""
+    from kestra_ops import durations
+
+    return durations.parse(value)
 
 
 def go_duration(value: str | int | float) -> str:
-    """The duration as helm's --timeout takes it (``600s``); validates it on the way."""
-    seconds = parse_duration(value)
-    if isinstance(value, str) and not value.strip().isdigit():
-        return value.strip()  # already a Go duration, as the user wrote it
-    return f"{int(seconds)}s" if seconds == int(seconds) else f"{round(seconds * 1000)}ms"
+    """The duration as helm's --timeout takes it (:func:`kestra_ops.durations.go`)."""
+    from kestra_ops import durations
+
+    return durations.go(value)
 
 
 def error_line(stderr: str) -> str:

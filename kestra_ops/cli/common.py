@@ -17,9 +17,34 @@ def env_option(required: bool = True):
                         "production by default). Env: KESTRA_OPS_ENV.")
 
 
-def output_option(*formats: str, default: str = "text"):
-    return click.option("--output", "-o", "output", type=click.Choice(formats), default=default,
-                        show_default=True, help="Output format.")
+def output_option(*legacy: str, default: str = "text"):
+    """``--output/-o``: every format of :mod:`kestra_ops.output` (a format added there is offered
+    by every command). ``table`` is accepted for ``text``. (Positional names are ignored: they
+    were each command's own list.)"""
+    from kestra_ops.output import ALIASES, format_names
+
+    names = format_names()
+    return click.option("--output", "-o", "output", type=click.Choice([*names, *ALIASES]),
+                        default=ALIASES.get(default, default), show_default=True,
+                        callback=lambda ctx, param, value: ALIASES.get(value, value),
+                        help=f"Output format: {', '.join(names)}.")
+
+
+def emit(report, output: str, *, quiet: bool = False) -> None:
+    """Print ``report`` in ``output`` format on stdout and exit with its exit code."""
+    from kestra_ops.output import render
+
+    text = render(report, output, color=output == "text" and color(), quiet=quiet)
+    if text:
+        click.echo(text)
+    click.get_current_context().exit(report.exit_code)
+
+
+def progress_for(output: str, quiet: bool):
+    """Progress lines on stderr: none with --quiet or a machine format."""
+    from kestra_ops.output.progress import Progress
+
+    return Progress(quiet=quiet or output != "text")
 
 
 def quiet_option():
@@ -46,25 +71,42 @@ def helm_option():
 
 
 def check_duration(ctx, param, value):
-    """Click callback: a helm-style duration (90s, 10m, 1h), refused before anything runs."""
-    from kestra_ops.adapters.helm import parse_duration
+    """Click callback: a duration (90s, 10m, 1h30m, PT5M; :mod:`kestra_ops.durations`), refused
+    before anything runs; the text is kept (helm takes it as given)."""
+    if value is None:
+        return None
+    from kestra_ops import durations
     from kestra_ops.errors import InvalidInput
 
     try:
-        parse_duration(value)
+        durations.parse(value)
     except InvalidInput as err:
         raise click.BadParameter(str(err)) from None
     return value
 
 
 def duration_seconds(ctx, param, value):
-    """Click callback: a duration (90s, 10m, 1h) in seconds, or None when not given."""
+    """Click callback: a duration in seconds, or None when not given."""
     if value is None:
         return None
-    check_duration(ctx, param, value)
-    from kestra_ops.adapters.helm import parse_duration
+    from kestra_ops import durations
 
-    return parse_duration(value)
+    check_duration(ctx, param, value)
+    return durations.parse(value)
+
+
+def confirm(yes: bool, question: str, what: str) -> bool:
+    """The one confirm policy of commands that change something: ``--yes`` goes ahead; without a
+    terminal to answer on, refuse (:class:`InvalidInput`, exit 2: "refusing to WHAT without
+    --yes"), nothing changed; else ask (default no; Ctrl-C is an interrupt, exit 130)."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        from kestra_ops.errors import InvalidInput
+
+        raise InvalidInput(f"refusing to {what} without --yes (stdin is not a terminal); "
+                           "nothing was changed")
+    return ask(question)
 
 
 def kestra_options(tls_of: str = "Kestra"):
@@ -82,24 +124,23 @@ def kestra_options(tls_of: str = "Kestra"):
     return decorate
 
 
-def confirm_diff(yes: bool, question: str, refusal: str):
+def confirm_diff(yes: bool, question: str, what: str):
     """The confirm callback of deploy/release: --yes passes; otherwise show the masked diff on
-    stderr and ask on a terminal; without one, refuse (nothing changes)."""
-    def confirm(diff) -> bool:
+    stderr and ask (:func:`confirm`: no terminal -> exit 2, nothing changed)."""
+    def ask_diff(diff) -> bool:
         if yes:
             return True
         click.echo(diff.text(), err=True)
         click.echo(f"changes: {diff.summary()}", err=True)
-        if not sys.stdin.isatty():
-            click.echo(f"not a terminal and no --yes: {refusal}", err=True)
-            return False
         drift = getattr(diff, "drift", [])
         if drift:
-            return ask(f"{question.rstrip('?')}, reverting the {len(drift)} field(s) changed "
-                       "outside Helm?")
-        return ask(question)
+            question_ = (f"{question.rstrip('?')}, reverting the {len(drift)} field(s) changed "
+                         "outside Helm?")
+        else:
+            question_ = question
+        return confirm(False, question_, what)
 
-    return confirm
+    return ask_diff
 
 
 def ask(question: str) -> bool:

@@ -67,7 +67,7 @@ def deploy_cmd(state, env: str, dry_run: bool, show_diff: bool, detailed_exitcod
     progress = Progress(quiet=quiet or output == "json")
     progress.info(f"deploy {env}: release {environment.release} in {environment.namespace}")
 
-    confirm = confirm_diff(yes, f"deploy these changes to {env}?", "not deploying")
+    confirm = confirm_diff(yes, f"deploy these changes to {env}?", f"deploy to {env}")
 
     result = deploy(environment, timeout=timeout, dry_run=dry_run, repair=repair,
                     confirm=confirm, progress=progress, helm=Helm.for_env(environment, helm=helm),

@@ -65,7 +65,7 @@ def release_cmd(state, env: str, yes: bool, timeout: str, check_timeout: str,
     progress = Progress(quiet=quiet or output == "json")
     progress.info(f"release {env}: release {environment.release} in {environment.namespace}")
 
-    confirm = confirm_diff(yes, f"release these changes to {env}?", "not releasing")
+    confirm = confirm_diff(yes, f"release these changes to {env}?", f"release to {env}")
 
     report = release(environment, timeout=timeout, check_timeout=check_timeout,
                      rollback_timeout=rollback_timeout, rollback=not no_rollback,

@@ -72,6 +72,11 @@ def _sarif_uri(file: str) -> str:
 
 
 def render_sarif(reports: list[Report]) -> str:
+    return json.dumps(sarif_document(reports), indent=2)
+
+
+def sarif_document(reports: list[Report]) -> dict:
+    """The SARIF 2.1.0 document of the findings (one run; results may be added to it)."""
     used = sorted({f.rule for r in reports for f in r.findings})
     rules = [{"id": rule, "name": "".join(w.capitalize() for w in rule.replace("/", "-").split("-")),
               "shortDescription": {"text": title(rule)},
@@ -101,12 +106,18 @@ def render_sarif(reports: list[Report]) -> str:
         "results": results,
         "columnKind": "unicodeCodePoints",
     }]}
-    return json.dumps(doc, indent=2)
+    return doc
 
 
 def render_junit(reports: list[Report]) -> str:
     """One testsuite per target, one testcase per rule family; failures carry each finding."""
-    from kestra_ops.output.junit import Case, Suite, render as render_suites
+    from kestra_ops.output.junit import render as render_suites
+
+    return render_suites(junit_suites(reports), "kestra-ops values validate")
+
+
+def junit_suites(reports: list[Report]) -> list:
+    from kestra_ops.output.junit import Case, Suite
 
     suites = []
     for report in reports:
@@ -123,26 +134,30 @@ def render_junit(reports: list[Report]) -> str:
                 failure_type=errors[0].rule if errors else "failure",
                 failure_text=lines, output="" if errors else lines))
         suites.append(suite)
-    return render_suites(suites, "kestra-ops values validate")
+    return suites
 
 
-def _escape_data(text: str) -> str:
+def escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _escape_prop(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+def escape_prop(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def render_github(reports: list[Report]) -> str:
     """GitHub Actions workflow commands (::error file=...,line=...::message)."""
+    return "\n".join(github_lines(reports))
+
+
+def github_lines(reports: list[Report]) -> list[str]:
     lines = []
     for report in reports:
         for f in report.findings:
             level = {"error": "error", "warning": "warning"}.get(f.severity, "notice")
             message = f.message + (f" — {f.hint}" if f.hint else "")
             file = _uri(f.location.file) if not os.path.isabs(f.location.file) else f.location.file
-            lines.append(f"::{level} file={_escape_prop(file)},line={f.location.line},"
-                         f"col={f.location.col},title={_escape_prop(f.rule)}::"
-                         f"{_escape_data(message)}")
-    return "\n".join(lines)
+            lines.append(f"::{level} file={escape_prop(file)},line={f.location.line},"
+                         f"col={f.location.col},title={escape_prop(f.rule)}::"
+                         f"{escape_data(message)}")
+    return lines

@@ -8,23 +8,25 @@ import time
 from contextlib import contextmanager
 from typing import IO, Iterator
 
+from kestra_ops.output import MARKS
+
 
 class StepStatus:
-    """What a step ended with, when it did not raise: ``ok`` unless the block says otherwise
+    """What a step ended with, when it did not raise: ``pass`` unless the block says otherwise
     (a step whose work ran but whose verdict is a failure, such as a failing checklist)."""
 
     def __init__(self) -> None:
-        self.status = "ok"
+        self.status = "pass"
 
     def fail(self) -> None:
-        self.status = "failed"
+        self.status = "fail"
 
     def warn(self) -> None:
-        if self.status == "ok":
-            self.status = "warning"
+        if self.status == "pass":
+            self.status = "warn"
 
-
-_MARKS = {"ok": "ok", "warning": "WARN", "failed": "FAILED"}
+    def skip(self) -> None:
+        self.status = "skip"
 
 
 class Progress:
@@ -47,8 +49,9 @@ class Progress:
 
     @contextmanager
     def step(self, name: str) -> Iterator[StepStatus]:
-        """``with progress.step("helm upgrade") as status:`` prints the step, then ok / WARN /
-        FAILED and its time: FAILED when the block raises or calls ``status.fail()``."""
+        """``with progress.step("helm upgrade") as status:`` prints the step, then its mark
+        (:data:`kestra_ops.output.MARKS`) and time: FAIL when the block raises or calls
+        ``status.fail()``, INTERRUPTED on Ctrl-C."""
         start = time.monotonic()
         status = StepStatus()
         if not self.quiet:
@@ -58,14 +61,15 @@ class Progress:
                 print(f"- {name}", file=self.stream, flush=True)
         try:
             yield status
-        except BaseException:
-            self._done(name, "FAILED", start)
+        except BaseException as err:
+            self._done(name, MARKS["interrupted" if isinstance(err, KeyboardInterrupt)
+                                   else "fail"], start)
             raise
-        self._done(name, _MARKS[status.status], start)
+        self._done(name, MARKS[status.status], start)
 
     def _done(self, name: str, status: str, start: float) -> None:
         if self.quiet:
             return
         elapsed = time.monotonic() - start
         prefix = "\r\x1b[2K" if self.tty else ""
-        print(f"{prefix}  {status:6} {name} ({elapsed:.1f}s)", file=self.stream, flush=True)
+        print(f"{prefix}  {status:11} {name} ({elapsed:.1f}s)", file=self.stream, flush=True)

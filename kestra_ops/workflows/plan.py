@@ -2,89 +2,75 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-
 from kestra_ops.errors import KestraOpsError
+from kestra_ops.results import FAIL, PASS, SKIP, WARN, Recorder, Report, Step, worst
 from kestra_ops.settings import Environment
-from kestra_ops.values.findings import Report
+from kestra_ops.values.findings import Report as Findings
+
+Step = Step  # re-exported: workflows built on the old ``plan.Step`` import it from here
 
 
-@dataclass
-class Step:
-    name: str
-    status: str  # ok | warning | failed | skipped
-    detail: str
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "status": self.status, "detail": self.detail,
-                "seconds": round(self.seconds, 3)}
-
-
-@dataclass
-class PlanResult:
-    env: str
-    steps: list[Step] = field(default_factory=list)
-    reports: list[Report] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        if any(r.unreadable for r in self.reports):
-            return 2
-        return 1 if any(s.status == "failed" for s in self.steps) else 0
-
-    def to_dict(self) -> dict:
-        return {"env": self.env, "ok": self.exit_code == 0, "exit_code": self.exit_code,
-                "steps": [s.to_dict() for s in self.steps],
-                "reports": [r.to_dict() for r in self.reports]}
-
-
-def _status(report: Report) -> str:
+def _status(report: Findings) -> str:
     if report.errors or report.unreadable:
-        return "failed"
-    return "warning" if report.warnings else "ok"
+        return FAIL
+    return WARN if report.warnings else PASS
 
 
 def plan(env: Environment, *, kube_version: str | None = None, helm: str | None = None,
-         on_step=None) -> PlanResult:
+         progress=None) -> Report:
+    """Render, validate and lint ``env``'s chart; exit 0 all pass (warnings allowed), 1 a step
+    failed, 2 a values file could not be read. ``progress`` mirrors each step as it ends."""
     from kestra_ops.defaults import DEFAULT_KUBE_VERSION
-    from kestra_ops.workflows.chart_lint import lint_chart
     from kestra_ops.values.merge import load_layers
+    from kestra_ops.workflows.chart_lint import lint_chart
     from kestra_ops.workflows.values import validate_env
 
-    result = PlanResult(env.name)
+    result = Report("plan", env.name, title=f"plan {env.name} (namespace {env.namespace}, "
+                    f"release {env.release}, chart {env.chart})")
+    rec = Recorder(result, progress)
+    with rec.step("render") as step:
+        try:  # the merge is what render writes; plan needs only its outcome, not the YAML text
+            merged = load_layers(env.values_paths)
+            step.detail = f"{' + '.join(merged.layers)} -> {len(merged.origins)} values"
+        except KestraOpsError as err:  # an unreadable layer (YamlLoadError) among them
+            step.fail(str(err))
 
-    def step(s: Step) -> None:
-        result.steps.append(s)
-        if on_step:
-            on_step(s)
-
-    started = time.perf_counter()
-    try:  # the merge is what render writes; plan needs only its outcome, not the YAML text
-        merged = load_layers(env.values_paths)
-        step(Step("render", "ok", f"{' + '.join(merged.layers)} -> {len(merged.origins)} values",
-                  time.perf_counter() - started))
-    except KestraOpsError as err:  # an unreadable layer (YamlLoadError) among them
-        step(Step("render", "failed", str(err), time.perf_counter() - started))
-
-    started = time.perf_counter()
-    report = validate_env(env)
-    result.reports.append(report)
-    step(Step("validate", _status(report),
-              "unreadable values" if report.unreadable else
-              f"{report.errors} error(s), {report.warnings} warning(s)",
-              time.perf_counter() - started))
+    with rec.step("validate") as step:
+        report = validate_env(env)
+        result.findings.append(report)
+        step.detail = ("unreadable values" if report.unreadable else
+                       f"{report.errors} error(s), {report.warnings} warning(s)")
+        _mark(step, _status(report))
     if report.unreadable:
-        step(Step("chart lint", "skipped", "values could not be read"))
-        return result
+        result.steps.append(Step("chart lint", SKIP, "values could not be read"))
+        return _finish(result, env)
 
-    started = time.perf_counter()
-    lint = lint_chart(env, kube_version=kube_version or DEFAULT_KUBE_VERSION, helm=helm)
-    result.reports.append(lint.report)
-    kinds = ", ".join(sorted({m.doc.get("kind", "?") for m in lint.manifests}))
-    step(Step("chart lint", _status(lint.report),
-              f"{len(lint.manifests)} manifests ({kinds}) against Kubernetes {lint.kube_version}; "
-              f"{lint.report.errors} error(s), {lint.report.warnings} warning(s)",
-              time.perf_counter() - started))
+    with rec.step("chart lint") as step:
+        lint = lint_chart(env, kube_version=kube_version or DEFAULT_KUBE_VERSION, helm=helm)
+        result.findings.append(lint.report)
+        kinds = ", ".join(sorted({m.doc.get("kind", "?") for m in lint.manifests}))
+        step.detail = (f"{len(lint.manifests)} manifests ({kinds}) against Kubernetes "
+                       f"{lint.kube_version}; {lint.report.errors} error(s), "
+                       f"{lint.report.warnings} warning(s)")
+        _mark(step, _status(lint.report))
+    return _finish(result, env)
+
+
+def _mark(step, status: str) -> None:
+    if status == FAIL:
+        step.fail()
+    elif status == WARN:
+        step.warn()
+
+
+def _finish(result: Report, env: Environment) -> Report:
+    if any(r.unreadable for r in result.findings):
+        result.exit_code, verdict = 2, "INVALID INPUT"
+    elif any(s.status == FAIL for s in result.steps):
+        result.exit_code, verdict = 1, "FAILED"
+    else:
+        result.exit_code, verdict = 0, "ok"
+    result.status = worst(s.status for s in result.steps)
+    result.message = f"plan {env.name}: {verdict}"
+    result.data["ok"] = result.exit_code == 0
     return result

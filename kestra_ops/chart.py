@@ -1,0 +1,18 @@
+"""The names of what our chart (charts/kestra) creates, and of kestra-ops' own objects, defined
+once: every workflow, check and rule reads them from here."""
+
+from __future__ import annotations
+
+CONFIGMAP = "kestra-config"  # ConfigMap with the server's application.yml
+CONFIG_KEY = "application.yml"
+DEPLOYMENT = "kestra-standalone"  # the Kestra server
+CONTAINER = "kestra"
+SERVICE = "kestra"  # ports: http (service.port), management (service.managementPort)
+POSTGRES = "kestra-postgres"  # StatefulSet and Service of the bundled PostgreSQL
+POSTGRES_POD = "kestra-postgres-0"
+POST_INSTALL_JOB = "kestra-post-install"
+BACKUP_CRONJOB = "kestra-backup"
+SIDECAR = "istio-proxy"  # the Istio sidecar's container name
+
+LEASE = "kestra-ops-deploy"  # the deploy lock
+FIELD_MANAGER = "kestra-ops"  # the field manager of every write of ours
