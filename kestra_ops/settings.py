@@ -192,7 +192,7 @@ def load_config(path: Path | None = None, *, start: Path | None = None,
 
 def _parse_config(path: Path) -> Any:
     """Parse and vet kestra-ops.yaml; the vetted result is cached by the file's content."""
-    from kestra_ops.values import cache
+    from kestra_ops import cache
 
     try:
         raw = path.read_bytes()
@@ -202,7 +202,7 @@ def _parse_config(path: Path) -> Any:
     hit = cache.get_json("config", key)
     if isinstance(hit, dict) and "data" in hit:
         return hit["data"]
-    from kestra_ops.values.loader import decode_utf8, load_yaml_text, to_plain
+    from kestra_ops.yamlio import decode_utf8, load_yaml_text, to_plain
 
     node = load_yaml_text(decode_utf8(raw, str(path)), str(path))
     _refuse_credentials(path, node)

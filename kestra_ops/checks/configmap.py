@@ -20,7 +20,7 @@ def parse_application(configmap: dict | None) -> tuple[dict | None, str]:
     if not isinstance(raw, str):
         return None, f"configmap {CONFIGMAP} has no {CONFIG_KEY}"
     from kestra_ops.errors import KestraOpsError
-    from kestra_ops.values.loader import load_yaml_text, to_plain
+    from kestra_ops.yamlio import load_yaml_text, to_plain
 
     try:
         data = to_plain(load_yaml_text(raw, f"configmap/{CONFIGMAP}/{CONFIG_KEY}"))

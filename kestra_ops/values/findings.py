@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from kestra_ops.values.loader import Location
+from kestra_ops.yamlio import Location
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -60,6 +60,15 @@ class Report:
         return {"target": self.target, "env": self.env, "layers": self.layers,
                 "unreadable": self.unreadable, "errors": self.errors, "warnings": self.warnings,
                 "findings": [f.to_dict() for f in self.findings]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Report":
+        """:meth:`to_dict` read back (KeyError/TypeError when ``data`` is not one)."""
+        return cls(target=data["target"], env=data["env"], layers=data["layers"],
+                   unreadable=data["unreadable"],
+                   findings=[Finding(f["rule"], f["severity"], f["message"], f["path"],
+                                     Location(f["file"], f["line"], f["col"]), f["hint"])
+                             for f in data["findings"]])
 
 
 def exit_code(reports: list[Report]) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from kestra_ops.errors import InvalidInput
-from kestra_ops.values.loader import Location, YamlDoc, YamlLoadError, load_yaml_file, to_plain
+from kestra_ops.yamlio import Location, YamlDoc, YamlLoadError, load_yaml_file, to_plain
 
 @dataclass
 class Merged:

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from kestra_ops.values.findings import Finding, Report, json_path
-from kestra_ops.values.loader import Location, YamlLoadError
 from kestra_ops.values.merge import Merged, load_layers
+from kestra_ops.yamlio import Location, YamlLoadError
 
 if TYPE_CHECKING:  # rules compile many regexes: import them only when validating for real
     from kestra_ops.values.rules import Hit
@@ -59,14 +59,18 @@ def validate_layers(paths: Iterable[Path], schema_path: Path, env: str | None,
                     target: str | None = None, sets: Iterable[str] = (),
                     use_cache: bool = True) -> Report:
     """Load ``paths`` as layers (base first), merge them, validate the result (cached)."""
-    from kestra_ops.values import cache
+    from kestra_ops import cache
 
     paths, sets = list(paths), list(sets)
     target = target or (str(paths[-1]) if paths else "<values>")
-    key = cache.cache_key(paths, schema_path, env, target, sets) if use_cache else None
-    report = cache.load(key)
-    if report is not None:
-        return report
+    key = cache.content_key((env or "", target, *sets), [*paths, schema_path]) \
+        if use_cache else None
+    hit = cache.get_json("validate", key)
+    if hit is not None:
+        try:
+            return Report.from_dict(hit)
+        except (KeyError, TypeError):
+            pass  # a corrupt entry is a miss
     try:
         merged = load_layers(paths, sets)
     except YamlLoadError as err:
@@ -74,5 +78,5 @@ def validate_layers(paths: Iterable[Path], schema_path: Path, env: str | None,
                       findings=[Finding(err.rule, "error", err.detail, "$", err.location,
                                         err.hint)])
     report = validate_merged(merged, schema_path, env, target)
-    cache.store(key, report)
+    cache.put_json("validate", key, report.to_dict())
     return report

@@ -10,7 +10,7 @@ from kestra_ops.adapters import helm_cli
 from kestra_ops.defaults import DEFAULT_KUBE_VERSION
 from kestra_ops.settings import Environment
 from kestra_ops.values.findings import Finding, Report
-from kestra_ops.values.loader import Location
+from kestra_ops.yamlio import Location
 
 HELM_LINE = re.compile(r"^\[(?P<level>ERROR|WARNING|INFO)\]\s*(?P<where>[^:]*):\s*(?P<msg>.*)$")
 SOURCE = re.compile(r"^# Source: (?P<src>\S+)", re.M)

@@ -20,7 +20,7 @@ from kestra_ops.errors import (Aborted, Conflict, InvalidInput, KestraOpsError, 
                                OperationFailed)
 from kestra_ops.settings import Environment
 from kestra_ops.values.findings import Report
-from kestra_ops.values.loader import YamlDoc, to_plain
+from kestra_ops.yamlio import YamlDoc, to_plain
 from kestra_ops.workflows import configmap_backups as backups
 from kestra_ops.workflows.configmap_doc import (Patch, PatchRefused, apply_patch, changed_keys,
                                                 check_rules, drift, dump_app, masked_diff,

@@ -162,7 +162,7 @@ def resolve(root: Path, backup: str | os.PathLike) -> Path:
 
 def load_backup(path: Path, *, configmap: str, env: str, namespace: str) -> dict:
     """Read and check a backup: a ConfigMap named ``configmap`` taken from this environment."""
-    from kestra_ops.values.loader import load_yaml_file, to_plain
+    from kestra_ops.yamlio import load_yaml_file, to_plain
 
     text = path.read_text(encoding="utf-8", errors="replace")[:1024]
     data = to_plain(load_yaml_file(path).data)

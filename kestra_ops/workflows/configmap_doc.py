@@ -17,7 +17,7 @@ from typing import Any, Iterable
 from kestra_ops.errors import InvalidInput, OperationFailed
 from kestra_ops.redact import MASK, literal_secrets, redact
 from kestra_ops.values.findings import Finding, Report, json_path
-from kestra_ops.values.loader import YamlDoc, load_yaml_file, load_yaml_text, to_plain
+from kestra_ops.yamlio import YamlDoc, load_yaml_file, load_yaml_text, to_plain
 from kestra_ops.values.merge import Merged, merge_docs, parse_set
 
 SECTIONS = ("datasources", "kestra")

@@ -24,9 +24,8 @@ from typing import Any, Iterator
 
 from kestra_ops.errors import InvalidInput
 from kestra_ops.values.findings import Finding, Report, json_path
-from kestra_ops.values.loader import (MAX_BYTES, Location, YamlLoadError, decode_utf8,
-                                      display_name)
 from kestra_ops.workflows.flows_yaml import LocalFlow, Path_, parse_flow
+from kestra_ops.yamlio import MAX_BYTES, Location, YamlLoadError, decode_utf8, display_name
 
 DEFAULT_BLACKLIST = ("io.kestra.plugin.docker.*",)
 FLOW_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,99}$")  # Kestra's Flow.id constraint

@@ -2,7 +2,7 @@
 
 Parsed once with libyaml (node marks give every value's line and column). Anything libyaml
 refuses, and anything suspicious (duplicate keys, merge keys, custom tags, aliases that expand
-too far, deep nesting), is re-read with :mod:`kestra_ops.values.loader`, whose safe loading names
+too far, deep nesting), is re-read with :mod:`kestra_ops.yamlio`, whose safe loading names
 the rule, file, line and column of the problem. Scalars are typed as Kestra (Jackson) reads them:
 only true/false are booleans, dates stay strings.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kestra_ops.values.loader import (MAX_DEPTH, MAX_NODES, Location, YamlLoadError,
-                                      load_yaml_text, to_plain)
+from kestra_ops.yamlio import (MAX_DEPTH, MAX_NODES, Location, YamlLoadError, load_yaml_text,
+                               to_plain)
 
 Path_ = tuple  # a node's path in the document: ("tasks", 0, "then", 1, "type")
 

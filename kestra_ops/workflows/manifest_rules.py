@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from kestra_ops.values.findings import Finding
-from kestra_ops.values.loader import Location
+from kestra_ops.yamlio import Location
 
 CONFIGMAP = "kestra-config"
 DEPLOYMENT = "kestra-standalone"

@@ -15,7 +15,7 @@ from kestra_ops.output.findings import (FORMATS, render, render_github, render_j
                                         render_junit, render_sarif, render_text)
 from kestra_ops.values.catalog import RULES
 from kestra_ops.values.findings import Finding, Report
-from kestra_ops.values.loader import Location
+from kestra_ops.yamlio import Location
 from tests.helpers_values import CORPUS_DIR, REPO_ROOT, in_repo, rel, run_cli  # noqa: F401
 
 # corpus files that together give errors, warnings, several rule families, an unreadable file

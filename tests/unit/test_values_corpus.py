@@ -19,8 +19,8 @@ import pytest
 
 from kestra_ops.values.catalog import RULES
 from kestra_ops.values.findings import exit_code
-from kestra_ops.values.loader import YamlLoadError, load_yaml_file
 from kestra_ops.values.validate import validate_layers
+from kestra_ops.yamlio import YamlLoadError, load_yaml_file
 from tests.helpers_values import in_repo  # noqa: F401 - a fixture
 from tests.helpers_values import (CORPUS_DIR, ENVIRONMENTS, REPO_ROOT, VALUES_DIR, all_output,
                                   assert_no_traceback, corpus_files, findings_of,

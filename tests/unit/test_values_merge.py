@@ -10,8 +10,8 @@ import pytest
 import yaml as pyyaml
 
 from kestra_ops.errors import InvalidInput
-from kestra_ops.values.loader import YamlDoc, YamlLoadError, load_yaml_text
 from kestra_ops.values.merge import load_layers, merge_docs, parse_set
+from kestra_ops.yamlio import YamlDoc, YamlLoadError, load_yaml_text
 from tests.helpers_values import VALUES_DIR, all_output, in_repo, run_cli  # noqa: F401
 
 

@@ -1,11 +1,13 @@
-"""A content-addressed cache of validation reports, like ``eslint --cache`` or mypy's cache.
+"""A content-addressed cache of derived JSON documents, like ``eslint --cache`` or mypy's cache.
 
-The key covers every input of a validation: each layer's path and bytes, the schema's bytes,
-the environment, the --set expressions, the working directory (file names in reports are
-relative to it) and a fingerprint of the rules' own code. A hit skips YAML parsing and schema
-validation entirely; anything unreadable or corrupt is a miss. Disable with ``--no-cache`` or
-``KESTRA_OPS_NO_CACHE=1``; the folder is ``KESTRA_OPS_CACHE_DIR`` or
-``$XDG_CACHE_HOME/kestra-ops`` (``~/.cache/kestra-ops``).
+A key covers every input of what is cached: the bytes of the files it was derived from (and
+their paths), the strings that shaped it (environment, target, ``--set`` expressions), the
+working directory (file names in cached reports are relative to it) and a fingerprint of the
+code that derives it (:data:`CODE`: the values rules, the YAML loader, the settings). A hit skips
+YAML parsing and validation entirely; anything unreadable or corrupt is a miss. Users: values
+validation reports (:mod:`kestra_ops.values.validate`) and the parsed kestra-ops.yaml
+(:mod:`kestra_ops.settings`). Disable with ``--no-cache`` or ``KESTRA_OPS_NO_CACHE=1``; the folder
+is ``KESTRA_OPS_CACHE_DIR`` or ``$XDG_CACHE_HOME/kestra-ops`` (``~/.cache/kestra-ops``).
 """
 
 from __future__ import annotations
@@ -21,10 +23,15 @@ except ImportError:  # pragma: no cover - a Python built without it
     from hashlib import blake2b as _digest
 
 from kestra_ops import __version__
-from kestra_ops.values.findings import Finding, Report
-from kestra_ops.values.loader import Location
 
-_CODE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent
+MAX_INPUT = 4 * 1024 * 1024  # the loader refuses larger files: never cache what they give
+
+
+def _code() -> list[Path]:
+    """The code whose output is cached (a change to any of it is a miss)."""
+    return sorted((_PACKAGE / "values").glob("*.py")) + [
+        _PACKAGE / name for name in ("yamlio.py", "cache.py", "redact.py", "settings.py")]
 
 
 def cache_dir() -> Path | None:
@@ -39,27 +46,28 @@ def cache_dir() -> Path | None:
 
 def _code_fingerprint() -> str:
     parts = [__version__]
-    for path in sorted(_CODE.glob("*.py")) + [_CODE.parent / "redact.py",
-                                              _CODE.parent / "settings.py"]:
+    for path in _code():
         st = path.stat()
         parts.append(f"{path.name}:{st.st_size}:{st.st_mtime_ns}")
     return "|".join(parts)
 
 
-def cache_key(paths: Iterable[Path], schema: Path, env: str | None, target: str,
-              sets: Iterable[str]) -> str | None:
+def content_key(parts: Iterable[str], files: Iterable[Path]) -> str | None:
+    """The key of something derived from ``files`` (paths and bytes) and the strings ``parts``,
+    in the working directory, by this code; None (do not cache) when a file cannot be read or is
+    larger than :data:`MAX_INPUT` (the loader reports those, uncached)."""
     digest = _digest()
     try:
-        for item in (_code_fingerprint(), os.getcwd(), env or "", target, *sets):
+        for item in (_code_fingerprint(), os.getcwd(), *parts):
             digest.update(item.encode() + b"\0")
-        for path in [*paths, schema]:
+        for path in files:
             digest.update(str(path).encode() + b"\0")
             with open(path, "rb") as fh:
-                if os.fstat(fh.fileno()).st_size > 4 * 1024 * 1024:
-                    return None  # oversized inputs are refused by the loader: never cache them
+                if os.fstat(fh.fileno()).st_size > MAX_INPUT:
+                    return None
                 digest.update(_digest(fh.read()).digest())
     except OSError:
-        return None  # unreadable inputs are reported by the loader, uncached
+        return None
     return digest.hexdigest()
 
 
@@ -92,21 +100,3 @@ def put_json(kind: str, key: str | None, data) -> None:
         write_atomic(folder / kind / f"{key}.json", json.dumps(data))
     except OSError:
         pass  # a read-only home or a full disk only costs speed
-
-
-def load(key: str | None) -> Report | None:
-    data = get_json("validate", key)
-    if data is None:
-        return None
-    try:
-        return Report(target=data["target"], env=data["env"], layers=data["layers"],
-                      unreadable=data["unreadable"],
-                      findings=[Finding(f["rule"], f["severity"], f["message"], f["path"],
-                                        Location(f["file"], f["line"], f["col"]), f["hint"])
-                                for f in data["findings"]])
-    except (KeyError, TypeError):
-        return None
-
-
-def store(key: str | None, report: Report) -> None:
-    put_json("validate", key, report.to_dict())

@@ -1,5 +1,8 @@
 """Load YAML safely, keeping the line and column of every node (ruamel round-trip).
 
+The one YAML loader of values files, flow files, kestra-ops.yaml and ConfigMap documents (a
+neutral module: settings, values, checks and workflows all read YAML through it).
+
 Hostile input is refused with a :class:`YamlLoadError` naming the rule, file, line and column:
 files over :data:`MAX_BYTES`, bytes that are not UTF-8, syntax errors (tabs get their own rule),
 duplicate keys, several documents, and alias bombs whose expansion exceeds :data:`MAX_NODES`.
