@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fakes.kestra_contract import OpenAPIContract
-from tests.integration.test_flows_support import (OPENAPI, Project, flow, kestra,  # noqa: F401
-                                                  project)
+from tests.helpers_flows import OPENAPI, Project, flow, kestra, project  # noqa: F401
 
 SYNC = r"/api/v1/main/flows/(?!validate$|bulk$|import$|search$)[^/]+$"
 

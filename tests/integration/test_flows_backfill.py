@@ -11,8 +11,7 @@ import pytest
 from kestra_ops.errors import InvalidInput
 from kestra_ops.workflows.flows_backfill import Schedule, schedules, windows
 from tests.fakes.kestra_contract import OpenAPIContract
-from tests.integration.test_flows_support import (OPENAPI, Project, flow, kestra,  # noqa: F401
-                                                  project)
+from tests.helpers_flows import OPENAPI, Project, flow, kestra, project  # noqa: F401
 
 HOURLY = flow("ingest", "company.data", extra="") + (
     "triggers:\n"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import zipfile
 
-from tests.integration.test_flows_support import Project, flow, kestra, project  # noqa: F401
+from tests.helpers_flows import Project, flow, kestra, project  # noqa: F401
 
 
 def test_plan_lists_each_change_with_a_diff_and_exits_3_on_changes(project: Project):

@@ -7,7 +7,7 @@ import pytest
 from kestra_ops.errors import InvalidInput
 from kestra_ops.workflows.flows_local import validate_local
 from kestra_ops.workflows.flows_promote import map_namespace, promote
-from tests.integration.test_flows_support import Project, flow, kestra, project  # noqa: F401
+from tests.helpers_flows import Project, flow, kestra, project  # noqa: F401
 
 SALES = """# owned by the sales team
 id: report

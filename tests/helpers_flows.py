@@ -1,6 +1,7 @@
-"""Shared support of the flows tests (no tests here): a fake Kestra server reached as a user would
-(KESTRA_OPS_KESTRA_URL, KESTRA_OPS_BASIC_AUTH_*), a project folder with kestra-ops.yaml and a
-values layer carrying the plugin blacklist, and the CLI run end to end through Click."""
+"""Shared by the flows tests: a fake Kestra server reached as a user would (KESTRA_OPS_KESTRA_URL,
+KESTRA_OPS_BASIC_AUTH_*), a project folder with kestra-ops.yaml and a values layer carrying the
+plugin blacklist, and the CLI run end to end through Click. (It was test_flows_support.py, a test
+module that collected no test.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from click.testing import CliRunner, Result
 from kestra_ops.cli import cli
 from tests.fakes.kestra_server import FakeKestra
 
-OPENAPI = Path(__file__).resolve().parents[2] / ".." / "shared" / "kestra-openapi.yml"
+OPENAPI = Path(__file__).resolve().parents[1] / ".." / "shared" / "kestra-openapi.yml"
 BLACKLIST = ["io.kestra.plugin.docker.*", "io.kestra.plugin.scripts.shell.*"]
 LOG = "io.kestra.plugin.core.log.Log"
 
