@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kestra_ops.cli.common import color, env_option, output_option, pass_state
+from kestra_ops.cli.common import emit, env_option, output_option, pass_state
 
 
 @click.group()
@@ -30,21 +30,13 @@ def render_cmd(state, env: str, extra: tuple[Path, ...], sets: tuple[str, ...], 
     each -f FILE, then each --set. Maps merge, lists replace, null deletes a key. The first
     layer's comments and key order are kept. On stdout, literal secrets are masked.
     """
-    from kestra_ops.fileio import write_atomic
-    from kestra_ops.workflows.values import render
+    from kestra_ops.workflows.values import render_values
 
-    environment = state.environment(env)
-    if out is None:
-        rendered = render(environment, extra, sets, redact=True)
+    rendered = render_values(state.environment(env), extra, sets, out=out)
+    if rendered.written is None:
         click.echo(rendered.text, nl=False)
-        if rendered.has_secrets:
-            click.echo(f"warning: {len(rendered.secret_paths)} plaintext secret(s) masked in "
-                       "this output; use --out FILE to write them (0600)", err=True)
-        return
-    rendered = render(environment, extra, sets)
-    write_atomic(out, rendered.text, secret=rendered.has_secrets)
-    mode = "0600, holds secrets" if rendered.has_secrets else "0644"
-    click.echo(f"wrote {out} ({mode}) from {' + '.join(rendered.merged.layers)}", err=True)
+    if rendered.notice:
+        click.echo(rendered.notice, err=True)
 
 
 @values.command("validate")
@@ -52,7 +44,7 @@ def render_cmd(state, env: str, extra: tuple[Path, ...], sets: tuple[str, ...], 
 @env_option(required=False)
 @click.option("--chart", type=click.Path(path_type=Path, file_okay=False),
               help="Chart whose values.schema.json to use (default: the environment's chart).")
-@output_option("text", "json", "sarif", "junit", "github")
+@output_option()
 @click.option("--no-cache", is_flag=True, envvar="KESTRA_OPS_NO_CACHE",
               help="Validate from scratch (reports are cached by the content of every input).")
 @pass_state
@@ -67,36 +59,21 @@ def validate_cmd(state, files: tuple[Path, ...], env: str | None, chart: Path | 
 
     Every finding names its rule, JSON path and file:line:col (in the layer that set the
     value) with a fix hint. Exit 0 clean, 1 any error finding, 2 unreadable file or invalid
-    YAML. Formats: text, json, sarif (2.1.0, for code scanning), junit, github.
+    YAML. Formats: text, json, yaml, sarif (2.1.0, for code scanning), junit, github.
     """
-    from kestra_ops.output.findings import render as render_reports
-    from kestra_ops.values.findings import exit_code
-    from kestra_ops.workflows.values import validate_env, validate_files
+    from kestra_ops.workflows.values import validate_report
 
     if not files and not env:
         raise click.UsageError("give FILE arguments or --env ENV")
-    if files:
-        reports = validate_files(state.config, files, env, chart, use_cache=not no_cache)
-    else:
-        environment = state.environment(env, chart=str(chart) if chart else None)
-        reports = [validate_env(environment, use_cache=not no_cache)]
-    text = render_reports(reports, output, color=color())
-    if text:
-        click.echo(text)
-    click.get_current_context().exit(exit_code(reports))
+    environment = None if files else state.environment(env, chart=str(chart) if chart else None)
+    emit(validate_report(state.config, files, env, chart, environment=environment,
+                         use_cache=not no_cache), output)
 
 
 @values.command("rules")
-@output_option("text", "json")
+@output_option()
 def rules_cmd(output: str) -> None:
     """List every rule values validate and chart lint can report."""
-    import json
+    from kestra_ops.workflows.values import rules_report
 
-    from kestra_ops.values.catalog import RULES
-
-    if output == "json":
-        click.echo(json.dumps([{"rule": r, "title": t, "help": h} for r, (t, h) in RULES.items()],
-                              indent=2))
-        return
-    for rule, (title, help_) in RULES.items():
-        click.echo(f"{rule:32} {title}\n{'':32} {help_}")
+    emit(rules_report(), output)

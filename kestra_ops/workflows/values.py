@@ -1,4 +1,9 @@
-"""values render / values validate: which layers, which environment, where the output goes."""
+"""values render / validate / rules: which layers, which environment, where the output goes.
+
+``validate_report`` and ``rules_report`` return the :class:`kestra_ops.results.Report` the CLI
+prints in any format; ``render_values`` returns the rendered YAML (``values render`` prints YAML,
+not a report), written to a file when asked.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from kestra_ops import results
 from kestra_ops.errors import InvalidInput
 from kestra_ops.redact import MASK, literal_secrets
 from kestra_ops.settings import Config, Environment
-from kestra_ops.values.findings import Report
+from kestra_ops.values.findings import Report, exit_code
 from kestra_ops.values.merge import Merged, load_layers
 from kestra_ops.values.validate import validate_layers, validate_merged
 
@@ -59,15 +65,80 @@ def validate_files(config: Config, files: Iterable[Path], env: str | None = None
     return reports
 
 
+def findings_report(command: str, env: str | None, reports: list[Report]) -> results.Report:
+    """Validation findings (one :class:`Report` per target) as the command's result: exit 0
+    clean, 1 any error, 2 any unreadable file. Its text is the findings and one status line per
+    target; its JSON keeps the earlier document's keys ("tool", "version", "reports")."""
+    from kestra_ops import __version__
+
+    status = results.worst(
+        results.FAIL if r.errors or r.unreadable else results.WARN if r.warnings else results.PASS
+        for r in reports)
+    return results.Report(command, env, status=status, exit_code=exit_code(reports),
+                          findings=list(reports),
+                          data={"tool": "kestra-ops", "version": __version__})
+
+
+def validate_report(config: Config, files: Iterable[Path], env: str | None = None,
+                    chart: Path | None = None, *, environment: Environment | None = None,
+                    use_cache: bool = True) -> results.Report:
+    """``values validate``: each of ``files`` (:func:`validate_files`), or without files the
+    merged layers of ``environment`` (:func:`validate_env`)."""
+    files = list(files)
+    if files:
+        reports = validate_files(config, files, env, chart, use_cache=use_cache)
+    elif environment is not None:
+        reports = [validate_env(environment, use_cache=use_cache)]
+    else:
+        raise InvalidInput("give FILE arguments or --env ENV")
+    return findings_report("values validate", env, reports)
+
+
+def rules_report() -> results.Report:
+    """``values rules``: every rule values validate and chart lint can report, with its title
+    and help (text: one rule a line, its help below it)."""
+    from kestra_ops.values.catalog import RULES
+
+    lines = []
+    for rule, (title, help_) in RULES.items():
+        lines += [f"{rule:32} {title}", f"{'':32} {help_}"]
+    return results.Report("values rules", sections=[results.Section("", lines)],
+                          data={"rules": [{"rule": r, "title": t, "help": h}
+                                          for r, (t, h) in RULES.items()]})
+
+
 @dataclass
 class Rendered:
     merged: Merged
     text: str
     secret_paths: list[tuple] = field(default_factory=list)
 
+    written: Path | None = None  # the file written (None: the text is for stdout)
+    notice: str = ""  # what to tell on stderr (masked secrets, the file written)
+
     @property
     def has_secrets(self) -> bool:
         return bool(self.secret_paths)
+
+
+def render_values(env: Environment, extra: Iterable[Path] = (), sets: Iterable[str] = (), *,
+                  out: Path | None = None) -> Rendered:
+    """``values render``: for stdout (literal secrets masked), or written to ``out`` (the
+    secrets kept, mode 0600 when there are any, else 0644)."""
+    if out is None:
+        rendered = render(env, extra, sets, redact=True)
+        if rendered.has_secrets:
+            rendered.notice = (f"warning: {len(rendered.secret_paths)} plaintext secret(s) "
+                               "masked in this output; use --out FILE to write them (0600)")
+        return rendered
+    from kestra_ops.fileio import write_atomic
+
+    rendered = render(env, extra, sets)
+    write_atomic(out, rendered.text, secret=rendered.has_secrets)
+    mode = "0600, holds secrets" if rendered.has_secrets else "0644"
+    rendered.written = out
+    rendered.notice = f"wrote {out} ({mode}) from {' + '.join(rendered.merged.layers)}"
+    return rendered
 
 
 def render(env: Environment, extra: Iterable[Path] = (), sets: Iterable[str] = (), *,

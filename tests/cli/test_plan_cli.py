@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from click.testing import CliRunner
 from kestra_ops.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = ROOT / "tests" / "golden"
+UPDATE = os.environ.get("KESTRA_OPS_UPDATE_GOLDEN") == "1"  # rewrite the golden files
 
 
 @pytest.fixture(autouse=True)
@@ -25,8 +28,8 @@ def test_plan_dev_text():
     result = CliRunner().invoke(cli, ["plan", "--env", "dev"])
     assert result.exit_code == 0, result.output
     for step in ("render", "validate", "chart lint"):
-        assert f"ok    {step}" in result.output
-    assert result.output.rstrip().endswith("plan dev: ok")
+        assert re.search(rf"^  PASS +{step} \(\d+\.\ds\)", result.stdout, re.M), result.stdout
+    assert result.stdout.rstrip().endswith("plan dev: ok")
 
 
 def test_plan_json_lists_steps():
@@ -82,3 +85,61 @@ def test_internal_errors_are_one_line_unless_debug(monkeypatch):
     assert "Traceback" not in result.output
     result = CliRunner().invoke(cli, ["--debug", "plan", "--env", "dev"])
     assert isinstance(result.exception, RuntimeError)
+
+
+# --------------------------------------------------------------------------- golden files
+
+def normalised(text: str, *roots: Path) -> str:
+    """``text`` without what changes from run to run: step times, absolute folders."""
+    text = re.sub(r"\((\d+\.\d+)s\)", "(T s)", text)
+    text = re.sub(r'"seconds": [0-9.e-]+', '"seconds": 0', text)
+    for root, name in zip(roots, ("<repo>", "<project>")):
+        text = text.replace(str(root), name)
+    return text
+
+
+def assert_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert path.is_file(), f"{path} missing: run with KESTRA_OPS_UPDATE_GOLDEN=1 to create it"
+    assert text == path.read_text(), f"{name} differs (KESTRA_OPS_UPDATE_GOLDEN=1 rewrites it)"
+
+
+def unreadable_project(tmp_path: Path) -> Path:
+    """A project whose dev overlay is indented with a tab: validate fails, chart lint skipped."""
+    (tmp_path / "values").mkdir()
+    (tmp_path / "values" / "base.yaml").write_text((ROOT / "values" / "base.yaml").read_text())
+    (tmp_path / "values" / "dev.yaml").write_text("standalone:\n\tworkerThreads: 4\n")
+    (tmp_path / "kestra-ops.yaml").write_text(
+        f"defaults: {{chart: {ROOT / 'charts' / 'kestra'}}}\nenvironments:\n  dev: {{}}\n")
+    return tmp_path / "kestra-ops.yaml"
+
+
+@pytest.mark.parametrize("fmt, suffix", [("text", "txt"), ("json", "json")])
+def test_plan_dev_matches_its_golden_file(fmt, suffix):
+    result = CliRunner().invoke(cli, ["plan", "--env", "dev", "-o", fmt])
+    assert result.exit_code == 0, result.output
+    assert_golden(f"plan-dev.{suffix}", normalised(result.stdout, ROOT))
+
+
+@pytest.mark.parametrize("fmt, suffix", [("text", "txt"), ("json", "json")])
+def test_plan_with_an_unreadable_layer_matches_its_golden_file(fmt, suffix, tmp_path):
+    config = unreadable_project(tmp_path)
+    result = CliRunner().invoke(cli, ["--config", str(config), "plan", "--env", "dev",
+                                      "-o", fmt])
+    assert result.exit_code == 2, result.output
+    assert_golden(f"plan-unreadable.{suffix}",
+                  normalised(result.stdout, ROOT, tmp_path.resolve()))
+
+
+def test_golden_normalisation_keeps_what_matters():
+    """Only times and folders are normalised: statuses, details and messages stay compared."""
+    text = (GOLDEN / "plan-dev.txt").read_text()
+    assert "(T s)" in text and "PASS" in text and text.rstrip().endswith("plan dev: ok")
+    doc = json.loads((GOLDEN / "plan-dev.json").read_text())
+    assert {s["seconds"] for s in doc["steps"]} == {0}
+    assert [s["status"] for s in doc["steps"]] == ["pass"] * 3
+    bad = json.loads((GOLDEN / "plan-unreadable.json").read_text())
+    assert (bad["exit_code"], [s["status"] for s in bad["steps"]]) == (2, ["fail", "fail", "skip"])

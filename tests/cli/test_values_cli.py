@@ -217,7 +217,9 @@ def test_rules_lists_every_rule():
 def test_rules_as_json():
     result = run_cli("values", "rules", "--output", "json")
     assert result.exit_code == 0
-    rules = json.loads(result.stdout)
+    doc = json.loads(result.stdout)
+    assert (doc["command"], doc["status"], doc["exit_code"]) == ("values rules", "pass", 0)
+    rules = doc["rules"]  # the list the command printed alone before the result model
     assert [r["rule"] for r in rules] == list(RULES)
     assert all(r["title"] == RULES[r["rule"]][0] and r["help"] == RULES[r["rule"]][1]
                for r in rules)

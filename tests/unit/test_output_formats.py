@@ -1,5 +1,7 @@
 """Report formats of `values validate`: SARIF 2.1.0 (checked against the official OASIS schema),
-JUnit XML, GitHub workflow commands, JSON and text."""
+JUnit XML, GitHub workflow commands, JSON and text, each rendered as the command renders them:
+its result (:func:`kestra_ops.workflows.values.findings_report`) through the generic renderer of
+the format (:func:`kestra_ops.output.render`)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from kestra_ops.output.findings import (FORMATS, render, render_github, render_json,
-                                        render_junit, render_sarif, render_text)
+from kestra_ops.output import format_names, render
 from kestra_ops.values.catalog import RULES
 from kestra_ops.values.findings import Finding, Report
 from kestra_ops.yamlio import Location
@@ -38,6 +39,33 @@ def reports(in_repo) -> list[Report]:
     assert any(r.unreadable for r in out)
     assert len({f.rule.split("/")[0] for f in findings}) >= 3
     return out
+
+
+def shown(reports: list[Report], fmt: str) -> str:
+    """``reports`` as `values validate -o FMT` prints them."""
+    from kestra_ops.workflows.values import findings_report
+
+    return render(findings_report("values validate", "production", reports), fmt)
+
+
+def render_sarif(reports: list[Report]) -> str:
+    return shown(reports, "sarif")
+
+
+def render_junit(reports: list[Report]) -> str:
+    return shown(reports, "junit")
+
+
+def render_github(reports: list[Report]) -> str:
+    return shown(reports, "github")
+
+
+def render_json(reports: list[Report]) -> str:
+    return shown(reports, "json")
+
+
+def render_text(reports: list[Report]) -> str:
+    return shown(reports, "text")
 
 
 def odd_report() -> Report:
@@ -248,12 +276,19 @@ def test_github_escapes_percent_newline_colon_and_comma():
 
 REPORT_KEYS = {"target", "env", "layers", "unreadable", "errors", "warnings", "findings"}
 FINDING_KEYS = {"rule", "severity", "message", "path", "file", "line", "col", "hint"}
+STANDARD_KEYS = {"command", "env", "status", "message", "exit_code", "warnings"}  # every report's
 
 
 def test_json_has_the_documented_keys_and_round_trips(reports):
+    from kestra_ops import __version__
+    from kestra_ops.values.findings import exit_code
+
     doc = json.loads(render_json(reports))
-    assert set(doc) == {"tool", "version", "reports"}
-    assert doc["tool"] == "kestra-ops"
+    # the earlier document's keys, and the standard keys every command's JSON has
+    assert set(doc) == {"tool", "version", "reports"} | STANDARD_KEYS
+    assert doc["tool"] == "kestra-ops" and doc["version"] == __version__
+    assert doc["command"] == "values validate" and doc["env"] == "production"
+    assert doc["exit_code"] == exit_code(reports) == 2 and doc["status"] == "fail"
     assert len(doc["reports"]) == len(reports)
     for data, report in zip(doc["reports"], reports):
         assert set(data) == REPORT_KEYS
@@ -266,8 +301,21 @@ def test_json_has_the_documented_keys_and_round_trips(reports):
             rebuilt.append(Finding(f["rule"], f["severity"], f["message"], f["path"],
                                    Location(f["file"], f["line"], f["col"]), f["hint"]))
         assert rebuilt == report.findings
+        assert Report.from_dict(data) == report  # what the report cache reads back
     again = json.loads(json.dumps(doc))
     assert again == doc
+
+
+def test_status_follows_the_worst_target():
+    from kestra_ops.workflows.values import findings_report
+
+    clean = Report(target="clean.yaml", env=None)
+    warned = Report(target="w.yaml", env=None, findings=odd_report().findings[1:2])
+    assert [(r.status, r.exit_code) for r in (
+        findings_report("values validate", None, [clean]),
+        findings_report("values validate", None, [clean, warned]),
+        findings_report("values validate", None, [warned, odd_report()]))] == [
+        ("pass", 0), ("warn", 0), ("fail", 1)]
 
 
 def test_text_format_names_file_line_rule_and_path():
@@ -279,12 +327,30 @@ def test_text_format_names_file_line_rule_and_path():
     assert "[$.standalone.workerThreads]" in text
 
 
-def test_every_format_renders_through_the_dispatcher(reports):
-    assert set(FORMATS) == {"text", "json", "sarif", "junit", "github"}
-    for fmt in FORMATS:
-        assert render(reports, fmt) == {"text": render_text, "json": render_json,
-                                        "sarif": render_sarif, "junit": render_junit,
-                                        "github": render_github}[fmt](reports)
+def test_clean_targets_each_have_their_line_and_the_text_nothing_more():
+    text = render_text([Report(target="a.yaml", env="dev"), odd_report(),
+                        Report(target="b.yaml", env=None, layers=["x", "y"])])
+    lines = text.splitlines()
+    assert lines[0] == "a.yaml (env dev): ok"
+    assert lines[-1] == "b.yaml [x + y]: ok"
+    assert not any(line.startswith(("values validate", "  warning")) for line in lines)
+
+
+def test_every_format_renders_and_the_findings_formats_are_the_findings_documents(reports):
+    from kestra_ops.output.findings import github_lines, junit_suites, sarif_document
+    from kestra_ops.output.junit import render as render_suites
+
+    assert {"text", "json", "yaml", "sarif", "junit", "github"} <= set(format_names())
+    for fmt in format_names():
+        assert shown(reports, fmt)
+    # nothing but the findings: no testsuite, result or annotation of the command itself
+    assert json.loads(render_sarif(reports)) == sarif_document(reports)
+    assert render_github(reports) == "\n".join(github_lines(reports))
+    assert render_junit(reports) == render_suites(junit_suites(reports),
+                                                  "kestra-ops values validate")
+    import yaml
+
+    assert yaml.safe_load(shown(reports, "yaml")) == json.loads(render_json(reports))
 
 
 @pytest.mark.parametrize("fmt", ["json", "sarif"])
@@ -314,7 +380,7 @@ def test_sarif_for_a_file_name_with_spaces_is_valid(tmp_path, in_repo, monkeypat
 
 
 def test_progress_step_marks_a_failed_verdict():
-    """A step whose work ran but whose verdict is a failure prints FAILED, not ok."""
+    """A step whose work ran but whose verdict is a failure prints FAIL, not PASS."""
     import io
 
     from kestra_ops.output.progress import Progress
@@ -327,5 +393,7 @@ def test_progress_step_marks_a_failed_verdict():
         status.warn()
     with progress.step("diff"):
         pass
+    from kestra_ops.output import MARKS
+
     marks = [line.split()[0] for line in stream.getvalue().splitlines() if line.startswith("  ")]
-    assert marks == ["FAILED", "WARN", "ok"]
+    assert marks == [MARKS["fail"], MARKS["warn"], MARKS["pass"]] == ["FAIL", "WARN", "PASS"]

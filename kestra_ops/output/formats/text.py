@@ -29,11 +29,13 @@ def render(report, *, color: bool = False, quiet: bool = False) -> str:
             lines += [f"        {'':{width}}  {one_line(d, 300)}" for d in item.details]
             if item.fix:
                 lines.append(f"        {'':{width}}  fix: {item.fix}")
-    if any(r.findings or r.unreadable for r in report.findings):
+    # with steps or items to sum them up, only targets with findings; else every target's line
+    targets = [r for r in report.findings if r.findings or r.unreadable
+               or not (report.steps or report.items)]
+    if targets:
         from kestra_ops.output.findings import render_text
 
-        lines.append(render_text([r for r in report.findings if r.findings or r.unreadable],
-                                 color=color))
+        lines.append(render_text(targets, color=color))
     for table in report.tables:
         lines += _table(table)
     for section in report.sections:
