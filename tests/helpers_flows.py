@@ -6,6 +6,7 @@ module that collected no test.)"""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,25 @@ class Project:
 
     def server_flows(self) -> dict[tuple[str, str], str]:
         return {(f["namespace"], f["id"]): f["source"] for f in self.kestra.all_flows()}
+
+
+def table(output: str, title: str = "changes") -> list[dict[str, str]]:
+    """The rows of the text table ``title`` in ``output``, as {column: cell} (cells cut at the
+    header's column starts, so an empty cell reads ""); [] when there is no such table."""
+    lines = output.splitlines()
+    if title not in lines:
+        return []
+    at = lines.index(title)
+    header = lines[at + 1]
+    starts = [(m.start(), m.group()) for m in re.finditer(r"\S+(?: \S+)*", header)]
+    rows = []
+    for line in lines[at + 2:]:
+        if not line.startswith("   ") or line.startswith("    "):
+            break
+        cells = [line[start:(starts[i + 1][0] if i + 1 < len(starts) else None)].strip()
+                 for i, (start, _) in enumerate(starts)]
+        rows.append(dict(zip((name for _, name in starts), cells)))
+    return rows
 
 
 @pytest.fixture

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
-from kestra_ops.cli.common import (ask, color, env_option, kestra_options, output_option,
-                                    pass_state, quiet_option)
-from kestra_ops.errors import KestraOpsError
+from kestra_ops.cli.common import (confirm, emit, env_option, kestra_options, output_option,
+                                    pass_state, progress_for, quiet_option)
 
 DIR_ARG = click.Path(path_type=Path)
 
@@ -18,29 +16,17 @@ DIR_ARG = click.Path(path_type=Path)
 server_options = kestra_options()
 
 
-def _client(environment, kestra_url, insecure, timeout: float = 60.0):
-    from kestra_ops.adapters.kestra_api import client_for_env
+def _asker(yes: bool, what: str):
+    """The confirmation of a flows command that changes Kestra: ``--yes`` goes ahead; else the
+    lines (the plan, the windows) on stderr, then :func:`confirm` (no terminal: exit 2)."""
+    def ask(question: str, shown: list[str]) -> bool:
+        if yes:
+            return True
+        for line in shown:
+            click.echo(line, err=True)
+        return confirm(False, question, what)
 
-    client = client_for_env(environment, kestra_url=kestra_url, insecure=insecure,
-                            timeout=timeout)
-    for warning in client.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    return client
-
-
-def _exit(code: int) -> None:
-    click.get_current_context().exit(code)
-
-
-def _ask(question: str, yes: bool, shown: list[str]) -> bool:
-    if yes:
-        return True
-    for line in shown:
-        click.echo(line, err=True)
-    if not sys.stdin.isatty():
-        click.echo("not a terminal and no --yes: nothing changed", err=True)
-        return False
-    return ask(question)
+    return ask
 
 
 @click.group()
@@ -56,7 +42,7 @@ def flows() -> None:
 @click.argument("target", type=DIR_ARG, metavar="DIR")
 @env_option(required=False)
 @server_options
-@output_option("text", "json")
+@output_option()
 @pass_state
 def validate_cmd(state, target: Path, env: str | None, kestra_url, insecure, output: str):
     """Check a flows directory offline and, with --env, with the server's validate endpoint.
@@ -70,23 +56,10 @@ def validate_cmd(state, target: Path, env: str | None, kestra_url, insecure, out
 
     Exit 0 clean, 1 any error, 2 a file is not readable YAML.
     """
-    from kestra_ops.output.findings import render
-    from kestra_ops.values.findings import exit_code
-    from kestra_ops.workflows.flows_local import validate_local
-    from kestra_ops.workflows.flows_remote import server_validate
+    from kestra_ops.workflows import flows_run
 
-    environment = state.environment(env) if env else None
-    local = validate_local(target, environment)
-    if environment is not None:
-        ok = [f for f in local.flows if isinstance(f.data, dict)]
-        try:
-            with _client(environment, kestra_url, insecure) as client:
-                local.report.findings.extend(server_validate(client, ok))
-        except KestraOpsError:
-            click.echo(render([local.report], output, color=color()))
-            raise
-    click.echo(render([local.report], output, color=color()))
-    _exit(exit_code([local.report]))
+    emit(flows_run.validate(target, state.environment(env) if env else None,
+                            kestra_url=kestra_url, insecure=insecure), output)
 
 
 @flows.command("plan")
@@ -95,7 +68,7 @@ def validate_cmd(state, target: Path, env: str | None, kestra_url, insecure, out
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 3 when there are changes.")
 @click.option("--no-diff", is_flag=True, help="List the changes without their diffs.")
 @server_options
-@output_option("text", "json")
+@output_option()
 @pass_state
 def plan_cmd(state, target: Path, env: str, detailed_exitcode: bool, no_diff: bool, kestra_url,
              insecure, output: str):
@@ -107,45 +80,11 @@ def plan_cmd(state, target: Path, env: str, detailed_exitcode: bool, no_diff: bo
 
     Exit 0, or 3 with --detailed-exitcode when there are changes; 1 invalid flows.
     """
-    from kestra_ops.output.findings import render
-    from kestra_ops.values.findings import exit_code
-    from kestra_ops.workflows.flows_local import validate_local
-    from kestra_ops.workflows.flows_plan import plan_flows
+    from kestra_ops.workflows import flows_run
 
-    environment = state.environment(env)
-    local = validate_local(target, environment)
-    if local.report.errors or local.report.unreadable:
-        click.echo(render([local.report], output, color=color()))
-        _exit(exit_code([local.report]))
-    with _client(environment, kestra_url, insecure) as client:
-        plan = plan_flows(client, local.flows)
-    if output == "json":
-        click.echo(json.dumps({"env": env, **plan.to_dict(diffs=not no_diff)}, indent=2))
-    else:
-        for line in plan.lines(diffs=not no_diff):
-            click.echo(line)
-        click.echo(f"flows plan {env}: {plan.summary()}")
-    _exit(3 if detailed_exitcode and plan.changed else 0)
-
-
-def _render_apply(result, output: str, what: str) -> None:
-    from kestra_ops.output.findings import render_text
-
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-        return
-    if result.report is not None and result.report.findings:
-        click.echo(render_text([result.report], color=color()))
-    if result.outcome == "dry-run" and result.plan is not None:
-        click.echo("\n".join(result.plan.lines()))
-    for item in result.applied:
-        rev = f" (revision {item['revision_after']})" if item["revision_after"] else ""
-        click.echo(f"{item['action']:7} {item['flow']}{rev}")
-    if result.plan is not None:
-        for change in result.plan.of("delete"):
-            if change.note:
-                click.echo(f"kept    {change.name} {change.note.removeprefix('kept ')}")
-    click.echo(f"{what} {result.env}: {result.message}")
+    emit(flows_run.plan(target, state.environment(env), diffs=not no_diff,
+                        detailed=detailed_exitcode, kestra_url=kestra_url, insecure=insecure),
+         output)
 
 
 @flows.command("apply")
@@ -162,7 +101,7 @@ def _render_apply(result, output: str, what: str) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 3 when something changed.")
 @server_options
-@output_option("text", "json")
+@output_option()
 @quiet_option()
 @pass_state
 def apply_cmd(state, target: Path, env: str, prune: bool, max_deletions, protect, show_diff,
@@ -177,27 +116,16 @@ def apply_cmd(state, target: Path, env: str, prune: bool, max_deletions, protect
     deletions one by one; each change is logged in backups/changes.jsonl.
 
     Exit 0 applied or nothing to do; 1 invalid flows, refused, declined or failed;
-    2 unreadable files; 3 changes made (with --detailed-exitcode).
+    2 unreadable files, or no terminal to confirm on and no --yes (nothing written);
+    3 changes made (with --detailed-exitcode).
     """
-    from kestra_ops.output.progress import Progress
-    from kestra_ops.workflows.flows_apply import apply_flows
-    from kestra_ops.workflows.flows_local import validate_local
+    from kestra_ops.workflows import flows_run
 
-    environment = state.environment(env)
-    progress = Progress(quiet=quiet or output == "json")
-    local = validate_local(target, environment)
-
-    def confirm(plan, deletes) -> bool:
-        return _ask(f"apply these changes to {env}?", yes,
-                    plan.lines(diffs=show_diff) + [f"changes: {plan.summary()}; "
-                                                   f"{len(deletes)} deletion(s)"])
-
-    with _client(environment, kestra_url, insecure) as client:
-        result = apply_flows(local, client, env=environment, prune=prune,
-                             max_deletions=max_deletions, protect=protect, confirm=confirm,
-                             progress=progress)
-    _render_apply(result, output, "flows apply")
-    _exit(result.exit_code(detailed_exitcode))
+    emit(flows_run.apply(target, state.environment(env), prune=prune,
+                         max_deletions=max_deletions, protect=protect, show_diff=show_diff,
+                         ask=_asker(yes, f"apply flows to {env}"), detailed=detailed_exitcode,
+                         kestra_url=kestra_url, insecure=insecure,
+                         progress=progress_for(output, quiet)), output, quiet=quiet)
 
 
 @flows.command("export")
@@ -207,21 +135,14 @@ def apply_cmd(state, target: Path, env: str, prune: bool, max_deletions, protect
                    "<namespace>/<id>.yaml; other files left alone).")
 @click.option("--namespace", metavar="NS", help="Only NS and its child namespaces.")
 @server_options
-@output_option("text", "json")
+@output_option()
 @pass_state
 def export_cmd(state, env: str, to: Path, namespace, kestra_url, insecure, output: str):
     """Export ENV's flows to a ZIP or a directory that `flows apply` takes back unchanged."""
-    from kestra_ops.workflows.flows_remote import export
+    from kestra_ops.workflows import flows_run
 
-    with _client(state.environment(env), kestra_url, insecure) as client:
-        result = export(client, to, namespace)
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        for line in result.skipped:
-            click.echo(f"skipped {line}", err=True)
-        click.echo(f"flows export {env}: {result.flows} flow(s) to {result.target} "
-                   f"({result.form})")
+    emit(flows_run.export(state.environment(env), to, namespace, kestra_url=kestra_url,
+                          insecure=insecure), output)
 
 
 @flows.command("promote")
@@ -234,7 +155,7 @@ def export_cmd(state, env: str, to: Path, namespace, kestra_url, insecure, outpu
 @click.option("--dry-run", is_flag=True, help="Plan only: validate and show the changes.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @server_options
-@output_option("text", "json")
+@output_option()
 @quiet_option()
 @pass_state
 def promote_cmd(state, target: Path, env: str, src: str, dst: str, dry_run: bool, yes: bool,
@@ -248,29 +169,16 @@ def promote_cmd(state, target: Path, env: str, src: str, dst: str, dry_run: bool
     same way, in place. Flows without the segment are skipped. The result is validated
     (offline with ENV's blacklist, then the server), planned and applied like `flows
     apply` without --prune (promote never deletes). DIR defaults to flows/.
+
+    Exit 0 applied, nothing to do or dry run; 1 invalid flows, declined or failed; 2 invalid
+    input, or no terminal to confirm on and no --yes (nothing written).
     """
-    from kestra_ops.output.progress import Progress
-    from kestra_ops.workflows.flows_apply import apply_flows
-    from kestra_ops.workflows.flows_local import validate_local
-    from kestra_ops.workflows.flows_promote import promote
+    from kestra_ops.workflows import flows_run
 
-    environment = state.environment(env)
-    progress = Progress(quiet=quiet or output == "json")
-    promotion = promote(validate_local(target, environment), src, dst)
-    for before, after, _ in promotion.mapping:
-        progress.info(f"  {before} -> {after}")
-    for line in promotion.skipped:
-        progress.info(f"  skipped {line}")
-
-    def confirm(plan, deletes) -> bool:
-        return _ask(f"promote these flows to {env}?", yes,
-                    plan.lines(diffs=False) + [f"changes: {plan.summary()}"])
-
-    with _client(environment, kestra_url, insecure) as client:
-        result = apply_flows(promotion.local, client, env=environment, dry_run=dry_run,
-                             confirm=confirm, progress=progress)
-    _render_apply(result, output, f"flows promote {src} -> {dst}")
-    _exit(result.exit_code())
+    emit(flows_run.promote(target, state.environment(env), src, dst, dry_run=dry_run,
+                           ask=_asker(yes, f"promote flows to {env}"), kestra_url=kestra_url,
+                           insecure=insecure, progress=progress_for(output, quiet)),
+         output, quiet=quiet)
 
 
 @flows.command("backfill")
@@ -291,7 +199,7 @@ def promote_cmd(state, target: Path, env: str, src: str, dst: str, dry_run: bool
                                 "(--yes does not lift it).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @server_options
-@output_option("text", "json")
+@output_option()
 @quiet_option()
 @pass_state
 def backfill_cmd(state, namespace: str, flow_id: str, env: str, start: str, end: str, trigger,
@@ -304,42 +212,25 @@ def backfill_cmd(state, namespace: str, flow_id: str, env: str, start: str, end:
     labelled backfill:true and kestra-ops.backfill-id:<uuid> (to find or kill them later).
     Such executions have no trigger variables: pass the window with --input NAME={window}.
 
-    Exit 0 done or dry run; 1 refused, declined or failed; 2 invalid input.
+    Exit 0 done or dry run; 1 refused, declined or failed; 2 invalid input, or no terminal
+    to confirm on and no --yes (nothing created).
     """
-    from kestra_ops.output.progress import Progress
-    from kestra_ops.workflows.flows_backfill import backfill
+    from kestra_ops.workflows import flows_run
 
-    environment = state.environment(env)
     if any("=" not in item for item in inputs):
         raise click.BadParameter("expected NAME=VALUE", param_hint="--input")
-    given = dict(item.split("=", 1) for item in inputs)
 
-    def listing(result) -> list[str]:
-        return [f"  {when.isoformat()}  ({tid})" for tid, when in result.windows]
-
-    def confirm(result) -> bool:
-        return _ask(f"create {len(result.windows)} execution(s) of {namespace}.{flow_id}?",
-                    yes, listing(result))
-
-    def confirm_over(result) -> bool:
+    def over(count: int) -> bool:  # a guard of its own: --yes does not lift it
         if not sys.stdin.isatty():
             return False
-        return click.prompt(f"{len(result.windows)} executions is more than --max-executions "
+        return click.prompt(f"{count} executions is more than --max-executions "
                             f"{max_executions}; type the number to go on", default="",
-                            err=True, show_default=False) == str(len(result.windows))
+                            err=True, show_default=False) == str(count)
 
-    with _client(environment, kestra_url, insecure) as client:
-        result = backfill(client, environment, namespace, flow_id, start, end, trigger=trigger,
-                          inputs=given, dry_run=dry_run, max_executions=max_executions,
-                          confirm=confirm, confirm_over=confirm_over,
-                          progress=Progress(quiet=quiet or output == "json"))
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        click.echo("triggers: " + "; ".join(result.triggers))
-        if dry_run or result.outcome != "created":
-            click.echo("\n".join(listing(result)))
-        for item in result.executions:
-            click.echo(f"  {item['scheduleDate']}  execution {item['id']}")
-        click.echo(f"flows backfill {env} {namespace}.{flow_id}: {result.message}")
-    _exit(result.exit_code)
+    emit(flows_run.backfill(state.environment(env), namespace, flow_id, start, end,
+                            trigger=trigger, inputs=dict(item.split("=", 1) for item in inputs),
+                            dry_run=dry_run, max_executions=max_executions,
+                            ask=_asker(yes, f"create backfill executions of {namespace}."
+                                            f"{flow_id}"), ask_over=over,
+                            kestra_url=kestra_url, insecure=insecure,
+                            progress=progress_for(output, quiet)), output, quiet=quiet)

@@ -1,8 +1,10 @@
-"""Render validation reports as text, JSON, SARIF 2.1.0, JUnit XML or GitHub annotations."""
+"""Validation findings (:class:`kestra_ops.values.findings.Report` per target) in the forms the
+generic renderers of :mod:`kestra_ops.output.formats` embed: text lines (file:line:col), a SARIF
+2.1.0 document, JUnit suites (one per target, a testcase per rule family) and GitHub Actions
+annotations."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -10,15 +12,8 @@ from kestra_ops import __version__
 from kestra_ops.values.catalog import RULES, help_text, title
 from kestra_ops.values.findings import Report
 
-FORMATS = ("text", "json", "sarif", "junit", "github")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/hyperplane/kestra-ops#values-rules"
-
-
-def render(reports: list[Report], fmt: str, *, color: bool = False) -> str:
-    return {"text": lambda: render_text(reports, color=color), "json": lambda: render_json(reports),
-            "sarif": lambda: render_sarif(reports), "junit": lambda: render_junit(reports),
-            "github": lambda: render_github(reports)}[fmt]()
 
 
 def render_text(reports: list[Report], *, color: bool = False) -> str:
@@ -44,11 +39,6 @@ def render_text(reports: list[Report], *, color: bool = False) -> str:
     return "\n".join(lines)
 
 
-def render_json(reports: list[Report]) -> str:
-    return json.dumps({"tool": "kestra-ops", "version": __version__,
-                       "reports": [r.to_dict() for r in reports]}, indent=2)
-
-
 def _uri(file: str) -> str:
     """Repository-relative URI for code scanning (absolute paths under cwd become relative)."""
     path = Path(file)
@@ -69,10 +59,6 @@ def _sarif_uri(file: str) -> str:
     from urllib.parse import quote
 
     return quote(uri, safe="/")
-
-
-def render_sarif(reports: list[Report]) -> str:
-    return json.dumps(sarif_document(reports), indent=2)
 
 
 def sarif_document(reports: list[Report]) -> dict:
@@ -109,14 +95,8 @@ def sarif_document(reports: list[Report]) -> dict:
     return doc
 
 
-def render_junit(reports: list[Report]) -> str:
-    """One testsuite per target, one testcase per rule family; failures carry each finding."""
-    from kestra_ops.output.junit import render as render_suites
-
-    return render_suites(junit_suites(reports), "kestra-ops values validate")
-
-
 def junit_suites(reports: list[Report]) -> list:
+    """One testsuite per target, one testcase per rule family; failures carry each finding."""
     from kestra_ops.output.junit import Case, Suite
 
     suites = []
@@ -145,12 +125,8 @@ def escape_prop(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render_github(reports: list[Report]) -> str:
-    """GitHub Actions workflow commands (::error file=...,line=...::message)."""
-    return "\n".join(github_lines(reports))
-
-
 def github_lines(reports: list[Report]) -> list[str]:
+    """GitHub Actions workflow commands (::error file=...,line=...::message), one a finding."""
     lines = []
     for report in reports:
         for f in report.findings:

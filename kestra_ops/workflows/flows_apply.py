@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from kestra_ops.errors import KestraOpsError
-from kestra_ops.values.findings import Report
+from kestra_ops.results import FAIL, PASS, Recorder, Report, Table
+from kestra_ops.values.findings import Report as Findings
 from kestra_ops.workflows.flows_local import LocalResult
-from kestra_ops.workflows.flows_plan import FlowChange, FlowPlan, plan_flows
+from kestra_ops.workflows.flows_plan import (CHANGE_COLUMNS, FlowChange, FlowPlan, change_row,
+                                             plan_flows)
 from kestra_ops.workflows.flows_remote import batchable, batches, join_sources, server_validate
 
 OUTCOMES = {"applied": 0, "unchanged": 0, "dry-run": 0, "invalid": 1, "refused": 1,
@@ -39,7 +41,7 @@ class ApplyResult:
     env: str
     outcome: str = "failed"
     message: str = ""
-    report: Report | None = None
+    report: Findings | None = None  # the offline (and server) findings of the flows
     plan: FlowPlan | None = None
     deletes: list[FlowChange] = field(default_factory=list)  # deletions carried out / planned
     applied: list[dict] = field(default_factory=list)
@@ -62,6 +64,44 @@ class ApplyResult:
                 "applied": self.applied, "deletes": [c.name for c in self.deletes],
                 "plan": self.plan.to_dict() if self.plan else None,
                 "report": self.report.to_dict() if self.report else None}
+
+    def fill(self, report: Report, what: str, *, detailed: bool = False) -> Report:
+        """Complete ``report`` (whose steps the apply recorded): the findings, the changes made
+        (or planned, or refused), the diffs of a dry run; its message says ``what`` ended how;
+        its JSON keeps this result's keys (:meth:`to_dict`)."""
+        if self.report is not None:
+            report.findings.append(self.report)
+        table = self.table()
+        if table.rows:
+            report.tables.append(table)
+        if self.outcome == "dry-run" and self.plan is not None:
+            report.sections += self.plan.diff_sections()
+        report.outcome = self.outcome
+        report.exit_code = self.exit_code(detailed)
+        report.status = PASS if OUTCOMES[self.outcome] == 0 else FAIL
+        report.message = f"{what} {self.env}: {self.message}"
+        report.data.update(self.to_dict())
+        return report
+
+    def table(self) -> Table:
+        """What was written and deleted (with the deletions kept and why); before any write, what
+        was planned."""
+        if self.applied or self.outcome in ("applied", "failed"):
+            rows = [[a["action"], a["flow"], _revisions(a), a["file"] or "", ""]
+                    for a in self.applied]
+            rows += [change_row(c) for c in (self.plan.of("delete") if self.plan else [])
+                     if c.note]
+            return Table(CHANGE_COLUMNS, rows, "changes")
+        return self.plan.table() if self.plan is not None else Table(CHANGE_COLUMNS)
+
+
+def _revisions(applied: dict) -> str:
+    before, after = applied["revision_before"], applied["revision_after"]
+    if before is None or applied["action"] == "create":
+        return "" if after is None else str(after)
+    if applied["action"] == "delete":
+        return str(before)
+    return f"{before} -> {'?' if after is None else after}"
 
 
 def protected_by(namespace: str, protect: tuple[str, ...] | list[str]) -> str | None:
@@ -88,17 +128,19 @@ def guard_deletes(plan: FlowPlan, *, prune: bool, protect) -> list[FlowChange]:
 def apply_flows(local: LocalResult, client, *, env, prune: bool = False,
                 max_deletions: int | None = None, protect=(), dry_run: bool = False,
                 confirm: Callable[[FlowPlan, list[FlowChange]], bool] | None = None,
-                progress=None) -> ApplyResult:
-    from kestra_ops.output.progress import Progress
-
-    progress = progress or Progress(quiet=True)
+                rec: Recorder | None = None) -> ApplyResult:
+    """See the module doc. ``confirm(plan, deletes)`` is asked before the first write (False:
+    nothing written); ``rec`` records the steps (and shows them on its progress)."""
+    rec = rec or Recorder(Report("flows apply", env.name))
     result = ApplyResult(env.name, report=local.report)
     if local.report.errors or local.report.unreadable:
         result.outcome = "invalid"
         result.message = f"{local.report.errors} error(s) in the flows: nothing written"
         return result
-    with progress.step(f"server flows of {len({f.namespace for f in local.flows})} namespace(s)"):
+    with rec.step(f"server flows of {len({f.namespace for f in local.flows})} "
+                  "namespace(s)") as step:
         result.plan = plan = plan_flows(client, local.flows)
+        step.detail = plan.summary()
     result.deletes = guard_deletes(plan, prune=prune, protect=tuple(protect))
     limit = max_deletions if max_deletions is not None else (PRUNE_DEFAULT_MAX if prune else 0)
     if len(result.deletes) > limit:
@@ -114,15 +156,16 @@ def apply_flows(local: LocalResult, client, *, env, prune: bool = False,
             f"; {kept} flow(s) only on the server kept" if kept else "")
         return result
     by_key = {f.key: f for f in local.flows}
-    found = []
+    refused: set[str] = set()
     if writes:
-        with progress.step(f"validate {len(writes)} flow(s) on the server"):
-            found = server_validate(client, [by_key[(c.namespace, c.id)] for c in writes],
-                                    progress)
-    local.report.findings.extend(found)
-    if local.report.errors:
+        with rec.step(f"validate {len(writes)} flow(s) on the server") as step:
+            found = server_validate(client, [by_key[(c.namespace, c.id)] for c in writes], rec)
+            local.report.findings.extend(found)
+            refused = {f.location.file for f in found if f.severity == "error"}
+            if refused:
+                step.fail(f"{len(refused)} flow(s) refused")
+    if refused:
         result.outcome = "invalid"
-        refused = {f.location.file for f in found if f.severity == "error"}
         result.message = f"the server refused {len(refused)} flow(s): nothing written"
         return result
     if dry_run:
@@ -132,8 +175,8 @@ def apply_flows(local: LocalResult, client, *, env, prune: bool = False,
         result.outcome, result.message = "aborted", "aborted, nothing written"
         return result
     try:
-        _write(client, env, writes, result, progress)
-        _delete(client, env, result, progress)
+        _write(client, env, writes, result, rec)
+        _delete(client, env, result, rec)
     except KestraOpsError as err:
         result.outcome = "failed"
         result.message = (f"{err}; {len(result.applied)} change(s) made before the failure (a "
@@ -152,13 +195,13 @@ def _summary(writes: list[FlowChange], deletes: list[FlowChange]) -> str:
     return (f"{creates} created, {len(writes) - creates} updated, {len(deletes)} deleted")
 
 
-def _write(client, env, writes: list[FlowChange], result: ApplyResult, progress) -> None:
+def _write(client, env, writes: list[FlowChange], result: ApplyResult, rec: Recorder) -> None:
     per_ns: dict[str, list[FlowChange]] = defaultdict(list)
     for change in writes:
         per_ns[change.namespace].append(change)
     if not writes:
         return
-    with progress.step(f"write {len(writes)} flow(s) in {len(per_ns)} namespace(s)"):
+    with rec.step(f"write {len(writes)} flow(s) in {len(per_ns)} namespace(s)"):
         for ns in sorted(per_ns):
             together = [c for c in per_ns[ns] if batchable(c.source)]
             for chunk in batches(together, lambda c: len(c.source)):
@@ -168,7 +211,7 @@ def _write(client, env, writes: list[FlowChange], result: ApplyResult, progress)
                              if isinstance(f, dict) and f.get("namespace") == ns}
                 for change in chunk:
                     _done(env, result, change, revisions.get(change.id))
-                progress.update(f"{len(result.applied)}/{len(writes)} flows written")
+                rec.update(f"{len(result.applied)}/{len(writes)} flows written")
             for change in per_ns[ns]:
                 if batchable(change.source):
                     continue
@@ -179,10 +222,10 @@ def _write(client, env, writes: list[FlowChange], result: ApplyResult, progress)
                 _done(env, result, change, (answer or {}).get("revision"))
 
 
-def _delete(client, env, result: ApplyResult, progress) -> None:
+def _delete(client, env, result: ApplyResult, rec: Recorder) -> None:
     if not result.deletes:
         return
-    with progress.step(f"delete {len(result.deletes)} flow(s)"):
+    with rec.step(f"delete {len(result.deletes)} flow(s)"):
         for change in result.deletes:
             client.delete_flow(change.namespace, change.id)
             _done(env, result, change, None)

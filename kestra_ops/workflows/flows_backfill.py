@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from kestra_ops.errors import InvalidInput, KestraOpsError, OperationFailed
+from kestra_ops.results import FAIL, PASS, Recorder, Report, Table
 
 SCHEDULE_TYPES = ("io.kestra.plugin.core.trigger.Schedule",
                   "io.kestra.core.models.triggers.types.Schedule")
@@ -70,6 +71,27 @@ class BackfillResult:
                 "outcome": self.outcome, "message": self.message, "triggers": self.triggers,
                 "windows": [{"trigger": t, "date": d.isoformat()} for t, d in self.windows],
                 "executions": self.executions}
+
+    def listing(self) -> list[str]:
+        """The windows, one line each (what a confirmation shows)."""
+        return [f"  {when.isoformat()}  ({tid})" for tid, when in self.windows]
+
+    def fill(self, report: Report) -> Report:
+        """Complete ``report``: the triggers, the windows (when none was created) or the
+        executions created, the message; its JSON keeps this result's keys (:meth:`to_dict`)."""
+        report.details.append("triggers: " + "; ".join(self.triggers))
+        if self.windows and (self.outcome != "created"):
+            report.tables.append(Table(["window", "trigger"], [
+                [when.isoformat(), tid] for tid, when in self.windows], "windows"))
+        if self.executions:
+            report.tables.append(Table(["window", "trigger", "execution"], [
+                [e["scheduleDate"], e["trigger"], e["id"]] for e in self.executions],
+                "executions"))
+        report.outcome, report.exit_code = self.outcome, self.exit_code
+        report.status = PASS if self.exit_code == 0 else FAIL
+        report.message = f"flows backfill {self.env} {self.namespace}.{self.flow_id}: {self.message}"
+        report.data.update(self.to_dict())
+        return report
 
 
 def schedules(doc: dict, only: str | None = None) -> list[Schedule]:
@@ -134,9 +156,12 @@ def windows(schedule: Schedule, start: str, end: str, cap: int = HARD_CAP) -> li
 def backfill(client, env, namespace: str, flow_id: str, start: str, end: str, *,
              trigger: str | None = None, inputs: dict[str, str] | None = None,
              dry_run: bool = False, max_executions: int = 100,
-             confirm: Callable[[BackfillResult], bool] | None = None,
-             confirm_over: Callable[[BackfillResult], bool] | None = None,
-             progress=None) -> BackfillResult:
+             confirm: Callable[[str, list[str]], bool] | None = None,
+             confirm_over: Callable[[int], bool] | None = None,
+             rec: Recorder | None = None) -> BackfillResult:
+    """See the module doc. ``confirm(question, windows shown)`` is asked before the first
+    execution is created (False: none); above ``max_executions``, ``confirm_over(count)``
+    instead (False: refused). ``rec`` records the creation step."""
     from kestra_ops.audit import log_change
     from kestra_ops.workflows.flows_yaml import parse_flow
 
@@ -161,28 +186,32 @@ def backfill(client, env, namespace: str, flow_id: str, start: str, end: str, *,
         result.outcome, result.message = "dry-run", f"dry run: {count} window(s), none created"
         return result
     if count > max_executions:
-        if not (confirm_over and confirm_over(result)):
+        if not (confirm_over and confirm_over(count)):
             result.outcome = "refused"
             result.message = (f"{count} executions, more than --max-executions "
                               f"{max_executions}: none created (raise --max-executions to "
                               "allow them)")
             return result
-    elif confirm is not None and not confirm(result):
+    elif confirm is not None and not confirm(
+            f"create {count} execution(s) of {namespace}.{flow_id}?", result.listing()):
         result.outcome, result.message = "aborted", "aborted, no execution created"
         return result
     given = {s.id: dict(s.inputs) for s in found}
+    rec = rec or Recorder(Report("flows backfill", env.name))
     try:
-        for tid, when in result.windows:
-            labels = {"backfill": "true", "kestra-ops.backfill-id": result.backfill_id,
-                      "kestra-ops.trigger": tid}
-            values = {**given[tid], **{k: v.replace("{window}", when.isoformat())
-                                       for k, v in (inputs or {}).items()}}
-            execution = client.create_execution(namespace, flow_id, inputs=values or None,
-                                                labels=labels, schedule_date=when.isoformat())
-            result.executions.append({"id": execution.get("id"), "trigger": tid,
-                                      "scheduleDate": when.isoformat()})
-            if progress is not None:
-                progress.update(f"{len(result.executions)}/{count} executions created")
+        with rec.step(f"create {count} execution(s)") as step:
+            for tid, when in result.windows:
+                labels = {"backfill": "true", "kestra-ops.backfill-id": result.backfill_id,
+                          "kestra-ops.trigger": tid}
+                values = {**given[tid], **{k: v.replace("{window}", when.isoformat())
+                                           for k, v in (inputs or {}).items()}}
+                execution = client.create_execution(namespace, flow_id, inputs=values or None,
+                                                    labels=labels,
+                                                    schedule_date=when.isoformat())
+                result.executions.append({"id": execution.get("id"), "trigger": tid,
+                                          "scheduleDate": when.isoformat()})
+                rec.update(f"{len(result.executions)}/{count} executions created")
+            step.detail = f"backfill id {result.backfill_id}"
     except KestraOpsError as err:
         result.outcome = "failed"
         result.message = (f"{err}; {len(result.executions)} of {count} execution(s) created "

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from kestra_ops.redact import MASK, is_placeholder, is_secret_key
+from kestra_ops.results import Section, Table
 from kestra_ops.workflows.flows_remote import RemoteFlow, fetch_remote
 from kestra_ops.workflows.flows_yaml import LocalFlow, flow_text
 
@@ -89,10 +90,30 @@ class FlowPlan:
                 out.extend("    " + line for line in c.diff.rstrip("\n").splitlines())
         return out
 
+    def table(self) -> Table:
+        """The changes (not the unchanged flows), one row each."""
+        return Table(CHANGE_COLUMNS, [change_row(c) for c in self.changes
+                                      if c.action != "unchanged"], "changes")
+
+    def diff_sections(self) -> list[Section]:
+        """One titled block per change with a diff (the diff server -> local)."""
+        return [Section(f"{c.action} {c.name}", c.diff.rstrip("\n").splitlines())
+                for c in self.changes if c.action != "unchanged" and c.diff]
+
     def to_dict(self, diffs: bool = True) -> dict:
         return {"namespaces": self.namespaces, "changed": self.changed, "counts": self.counts(),
                 "summary": self.summary(),
                 "changes": [c.to_dict(diffs) for c in self.changes]}
+
+
+CHANGE_COLUMNS = ["action", "flow", "revision", "file", "note"]
+
+
+def change_row(change: FlowChange, revision: str | None = None) -> list[str]:
+    """A change as a row of :data:`CHANGE_COLUMNS` (``revision`` overrides the server's)."""
+    if revision is None:
+        revision = "" if change.revision is None else str(change.revision)
+    return [change.action, change.name, revision, change.file or "", change.note]
 
 
 def mask_line(line: str) -> str:

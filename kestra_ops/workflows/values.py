@@ -19,7 +19,7 @@ from kestra_ops.redact import MASK, literal_secrets
 from kestra_ops.settings import Config, Environment
 from kestra_ops.values.findings import Report, exit_code
 from kestra_ops.values.merge import Merged, load_layers
-from kestra_ops.values.validate import validate_layers, validate_merged
+from kestra_ops.values.validate import validate_layers
 
 
 def schema_path(env_or_config: Environment | Config, chart: Path | None = None) -> Path:

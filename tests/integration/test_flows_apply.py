@@ -3,10 +3,12 @@ guard (prune, max-deletions, protected namespaces, invalid flows, explicit delet
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from tests.fakes.kestra_contract import OpenAPIContract
-from tests.helpers_flows import OPENAPI, Project, flow, kestra, project  # noqa: F401
+from tests.helpers_flows import OPENAPI, Project, flow, kestra, project, table  # noqa: F401
 
 SYNC = r"/api/v1/main/flows/(?!validate$|bulk$|import$|search$)[^/]+$"
 
@@ -30,6 +32,10 @@ def test_apply_writes_per_namespace_with_delete_false_and_logs_each_change(proje
 
     assert result.exit_code == 3, result.output
     assert "applied: 24 created, 1 updated, 0 deleted" in result.output
+    rows = table(result.stdout)
+    assert len(rows) == 25 and {"action": "update", "flow": "company.team.changed",
+                                "revision": "1 -> 2", "file": "flows/company.team/changed.yaml",
+                                "note": ""} in rows
     server = project.server_flows()
     assert len(server) == 26
     assert "new" in server[("company.team", "changed")]
@@ -61,7 +67,8 @@ def test_without_prune_nothing_is_deleted(project):
                          "--max-deletions", "5")
 
     assert result.exit_code == 0, result.output
-    assert "company.team.orphan (--prune not given)" in result.output
+    assert table(result.stdout) == [{"action": "delete", "flow": "company.team.orphan",
+                                     "revision": "1", "file": "", "note": "kept (--prune not given)"}]
     assert set(project.server_flows()) == {("company.team", "a"), ("company.team", "orphan"),
                                            ("company.other", "elsewhere")}
     assert project.writes() == []
@@ -125,8 +132,12 @@ def test_protected_namespaces_are_never_pruned(project):
         "/api/v1/main/flows/company.team/team-orphan"]
     assert ("company.core", "core-orphan") in project.server_flows()
     assert ("company.core.jobs", "jobs-orphan") in project.server_flows()
-    assert "company.core.jobs.jobs-orphan (protected namespace: --protect company.core)" in \
-        result.output
+    rows = {r["flow"]: r for r in table(result.stdout)}
+    assert rows["company.core.jobs.jobs-orphan"]["note"] == \
+        "kept (protected namespace: --protect company.core)"
+    assert rows["company.core.core-orphan"]["note"].startswith("kept (protected namespace")
+    assert (rows["company.team.team-orphan"]["action"], rows["company.team.team-orphan"]["note"]) \
+        == ("delete", "")  # deleted
 
 
 def test_a_flow_failing_offline_checks_stops_everything_before_any_request(project):
@@ -182,10 +193,35 @@ def test_no_confirmation_no_write(project):
 
     result = project.run("flows", "apply", "flows", "--env", "dev", input="y\n")
 
-    assert result.exit_code == 1
-    assert "not a terminal and no --yes" in result.output
-    assert "aborted, nothing written" in result.output
+    assert result.exit_code == 2  # no terminal to answer on, and no --yes
+    assert "create    company.team.a  [flows/a.yaml]" in result.stderr  # what would be done
+    assert "error: refusing to apply flows to dev without --yes (stdin is not a terminal); " \
+           "nothing was changed" in result.stderr
     assert project.writes() == [] and project.server_flows() == {}
+    assert project.changes() == []
+
+
+class Terminal(io.BytesIO):
+    """Someone at a terminal, typing ``answer``."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("answer, code", [(b"n\n", 1), (b"y\n", 0)])
+def test_on_a_terminal_the_answer_decides(project, answer, code):
+    project.write("a.yaml", flow("a"))
+
+    result = project.run("flows", "apply", "flows", "--env", "dev", input=Terminal(answer))
+
+    assert result.exit_code == code, result.output
+    assert "apply these changes to dev? [y/N]" in result.stderr
+    if code:
+        assert "flows apply dev: aborted, nothing written" in result.stdout
+        assert project.writes() == [] and project.server_flows() == {}
+    else:
+        assert "flows apply dev: applied: 1 created, 0 updated, 0 deleted" in result.stdout
+        assert set(project.server_flows()) == {("company.team", "a")}
 
 
 def test_a_failed_batch_says_what_was_done_and_what_to_do(project):
@@ -197,6 +233,9 @@ def test_a_failed_batch_says_what_was_done_and_what_to_do(project):
 
     assert result.exit_code == 1
     assert "1 change(s) made before the failure" in result.output
+    assert "  FAIL        write 2 flow(s) in 2 namespace(s)" in result.stdout  # where it stopped
+    assert table(result.stdout) == [{"action": "create", "flow": "company.a.a", "revision": "1",
+                                     "file": "flows/a/a.yaml", "note": ""}]  # what was done
     assert "kestra-ops flows plan" in result.output
     assert set(project.server_flows()) == {("company.a", "a")}
     assert [e.get("status") for e in project.changes()] == [None, "failed"]

@@ -11,7 +11,7 @@ import pytest
 from kestra_ops.errors import InvalidInput
 from kestra_ops.workflows.flows_backfill import Schedule, schedules, windows
 from tests.fakes.kestra_contract import OpenAPIContract
-from tests.helpers_flows import OPENAPI, Project, flow, kestra, project  # noqa: F401
+from tests.helpers_flows import OPENAPI, Project, flow, kestra, project, table  # noqa: F401
 
 HOURLY = flow("ingest", "company.data", extra="") + (
     "triggers:\n"
@@ -67,9 +67,10 @@ def test_dry_run_lists_the_windows_and_creates_nothing(project: Project):
 
     assert result.exit_code == 0, result.output
     assert "triggers: hourly: 0 * * * * (UTC)" in result.output
-    assert "2026-01-01T01:00:00+00:00  (hourly)" in result.output
-    assert "2026-01-01T02:00:00+00:00  (hourly)" in result.output
-    assert "2026-01-01T03:00" not in result.output  # the end is exclusive
+    assert table(result.stdout, "windows") == [  # the end is exclusive
+        {"window": "2026-01-01T01:00:00+00:00", "trigger": "hourly"},
+        {"window": "2026-01-01T02:00:00+00:00", "trigger": "hourly"}]
+    assert "2026-01-01T03:00" not in result.output
     assert "dry run: 2 window(s), none created" in result.output
     assert backfills(project) == [] and project.kestra.executions == {}
 
@@ -94,8 +95,11 @@ def test_no_confirmation_no_execution(project: Project):
     result = project.run("flows", "backfill", "company.data", "ingest", "--env", "dev",
                          "--start", "2026-01-01T00:00:00Z", "--end", "2026-01-01T02:00:00Z")
 
-    assert result.exit_code == 1 and "aborted, no execution created" in result.output
-    assert backfills(project) == []
+    assert result.exit_code == 2  # no terminal to answer on, and no --yes
+    assert "  2026-01-01T00:00:00+00:00  (hourly)" in result.stderr  # what would be created
+    assert "error: refusing to create backfill executions of company.data.ingest without " \
+           "--yes (stdin is not a terminal); nothing was changed" in result.stderr
+    assert backfills(project) == [] and project.changes() == []
 
 
 def test_legacy_schedule_with_timezone_and_inputs(project: Project):

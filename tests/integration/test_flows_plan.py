@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import zipfile
 
-from tests.helpers_flows import Project, flow, kestra, project  # noqa: F401
+from tests.helpers_flows import Project, flow, kestra, project, table  # noqa: F401
 
 
 def test_plan_lists_each_change_with_a_diff_and_exits_3_on_changes(project: Project):
@@ -20,14 +20,20 @@ def test_plan_lists_each_change_with_a_diff_and_exits_3_on_changes(project: Proj
     result = project.run("flows", "plan", "flows", "--env", "dev", "--detailed-exitcode")
 
     assert result.exit_code == 3, result.output
-    out = result.output
-    assert "create    company.team.new  [flows/new.yaml]" in out
-    assert "update    company.team.changed (revision 1)  [flows/changed.yaml]" in out
-    assert "--- server company.team/changed (revision 1)" in out
-    assert '-    message: "before"' in out and '+    message: "after"' in out
-    assert "delete    company.team.gone (revision 1)" in out
-    assert "same" not in out.split("flows plan dev")[0]
-    assert "flows plan dev: 1 to create, 1 to update, 1 to delete, 1 unchanged" in out
+    out = result.stdout
+    assert table(out) == [  # the changes, in flow order; unchanged flows are not listed
+        {"action": "update", "flow": "company.team.changed", "revision": "1",
+         "file": "flows/changed.yaml", "note": ""},
+        {"action": "create", "flow": "company.team.new", "revision": "",
+         "file": "flows/new.yaml", "note": ""},
+        {"action": "delete", "flow": "company.team.gone", "revision": "1", "file": "",
+         "note": ""}]
+    assert "  update company.team.changed:\n    --- server company.team/changed (revision 1)" \
+        in out  # each diff in a block titled by its change
+    assert '    -    message: "before"' in out and '    +    message: "after"' in out
+    assert "company.team.same" not in out
+    assert out.rstrip().endswith(
+        "flows plan dev: 1 to create, 1 to update, 1 to delete, 1 unchanged")
     assert [r for r in project.kestra.calls() if r.method != "GET"] == []  # plan only reads
     assert project.run("flows", "plan", "flows", "--env", "dev").exit_code == 0
 
@@ -42,6 +48,8 @@ def test_plan_json_and_no_changes(project: Project):
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
     assert body["changed"] is False and body["counts"]["unchanged"] == 1
+    assert (body["command"], body["env"], body["exit_code"]) == ("flows plan", "dev", 0)
+    assert [s["status"] for s in body["steps"]] == ["pass", "pass"]
     assert body["changes"][0] | {"diff": ""} == {"action": "unchanged", "namespace": "company.team",
                                                  "id": "a", "file": "flows/a.yaml", "revision": 1,
                                                  "diff": "", "note": None}
@@ -59,7 +67,8 @@ def test_plan_diff_masks_literal_secrets_but_not_references(project: Project):
     assert '-  password: ****** (sha256:' in result.output  # a change shows, the value never
     assert "+  password: ****** (sha256:" in result.output
     assert "   token: \"{{ secret('API_TOKEN') }}\"" in result.output  # a reference stays
-    assert "update    company.team.s" in result.output
+    assert [(r["action"], r["flow"]) for r in table(result.stdout)] == [
+        ("update", "company.team.s")]
 
 
 def test_plan_refuses_invalid_flows(project: Project):
@@ -136,3 +145,25 @@ def test_export_to_a_zip_is_the_servers_archive_and_round_trips(project: Project
     restore = project.run("flows", "apply", "out/team.zip", "--env", "dev", "--yes")
     assert restore.exit_code == 0 and "0 created, 1 updated" in restore.output
     assert "changed on the server" not in project.server_flows()[("company.team", "b")]
+
+
+def test_validate_with_an_unreachable_server_still_shows_the_offline_findings(project: Project,
+                                                                              monkeypatch):
+    from tests.fakes.loopback import free_ports
+
+    project.write("ok.yaml", flow("ok"))
+    project.write("bad.yaml", flow("bad", "Company.Team"))
+    monkeypatch.setenv("KESTRA_OPS_KESTRA_URL", f"http://127.0.0.1:{free_ports(1)[0]}")
+
+    result = project.run("flows", "validate", "flows", "--env", "dev", "-o", "json")
+
+    assert result.exit_code == 1, result.output  # the server could not be asked
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "fail" and doc["exit_code"] == 1
+    assert doc["message"].startswith("flows validate: the server's validate endpoint failed: ")
+    [report] = doc["reports"]
+    assert [f["rule"] for f in report["findings"]] == ["flows/namespace"]  # offline, kept
+    text = project.run("flows", "validate", "flows", "--env", "dev")
+    assert text.exit_code == 1
+    assert "flows/bad.yaml:3:12: error flows/namespace" in text.stdout
+    assert text.stdout.rstrip().splitlines()[-1] == doc["message"]

@@ -7,7 +7,7 @@ import pytest
 from kestra_ops.errors import InvalidInput
 from kestra_ops.workflows.flows_local import validate_local
 from kestra_ops.workflows.flows_promote import map_namespace, promote
-from tests.helpers_flows import Project, flow, kestra, project  # noqa: F401
+from tests.helpers_flows import Project, flow, kestra, project, table  # noqa: F401
 
 SALES = """# owned by the sales team
 id: report
@@ -84,9 +84,18 @@ def test_promote_dry_run_plans_only_then_applies(project: Project):
                       "--to", "production", "--dry-run")
 
     assert dry.exit_code == 0, dry.output
-    assert "create    company.production.sales.report" in dry.output
-    assert "update    company.production.shared.helper (revision 1)" in dry.output
-    assert "dry run: 1 created, 1 updated, 0 deleted" in dry.output
+    assert [(r["action"], r["flow"], r["revision"], r["note"]) for r in table(dry.stdout)] == [
+        ("create", "company.production.sales.report", "", ""),
+        ("update", "company.production.shared.helper", "1", ""),
+        ("delete", "company.production.shared.untouched", "1", "kept (--prune not given)")]
+    assert table(dry.stdout, "promoted") == [
+        {"from": "company.staging.sales.report", "to": "company.production.sales.report",
+         "namespace values": "2"},
+        {"from": "company.staging.shared.helper", "to": "company.production.shared.helper",
+         "namespace values": "1"}]
+    assert "  update company.production.shared.helper:" in dry.stdout  # its diff
+    assert "flows promote staging -> production production: dry run: 1 created, 1 updated, " \
+           "0 deleted" in dry.stdout
     assert [r for r in project.kestra.calls() if r.method != "GET"
             and not r.path.endswith("/validate")] == []
 
