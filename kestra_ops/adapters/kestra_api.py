@@ -4,8 +4,8 @@ Methods return plain dicts, lists or bytes. Idempotent calls (GET, PUT, DELETE a
 ``POST flows/validate``) are retried on connection errors and 5xx; creating flows or executions,
 import, namespace sync and bulk update never are (see kestra_http for the transport and the
 typed errors). Namespace sync and bulk update always send ``delete`` explicitly: the server
-defaults to deleting. :func:`client_for_env` builds the client of an environment (URL,
-credentials, Kubernetes service proxy: see kestra_env). One client per thread: a requests
+defaults to deleting. :func:`kestra_ops.wiring.client_for_env` builds the client of an
+environment (URL, credentials, Kubernetes service proxy). One client per thread: a requests
 Session is not thread-safe.
 """
 
@@ -20,8 +20,7 @@ from kestra_ops.adapters.kestra_http import (PASSWORD_VAR, URL_VAR, USERNAME_VAR
                                              KestraValidationError, _body, iter_sse)
 from kestra_ops.errors import InvalidInput, OperationFailed, Unreachable
 
-__all__ = ["KestraClient", "KestraValidationError", "ExecutionTimeout", "client_for_env",
-           "iter_sse", "TERMINAL_STATES", "USERNAME_VAR", "PASSWORD_VAR", "URL_VAR"]
+__all__ = ["KestraClient", "KestraValidationError", "ExecutionTimeout", "iter_sse", "TERMINAL_STATES", "USERNAME_VAR", "PASSWORD_VAR", "URL_VAR"]
 
 TERMINAL_STATES = frozenset({"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED",
                              "SKIPPED"})
@@ -233,13 +232,3 @@ def _loads(text: str) -> Any:
     except ValueError:
         return None
 
-
-def client_for_env(env, *, kube=None, environ: Mapping[str, str] | None = None,
-                   kestra_url: str | None = None, insecure: bool = False,
-                   values: Mapping[str, Any] | None = None, timeout: float = 10.0,
-                   retries: int = 3) -> KestraClient:
-    """The environment's Kestra: see :func:`kestra_ops.adapters.kestra_env.client_for_env`."""
-    from kestra_ops.adapters.kestra_env import client_for_env as build
-
-    return build(env, kube=kube, environ=environ, kestra_url=kestra_url, insecure=insecure,
-                 values=values, timeout=timeout, retries=retries)

@@ -1,7 +1,8 @@
 """PostgreSQL: psycopg for queries, pg_dump / pg_restore binaries for dumps.
 
-Connection URLs are libpq URIs (``postgresql://user:pass@host:port/db?host=/socket/dir``).
-A password in a URL is never put on a child's command line: the child gets the URL without
+Connection URLs are libpq URIs (``postgresql://user:pass@host:port/db?host=/socket/dir``); which
+database and password come from :func:`kestra_ops.credentials.database_url`. A password in a URL
+is never put on a child's command line: the child gets the URL without
 it and the password in its own ``PGPASSWORD``. Every message shown to the user has the
 password masked. ``psycopg`` is imported only when a query runs (~0.2 s).
 
@@ -25,7 +26,6 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from kestra_ops.errors import (InvalidInput, OperationFailed, PermissionDenied, ToolMissing,
                                Unreachable)
 
-URL_VAR = "KESTRA_OPS_DATABASE_URL"
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
 
 
@@ -84,19 +84,6 @@ class DatabaseURL:
 
     def __str__(self) -> str:
         return self.url
-
-
-def resolve_url(given: str | None, *, environ=None, what: str = "--database-url") -> DatabaseURL:
-    environ = os.environ if environ is None else environ
-    text = given or environ.get(URL_VAR)
-    if not text:
-        raise InvalidInput(f"no database: pass {what} or set {URL_VAR}",
-                           hint="e.g. postgresql://kestra@kestra-postgres:5432/kestra with the "
-                                "password in PGPASSWORD or the URL")
-    url = DatabaseURL.parse(text)
-    if url.password is None and environ.get("KESTRA_OPS_DB_PASSWORD"):
-        url = DatabaseURL(url.url, environ["KESTRA_OPS_DB_PASSWORD"])
-    return url
 
 
 def connect(url: DatabaseURL, *, autocommit: bool = True):

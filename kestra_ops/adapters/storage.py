@@ -105,12 +105,28 @@ class Storage:
         self.call(f"bucket {bucket}", self.client.set_bucket_versioning, bucket,
                   VersioningConfig(ENABLED if enabled else DISABLED))
 
-    def get_lifecycle(self, bucket: str):
-        """The bucket's LifecycleConfig, or None when it has none."""
-        return self.call(f"bucket {bucket}", self.client.get_bucket_lifecycle, bucket)
+    def ensure_noncurrent_expiry(self, bucket: str, rule_id: str, days: int) -> str:
+        """One lifecycle rule ``rule_id`` (other rules kept): noncurrent versions and unfinished
+        multipart uploads expire after ``days``; current objects never expire. Returns
+        "unchanged", "created" or "updated"."""
+        from minio.commonconfig import ENABLED, Filter
+        from minio.lifecycleconfig import (AbortIncompleteMultipartUpload, LifecycleConfig,
+                                           NoncurrentVersionExpiration, Rule)
 
-    def set_lifecycle(self, bucket: str, config) -> None:
-        self.call(f"bucket {bucket}", self.client.set_bucket_lifecycle, bucket, config)
+        config = self.call(f"bucket {bucket}", self.client.get_bucket_lifecycle, bucket)
+        rules = list(config.rules) if config else []
+        ours = [r for r in rules if r.rule_id == rule_id]
+        if ours and ours[0].noncurrent_version_expiration is not None and \
+                ours[0].noncurrent_version_expiration.noncurrent_days == days:
+            return "unchanged"
+        rule = Rule(ENABLED, rule_filter=Filter(prefix=""), rule_id=rule_id,
+                    noncurrent_version_expiration=NoncurrentVersionExpiration(
+                        noncurrent_days=days),
+                    abort_incomplete_multipart_upload=AbortIncompleteMultipartUpload(
+                        days_after_initiation=days))
+        self.call(f"bucket {bucket}", self.client.set_bucket_lifecycle, bucket,
+                  LifecycleConfig([r for r in rules if r.rule_id != rule_id] + [rule]))
+        return "updated" if ours else "created"
 
     # ---- objects
 
@@ -157,9 +173,33 @@ class Storage:
     def remove_object(self, bucket: str, key: str) -> None:
         self.call(f"object {bucket}/{key}", self.client.remove_object, bucket, key)
 
-    def list_objects(self, bucket: str, prefix: str = "", recursive: bool = True) -> list:
-        return self.call(f"bucket {bucket}", lambda: list(
-            self.client.list_objects(bucket, prefix=prefix, recursive=recursive)))
+    def list_objects(self, bucket: str, prefix: str = "", recursive: bool = True
+                     ) -> list["Listed"]:
+        """The objects under ``prefix``: (name, size) each."""
+        return self.call(f"bucket {bucket}", lambda: [
+            Listed(o.object_name, o.size or 0)
+            for o in self.client.list_objects(bucket, prefix=prefix, recursive=recursive)])
+
+    def iter_object(self, bucket: str, key: str, chunk: int = 1024 * 1024):
+        """An object's bytes as a stream of chunks (nothing held beyond one chunk)."""
+        what = f"object {bucket}/{key}"
+        resp = self.call(what, self.client.get_object, bucket, key)
+        try:
+            while True:
+                data = self.call(what, resp.read, chunk)
+                if not data:
+                    return
+                yield data
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    def multipart(self, bucket: str, key: str, content_type: str = "application/octet-stream"):
+        """A new multipart upload of ``bucket/key``
+        (:class:`kestra_ops.adapters.storage_multipart.MultipartUpload`)."""
+        from kestra_ops.adapters.storage_multipart import MultipartUpload
+
+        return MultipartUpload(self, bucket, key, content_type)
 
     # ---- MinIO health (unauthenticated GETs; another S3 store answers 404 or an S3 error)
 
@@ -176,6 +216,11 @@ class Storage:
                               f"{describe(err)}") from None
         return HttpAnswer(resp.status, resp.headers.get("Server", ""),
                           error_code(resp.data[:4096]))
+
+
+class Listed(NamedTuple):
+    name: str
+    size: int
 
 
 class HttpAnswer(NamedTuple):
@@ -208,55 +253,6 @@ def error_code(body: bytes | str | None) -> str | None:
         if isinstance(code, str) and re.fullmatch(r"[A-Za-z0-9.]{1,64}", code):
             return code
     return None
-
-
-# Kestra's bucket-scoped key (secrets apply, backups, preflight's bucket check, minio check)
-ACCESS_KEY_VAR = "KESTRA_OPS_MINIO_ACCESS_KEY"
-SECRET_KEY_VAR = "KESTRA_OPS_MINIO_SECRET_KEY"
-# MinIO's root (admin) credentials: minio setup only; never written to a Secret
-ROOT_USER_VAR = "KESTRA_OPS_MINIO_ROOT_USER"
-ROOT_PASSWORD_VAR = "KESTRA_OPS_MINIO_ROOT_PASSWORD"
-
-
-def root_credentials(environ) -> tuple[str | None, str | None, str]:
-    """(root user, root password, "") from KESTRA_OPS_MINIO_ROOT_USER / _PASSWORD, or
-    (None, None, why not). The bucket-key variables are never taken as root credentials: when
-    only they are set, ``why`` explains the rename."""
-    user, password = environ.get(ROOT_USER_VAR), environ.get(ROOT_PASSWORD_VAR)
-    if user and password:
-        return user, password, ""
-    unset = " and ".join(v for v in (ROOT_USER_VAR, ROOT_PASSWORD_VAR) if not environ.get(v))
-    if not user and not password and (environ.get(ACCESS_KEY_VAR) or
-                                      environ.get(SECRET_KEY_VAR)):
-        return None, None, (f"{unset} not set: the MinIO root credentials now have their own "
-                            f"variables; {ACCESS_KEY_VAR} / {SECRET_KEY_VAR} name only Kestra's "
-                            "bucket-scoped key and are never used as root")
-    return None, None, f"{unset} not set (MinIO's root credentials)"
-
-
-def for_env(env, *, environ=None, region: str | None = None, timeout: float = 10.0,
-            root: bool = False) -> tuple["Storage | None", str]:
-    """The environment's object storage, or None and why it is not configured (no endpoint,
-    no bucket, or no credentials). Credentials: Kestra's bucket-scoped key
-    (KESTRA_OPS_MINIO_ACCESS_KEY / _SECRET_KEY), or with ``root`` MinIO's root credentials
-    (KESTRA_OPS_MINIO_ROOT_USER / _PASSWORD, see :func:`root_credentials`)."""
-    environ = os.environ if environ is None else environ
-    if not env.minio_endpoint:
-        return None, ("no MinIO endpoint for this environment (minio.endpoint in "
-                      "kestra-ops.yaml or KESTRA_OPS_MINIO_ENDPOINT)")
-    if not env.minio_bucket:
-        return None, "no bucket for this environment (minio.bucket)"
-    if root:
-        access, secret, why = root_credentials(environ)
-        if why:
-            return None, why
-    else:
-        unset = [v for v in (ACCESS_KEY_VAR, SECRET_KEY_VAR) if not environ.get(v)]
-        if unset:
-            return None, f"no MinIO credentials ({' and '.join(unset)} not set)"
-        access, secret = environ[ACCESS_KEY_VAR], environ[SECRET_KEY_VAR]
-    return Storage(env.minio_endpoint, access, secret, secure=env.minio_secure, region=region,
-                   timeout=timeout), ""
 
 
 def _first_line(err: BaseException) -> str:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 import click
 
-from kestra_ops.cli.common import ask, env_option, output_option, pass_state, quiet_option
+from kestra_ops.cli.common import (confirm, emit, env_option, output_option, pass_state,
+                                    progress_for, quiet_option)
 
 
 class _BackupGroup(click.Group):
@@ -40,29 +38,10 @@ def backup() -> None:
     Object storage: minio.endpoint/bucket in kestra-ops.yaml and the credentials in
     KESTRA_OPS_MINIO_ACCESS_KEY / KESTRA_OPS_MINIO_SECRET_KEY. Database: --database-url or
     KESTRA_OPS_DATABASE_URL (a postgresql:// URL; a password missing from it is taken from
-    KESTRA_OPS_DB_PASSWORD, and is only ever passed to pg_dump through its environment).
+    KESTRA_OPS_DB_PASSWORD or the file KESTRA_OPS_DB_PASSWORD_FILE names, and is only ever
+    passed to pg_dump through its environment). The MinIO keys may be files too
+    (KESTRA_OPS_MINIO_ACCESS_KEY_FILE, KESTRA_OPS_MINIO_SECRET_KEY_FILE).
     """
-
-
-def _progress(quiet: bool, output: str):
-    from kestra_ops.output.progress import Progress
-
-    return Progress(quiet=quiet or output == "json")
-
-
-def _exit(code: int) -> None:
-    click.get_current_context().exit(code)
-
-
-def _finish(report, output: str, verdict: str) -> None:
-    """A restore or drill report: JSON, or its detail lines and ``verdict``; exit 0 when ok."""
-    if output == "json":
-        click.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        for line in report.details:
-            click.echo(f"  {line}")
-        click.echo(verdict)
-    _exit(0 if report.ok else 1)
 
 
 @backup.command("run")
@@ -71,7 +50,7 @@ def _finish(report, output: str, verdict: str) -> None:
               help="What to back up: a comma list of db, flows, config.")
 @click.option("--database-url", metavar="URL", help="PostgreSQL to dump (default: "
               "KESTRA_OPS_DATABASE_URL).")
-@output_option("text", "json")
+@output_option()
 @quiet_option()
 @pass_state
 def run_cmd(state, env: str, what: str, database_url: str | None, output: str,
@@ -85,48 +64,26 @@ def run_cmd(state, env: str, what: str, database_url: str | None, output: str,
     from kestra_ops.workflows.backup_run import run_backup
     from kestra_ops.workflows.backup_set import parse_what
 
-    parts = parse_what(what)
-    result = run_backup(state.environment(env), what=parts, database_url=database_url,
-                        progress=_progress(quiet, output))
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        total = sum(a["size"] for a in result.manifest["artefacts"].values())
-        click.echo(f"backup {env}: set {result.name} complete ({', '.join(parts)}; "
-                   f"{total / 1e6:.1f} MB in s3://{result.bucket}/"
-                   f"{result.to_dict()['prefix']})")
+    emit(run_backup(state.environment(env), what=parse_what(what), database_url=database_url,
+                    progress=progress_for(output, quiet)).to_report(), output, quiet=quiet)
 
 
 @backup.command("list")
 @env_option()
-@output_option("table", "json", default="table")
+@output_option()
 @pass_state
 def list_cmd(state, env: str, output: str) -> None:
     """List ENV's backup sets, newest first (incomplete ones marked)."""
-    from kestra_ops.workflows import backup_set as bs
+    from kestra_ops.workflows.backup_set import list_report
 
-    environment = state.environment(env)
-    storage, bucket = bs.storage_for(environment)
-    sets = bs.list_sets(storage, bucket, env)
-    if output == "json":
-        click.echo(json.dumps([s.to_dict() for s in sets], indent=2))
-        return
-    if not sets:
-        click.echo(f"no backup sets under s3://{bucket}/{bs.env_prefix(env)}")
-        return
-    click.echo(f"{'SET':18} {'STATUS':11} {'SIZE':>10}  {'INCLUDED':16} POSTGRES")
-    for s in sets:
-        d = s.to_dict()
-        click.echo(f"{s.name:18} {('complete' if s.complete else 'incomplete'):11} "
-                   f"{s.size / 1e6:>8.1f}MB  {','.join(s.included) or '-':16} "
-                   f"{d['postgres_version'] or '-'}")
+    emit(list_report(state.environment(env)), output)
 
 
 @backup.command("verify")
 @env_option()
 @click.argument("set_name", metavar="SET")
 @click.option("--toc", is_flag=True, help="Print the dump's table of contents.")
-@output_option("text", "json")
+@output_option()
 @pass_state
 def verify_cmd(state, env: str, set_name: str, toc: bool, output: str) -> None:
     """Re-read every artefact of SET (or `latest`): size, sha256 and the dump's contents.
@@ -135,17 +92,7 @@ def verify_cmd(state, env: str, set_name: str, toc: bool, output: str) -> None:
     """
     from kestra_ops.workflows.backup_restore import verify
 
-    report = verify(state.environment(env), set_name)
-    if output == "json":
-        click.echo(json.dumps({**report.to_dict(), **({"toc": report.toc} if toc else {})},
-                              indent=2))
-    else:
-        for name, r in report.artefacts.items():
-            click.echo(f"  {'ok' if r['ok'] else 'FAILED':6} {name}: {r['detail']}")
-        if toc:
-            click.echo("\n".join(report.toc))
-        click.echo(f"verify {env} {report.name}: {'ok' if report.ok else 'FAILED'}")
-    _exit(0 if report.ok else 1)
+    emit(verify(state.environment(env), set_name, toc=toc), output)
 
 
 @backup.command("restore")
@@ -158,28 +105,20 @@ def verify_cmd(state, env: str, set_name: str, toc: bool, output: str) -> None:
 @click.option("--flows", is_flag=True, help="Import the set's flows into ENV's Kestra.")
 @click.option("--config", is_flag=True, help="Put the set's ConfigMap back (the live one is "
               "backed up first) and restart Kestra.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@output_option("text", "json")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required when "
+              "stdin is not a terminal).")
+@output_option()
 @quiet_option()
 @pass_state
 def restore_cmd(state, env: str, set_name: str, to_database: str | None, clean: bool,
                 flows: bool, config: bool, yes: bool, output: str, quiet: bool) -> None:
     """Restore SET (or `latest`) of ENV: its database, and its flows / ConfigMap on request."""
-    from kestra_ops.errors import Aborted
     from kestra_ops.workflows.backup_restore import restore
 
-    if not yes:
-        what = [w for w, on in (("database", to_database), ("flows", flows),
-                                ("config", config)) if on]
-        if not sys.stdin.isatty():
-            raise Aborted("not a terminal and no --yes: not restoring")
-        if not ask(f"restore {', '.join(what)} of {env} from {set_name}?"):
-            raise Aborted("restore declined; nothing changed")
-    report = restore(state.environment(env), set_name, to_database=to_database, clean=clean,
-                     flows=flows, config=config, confirm=lambda *_: True,
-                     progress=_progress(quiet, output))
-    _finish(report, output, f"restore {env} {report.name}: "
-                            f"{'ok' if report.ok else 'FAILED'}")
+    emit(restore(state.environment(env), set_name, to_database=to_database, clean=clean,
+                 flows=flows, config=config,
+                 confirm=lambda what: confirm(yes, f"{what}?", what),
+                 progress=progress_for(output, quiet)), output, quiet=quiet)
 
 
 @backup.command("drill")
@@ -188,7 +127,7 @@ def restore_cmd(state, env: str, set_name: str, to_database: str | None, clean: 
               "KESTRA_OPS_DATABASE_URL).")
 @click.option("--scratch-url", metavar="URL", help="Restore into this database instead of a "
               "new kestra_drill_<time> one on the source's server (created, then dropped).")
-@output_option("text", "json")
+@output_option()
 @quiet_option()
 @pass_state
 def drill_cmd(state, env: str, database_url: str | None, scratch_url: str | None,
@@ -199,7 +138,5 @@ def drill_cmd(state, env: str, database_url: str | None, scratch_url: str | None
     """
     from kestra_ops.workflows.backup_restore import drill
 
-    report = drill(state.environment(env), database_url=database_url, scratch_url=scratch_url,
-                   progress=_progress(quiet, output))
-    verdict = "ok" if report.ok else "FAILED: row counts differ"
-    _finish(report, output, f"drill {env} {report.name}: {verdict}")
+    emit(drill(state.environment(env), database_url=database_url, scratch_url=scratch_url,
+               progress=progress_for(output, quiet)), output, quiet=quiet)

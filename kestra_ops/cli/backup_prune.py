@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from kestra_ops.cli.common import env_option, output_option, pass_state, quiet_option
+from kestra_ops.cli.common import (emit, env_option, output_option, pass_state, progress_for,
+                                    quiet_option)
 
 
 @click.command("prune")
@@ -18,7 +17,7 @@ from kestra_ops.cli.common import env_option, output_option, pass_state, quiet_o
 @click.option("--keep-monthly", type=click.IntRange(min=0), required=True, metavar="N",
               help="Keep the newest set of each of the N most recent months.")
 @click.option("--confirm", is_flag=True, help="Delete (without it: a dry run).")
-@output_option("text", "json")
+@output_option()
 @quiet_option()
 @pass_state
 def prune_cmd(state, env: str, keep_daily: int, keep_weekly: int, keep_monthly: int,
@@ -33,29 +32,8 @@ def prune_cmd(state, env: str, keep_daily: int, keep_weekly: int, keep_monthly: 
     - incomplete sets older than a day are deleted (younger ones may still be running).
     Exit 0 when done (or planned), 1 when blocked or a deletion fails.
     """
-    from kestra_ops.output.progress import Progress
     from kestra_ops.workflows.backup_prune import prune_backups
 
-    result = prune_backups(state.environment(env), keep_daily=keep_daily,
-                           keep_weekly=keep_weekly, keep_monthly=keep_monthly, confirm=confirm,
-                           progress=Progress(quiet=quiet or output == "json"))
-    plan = result.plan
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        if plan.blocked:
-            click.echo(f"backup prune {env}: {plan.blocked}")
-        else:
-            verb = "would delete" if result.dry_run else "deleted"
-            if not quiet:
-                for name, reasons in plan.keep.items():
-                    click.echo(f"  keep    {name}  ({', '.join(reasons)})")
-                for name in plan.delete:
-                    click.echo(f"  delete  {name}")
-                for name in plan.delete_incomplete:
-                    click.echo(f"  delete  {name}  (incomplete, older than a day)")
-            done = len(plan.to_delete) if result.dry_run else len(result.deleted)
-            note = " (dry run: pass --confirm to delete)" if result.dry_run else ""
-            click.echo(f"backup prune {env} (bucket {result.bucket}): keep {len(plan.keep)}, "
-                       f"{verb} {done}{note}")
-    click.get_current_context().exit(result.exit_code)
+    emit(prune_backups(state.environment(env), keep_daily=keep_daily, keep_weekly=keep_weekly,
+                       keep_monthly=keep_monthly, confirm=confirm,
+                       progress=progress_for(output, quiet)), output, quiet=quiet)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 import click
 
-from kestra_ops.cli.common import ask, env_option, output_option, pass_state, quiet_option
-
-MARK = {"pass": "ok", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
+from kestra_ops.cli.common import (confirm, emit, env_option, output_option, pass_state,
+                                    progress_for, quiet_option)
 
 
 @click.group("minio")
@@ -24,7 +20,7 @@ def minio() -> None:
                    "key is created on every such run).")
 @click.option("--yes", "-y", is_flag=True, help="Create the key and write the Secret without "
               "asking.")
-@output_option("text", "json")
+@output_option()
 @quiet_option()
 @pass_state
 def setup_cmd(state, env: str, show_secret: bool, yes: bool, output: str, quiet: bool):
@@ -48,33 +44,24 @@ def setup_cmd(state, env: str, show_secret: bool, yes: bool, output: str, quiet:
     Root credentials: KESTRA_OPS_MINIO_ROOT_USER / KESTRA_OPS_MINIO_ROOT_PASSWORD (MinIO's
     MINIO_ROOT_USER / MINIO_ROOT_PASSWORD), never printed, never written to a Secret.
     KESTRA_OPS_MINIO_ACCESS_KEY / _SECRET_KEY are Kestra's bucket-scoped key, not used here.
-    The new secret key is printed only with --show-secret. Exit 0 when done (warnings
-    allowed), 1 when a step fails or is declined (the admin API refusing the root
-    credentials, a 5xx, no answer), 2 for bad configuration or missing root credentials.
+    Each may instead name a file holding it (KESTRA_OPS_MINIO_ROOT_USER_FILE, ..._PASSWORD_FILE).
+    The new secret key is printed only with --show-secret. Creating a key needs --yes when
+    stdin is not a terminal. Exit 0 when done (warnings allowed), 1 when a step fails or is
+    declined (the admin API refusing the root credentials, a 5xx, no answer), 2 for bad
+    configuration, missing root credentials, or no --yes without a terminal.
     """
-    from kestra_ops.errors import InvalidInput
-    from kestra_ops.output.progress import Progress
     from kestra_ops.workflows.minio_setup import setup_minio
 
-    environment = state.environment(env)
+    def ask(what: str) -> bool:
+        return confirm(yes, f"{what[0].upper()}{what[1:]}?", what)
 
-    def confirm(what: str) -> bool:
-        if yes:
-            return True
-        if not sys.stdin.isatty():
-            raise InvalidInput(f"not on a terminal: pass --yes to {what}; the bucket steps "
-                               "are done, no key was created")
-        return ask(f"{what[0].upper()}{what[1:]}?")
-
-    result = setup_minio(environment, show_secret=show_secret, confirm=confirm,
-                         progress=Progress(quiet=quiet or output == "json"))
-    _show(result, "setup", output=output, quiet=quiet)
-    click.get_current_context().exit(result.exit_code)
+    emit(setup_minio(state.environment(env), show_secret=show_secret, confirm=ask,
+                     progress=progress_for(output, quiet)), output, quiet=quiet)
 
 
 @minio.command("check")
 @env_option()
-@output_option("text", "json")
+@output_option()
 @quiet_option()
 @pass_state
 def check_cmd(state, env: str, output: str, quiet: bool):
@@ -86,24 +73,5 @@ def check_cmd(state, env: str, output: str, quiet: bool):
     """
     from kestra_ops.workflows.minio_setup import check_minio
 
-    result = check_minio(state.environment(env))
-    _show(result, "check", output=output, quiet=quiet)
-    click.get_current_context().exit(result.exit_code)
-
-
-def _show(result, what: str, *, output: str, quiet: bool) -> None:
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-        return
-    for step in result.steps:
-        if quiet and step.status == "pass":
-            continue
-        click.echo(f"  {MARK[step.status]:4}  {step.name:10}  {step.detail}")
-    if result.policy is not None:
-        click.echo(f"policy {result.policy_name} (apply it by hand):")
-        click.echo(json.dumps(result.policy, indent=2))
-    if result.credentials is not None:
-        click.echo(f"access key: {result.credentials['access_key']}")
-        click.echo(f"secret key: {result.credentials['secret_key']}")
-    click.echo(f"minio {what} {result.env} ({result.endpoint}, bucket {result.bucket}): "
-               f"{'ok' if result.ok else 'FAILED'}")
+    emit(check_minio(state.environment(env), progress=progress_for(output, quiet)), output,
+         quiet=quiet)

@@ -10,7 +10,9 @@
 * incomplete sets older than a day are deleted; younger ones may still be running and are kept.
 
 :func:`prune_backups` lists the sets (:mod:`kestra_ops.workflows.backup_set`), and deletes the
-plan's sets only with ``confirm`` (each set manifest first, by ``backup_set.delete_set``).
+plan's sets only with ``confirm`` (each set manifest first, by ``backup_set.delete_set``). It
+returns a :class:`kestra_ops.results.Report` (JSON: env, bucket, dry_run, blocked, keep, delete,
+delete_incomplete, deleted), exit 1 when blocked.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from kestra_ops.errors import InvalidInput
+from kestra_ops.results import FAIL, PASS, Recorder, Report, Table
 from kestra_ops.settings import Environment
 
 INCOMPLETE_GRACE = datetime.timedelta(days=1)
@@ -55,6 +58,28 @@ class PruneResult:
                 "delete": list(self.plan.delete),
                 "delete_incomplete": list(self.plan.delete_incomplete),
                 "deleted": list(self.deleted)}
+
+    def to_report(self, steps=()) -> Report:
+        plan = self.plan
+        report = Report("backup prune", self.env, title=f"backup prune {self.env} (bucket "
+                        f"{self.bucket})", steps=list(steps), data=self.to_dict(),
+                        exit_code=self.exit_code, status=FAIL if plan.blocked else PASS)
+        if plan.blocked:
+            report.outcome, report.message = "blocked", f"backup prune {self.env}: {plan.blocked}"
+            return report
+        rows = [["keep", name, ", ".join(reasons)] for name, reasons in plan.keep.items()]
+        rows += [["delete", name, ""] for name in plan.delete]
+        rows += [["delete", name, "incomplete, older than a day"]
+                 for name in plan.delete_incomplete]
+        if rows:
+            report.tables.append(Table(["ACTION", "SET", "WHY"], rows))
+        verb = "would delete" if self.dry_run else "deleted"
+        done = len(plan.to_delete) if self.dry_run else len(self.deleted)
+        note = " (dry run: pass --confirm to delete)" if self.dry_run else ""
+        report.outcome = "planned" if self.dry_run else "pruned"
+        report.message = (f"backup prune {self.env} (bucket {self.bucket}): keep "
+                          f"{len(plan.keep)}, {verb} {done}{note}")
+        return report
 
 
 def select(sets: Iterable, *, now: datetime.datetime, keep_daily: int, keep_weekly: int,
@@ -95,7 +120,7 @@ def select(sets: Iterable, *, now: datetime.datetime, keep_daily: int, keep_week
 
 def prune_backups(env: Environment, *, keep_daily: int, keep_weekly: int, keep_monthly: int,
                   confirm: bool = False, now: datetime.datetime | None = None,
-                  progress=None) -> PruneResult:
+                  progress=None) -> Report:
     """Plan, and with ``confirm`` delete. Blocked plans delete nothing (exit code 1)."""
     from kestra_ops.audit import log_change
     from kestra_ops.workflows.backup_set import delete_set, list_sets, storage_for
@@ -107,12 +132,13 @@ def prune_backups(env: Environment, *, keep_daily: int, keep_weekly: int, keep_m
                   keep_monthly=keep_monthly)
     result = PruneResult(env.name, bucket, not confirm, plan)
     if not confirm or plan.blocked:
-        return result
+        return result.to_report()
+    rec = Recorder(Report("backup prune", env.name), progress)
     for name in plan.to_delete:
-        if progress:
-            progress.info(f"- delete backup set {name}")
-        count = delete_set(storage, bucket, env.name, name)
+        with rec.step(f"delete backup set {name}") as step:
+            count = delete_set(storage, bucket, env.name, name)
+            step.detail = f"{count} object(s)"
         result.deleted.append(name)
         log_change(env.root, action="backup prune", env=env.name,
                    target=f"s3://{bucket}/backups/{env.name}/{name}/", before=count, after=0)
-    return result
+    return result.to_report(rec.report.steps)

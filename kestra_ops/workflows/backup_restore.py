@@ -4,6 +4,8 @@ Every artefact is read back as a stream (sha256 and size checked against the man
 temp file). The dump goes object -> zstd decompress -> ``pg_restore`` on stdin: ``--list`` for
 verify, ``--no-owner --single-transaction [--clean --if-exists] -d URL`` for restore (so a
 failed restore leaves the target as it was). A non-empty target is refused without ``clean``.
+Each returns a :class:`kestra_ops.results.Report` (JSON: env, set, ok, artefacts, toc_entries,
+details; counts for the drill), exit 1 when something does not match.
 """
 
 from __future__ import annotations
@@ -12,43 +14,14 @@ import datetime
 import hashlib
 import tempfile
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from kestra_ops.adapters import postgres as pg
-from kestra_ops.errors import Conflict, InvalidInput, NotFound, OperationFailed
+from kestra_ops.errors import Aborted, Conflict, InvalidInput, NotFound, OperationFailed
+from kestra_ops.results import FAIL, PASS, Item, Recorder, Report, Section, worst
 from kestra_ops.workflows import backup_set as bs
 
 READ_SIZE = 1024 * 1024
-
-
-@dataclass
-class Report:
-    env: str
-    name: str
-    ok: bool = True
-    artefacts: dict = field(default_factory=dict)   # artefact -> {"ok", "size", "detail"}
-    toc: list[str] = field(default_factory=list)
-    details: list[str] = field(default_factory=list)
-    counts: dict = field(default_factory=dict)      # drill: table -> [source, restored]
-
-    def to_dict(self) -> dict:
-        return {"env": self.env, "set": self.name, "ok": self.ok, "artefacts": self.artefacts,
-                "toc_entries": len(self.toc), "details": self.details,
-                **({"counts": self.counts} if self.counts else {})}
-
-
-def _chunks(storage, bucket: str, key: str):
-    resp = storage.call(f"object {bucket}/{key}", storage.client.get_object, bucket, key)
-    try:
-        while True:
-            data = storage.call(f"object {bucket}/{key}", resp.read, READ_SIZE)
-            if not data:
-                return
-            yield data
-    finally:
-        resp.close()
-        resp.release_conn()
 
 
 def _stream_to(storage, bucket: str, key: str, expected: dict, sink, *, decompress: bool
@@ -59,7 +32,7 @@ def _stream_to(storage, bucket: str, key: str, expected: dict, sink, *, decompre
 
     sha, size, feeding = hashlib.sha256(), 0, True
     dobj = zstandard.ZstdDecompressor().decompressobj() if decompress else None
-    for data in _chunks(storage, bucket, key):
+    for data in storage.iter_object(bucket, key, READ_SIZE):
         sha.update(data)
         size += len(data)
         if feeding:
@@ -86,25 +59,51 @@ def _pipe_sink(child: pg.Child):
     return sink
 
 
-def verify(env, name: str, *, storage=None) -> Report:
+def _report(command: str, env, name: str) -> Report:
+    return Report(command, env.name, title=f"{command} {env.name} {name}",
+                  data={"env": env.name, "set": name, "ok": True, "artefacts": {},
+                        "toc_entries": 0})
+
+
+def _finish(report: Report, verdict: str | None = None) -> Report:
+    ok = report.data["ok"] and all(s.status != FAIL for s in report.steps)
+    report.data["ok"] = ok
+    report.exit_code = 0 if ok else 1
+    report.status = worst([s.status for s in report.steps] + [i.status for i in report.items]
+                          + [PASS if ok else FAIL])
+    report.outcome = "ok" if ok else "failed"
+    report.message = (f"{report.command.split()[-1]} {report.env} {report.data['set']}: "
+                      f"{'ok' if ok else verdict or 'FAILED'}")
+    return report
+
+
+def verify(env, name: str, *, storage=None, toc: bool = False) -> Report:
+    """Re-read every artefact of set ``name`` (or ``latest``); ``toc`` shows the dump's table of
+    contents."""
     storage, bucket = (storage, env.minio_bucket) if storage else bs.storage_for(env)
     s = bs.get_set(storage, bucket, env.name, name)
-    report = Report(env.name, s.name)
+    report = _report("backup verify", env, s.name)
+    lines: list[str] = []
     for artefact, expected in sorted(s.manifest["artefacts"].items()):
         key = bs.key(env.name, s.name, artefact)
         if artefact not in s.objects:
             ok, detail = False, "missing from the bucket"
         elif artefact == bs.DB:
-            ok, detail = _verify_dump(storage, bucket, key, expected, report)
+            ok, detail = _verify_dump(storage, bucket, key, expected, lines)
         else:
             ok, detail = _stream_to(storage, bucket, key, expected, lambda d: True,
                                     decompress=False)
-        report.artefacts[artefact] = {"ok": ok, "detail": detail}
-        report.ok &= ok
-    return report
+        report.data["artefacts"][artefact] = {"ok": ok, "detail": detail}
+        report.items.append(Item(artefact, PASS if ok else FAIL, detail))
+        report.data["ok"] &= ok
+    report.data["toc_entries"] = len(lines)
+    if toc:
+        report.data["toc"] = lines
+        report.sections.append(Section(f"{bs.DB}: table of contents", lines))
+    return _finish(report)
 
 
-def _verify_dump(storage, bucket, key, expected, report: Report) -> tuple[bool, str]:
+def _verify_dump(storage, bucket, key, expected, toc: list[str]) -> tuple[bool, str]:
     child = pg.list_toc()
     lines: list[bytes] = []
     reader = threading.Thread(target=lambda: lines.extend(child.proc.stdout), daemon=True)
@@ -119,64 +118,88 @@ def _verify_dump(storage, bucket, key, expected, report: Report) -> tuple[bool, 
             pass
     code = child.wait(600)
     reader.join(60)
-    report.toc = [ln.decode("utf-8", "replace").rstrip() for ln in lines
-                  if ln.strip() and not ln.startswith(b";")]
+    toc[:] = [ln.decode("utf-8", "replace").rstrip() for ln in lines
+              if ln.strip() and not ln.startswith(b";")]
     if code != 0:
         return False, child.failure(code)
     if ok:
-        detail += f", {len(report.toc)} table-of-contents entries"
+        detail += f", {len(toc)} table-of-contents entries"
     return ok, detail
 
 
 def restore(env, name: str, *, to_database: str | None, clean: bool = False,
             flows: bool = False, config: bool = False, confirm=None, progress=None,
             storage=None, kestra=None, kube=None) -> Report:
-    """Restore a set's database into ``to_database`` (and flows / the ConfigMap when asked)."""
-    storage, bucket = (storage, env.minio_bucket) if storage else bs.storage_for(env)
-    s = bs.get_set(storage, bucket, env.name, name)
-    report = Report(env.name, s.name)
-    arts = s.manifest["artefacts"]
+    """Restore a set's database into ``to_database`` (and flows / the ConfigMap when asked).
+    ``confirm(what)`` is asked once the set and its artefacts are known, before any change."""
     if to_database is None and not (flows or config):
         raise InvalidInput("nothing to restore: give --to-database, --flows or --config")
+    storage, bucket = (storage, env.minio_bucket) if storage else bs.storage_for(env)
+    s = bs.get_set(storage, bucket, env.name, name)
+    report = _report("backup restore", env, s.name)
+    rec = Recorder(report, progress)
+    arts = s.manifest["artefacts"]
     for wanted, artefact in ((to_database, bs.DB), (flows, bs.FLOWS), (config, bs.CONFIGMAP)):
         if wanted and artefact not in arts:
             raise NotFound(f"backup set {s.name} has no {artefact} (it included "
                            f"{', '.join(s.included) or 'nothing'})")
+    url = None
     if to_database is not None:
         url = pg.DatabaseURL.parse(to_database) if isinstance(to_database, str) else to_database
         if not clean and not pg.is_empty(url):
             raise Conflict(f"database {url.dbname!r} at {url} is not empty: refusing to restore "
                            "into it", hint="pass --clean to drop and replace its objects")
-        with _step(progress, f"database {s.name} -> {url}"):
-            report.details.append(restore_db(storage, bucket, env.name, s, url, clean=clean))
+    parts = [w for w, on in (("database", url), ("flows", flows), ("config", config)) if on]
+    if confirm is not None and not confirm(f"restore {', '.join(parts)} of {env.name} from "
+                                           f"{s.name}"):
+        raise Aborted("restore declined; nothing changed")
+    if url is not None:
+        with rec.step(f"database {s.name} -> {url}") as step:
+            step.detail = restore_db(storage, bucket, env.name, s, url, clean=clean)
+            report.details.append(step.detail)
     if flows:
-        if kestra is None:
-            from kestra_ops.adapters.kestra_api import client_for_env
-
-            kestra = client_for_env(env, kube=kube)
-        data = _read_checked(storage, bucket, env.name, s, bs.FLOWS)
-        with _step(progress, "flows -> Kestra import"):
-            failed = kestra.import_flows(data, "flows.zip")
-        if failed:
-            report.ok = False
-            report.details.append(f"flows not imported: {', '.join(failed)}")
-        else:
-            report.details.append("flows imported")
+        _restore_flows(env, rec, storage, bucket, s, kestra, kube)
     if config:
-        from kestra_ops.workflows.configmap import restore_config
+        _restore_config(env, rec, storage, bucket, s, kube)
+    return _finish(report)
 
-        data = _read_checked(storage, bucket, env.name, s, bs.CONFIGMAP)
+
+def _restore_flows(env, rec: Recorder, storage, bucket, s: bs.BackupSet, kestra, kube) -> None:
+    if kestra is None:
+        from kestra_ops.wiring import client_for_env
+
+        kestra = client_for_env(env, kube=kube)
+    data = _read_checked(storage, bucket, env.name, s, bs.FLOWS)
+    with rec.step("flows -> Kestra import") as step:
+        failed = kestra.import_flows(data, "flows.zip")
+        if failed:
+            step.fail(f"flows not imported: {', '.join(failed)}")
+        else:
+            step.detail = "flows imported"
+        rec.report.details.append(step.detail)
+
+
+def _restore_config(env, rec: Recorder, storage, bucket, s: bs.BackupSet, kube) -> None:
+    from kestra_ops.workflows.configmap import restore_config
+
+    data = _read_checked(storage, bucket, env.name, s, bs.CONFIGMAP)
+    with rec.step(f"configmap <- {s.name}") as step:
         with tempfile.TemporaryDirectory(prefix="kestra-ops-restore-") as tmp:
             path = Path(tmp) / f"kestra-config-{s.name}.yaml"
             path.write_bytes(data)
             path.chmod(0o600)
-            change = restore_config(env, path, confirm=confirm or (lambda *_: True),
-                                    progress=progress, kube=kube)
-        report.details.append(
-            f"configmap {change.configmap}: restored from {s.name} (the live one was backed up "
-            f"to {change.backup})" if change.backup else
-            f"configmap {change.configmap}: already held this set's data")
-    return report
+            done = restore_config(env, path, confirm=lambda shown: True,
+                                  progress=rec.progress, kube=kube)
+        backup, cm = done.data.get("backup"), done.data.get("configmap")
+        if done.exit_code != 0:
+            step.fail(f"configmap {cm}: {done.message}")
+        elif backup:
+            step.detail = (f"configmap {cm}: restored from {s.name} (the live one was backed "
+                           f"up to {backup})")
+        else:
+            step.detail = f"configmap {cm}: already held this set's data"
+        rec.report.details.append(step.detail)
+        rec.report.warnings += done.warnings
 
 
 def restore_db(storage, bucket: str, env: str, s: bs.BackupSet, url: pg.DatabaseURL, *,
@@ -211,13 +234,17 @@ def drill(env, *, database_url: str | None = None, scratch_url: str | None = Non
           progress=None, storage=None) -> Report:
     """Restore the newest complete set with a database into a scratch database and compare
     per-table row counts with the source (exit 1 on any difference)."""
+    from kestra_ops.credentials import database_url as resolve
+
     storage, bucket = (storage, env.minio_bucket) if storage else bs.storage_for(env)
-    source = pg.resolve_url(database_url)
+    source = resolve(database_url)
     s = next((x for x in bs.list_sets(storage, bucket, env.name)
               if x.complete and bs.DB in x.manifest["artefacts"]), None)
     if s is None:
         raise NotFound(f"no complete backup set with a database for {env.name}")
-    report = Report(env.name, s.name)
+    report = _report("backup drill", env, s.name)
+    report.data["counts"] = counts = {}
+    rec = Recorder(report, progress)
     created = None
     if scratch_url:
         target = pg.DatabaseURL.parse(scratch_url)
@@ -226,26 +253,24 @@ def drill(env, *, database_url: str | None = None, scratch_url: str | None = Non
         target = pg.create_database(source, created)
         report.details.append(f"scratch database {created} created")
     try:
-        with _step(progress, f"restore {s.name} into {target.dbname}"):
-            report.details.append(restore_db(storage, bucket, env.name, s, target,
-                                             clean=scratch_url is not None))
-        with _step(progress, "compare row counts"):
+        with rec.step(f"restore {s.name} into {target.dbname}") as step:
+            step.detail = restore_db(storage, bucket, env.name, s, target,
+                                     clean=scratch_url is not None)
+            report.details.append(step.detail)
+        with rec.step("compare row counts") as step:
             src, dst = pg.row_counts(source), pg.row_counts(target)
-        for table in sorted(set(src) | set(dst)):
-            a, b = src.get(table), dst.get(table)
-            report.counts[table] = [a, b]
-            if a != b:
-                report.ok = False
-                report.details.append(f"{table}: source {a}, restored {b}")
-        report.details.append(f"{len(report.counts)} tables compared")
+            for table in sorted(set(src) | set(dst)):
+                a, b = src.get(table), dst.get(table)
+                counts[table] = [a, b]
+                if a != b:
+                    report.data["ok"] = False
+                    report.details.append(f"{table}: source {a}, restored {b}")
+            step.detail = f"{len(counts)} tables compared"
+            if not report.data["ok"]:
+                step.fail()
+        report.details.append(f"{len(counts)} tables compared")
     finally:
         if created:
             pg.drop_database(source, created)
             report.details.append(f"scratch database {created} dropped")
-    return report
-
-
-def _step(progress, name):
-    import contextlib
-
-    return progress.step(name) if progress is not None else contextlib.nullcontext()
+    return _finish(report, "FAILED: row counts differ")

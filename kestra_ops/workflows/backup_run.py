@@ -5,8 +5,11 @@ queue of parts -> an S3 multipart upload (this thread): no temp file, memory bou
 ``QUEUE_PARTS + 2`` parts whatever the database size. The producer checks pg_dump's exit code
 and the dump's size and magic BEFORE it hands over the last part, and the upload is completed
 only after that, so a failed or killed dump, an S3 error or Ctrl-C always aborts the multipart
-upload. manifest.json is written last, only when every requested artefact is stored: a failed
-run leaves an incomplete set (no manifest) and every earlier set as it was.
+upload (:mod:`kestra_ops.adapters.storage_multipart`). manifest.json is written last, only when
+every requested artefact is stored: a failed run leaves an incomplete set (no manifest) and every
+earlier set as it was. A complete set is reported as a :class:`kestra_ops.results.Report`
+(JSON: env, set, bucket, prefix, included, failed, manifest; ``outcome`` "complete"); a failed
+one raises, naming the component.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from kestra_ops import __version__
 from kestra_ops.adapters import postgres as pg
 from kestra_ops.errors import Conflict, KestraOpsError, OperationFailed
+from kestra_ops.results import Recorder, Report
 from kestra_ops.workflows import backup_set as bs
 
 PART_SIZE = 8 * 1024 * 1024  # S3 allows 10,000 parts: objects up to 80 GB
@@ -49,12 +53,21 @@ class RunResult:
     manifest: dict | None = None
     failed: str | None = None   # which component failed, and why
     timings: dict = field(default_factory=dict)
+    steps: list = field(default_factory=list)  # results.Step, as recorded
 
     def to_dict(self) -> dict:
         return {"env": self.env, "set": self.name, "bucket": self.bucket,
-                "prefix": bs.set_prefix(self.env, self.name), "status": self.status,
+                "prefix": bs.set_prefix(self.env, self.name),
                 "included": list(self.included), "failed": self.failed,
                 "manifest": self.manifest}
+
+    def to_report(self) -> Report:
+        total = sum(a["size"] for a in (self.manifest or {}).get("artefacts", {}).values())
+        return Report("backup run", self.env, title=f"backup run {self.env}: set {self.name}",
+                      outcome=self.status, steps=list(self.steps), data=self.to_dict(),
+                      message=f"backup {self.env}: set {self.name} {self.status} "
+                              f"({', '.join(self.included)}; {total / 1e6:.1f} MB in "
+                              f"s3://{self.bucket}/{bs.set_prefix(self.env, self.name)})")
 
 
 class _DumpFailed(OperationFailed):
@@ -116,10 +129,7 @@ def stream_dump(storage, bucket: str, key: str, child: pg.Child, *, on_progress=
             put(err)
 
     producer = threading.Thread(target=produce, name="backup-compress", daemon=True)
-    client = storage.client
-    upload_id = storage.call(f"object {bucket}/{key}", client._create_multipart_upload,
-                             bucket, key, {"Content-Type": "application/zstd"})
-    done = []
+    upload = storage.multipart(bucket, key, "application/zstd")
     start = time.monotonic()
     producer.start()
     try:
@@ -129,40 +139,30 @@ def stream_dump(storage, bucket: str, key: str, child: pg.Child, *, on_progress=
                 break
             if isinstance(item, BaseException):
                 raise item
-            out.parts += 1
-            etag = storage.call(f"object {bucket}/{key} part {out.parts}", client._upload_part,
-                                bucket, key, item, None, upload_id, out.parts)
-            done.append((out.parts, etag))
+            out.parts = upload.put(item)
             out.size += len(item)
             if on_progress:
                 on_progress(out.raw_size, out.size, time.monotonic() - start)
-        if not done:  # an empty object still needs one (empty) part
-            out.parts = 1
-            done.append((1, storage.call(f"object {bucket}/{key}", client._upload_part, bucket,
-                                         key, b"", None, upload_id, 1)))
-        from minio.datatypes import Part
-
-        storage.call(f"object {bucket}/{key}", client._complete_multipart_upload, bucket, key,
-                     upload_id, [Part(n, etag) for n, etag in done])
+        upload.complete()  # an empty dump still gets its one (empty) part
+        out.parts = len(upload.parts)
         return out
     except BaseException:
         stop.set()
         child.kill()
         producer.join(10)
-        try:
-            storage.call(f"object {bucket}/{key}", client._abort_multipart_upload, bucket, key,
-                         upload_id)
-        except Exception:  # noqa: BLE001 - the first failure is the one reported
-            pass
+        upload.abort()  # never raises: the first failure is the one reported
         raise
 
 
 def run_backup(env, *, what=bs.WHAT, database_url: str | None = None, progress=None,
                storage=None, kube=None, kestra=None, now=None, part_size: int | None = None
                ) -> RunResult:
-    """Take one backup set of ``env``; see the module doc. Raises on failure (no manifest)."""
+    """Take one backup set of ``env``; see the module doc. Raises on failure (no manifest);
+    ``to_report()`` is what ``backup run`` shows."""
+    from kestra_ops.credentials import database_url as resolve
+
     what = tuple(w for w in bs.WHAT if w in what)
-    url = pg.resolve_url(database_url) if "db" in what else None
+    url = resolve(database_url) if "db" in what else None
     child = _start_dump(url) if url is not None else None
     try:
         return _run(env, what, url, child, progress=progress, storage=storage, kube=kube,
@@ -181,6 +181,8 @@ def _start_dump(url) -> pg.Child:
 
 
 def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_size):
+    from kestra_ops import wiring
+
     if storage is None:
         storage, bucket = bs.storage_for(env)
     else:
@@ -190,17 +192,14 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
                               hint=f"create it with: kestra-ops minio setup --env {env.name}")
     # every component is resolved before anything is written: missing ones fail clearly
     if "flows" in what and kestra is None:
-        from kestra_ops.adapters.kestra_api import client_for_env
-
-        kestra = client_for_env(env, kube=kube)
+        kestra = wiring.client_for_env(env, kube=kube)
     if "config" in what and kube is None:
-        from kestra_ops.adapters.kube import connect
-
-        kube = connect(env)
+        kube = wiring.kube(env)
     name = bs.stamp(now)
     if any(s.name == name for s in bs.list_sets(storage, bucket, env.name, manifests=False)):
         raise Conflict(f"backup set {name} of {env.name} already exists: retry in a second")
     result = RunResult(env.name, name, bucket, what)
+    rec = Recorder(Report("backup run", env.name), progress)
     started = time.time()
     manifest = {"version": bs.MANIFEST_VERSION, "env": env.name, "set": name,
                 "created": _iso(started), "tool_version": __version__, "included": list(what),
@@ -211,9 +210,9 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
             continue
         t0 = time.monotonic()
         try:
-            with _step(progress, f"{component} -> s3://{bucket}/{bs.set_prefix(env.name, name)}"):
+            with rec.step(f"{component} -> s3://{bucket}/{bs.set_prefix(env.name, name)}"):
                 fn(env, storage, bucket, name, manifest, url=url, child=child, kube=kube,
-                   kestra=kestra, progress=progress, part_size=part_size)
+                   kestra=kestra, rec=rec, part_size=part_size)
         except KestraOpsError as err:
             result.failed = f"{component}: {err}"
             raise type(err)(f"backup {name} of {env.name} failed at {component}: {err}; no "
@@ -222,14 +221,16 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
     manifest["timings"] = {**result.timings, "total": round(time.time() - started, 3)}
     manifest["finished"] = _iso(time.time())
     manifest["status"] = "complete"
-    bs.write_manifest(storage, bucket, env.name, name, manifest)
+    with rec.step(f"{bs.MANIFEST} -> s3://{bucket}/{bs.set_prefix(env.name, name)}"):
+        bs.write_manifest(storage, bucket, env.name, name, manifest)
     result.status, result.manifest = "complete", manifest
+    result.steps = rec.report.steps
     return result
 
 
-def _db(env, storage, bucket, name, manifest, *, url, child, progress, part_size, **_):
+def _db(env, storage, bucket, name, manifest, *, url, child, rec, part_size, **_):
     manifest["postgres"] = {"server_version": pg.server_version(url), "database": url.dbname}
-    meter = _Meter(progress)
+    meter = _Meter(rec)
     got = stream_dump(storage, bucket, bs.key(env.name, name, bs.DB), child,
                       on_progress=meter, part_size=part_size)
     meter.clear()
@@ -252,10 +253,10 @@ def _flows(env, storage, bucket, name, manifest, *, kestra, **_):
 
 def _config(env, storage, bucket, name, manifest, *, kube, **_):
     from kestra_ops.workflows import configmap_backups
-    from kestra_ops.workflows.configmap import _read
+    from kestra_ops.workflows.configmap import read_configmap
     from kestra_ops.workflows.values import render
 
-    live = _read(kube, env)
+    live = read_configmap(kube, env)
     with tempfile.TemporaryDirectory(prefix="kestra-ops-backup-") as tmp:
         path = configmap_backups.write_backup(Path(tmp), live, env=env.name)
         data = path.read_bytes()
@@ -273,28 +274,20 @@ def _put(storage, bucket, key, data: bytes, manifest, content_type) -> None:
 
 
 class _Meter:
-    """Bytes and rate on a TTY (Progress.update), nothing otherwise."""
+    """Bytes and rate on a TTY (the progress line's transient status), nothing otherwise."""
 
-    def __init__(self, progress):
-        self.progress = progress
+    def __init__(self, rec: Recorder):
+        self.rec = rec
 
     def __call__(self, raw: int, stored: int, elapsed: float) -> None:
-        if self.progress is not None:
-            rate = raw / elapsed / 1e6 if elapsed > 0 else 0.0
-            self.progress.update(f"dumped {raw / 1e6:.1f} MB, stored {stored / 1e6:.1f} MB, "
-                                 f"{rate:.1f} MB/s")
+        rate = raw / elapsed / 1e6 if elapsed > 0 else 0.0
+        self.rec.update(f"dumped {raw / 1e6:.1f} MB, stored {stored / 1e6:.1f} MB, "
+                        f"{rate:.1f} MB/s")
 
     def clear(self) -> None:
-        if self.progress is not None and self.progress.tty and not self.progress.quiet:
-            print("\r\x1b[2K", end="", file=self.progress.stream, flush=True)
-
-
-def _step(progress, name: str):
-    if progress is None:
-        import contextlib
-
-        return contextlib.nullcontext()
-    return progress.step(name)
+        progress = self.rec.progress
+        if progress is not None and self.rec.tty and not self.rec.quiet:
+            print("\r\x1b[2K", end="", file=progress.stream, flush=True)
 
 
 def _iso(t: float) -> str:

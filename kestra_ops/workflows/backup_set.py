@@ -109,11 +109,9 @@ def list_sets(storage, bucket: str, env: str, *, manifests: bool = True) -> list
     """Every set of ``env`` in ``bucket``, newest first. ``complete`` is True only for sets whose
     manifest.json exists (and, with ``manifests``, parses with status "complete")."""
     prefix = env_prefix(env)
-    objs = storage.call(f"bucket {bucket}", lambda: list(
-        storage.client.list_objects(bucket, prefix=prefix, recursive=True)))
     sets: dict[str, BackupSet] = {}
-    for obj in objs:
-        rest = obj.object_name[len(prefix):]
+    for obj in storage.list_objects(bucket, prefix=prefix):
+        rest = obj.name[len(prefix):]
         name, _, artefact = rest.partition("/")
         if not artefact or "/" in artefact or not _STAMP.match(name):
             continue
@@ -187,20 +185,35 @@ def delete_set(storage, bucket: str, env: str, name: str) -> int:
     incomplete, never as a complete set with missing artefacts); returns the count."""
     parse_stamp(name)
     prefix = set_prefix(env, name)
-    objs = storage.call(f"bucket {bucket}", lambda: [o.object_name for o in
-                        storage.client.list_objects(bucket, prefix=prefix, recursive=True)])
-    objs.sort(key=lambda k: (not k.endswith("/" + MANIFEST), k))
+    objs = sorted((o.name for o in storage.list_objects(bucket, prefix=prefix)),
+                  key=lambda k: (not k.endswith("/" + MANIFEST), k))
     for k in objs:
-        storage.call(f"object {bucket}/{k}", storage.client.remove_object, bucket, k)
+        storage.remove_object(bucket, k)
     return len(objs)
 
 
 def storage_for(env):
     """The env's Storage and bucket, or a clear error."""
-    from kestra_ops.adapters.storage import for_env
-    from kestra_ops.errors import ConfigError
+    from kestra_ops.wiring import storage_or_fail
 
-    storage, why = for_env(env)
-    if storage is None:
-        raise ConfigError(f"backups of {env.name} need object storage: {why}")
-    return storage, env.minio_bucket
+    return storage_or_fail(env, f"backups of {env.name} need object storage"), env.minio_bucket
+
+
+def list_report(env):
+    """backup list: ENV's sets newest first, as a table; JSON ``sets`` (BackupSet.to_dict)."""
+    from kestra_ops.results import Report, Table
+
+    storage, bucket = storage_for(env)
+    sets = list_sets(storage, bucket, env.name)
+    report = Report("backup list", env.name, title=f"backup list {env.name} "
+                    f"(s3://{bucket}/{env_prefix(env.name)})", outcome="listed",
+                    data={"sets": [s.to_dict() for s in sets]})
+    if not sets:
+        report.message = f"no backup sets under s3://{bucket}/{env_prefix(env.name)}"
+        return report
+    report.tables.append(Table(["SET", "STATUS", "SIZE", "INCLUDED", "POSTGRES"], [
+        [s.name, "complete" if s.complete else "incomplete", f"{s.size / 1e6:.1f}MB",
+         ",".join(s.included) or "-", s.to_dict()["postgres_version"] or "-"] for s in sets]))
+    complete = sum(1 for s in sets if s.complete)
+    report.message = f"{len(sets)} set(s), {complete} complete, newest first"
+    return report

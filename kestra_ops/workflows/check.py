@@ -89,7 +89,8 @@ def kestra_client(env: Environment, kube: Lazy | None, *, kestra_url: str | None
     service proxy (no URL) or the basic-auth Secret (no password variable)."""
     import os
 
-    from kestra_ops.adapters.kestra_api import PASSWORD_VAR, URL_VAR, client_for_env
+    from kestra_ops.adapters.kestra_api import PASSWORD_VAR, URL_VAR
+    from kestra_ops.wiring import client_for_env
 
     url = kestra_url or os.environ.get(URL_VAR) or env.kestra_url
     need_kube = not (url and os.environ.get(PASSWORD_VAR))
@@ -202,7 +203,7 @@ def run_check(env: Environment, *, only: str | list[str] | None = None,
     if used:
         report.kestra_url, report.kestra_url_source = used["url"], used["route"]
     else:  # no Kestra item ran: the URL it would use when one is given (the proxy needs kube)
-        from kestra_ops.adapters.kestra_env import chosen_url
+        from kestra_ops.wiring import chosen_url
 
         report.kestra_url, report.kestra_url_source = chosen_url(kestra_url, env)
     return report

@@ -185,9 +185,9 @@ def load_backup(path: Path, *, configmap: str, env: str, namespace: str) -> dict
 def storage_uploader(env, *, environ=None):
     """An uploader copying each backup to ``<bucket>/backups/<env>/configmap/<file>`` when the
     environment has object storage configured; else ``(None, why)``."""
-    from kestra_ops.adapters.storage import for_env
+    from kestra_ops.wiring import storage_for_env
 
-    storage, why_not = for_env(env, environ=environ)
+    storage, why_not = storage_for_env(env, environ=environ)
     if storage is None:
         return None, why_not
 

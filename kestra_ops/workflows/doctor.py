@@ -98,7 +98,7 @@ def _minio(snap: Snapshot, env: Environment, insecure: bool) -> None:
 
 
 def _kestra(snap: Snapshot, env: Environment, kube, kestra_url, insecure: bool) -> None:
-    from kestra_ops.adapters.kestra_api import client_for_env
+    from kestra_ops.wiring import client_for_env
 
     try:
         client = client_for_env(env, kube=kube, kestra_url=kestra_url, insecure=insecure,

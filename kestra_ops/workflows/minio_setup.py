@@ -4,85 +4,37 @@ Bucket work uses the plain S3 API (any S3 store). MinIO's admin API (policies, s
 is optional: when the server has none (404/405/501, another S3 store) the least-privilege policy
 is returned for the operator to apply by hand, and the key step is skipped with a warning
 (:mod:`kestra_ops.workflows.minio_key`). ``minio setup`` signs with MinIO's root credentials,
-KESTRA_OPS_MINIO_ROOT_USER / _PASSWORD (never shown, never written to a Secret); ``minio check``
-with Kestra's bucket-scoped key, KESTRA_OPS_MINIO_ACCESS_KEY / _SECRET_KEY. The new key is
-written to the env's Secret (existingSecrets.minio, through the write path of
-:mod:`kestra_ops.workflows.secrets`), or returned for printing with ``show_secret``.
+``minio check`` with Kestra's bucket-scoped key (both found by :mod:`kestra_ops.credentials`,
+never shown, the root's never written to a Secret). The new key is written to the env's Secret
+(existingSecrets.minio), or returned for printing with ``show_secret``.
+
+Each returns a :class:`kestra_ops.results.Report`: one step per thing set up or checked (health,
+bucket, versioning, lifecycle, policy, access-key, secret, probe), exit 1 when one fails. JSON:
+env, endpoint, bucket, ok, steps, policy_name, policy (when it must be applied by hand) and
+credentials (only with ``show_secret``).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
-from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from kestra_ops.errors import ConfigError, KestraOpsError, Unreachable
+from kestra_ops.errors import KestraOpsError, Unreachable
+from kestra_ops.results import FAIL, Recorder, Report, Section, worst
 from kestra_ops.settings import Environment
+from kestra_ops.workflows.minio_key import bucket_policy  # noqa: F401 - re-exported
 
-PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 HEALTH = ("/minio/health/live", "/minio/health/ready")
 LIFECYCLE_RULE = "kestra-ops-noncurrent"
 PROBE_PREFIX = "kestra-ops-probe/"
 
 
-@dataclass
-class Step:
-    name: str
-    status: str  # pass | warn | fail | skip
-    detail: str
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "status": self.status, "detail": self.detail}
-
-
-@dataclass
-class MinioResult:
-    env: str
-    endpoint: str
-    bucket: str
-    steps: list[Step] = field(default_factory=list)
-    policy_name: str | None = None
-    policy: dict | None = None  # set when the admin API was not available (apply it by hand)
-    credentials: dict | None = field(default=None, repr=False)  # only with show_secret
-
-    @property
-    def ok(self) -> bool:
-        return all(s.status != FAIL for s in self.steps)
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.ok else 1
-
-    def add(self, name: str, status: str, detail: str) -> Step:
-        step = Step(name, status, detail)
-        self.steps.append(step)
-        return step
-
-    def to_dict(self) -> dict:
-        out = {"env": self.env, "endpoint": self.endpoint, "bucket": self.bucket, "ok": self.ok,
-               "steps": [s.to_dict() for s in self.steps], "policy_name": self.policy_name,
-               "policy": self.policy}
-        if self.credentials is not None:
-            out["credentials"] = dict(self.credentials)
-        return out
-
-
-def bucket_policy(bucket: str) -> dict:
-    """Least privilege for Kestra's storage on one bucket: objects and multipart, nothing else."""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow",
-         "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
-         "Resource": [f"arn:aws:s3:::{bucket}"]},
-        {"Effect": "Allow",
-         "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
-                    "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-         "Resource": [f"arn:aws:s3:::{bucket}/*"]}]}
-
-
 def _storage(env: Environment, environ: Mapping[str, str] | None, *, root: bool = False):
-    from kestra_ops.adapters.storage import for_env
+    from kestra_ops.errors import ConfigError
+    from kestra_ops.wiring import storage_for_env
 
-    storage, why = for_env(env, environ=environ, root=root)
+    storage, why = storage_for_env(env, environ=environ, root=root)
     if storage is None:
         raise ConfigError(f"minio {'setup' if root else 'check'} for {env.name}: {why}; "
                           "nothing was changed")
@@ -96,140 +48,148 @@ def _not_minio(answer) -> bool:
                                     and not answer.from_minio)
 
 
-def check_health(storage, result: MinioResult) -> None:
+def check_health(storage, step) -> bool:
     """live and ready: 200 pass; "not there" from both = not MinIO (warn); anything else
-    (503, a 5xx, MinIO refusing) fails."""
+    (503, a 5xx, MinIO refusing) fails. Returns False when it failed."""
     answers = {path: storage.health(path) for path in HEALTH}
     if all(a.status == 200 for a in answers.values()):
-        result.add("health", PASS, f"{storage.url} is live and ready")
+        step.detail = f"{storage.url} is live and ready"
     elif all(_not_minio(a) for a in answers.values()):
         a = answers[HEALTH[0]]
         server = f" from {a.server}" if a.server else ""
-        result.add("health", WARN, f"not MinIO, health endpoints unavailable at {storage.url} "
-                   f"(HTTP {a.status}{f' {a.code}' if a.code else ''}{server}); continuing "
-                   "with the plain S3 API")
+        step.warn(f"not MinIO, health endpoints unavailable at {storage.url} (HTTP {a.status}"
+                  f"{f' {a.code}' if a.code else ''}{server}); continuing with the plain S3 API")
     else:
-        result.add("health", FAIL, "; ".join(f"{p} answered HTTP {a.status}"
-                                             for p, a in answers.items() if a.status != 200))
+        step.fail("; ".join(f"{p} answered HTTP {a.status}" for p, a in answers.items()
+                            if a.status != 200))
+        return False
+    return True
 
 
-# --------------------------------------------------------------------------- bucket
-
-def ensure_bucket(storage, env: Environment, result: MinioResult) -> None:
-    bucket = result.bucket
-    if storage.bucket_exists(bucket):
-        result.add("bucket", PASS, f"{bucket} exists (unchanged)")
-    else:
-        storage.make_bucket(bucket)
-        result.add("bucket", PASS, f"{bucket} created")
-    if env.minio_versioning is not None:
-        current = storage.get_versioning(bucket)
-        wanted = "Enabled" if env.minio_versioning else "Suspended"
-        if current == wanted or (current == "Off" and not env.minio_versioning):
-            result.add("versioning", PASS, f"{current.lower()} (unchanged)")
+def ensure_bucket(storage, env: Environment, rec: Recorder) -> None:
+    bucket = env.minio_bucket
+    with rec.step("bucket") as step:
+        if storage.bucket_exists(bucket):
+            step.detail = f"{bucket} exists (unchanged)"
         else:
-            storage.set_versioning(bucket, env.minio_versioning)
-            result.add("versioning", PASS, f"{current.lower()} -> {wanted.lower()}")
-    if env.minio_lifecycle_days:
-        _ensure_lifecycle(storage, bucket, env.minio_lifecycle_days, result)
-
-
-def _ensure_lifecycle(storage, bucket: str, days: int, result: MinioResult) -> None:
-    """One rule of ours (other rules kept): noncurrent versions and unfinished multipart
-    uploads expire after ``days``. Current objects never expire (Kestra's data lives there)."""
-    from minio.commonconfig import ENABLED, Filter
-    from minio.lifecycleconfig import (AbortIncompleteMultipartUpload, LifecycleConfig,
-                                       NoncurrentVersionExpiration, Rule)
-
-    config = storage.get_lifecycle(bucket)
-    rules = list(config.rules) if config else []
-    ours = [r for r in rules if r.rule_id == LIFECYCLE_RULE]
-    if ours and ours[0].noncurrent_version_expiration is not None and \
-            ours[0].noncurrent_version_expiration.noncurrent_days == days:
-        result.add("lifecycle", PASS, f"noncurrent versions expire after {days} days (unchanged)")
-        return
-    rule = Rule(ENABLED, rule_filter=Filter(prefix=""), rule_id=LIFECYCLE_RULE,
-                noncurrent_version_expiration=NoncurrentVersionExpiration(noncurrent_days=days),
-                abort_incomplete_multipart_upload=AbortIncompleteMultipartUpload(
-                    days_after_initiation=days))
-    storage.set_lifecycle(bucket, LifecycleConfig(
-        [r for r in rules if r.rule_id != LIFECYCLE_RULE] + [rule]))
-    result.add("lifecycle", PASS, f"noncurrent versions and unfinished uploads expire after "
-               f"{days} days ({'updated' if ours else 'created'})")
+            storage.make_bucket(bucket)
+            step.detail = f"{bucket} created"
+    if env.minio_versioning is not None:
+        with rec.step("versioning") as step:
+            current = storage.get_versioning(bucket)
+            wanted = "Enabled" if env.minio_versioning else "Suspended"
+            if current == wanted or (current == "Off" and not env.minio_versioning):
+                step.detail = f"{current.lower()} (unchanged)"
+            else:
+                storage.set_versioning(bucket, env.minio_versioning)
+                step.detail = f"{current.lower()} -> {wanted.lower()}"
+    days = env.minio_lifecycle_days
+    if days:  # current objects never expire (Kestra's data lives there)
+        with rec.step("lifecycle") as step:
+            done = storage.ensure_noncurrent_expiry(bucket, LIFECYCLE_RULE, days)
+            step.detail = (f"noncurrent versions expire after {days} days (unchanged)"
+                           if done == "unchanged" else
+                           f"noncurrent versions and unfinished uploads expire after {days} "
+                           f"days ({done})")
 
 
 # --------------------------------------------------------------------------- entry points
 
 def setup_minio(env: Environment, *, environ: Mapping[str, str] | None = None, kube=None,
                 show_secret: bool = False, confirm: Callable[[str], bool] | None = None,
-                progress=None) -> MinioResult:
+                progress=None) -> Report:
     """Idempotent: health, bucket (+ versioning, lifecycle), policy + key into the Secret.
     ConfigError (before anything is done) without the root credentials."""
-    import os
-    from contextlib import nullcontext
-
-    from kestra_ops.adapters.storage import root_credentials
+    from kestra_ops import credentials
     from kestra_ops.workflows.minio_key import ensure_key
 
-    environ = os.environ if environ is None else environ
     storage = _storage(env, environ, root=True)
-    user, password, _ = root_credentials(environ)
-    result = MinioResult(env.name, storage.url, env.minio_bucket)
-
-    def step(name):
-        return progress.step(name) if progress else nullcontext()
-
-    with step("health"):
-        check_health(storage, result)
-    if not result.ok:
-        return result
-    with step(f"bucket {result.bucket}"):
-        ensure_bucket(storage, env, result)
+    user, password, _ = credentials.minio_root(credentials.Resolver(environ=environ))
+    report = _report("minio setup", env, storage)
+    rec = Recorder(report, progress)
+    with rec.step("health") as step:
+        healthy = check_health(storage, step)
+    if not healthy:
+        return _finish(report)
+    ensure_bucket(storage, env, rec)
     owned = kube is None and not show_secret
     if owned:
-        from kestra_ops.adapters.kube import connect
+        from kestra_ops.wiring import kube as connect
 
         kube = connect(env)
     try:
-        with step("bucket-scoped access key"):
-            ensure_key(storage, env, result, (user, password), kube=kube,
-                       show_secret=show_secret, confirm=confirm)
+        ensure_key(storage, env, rec, (user, password), kube=kube, show_secret=show_secret,
+                   confirm=confirm)
     finally:
         if owned:
             kube.close()
-    return result
+    return _finish(report)
 
 
-def check_minio(env: Environment, *, environ: Mapping[str, str] | None = None) -> MinioResult:
+def check_minio(env: Environment, *, environ: Mapping[str, str] | None = None,
+                progress=None) -> Report:
     """Health plus a write/read/delete probe of a unique object in the env's bucket, with
-    Kestra's bucket-scoped key (KESTRA_OPS_MINIO_ACCESS_KEY / _SECRET_KEY)."""
+    Kestra's bucket-scoped key."""
     storage = _storage(env, environ)
-    result = MinioResult(env.name, storage.url, env.minio_bucket)
+    report = _report("minio check", env, storage)
+    rec = Recorder(report, progress)
     try:
-        check_health(storage, result)
-    except Unreachable as err:
-        result.add("health", FAIL, str(err))
-        return result
+        with rec.step("health") as step:
+            check_health(storage, step)
+    except Unreachable:
+        return _finish(report)
+    bucket = env.minio_bucket
     key = f"{PROBE_PREFIX}{uuid.uuid4().hex}"
     payload = f"kestra-ops probe {key}".encode()
-    where = f"s3://{result.bucket}/{key}"
+    where = f"s3://{bucket}/{key}"
     try:
-        if not storage.bucket_exists(result.bucket):
-            result.add("probe", FAIL, f"bucket {result.bucket} does not exist (create it with "
-                       f"`kestra-ops minio setup --env {env.name}`)")
-            return result
-        storage.put_bytes(result.bucket, key, payload, "text/plain")
-        try:
-            if storage.get_bytes(result.bucket, key) != payload:
-                result.add("probe", FAIL, f"{where}: read back different bytes")
-                return result
-        finally:
-            storage.remove_object(result.bucket, key)
-        if storage.stat_object(result.bucket, key) is not None:
-            result.add("probe", FAIL, f"{where}: still there after delete")
-            return result
-    except KestraOpsError as err:
-        result.add("probe", FAIL, str(err))
-        return result
-    result.add("probe", PASS, f"wrote, read back and deleted {where}")
-    return result
+        with rec.step("probe") as step:
+            _probe(storage, env, bucket, key, payload, where, step)
+    except KestraOpsError:
+        pass  # recorded as the probe's failure
+    return _finish(report)
+
+
+def _probe(storage, env: Environment, bucket: str, key: str, payload: bytes, where: str,
+           step) -> None:
+    if not storage.bucket_exists(bucket):
+        step.fail(f"bucket {bucket} does not exist (create it with `kestra-ops minio setup "
+                  f"--env {env.name}`)")
+        return
+    storage.put_bytes(bucket, key, payload, "text/plain")
+    try:
+        if storage.get_bytes(bucket, key) != payload:
+            step.fail(f"{where}: read back different bytes")
+            return
+    finally:
+        storage.remove_object(bucket, key)
+    if storage.stat_object(bucket, key) is not None:
+        step.fail(f"{where}: still there after delete")
+        return
+    step.detail = f"wrote, read back and deleted {where}"
+
+
+def _report(command: str, env: Environment, storage) -> Report:
+    return Report(command, env.name, title=f"{command} {env.name} ({storage.url}, bucket "
+                  f"{env.minio_bucket})",
+                  data={"env": env.name, "endpoint": storage.url, "bucket": env.minio_bucket,
+                        "ok": True, "policy_name": None, "policy": None})
+
+
+def _finish(report: Report) -> Report:
+    data = report.data
+    ok = all(s.status != FAIL for s in report.steps)
+    data["ok"] = ok
+    report.status = worst(s.status for s in report.steps)
+    report.exit_code = 0 if ok else 1
+    if data.get("policy") is not None:
+        report.sections.append(Section(f"policy {data['policy_name']} (apply it by hand)",
+                                       json.dumps(data["policy"], indent=2).splitlines()))
+    if data.get("credentials") is not None:
+        report.sections.append(Section("new service account (not written to the Secret)", [
+            f"access key: {data['credentials']['access_key']}",
+            f"secret key: {data['credentials']['secret_key']}"]))
+    report.outcome = "ok" if ok else "failed"
+    report.message = (f"{report.command} {report.env} ({data['endpoint']}, bucket "
+                      f"{data['bucket']}): {'ok' if ok else 'FAILED'}")
+    return report

@@ -247,7 +247,7 @@ def check_rbac(kube, namespace: str, chart: Path, *,
 @_check("bucket")
 def check_bucket_exists(env: Environment, *, environ: Mapping[str, str] | None = None,
                  region: str | None = None) -> Check:
-    from kestra_ops.adapters.storage import for_env
+    from kestra_ops.wiring import storage_for_env as for_env
 
     storage, why_not = for_env(env, environ=environ, region=region, timeout=5.0)
     if storage is None:

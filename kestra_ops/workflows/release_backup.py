@@ -40,8 +40,8 @@ def backup(env, rec, report: ReleaseReport, kube, helm, folder: Path, skip: bool
 
 
 def db_backup(env, rec, report: ReleaseReport, kube, skip: bool) -> str:
-    from kestra_ops.adapters import postgres as pg
-    from kestra_ops.adapters.storage import for_env
+    from kestra_ops.credentials import database_url
+    from kestra_ops.wiring import storage_for_env as for_env
 
     if skip:
         report.steps.append(Step("pre-release backup: database", "skipped", "--skip-backup"))
@@ -51,7 +51,7 @@ def db_backup(env, rec, report: ReleaseReport, kube, skip: bool) -> str:
         why = f"not configured: {why}"
     else:
         try:
-            pg.resolve_url(None)
+            database_url(None)
         except KestraOpsError as err:
             storage, why = None, f"not configured: {err}"
     if storage is None:

@@ -126,7 +126,7 @@ def store(report: ReleaseReport, folder: Path, env, *, storage=None) -> None:
     except OSError as err:
         report.warnings.append(f"could not write the local report: {err}")
     if storage is None:
-        from kestra_ops.adapters.storage import for_env
+        from kestra_ops.wiring import storage_for_env as for_env
 
         storage, _why = for_env(env)
     if storage is None:

@@ -1,7 +1,7 @@
 """secrets apply: create or update the Secrets the chart reads (``existingSecrets`` in values).
 
-Values come from environment variables (below) or, on a terminal, a no-echo prompt; they stay in
-memory, are checked against Kestra's rules before anything is written, and are never rendered:
+Values come from environment variables (below) or the files their ``<VARIABLE>_FILE`` names
+(:mod:`kestra_ops.credentials`), or, on a terminal, a no-echo prompt; they stay in memory, are checked against Kestra's rules before anything is written, and are never rendered:
 results name Secrets and keys with created / updated / unchanged (compared by SHA-256). Writes
 are a create, or a replace carrying the resourceVersion that was read (a concurrent change is a
 Conflict, and nothing after it is written). Each change is logged (names and revisions only).
@@ -28,30 +28,21 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import re
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from kestra_ops.errors import Aborted, Conflict, InvalidInput, NotFound, PermissionDenied
+from kestra_ops import credentials as creds
+from kestra_ops.adapters import kube_config
+from kestra_ops.credentials import root_key_problems, same_secret  # noqa: F401 - re-exported
+from kestra_ops.errors import Aborted, Conflict, InvalidInput, PermissionDenied
+from kestra_ops.results import Recorder, Report, Table
 from kestra_ops.settings import Environment
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kestra-ops"}
-# (existingSecrets section, key field, variable, what it is)
-SOURCES = (("database", "passwordKey", "KESTRA_OPS_DB_PASSWORD", "database password"),
-           ("minio", "accessKeyKey", "KESTRA_OPS_MINIO_ACCESS_KEY", "MinIO access key"),
-           ("minio", "secretKeyKey", "KESTRA_OPS_MINIO_SECRET_KEY", "MinIO secret key"),
-           ("basicAuth", "passwordKey", "KESTRA_OPS_BASIC_AUTH_PASSWORD", "basic-auth password"),
-           ("encryption", "key", "KESTRA_OPS_ENCRYPTION_KEY", "encryption key"))
+# (existingSecrets section, key field, variable, what it is): the credentials the chart reads
+SOURCES = tuple((c.secret[0], c.secret[1], c.variable, c.purpose) for c in creds.IN_SECRETS)
 VARIABLES = tuple(s[2] for s in SOURCES)
-# MinIO root credentials that must never land in the env's Secret: (variable checked, where the
-# root value comes from); "minioadmin" is MinIO's default root user and password
-ROOT_SOURCES = (("KESTRA_OPS_MINIO_ACCESS_KEY", "user",
-                 ("KESTRA_OPS_MINIO_ROOT_USER", "MINIO_ROOT_USER")),
-                ("KESTRA_OPS_MINIO_SECRET_KEY", "password",
-                 ("KESTRA_OPS_MINIO_ROOT_PASSWORD", "MINIO_ROOT_PASSWORD")))
-MINIO_DEFAULT_ROOT = "minioadmin"
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
 
@@ -134,39 +125,23 @@ def secret_specs(values: Mapping[str, Any]) -> list[SecretKeySpec]:
 
 def read_values(specs: list[SecretKeySpec], *, environ: Mapping[str, str] | None = None,
                 prompt: Callable[[SecretKeySpec], str] | None = None) -> dict[str, str]:
-    """variable -> value, from the environment, else ``prompt`` (None: no terminal to ask on)."""
-    environ = os.environ if environ is None else environ
-    missing = [s for s in specs if not environ.get(s.variable)]
+    """variable -> value, from the credentials resolver (variable, file), else ``prompt``
+    (None: no terminal to ask on)."""
+    resolver = creds.Resolver(environ=environ)
+    by_variable = {c.variable: c for c in creds.IN_SECRETS}
+    values = {}
+    for spec in specs:
+        value = resolver.value(by_variable[spec.variable])
+        if value:
+            values[spec.variable] = value
+    missing = [s for s in specs if s.variable not in values]
     if missing and prompt is None:
         names = ", ".join(f"{s.variable} ({s.purpose})" for s in missing)
         raise InvalidInput(f"not set: {names}; set the variable(s), or run on a terminal to be "
                            "prompted; nothing was written")
-    values = {s.variable: environ[s.variable] for s in specs if environ.get(s.variable)}
     for spec in missing:
         values[spec.variable] = prompt(spec)
     return values
-
-
-def root_key_problems(values: Mapping[str, str],
-                      environ: Mapping[str, str] | None = None) -> list[str]:
-    """The MinIO values that are root credentials (one message each, never the value)."""
-    environ = os.environ if environ is None else environ
-    problems = []
-    for variable, what, root_vars in ROOT_SOURCES:
-        value = values.get(variable)
-        if not value:
-            continue
-        same_as = [v for v in root_vars if same_secret(value, environ.get(v))]
-        if same_as:
-            problems.append(f"{variable} is the MinIO root {what} ({same_as[0]})")
-        elif same_secret(value, MINIO_DEFAULT_ROOT):
-            problems.append(f"{variable} is MinIO's default root {what}")
-    return problems
-
-
-def same_secret(a: str | None, b: str | None) -> bool:
-    """Constant-time equality of two secrets; False when either is empty or unset."""
-    return bool(a) and bool(b) and hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
 
 def check_values(specs: list[SecretKeySpec], values: Mapping[str, str],
@@ -235,17 +210,15 @@ def plan_changes(kube, namespace: str, specs: list[SecretKeySpec],
         by_name.setdefault(spec.secret, {})[spec.key] = values[spec.variable].encode("utf-8")
     changes = []
     for name, desired in by_name.items():
-        try:
-            live = kube.call(f"secret {name}", kube.core.read_namespaced_secret, name, namespace)
-        except NotFound:
+        body = kube_config.read_secret(kube, namespace, name)
+        if body is None:
             changes.append(SecretChange(name, "create", dict.fromkeys(desired, "created"),
                                         _desired=desired))
             continue
-        body = kube.api_client.sanitize_for_serialization(live)
         data = body.get("data") or {}
         keys = {}
         for key, value in desired.items():
-            current = _decode(data.get(key))
+            current = kube_config.decode(data.get(key))
             if current is None:
                 keys[key] = "created"
             else:
@@ -257,20 +230,7 @@ def plan_changes(kube, namespace: str, specs: list[SecretKeySpec],
     return changes
 
 
-def _decode(encoded: str | None) -> bytes | None:
-    if encoded is None:
-        return None
-    try:
-        return base64.b64decode(encoded)
-    except (binascii.Error, ValueError):
-        return b""  # unreadable: differs from anything we would write
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _check_write_permissions(kube, namespace: str, changes: list[SecretChange]) -> None:
+def check_write_permissions(kube, namespace: str, changes: list[SecretChange]) -> None:
     from kestra_ops.workflows.preflight import Permission, missing_permissions
 
     verbs = sorted({"create" if c.action == "create" else "update" for c in changes})
@@ -281,30 +241,30 @@ def _check_write_permissions(kube, namespace: str, changes: list[SecretChange]) 
                                     "namespace (kestra-ops preflight lists every permission)")
 
 
-def _write(kube, namespace: str, change: SecretChange) -> str:
-    what = f"secret {change.name}"
+def write_change(kube, namespace: str, change: SecretChange) -> str:
+    """Create, or replace with the resourceVersion read; returns the written resourceVersion."""
     if change.action == "create":
         body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                 "metadata": {"name": change.name, "namespace": namespace,
                              "labels": dict(MANAGED_BY)},
-                "data": {k: _b64(v) for k, v in change._desired.items()}}
-        created = kube.call(what, kube.core.create_namespaced_secret, namespace, body)
-        return created.metadata.resource_version
+                "data": {k: kube_config.encode(v) for k, v in change._desired.items()}}
+        return kube_config.create_secret(kube, namespace, body)["metadata"]["resourceVersion"]
     body = dict(change._live or {})
-    metadata = dict(body.get("metadata") or {})
+    metadata = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
     metadata["labels"] = {**(metadata.get("labels") or {}), **MANAGED_BY}
     body.update(apiVersion="v1", kind="Secret", metadata=metadata,
                 data={**(body.get("data") or {}),
-                      **{k: _b64(v) for k, v in change._desired.items()}})
-    replaced = kube.call(what, kube.core.replace_namespaced_secret, change.name, namespace, body)
-    return replaced.metadata.resource_version
+                      **{k: kube_config.encode(v) for k, v in change._desired.items()}})
+    replaced = kube_config.replace_secret(kube, namespace, change.name, body)
+    return replaced["metadata"]["resourceVersion"]
 
 
 def apply_secrets(env: Environment, *, kube=None, environ: Mapping[str, str] | None = None,
                   prompt: Callable[[SecretKeySpec], str] | None = None, dry_run: bool = False,
-                  confirm: Callable[[SecretsResult], bool] | None = None,
-                  progress=None) -> SecretsResult:
-    """Plan, then (unless ``dry_run``, and when ``confirm`` agrees) write the changed Secrets.
+                  confirm: Callable[[Report], bool] | None = None, progress=None) -> Report:
+    """Plan, then (unless ``dry_run``, and when ``confirm`` agrees, shown the plan as a Report)
+    write the changed Secrets. Returns the Report (JSON: env, namespace, dry_run, changed,
+    written, secrets).
 
     Raises InvalidInput before contacting the cluster when a value is missing or breaks a rule,
     PermissionDenied before any write when the caller may not write Secrets, Conflict when a
@@ -319,23 +279,23 @@ def apply_secrets(env: Environment, *, kube=None, environ: Mapping[str, str] | N
     check_values(specs, values, merged, environ)
     owned = kube is None
     if owned:
-        from kestra_ops.adapters.kube import connect
+        from kestra_ops.wiring import kube as connect
 
         kube = connect(env)
     try:
         result = SecretsResult(env.name, env.namespace, dry_run,
                                plan_changes(kube, env.namespace, specs, values))
         if dry_run or not result.changes:
-            return result
-        if confirm is not None and not confirm(result):
+            return to_report(result)
+        if confirm is not None and not confirm(to_report(result, plan=True)):
             raise Aborted("declined: no Secret was written")
-        _check_write_permissions(kube, env.namespace, result.changes)
+        check_write_permissions(kube, env.namespace, result.changes)
+        report = Report("secrets apply", env.name)
+        rec = Recorder(report, progress)
         for change in result.changes:
-            step = progress.step(f"{change.action} secret {change.name}") if progress \
-                else nullcontext()
             try:
-                with step:
-                    change.written_version = _write(kube, env.namespace, change)
+                with rec.step(f"{change.action} secret {change.name}"):
+                    change.written_version = write_change(kube, env.namespace, change)
             except Conflict:
                 done = ", ".join(result.written) or "none"
                 raise Conflict(f"secret {change.name} changed since it was read (resourceVersion "
@@ -348,7 +308,34 @@ def apply_secrets(env: Environment, *, kube=None, environ: Mapping[str, str] | N
                        target=f"secret {env.namespace}/{change.name}",
                        before=change.resource_version, after=change.written_version,
                        keys=dict(change.keys))
-        return result
+        return to_report(result, steps=report.steps)
     finally:
         if owned:
             kube.close()
+
+
+def to_report(result: SecretsResult, *, plan: bool = False, steps=None) -> Report:
+    """Names, keys and actions only (values never leave the workflow)."""
+    counts = {a: sum(1 for s in result.secrets if s.action == a)
+              for a in ("create", "update", "unchanged")}
+    written = not plan and not result.dry_run and bool(result.changes)
+    if written:
+        summary = (f"{counts['create']} created, {counts['update']} updated, "
+                   f"{counts['unchanged']} unchanged")
+    else:
+        summary = (f"{counts['create']} to create, {counts['update']} to update, "
+                   f"{counts['unchanged']} unchanged")
+        if result.dry_run:
+            summary += " (dry run: nothing written)"
+    rows = [[f"would {c.action}" if (plan or result.dry_run) and c.action != "unchanged"
+             else c.action, c.name, ", ".join(f"{k}: {v}" for k, v in c.keys.items())]
+            for c in result.secrets]
+    report = Report("secrets apply", result.env, title=f"secrets apply {result.env} (namespace "
+                    f"{result.namespace})", steps=list(steps or []),
+                    tables=[Table(["ACTION", "SECRET", "KEYS"], rows)],
+                    outcome="planned" if plan or result.dry_run or not result.changes
+                    else "applied",
+                    message=f"secrets apply {result.env} (namespace {result.namespace}): "
+                            f"{summary}",
+                    data=result.to_dict())
+    return report

@@ -33,7 +33,7 @@ def assert_intact(project, s3, name, before):
     assert manifests == [f"backups/dev/{name}/manifest.json"]
     assert [k for k in objects(s3) if k.startswith(f"backups/dev/{name}/")] == before
     assert multipart_uploads(s3) == []
-    sets = json.loads(run(project, "backup", "list", "--env", "dev", "-o", "json").stdout)
+    sets = json.loads(run(project, "backup", "list", "--env", "dev", "-o", "json").stdout)["sets"]
     assert [s["name"] for s in sets if s["complete"]] == [name]
     verified = run(project, "backup", "verify", "--env", "dev", "latest")
     assert verified.exit_code == 0 and name in verified.output

@@ -16,7 +16,11 @@ def test_round_trip(backup_env, s3, pg_cluster, pg_db, kestra, fake_kube):
     code, data, output = backup_json(project)
     assert code == 0, output
     name = data["set"]
-    assert data["status"] == "complete" and data["included"] == ["db", "flows", "config"]
+    assert (data["command"], data["status"], data["outcome"]) == ("backup run", "pass", "complete")
+    assert data["included"] == ["db", "flows", "config"]
+    assert data["manifest"]["status"] == "complete"
+    assert [s["name"].split(" ")[0] for s in data["steps"]] == ["db", "flows", "config",
+                                                                "manifest.json"]
     prefix = f"backups/dev/{name}/"
     assert objects(s3) == [prefix + f for f in ("configmap.yaml", "db.dump.zst", "flows.zip",
                                                  "manifest.json", "values.yaml")]
@@ -31,10 +35,12 @@ def test_round_trip(backup_env, s3, pg_cluster, pg_db, kestra, fake_kube):
 
     listed = run(project, "backup", "list", "--env", "dev", "--output", "json")
     assert listed.exit_code == 0, listed.output
-    sets = json.loads(listed.stdout)
+    sets = json.loads(listed.stdout)["sets"]
     assert [(s["name"], s["complete"]) for s in sets] == [(name, True)]
     table = run(project, "backup", "list", "--env", "dev")
-    assert name in table.output and "complete" in table.output
+    [line] = [ln for ln in table.stdout.splitlines() if ln.split()[:1] == [name]]
+    assert line.split()[1:2] == ["complete"] and "db,flows,config" in line
+    assert table.stdout.rstrip().endswith("1 set(s), 1 complete, newest first")
 
     verified = run(project, "backup", "verify", "--env", "dev", name, "--output", "json",
                    "--toc")
@@ -42,6 +48,12 @@ def test_round_trip(backup_env, s3, pg_cluster, pg_db, kestra, fake_kube):
     report = json.loads(verified.stdout)
     assert all(a["ok"] for a in report["artefacts"].values()) and len(report["artefacts"]) == 4
     assert any("TABLE DATA public logs" in line for line in report["toc"])
+    assert report["toc_entries"] == len(report["toc"])
+    assert [(c["id"], c["status"]) for c in report["checks"]] == [
+        (a, "pass") for a in sorted(report["artefacts"])]
+    text = run(project, "backup", "verify", "--env", "dev", name)
+    assert text.exit_code == 0 and text.stdout.rstrip().endswith(f"verify dev {name}: ok")
+    assert "TABLE DATA" not in text.stdout  # the table of contents only with --toc
 
     target = pg_db()
     restored = run(project, "backup", "restore", "--env", "dev", name, "--yes",
@@ -111,7 +123,7 @@ def test_db_only_needs_no_kube_or_kestra(backup_env, s3, monkeypatch):
     assert [k.rsplit("/", 1)[1] for k in objects(s3)] == ["db.dump.zst", "manifest.json"]
     time.sleep(1.01)
     code2, data2, _ = backup_json(project, "--what", "db")
-    sets = json.loads(run(project, "backup", "list", "--env", "dev", "-o", "json").stdout)
+    sets = json.loads(run(project, "backup", "list", "--env", "dev", "-o", "json").stdout)["sets"]
     assert [s["name"] for s in sets] == [data2["set"], data["set"]]
 
 
@@ -119,3 +131,21 @@ def test_bad_what_is_usage_error(backup_env):
     project, _ = backup_env
     result = run(project, "backup", "run", "--env", "dev", "--what", "db,logs")
     assert result.exit_code == 2 and "--what" in result.output
+
+
+def test_restore_without_yes_or_terminal_is_refused_and_changes_nothing(backup_env, s3,
+                                                                      pg_cluster, pg_db):
+    import psycopg
+
+    project, _ = backup_env
+    code, data, output = backup_json(project, "--what", "db")
+    assert code == 0, output
+    target = pg_db()
+    refused = run(project, "backup", "restore", "--env", "dev", "latest",
+                  "--to-database", pg_cluster.url(target))
+    assert refused.exit_code == 2, refused.output
+    assert refused.stderr == (f"error: refusing to restore database of dev from {data['set']} "
+                              "without --yes (stdin is not a terminal); nothing was changed\n")
+    with psycopg.connect(pg_cluster.url(target)) as conn:
+        tables = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        assert tables.fetchone()[0] == 0

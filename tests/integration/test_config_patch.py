@@ -1,7 +1,7 @@
 """config patch against the fake Kubernetes API, seeded with the ConfigMap and Deployment the
 chart renders: happy path (backup, write, restart, JSON), text output, --no-restart, no TTY,
-usage errors, rule violations refused, 409 and a concurrent change on the write, masked
-secrets, --persist keeping the overlay's comments."""
+usage errors, the one duration grammar, rule violations refused, 409 and a concurrent change on
+the write, masked secrets, --persist keeping the overlay's comments."""
 
 from __future__ import annotations
 
@@ -30,8 +30,11 @@ def test_patch_backs_up_writes_restarts_and_reports_json(project, fake_kube):
     assert data["resource_version_before"] == rv0 != data["resource_version_after"]
     assert "-    termination-grace-period: 5m" in data["diff"]
     assert "+    termination-grace-period: 4m" in data["diff"]
-    assert "Helm owns configmap kestra-config" in result.stderr
-    assert "--persist" in result.stderr
+    assert (data["command"], data["status"], data["outcome"], data["exit_code"]) == (
+        "config patch", "pass", "patched", 0)
+    [helm] = [w for w in data["warnings"] if "Helm owns configmap kestra-config" in w]
+    assert "--persist" in helm
+    assert [s["status"] for s in data["steps"]] == ["pass"] * 5
 
     # the live ConfigMap changed on that one line only
     assert app_yml(fake_kube) == original.replace("termination-grace-period: 5m",
@@ -61,18 +64,22 @@ def test_text_output_and_unchanged_patch(project, fake_kube):
     result = run(project, "config", "patch", "--env", "dev", "--set",
                  "kestra.server.termination-grace-period=5m", "--yes")
     assert result.exit_code == 0, result.output
-    assert "configmap kestra-config: unchanged" in result.stdout
-    assert "nothing to do" in result.stderr
+    assert result.stdout.rstrip().endswith("configmap kestra-config: unchanged")
+    assert "warning: configmap kestra-config already has these values: nothing to do" in \
+        result.stdout
     assert backup_files(project) == [] and restarted_at(fake_kube) is None
 
     result = run(project, "config", "patch", "--env", "dev", "--set",
                  "kestra.jdbc.cleaner.retention=14d", "--yes")
     assert result.exit_code == 0, result.output
-    assert "patched configmap kestra-config in hyperplane-kestra: 1 key(s) changed" in \
-        result.stdout
+    last = result.stdout.rstrip().splitlines()[-1]
+    assert last.startswith("patched configmap kestra-config in hyperplane-kestra: 1 key(s) "
+                           "changed (resourceVersion ")
     assert "  ~ kestra.jdbc.cleaner.retention" in result.stdout
     assert "restarted deployment kestra-standalone: ready in" in result.stdout
-    assert "+      retention: 14d" in result.stdout  # the diff comes first, on stdout
+    assert "+      retention: 14d" in result.stdout  # the masked diff, in the report
+    assert "PASS        rollout restart deployment/kestra-standalone" in result.stdout
+    assert "Helm owns configmap kestra-config" in result.stdout  # a warning of the report
 
 
 def test_no_restart_writes_only(project, fake_kube):
@@ -84,10 +91,11 @@ def test_no_restart_writes_only(project, fake_kube):
     assert "write configmap" not in result.stderr and "+++" not in result.stderr  # --quiet
     data = json.loads(result.stdout)
     assert data["changed"] and not data["restarted"]
+    assert any(w.startswith("not restarted: Kestra reads application.yml at start")
+               for w in data["warnings"])
     assert "url: https://kestra-dev2.example.com/" in app_yml(fake_kube)
     assert restarted_at(fake_kube) is None
     assert fake_kube.store.get("deployments", NS, DEP)["metadata"]["generation"] == generation
-    assert "not restarted" in result.stderr
     assert [e["action"] for e in changes(project)] == ["configmap.patch"]
 
 
@@ -95,9 +103,13 @@ def test_without_tty_and_yes_nothing_is_written(project, fake_kube):
     original, rv0 = app_yml(fake_kube), cm_rv(fake_kube)
     result = run(project, "config", "patch", "--env", "dev", "--set",
                  "kestra.jdbc.cleaner.retention=14d")
-    assert result.exit_code == 1
-    assert "not confirmed" in result.stderr and "nothing was changed" in result.stderr
-    assert "+      retention: 14d" in result.stdout  # shown before asking
+    assert result.exit_code == 2, result.output  # the confirm policy: refused, not declined
+    assert result.stderr.rstrip().splitlines()[-1] == (
+        "error: refusing to patch configmap kestra-config without --yes (stdin is not a "
+        "terminal); nothing was changed")
+    assert "+      retention: 14d" in result.stderr  # shown before refusing
+    assert "warning: Helm owns configmap kestra-config" in result.stderr
+    assert result.stdout == ""
     assert (app_yml(fake_kube), cm_rv(fake_kube)) == (original, rv0)
     assert backup_files(project) == [] and changes(project) == []
 
@@ -106,11 +118,22 @@ def test_usage_errors(project, fake_kube):
     result = run(project, "config", "patch", "--env", "dev", "--yes")
     assert result.exit_code == 2 and "give --set KEY=VALUE or --file" in result.stderr
     result = run(project, "config", "patch", "--env", "dev", "--set", "a=1", "--timeout", "soon")
-    assert result.exit_code == 2 and "'soon' is not a duration" in result.stderr
+    assert result.exit_code == 2 and "invalid duration 'soon'" in result.stderr
     result = run(project, "config", "patch", "--env", "dev", "--set",
                  "micronaut.server.port=9999", "--persist", "--yes")
     assert result.exit_code == 2 and "micronaut is not rendered from values" in result.stderr
     assert backup_files(project) == []
+
+
+def test_timeout_takes_the_one_duration_grammar(project, fake_kube):
+    """--timeout 1h30m was refused (the old parser knew one unit per value); PT5M too works."""
+    for timeout, value in (("1h30m", "14d"), ("PT5M", "21d")):
+        result = run(project, "config", "patch", "--env", "dev", "--set",
+                     f"kestra.jdbc.cleaner.retention={value}", "--yes", "--timeout", timeout,
+                     "--output", "json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["restarted"] and ready(fake_kube)
+        assert f"retention: {value}" in app_yml(fake_kube)
 
 
 def test_rule_breaking_change_is_refused(project, fake_kube):
@@ -118,8 +141,10 @@ def test_rule_breaking_change_is_refused(project, fake_kube):
     result = run(project, "config", "patch", "--env", "dev", "--set", "datasources.default=null",
                  "--yes")
     assert result.exit_code == 1
-    assert "error kestra/datasource-missing: datasources.default is missing" in result.stderr
-    assert "breaks 1 rule(s); nothing was written" in result.stderr
+    assert "error kestra/datasource-missing: datasources.default is missing" in result.stdout
+    assert "FAIL        check Kestra's rules" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1] == (
+        "the patched application.yml breaks 1 rule(s); nothing was written")
     assert (app_yml(fake_kube), cm_rv(fake_kube)) == (original, rv0)
     assert backup_files(project) == [] and restarted_at(fake_kube) is None
 
@@ -130,6 +155,7 @@ def test_rule_breaking_change_is_refused(project, fake_kube):
     data = json.loads(result.stdout)
     assert [f["rule"] for f in data["findings"] if f["severity"] == "error"] == [
         "kestra/grace-period"]
+    assert (data["status"], data["outcome"], data["changed"]) == ("fail", "refused", False)
     assert app_yml(fake_kube) == original and changes(project) == []
 
 
@@ -210,8 +236,8 @@ def test_persist_writes_the_overlay_keeping_comments(project, fake_kube):
                  "--yes")
     assert result.exit_code == 0, result.output
     assert "persisted to values/dev.yaml" in result.stdout
-    assert "the change is also written to values/dev.yaml" in result.stderr
-    assert "still render a different" not in result.stderr  # values and ConfigMap agree
+    assert "the change is also written to values/dev.yaml" in result.stdout
+    assert "still render a different" not in result.output  # values and ConfigMap agree
     after = overlay.read_text()
     for line in before.splitlines():  # every comment and value is still there
         assert line in after.splitlines()

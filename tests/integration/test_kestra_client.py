@@ -17,8 +17,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from kestra_ops.adapters.kestra_api import (ExecutionTimeout, KestraClient, KestraValidationError,
-                                            client_for_env, iter_sse)
-from kestra_ops.adapters.kestra_env import INSECURE_WARNING, _kube_session
+                                            iter_sse)
+from kestra_ops.adapters.kestra_route import kube_session as _kube_session
+from kestra_ops.wiring import INSECURE_WARNING, client_for_env
 from kestra_ops.adapters.kube import Kube
 from kestra_ops.errors import (Conflict, InvalidInput, NotFound, OperationFailed,
                                PermissionDenied, Unreachable)

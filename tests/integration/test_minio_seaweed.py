@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -59,8 +60,10 @@ def test_setup_without_admin_api_creates_the_bucket_prints_the_policy_writes_not
 
     again = run(root, "minio", "setup", "--env", "dev", "--yes")
     assert again.exit_code == 0, again.output
-    assert f"{BUCKET} exists (unchanged)" in again.stdout
-    assert "versioning  enabled (unchanged)" in again.stdout
+    assert re.search(rf"^  PASS +bucket \(\d+\.\ds\): {BUCKET} exists \(unchanged\)$",
+                     again.stdout, re.M)
+    assert re.search(r"^  PASS +versioning \(\d+\.\ds\): enabled \(unchanged\)$", again.stdout,
+                     re.M)
 
 
 def test_setup_fallback_fails_when_the_secret_holds_the_root_key_and_leaves_it(
@@ -68,8 +71,9 @@ def test_setup_fallback_fails_when_the_secret_holds_the_root_key_and_leaves_it(
     before = put_secret(fake_kube, sw.root_user, "some-other-secret")
     result = run(make_project(tmp_path, sw.endpoint), "minio", "setup", "--env", "dev", "--yes")
     assert result.exit_code == 1, result.output
-    assert f"FAIL  secret      Secret {NS}/kestra-minio holds the MinIO root credentials" \
-        in result.stdout
+    assert re.search(rf"^  FAIL +secret \(\d+\.\ds\): Secret {NS}/kestra-minio holds the MinIO "
+                     "root credentials", result.stdout, re.M)
+    assert result.stdout.rstrip().endswith(f"bucket {BUCKET}): FAILED")
     live = fake_kube.store.get("secrets", NS, "kestra-minio")
     assert live["metadata"]["resourceVersion"] == before
     assert base64.b64decode(live["data"]["access-key"]).decode() == sw.root_user
@@ -90,7 +94,7 @@ def test_setup_with_a_wrong_root_password_fails_naming_the_endpoint(tmp_path, sw
 
 def test_admin_probe_against_seaweedfs_is_read_only_and_means_absent(sw):
     from kestra_ops.adapters.storage import Storage
-    from kestra_ops.workflows.minio_key import Admin
+    from kestra_ops.adapters.storage_admin import Admin
 
     storage = Storage(sw.endpoint, sw.root_user, sw.root_password, secure=False)
     policies, why = Admin(storage, sw.root_user, sw.root_password).available()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -73,6 +74,13 @@ def changes(root: Path) -> list[dict]:
     return [json.loads(ln) for ln in path.read_text().splitlines()] if path.exists() else []
 
 
+def row(output: str, action: str, name: str) -> str:
+    """The line of Secret ``name`` in the report's table, which must read ``action``."""
+    [line] = [ln for ln in output.splitlines() if ln.split()[-1:] != [] and
+              re.match(rf"^\s+{action}\s+{name}\s", ln)]
+    return line
+
+
 def assert_no_value_leaked(*texts: str) -> None:
     for text in texts:
         for name, value in GOOD.items():
@@ -84,7 +92,7 @@ def test_create_then_unchanged_then_updated(project, fake_kube, monkeypatch):
     first = invoke(project, "--yes")
     assert first.exit_code == 0, first.output
     for name in EXPECTED:
-        assert f"create         {name}" in first.output
+        row(first.stdout, "create", name)
         assert decoded(fake_kube, name) == EXPECTED[name]
         obj = live(fake_kube, name)
         assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kestra-ops"
@@ -101,7 +109,8 @@ def test_create_then_unchanged_then_updated(project, fake_kube, monkeypatch):
     count = len(writes(fake_kube))
     again = invoke(project, "--yes")
     assert again.exit_code == 0, again.output
-    assert all(f"unchanged      {name}" in again.output for name in EXPECTED)
+    for name in EXPECTED:
+        row(again.stdout, "unchanged", name)
     assert "0 to create, 0 to update, 4 unchanged" in again.output
     assert len(writes(fake_kube)) == count and len(changes(project)) == 4
 
@@ -133,7 +142,7 @@ def test_create_then_unchanged_then_updated(project, fake_kube, monkeypatch):
 def test_dry_run_writes_nothing(project, fake_kube):
     result = invoke(project, "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "would create   kestra-postgres" in result.output
+    assert "password: created" in row(result.stdout, "would create", "kestra-postgres")
     assert "(dry run: nothing written)" in result.output
     assert writes(fake_kube) == [] and changes(project) == []
     assert_no_value_leaked(result.output)
@@ -183,8 +192,9 @@ def test_missing_variable_without_a_terminal(project, fake_kube, monkeypatch):
 def test_no_yes_without_a_terminal_writes_nothing(project, fake_kube):
     result = invoke(project)
     assert result.exit_code == 2
-    assert "pass --yes" in result.output
-    assert writes(fake_kube) == []
+    assert result.stderr == ("error: refusing to write the Secrets without --yes (stdin is not "
+                             "a terminal); nothing was changed\n")
+    assert writes(fake_kube) == [] and changes(project) == []
 
 
 def test_missing_rbac_is_named_and_nothing_is_written(project, fake_kube):
@@ -211,7 +221,7 @@ def test_prompt_is_used_for_unset_variables(project, fake_kube, monkeypatch):
     result = apply_secrets(env, prompt=prompt)
     assert asked == [("KESTRA_OPS_BASIC_AUTH_PASSWORD", "kestra-basic-auth", "password")]
     assert decoded(fake_kube, "kestra-basic-auth") == {"password": "Prompted-Pass-1"}
-    assert result.written == list(EXPECTED)
+    assert result.data["written"] == list(EXPECTED) and result.exit_code == 0
     assert "Prompted-Pass-1" not in json.dumps(result.to_dict()) + repr(result)
 
 

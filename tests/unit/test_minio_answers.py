@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kestra_ops.adapters.storage import HttpAnswer, error_code
-from kestra_ops.workflows.minio_key import answer_kind
+from kestra_ops.adapters.storage_admin import answer_kind
 from kestra_ops.workflows.minio_setup import _not_minio
 
 
