@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from kestra_ops.values.findings import Finding, Report, json_path
-from kestra_ops.values.merge import Merged, load_layers
 from kestra_ops.yamlio import Location, YamlLoadError
 
-if TYPE_CHECKING:  # rules compile many regexes: import them only when validating for real
+if TYPE_CHECKING:  # rules compile many regexes, merging reads YAML: only when validating for real
+    from kestra_ops.values.merge import Merged
     from kestra_ops.values.rules import Hit
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -72,6 +72,8 @@ def validate_layers(paths: Iterable[Path], schema_path: Path, env: str | None,
         except (KeyError, TypeError):
             pass  # a corrupt entry is a miss
     try:
+        from kestra_ops.values.merge import load_layers
+
         merged = load_layers(paths, sets)
     except YamlLoadError as err:
         return Report(target=target, env=env, layers=[str(p) for p in paths], unreadable=True,

@@ -7,19 +7,18 @@ not a report), written to a file when asked.
 
 from __future__ import annotations
 
-import copy
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from kestra_ops import results
 from kestra_ops.errors import InvalidInput
-from kestra_ops.redact import MASK, literal_secrets
 from kestra_ops.settings import Config, Environment
 from kestra_ops.values.findings import Report, exit_code
-from kestra_ops.values.merge import Merged, load_layers
 from kestra_ops.values.validate import validate_layers
+
+if TYPE_CHECKING:  # merging and masking only when rendering: a cached validation needs neither
+    from kestra_ops.values.merge import Merged
 
 
 def schema_path(env_or_config: Environment | Config, chart: Path | None = None) -> Path:
@@ -144,6 +143,11 @@ def render_values(env: Environment, extra: Iterable[Path] = (), sets: Iterable[s
 def render(env: Environment, extra: Iterable[Path] = (), sets: Iterable[str] = (), *,
            redact: bool = False) -> Rendered:
     """Merge the env's layers (+ extra files, + --set) into one YAML document."""
+    import copy
+
+    from kestra_ops.redact import MASK, literal_secrets
+    from kestra_ops.values.merge import load_layers
+
     merged = load_layers([*env.values_paths, *extra], sets)
     if merged.data is None:
         raise InvalidInput(f"environment {env.name!r}: its values layers are empty")
@@ -166,6 +170,8 @@ def _header(env: Environment, merged: Merged) -> str:
 
 
 def dump_yaml(data, header: str = "") -> str:
+    import io
+
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
