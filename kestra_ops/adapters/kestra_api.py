@@ -2,41 +2,33 @@
 
 Methods return plain dicts, lists or bytes. Idempotent calls (GET, PUT, DELETE and the read-only
 ``POST flows/validate``) are retried on connection errors and 5xx; creating flows or executions,
-import, namespace sync and bulk update never are (see kestra_http for the transport and the
-typed errors). Namespace sync and bulk update always send ``delete`` explicitly: the server
-defaults to deleting. :func:`kestra_ops.wiring.client_for_env` builds the client of an
-environment (URL, credentials, Kubernetes service proxy). One client per thread: a requests
-Session is not thread-safe.
+import and namespace sync never are (see kestra_http for the transport and the typed errors).
+Namespace sync always sends ``delete`` explicitly: the server defaults to deleting.
+:func:`kestra_ops.wiring.client_for_env` builds the client of an environment (URL, credentials,
+Kubernetes service proxy). One client per thread: a requests Session is not thread-safe.
 """
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import quote
 
 from kestra_ops.adapters.kestra_http import (PASSWORD_VAR, URL_VAR, USERNAME_VAR, KestraHTTP,
-                                             KestraValidationError, _body, iter_sse)
-from kestra_ops.errors import InvalidInput, OperationFailed, Unreachable
+                                             KestraValidationError)
 
-__all__ = ["KestraClient", "KestraValidationError", "ExecutionTimeout", "iter_sse", "TERMINAL_STATES", "USERNAME_VAR", "PASSWORD_VAR", "URL_VAR"]
+__all__ = ["KestraClient", "KestraValidationError", "TERMINAL_STATES", "USERNAME_VAR",
+           "PASSWORD_VAR", "URL_VAR"]
 
 TERMINAL_STATES = frozenset({"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED",
                              "SKIPPED"})
 YAML = {"Content-Type": "application/x-yaml"}
 
 
-class ExecutionTimeout(OperationFailed):
-    """An execution did not reach a final state in time; ``execution`` is the last one seen."""
-
-    def __init__(self, message: str, execution: dict | None = None, **kw):
-        super().__init__(message, **kw)
-        self.execution = execution
-
-
 class KestraClient(KestraHTTP):
     """Kestra's calls; construction and transport options: :class:`KestraHTTP`."""
+
+    TERMINAL_STATES = TERMINAL_STATES  # an execution in one of these has ended
 
     # ------------------------------------------------------------------ server
     def configs(self) -> dict:
@@ -46,14 +38,6 @@ class KestraClient(KestraHTTP):
     def basic_auth_validation_errors(self) -> list[str]:
         """Kestra's complaints about its configured basic-auth credentials (empty when fine)."""
         return list(self._json("GET", "basicAuthValidationErrors", tenant=False) or [])
-
-    def health(self, management_url: str | None = None) -> dict:
-        """``/health`` of the management port (8081, no auth); a DOWN answer (503) is returned."""
-        base = (management_url or self.management_url or "").rstrip("/")
-        if not base:
-            raise InvalidInput("no management URL for Kestra's /health (port 8081)")
-        resp = self._request("GET", "health", base=base, accept=(503,))
-        return _body(resp) or {"status": "UP" if resp.status_code == 200 else "DOWN"}
 
     # ------------------------------------------------------------------ flows
     def search_flows(self, namespace: str | None = None, *, page_size: int = 100,
@@ -106,19 +90,6 @@ class KestraClient(KestraHTTP):
         return self._json("POST", f"flows/{_q(namespace)}", data=multi_doc_yaml.encode(),
                           headers=YAML, params={"delete": _b(delete), "override": _b(override)})
 
-    def bulk_update(self, multi_doc_yaml: str, *, namespace: str | None, delete: bool,
-                    allow_namespace_child: bool = False) -> list[dict]:
-        """Create/update many flows. ``delete`` is always sent (the server deletes by default);
-        ``delete=True`` without a namespace (= every flow of the tenant not in the batch) is
-        refused."""
-        if delete and not namespace:
-            raise InvalidInput("bulk update with delete=true needs a namespace: without one Kestra "
-                               "deletes every flow of the tenant that is not in the batch")
-        params = {"delete": _b(delete), "allowNamespaceChild": _b(allow_namespace_child),
-                  **({"namespace": namespace} if namespace else {})}
-        return self._json("POST", "flows/bulk", data=multi_doc_yaml.encode(), headers=YAML,
-                          params=params)
-
     # ------------------------------------------------------------------ executions
     def create_execution(self, namespace: str, flow_id: str, *, inputs: Mapping | None = None,
                          labels: Mapping[str, str] | None = None,
@@ -139,12 +110,6 @@ class KestraClient(KestraHTTP):
     def get_execution(self, execution_id: str) -> dict:
         return self._json("GET", f"executions/{_q(execution_id)}")
 
-    def delete_execution(self, execution_id: str) -> None:
-        self._request("DELETE", f"executions/{_q(execution_id)}")
-
-    def kill_execution(self, execution_id: str) -> None:
-        self._request("DELETE", f"executions/{_q(execution_id)}/kill")
-
     def search_executions(self, state: str | Iterable[str] | None = None,
                           namespace: str | None = None, flow_id: str | None = None, *,
                           page_size: int = 100) -> Iterator[dict]:
@@ -160,57 +125,6 @@ class KestraClient(KestraHTTP):
             params["filters[flowId][EQUALS]"] = flow_id
         return self._pages("executions/search", params, page_size)
 
-    def follow_execution(self, execution_id: str, *, timeout: float) -> Iterator[dict]:
-        """Executions from the SSE ``/follow`` stream until the final one (then it stops);
-        ExecutionTimeout when ``timeout`` passes first. A dropped stream is reopened."""
-        import requests
-
-        deadline, last = time.monotonic() + timeout, None
-        path = f"executions/{_q(execution_id)}/follow"
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                resp = self._request("GET", path, stream=True, headers={
-                    "Accept": "text/event-stream"}, timeout=(self.timeout[0], remaining))
-                with resp:
-                    for _, data, event_id in iter_sse(resp.iter_content(chunk_size=None)):
-                        doc = _loads(data)
-                        if event_id == "start" or not isinstance(doc, dict) or "state" not in doc:
-                            continue
-                        last = doc
-                        yield doc
-                        if event_id == "end" or _state(doc) in TERMINAL_STATES:
-                            return
-                        if time.monotonic() >= deadline:
-                            break
-            except Unreachable:
-                if time.monotonic() < deadline:
-                    raise
-            except requests.exceptions.RequestException:
-                pass  # stream cut mid-way: look at the execution, then reopen
-            if time.monotonic() >= deadline:
-                break
-            last = self.get_execution(execution_id)  # NotFound when it does not exist
-            if _state(last) in TERMINAL_STATES:
-                yield last
-                return
-            time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))  # then reopen the stream
-        raise ExecutionTimeout(f"execution {execution_id} not finished after {timeout:g}s "
-                               f"(last state {_state(last) or 'unknown'})", execution=last)
-
-    def wait_for_execution(self, execution_id: str, *, timeout: float,
-                           poll: float = 0.2) -> dict:
-        """Poll until the execution reaches a final state; ExecutionTimeout otherwise."""
-        deadline = time.monotonic() + timeout
-        while True:
-            execution = self.get_execution(execution_id)
-            if _state(execution) in TERMINAL_STATES:
-                return execution
-            if time.monotonic() + poll > deadline:
-                raise ExecutionTimeout(f"execution {execution_id} not finished after "
-                                       f"{timeout:g}s (state {_state(execution)})",
-                                       execution=execution)
-            time.sleep(poll)
-
 
 def _q(segment: str) -> str:
     return quote(str(segment), safe="")
@@ -218,17 +132,3 @@ def _q(segment: str) -> str:
 
 def _b(value: bool) -> str:
     return "true" if value else "false"
-
-
-def _state(execution: dict | None) -> str | None:
-    return ((execution or {}).get("state") or {}).get("current")
-
-
-def _loads(text: str) -> Any:
-    import json
-
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-

@@ -8,16 +8,14 @@ not retried. Errors are one-line typed errors naming the call ("GET flows/search
 credential: 401/403 -> PermissionDenied, 404 -> NotFound, 409 -> Conflict, 422 ->
 KestraValidationError (Kestra's error list in ``.errors``), no connection or timeout ->
 Unreachable, anything else -> OperationFailed; an error from the Kubernetes API server (a
-``Status`` body) says so. :func:`iter_sse` parses ``text/event-stream`` bodies.
+``Status`` body) says so.
 """
 
 from __future__ import annotations
 
 import base64
-import codecs
-import re
 import time
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from kestra_ops.errors import (EXIT_USAGE, Conflict, InvalidInput, KestraOpsError, NotFound,
@@ -28,7 +26,6 @@ USERNAME_VAR = "KESTRA_OPS_BASIC_AUTH_USERNAME"
 PASSWORD_VAR = "KESTRA_OPS_BASIC_AUTH_PASSWORD"
 URL_VAR = "KESTRA_OPS_KESTRA_URL"
 _CRED_HINT = f"check {USERNAME_VAR} / {PASSWORD_VAR} or the environment's basic-auth Secret"
-_EOL = re.compile(r"\r\n|\r|\n")
 
 
 class KestraValidationError(OperationFailed):
@@ -39,42 +36,6 @@ class KestraValidationError(OperationFailed):
     def __init__(self, message: str, errors: list[str] | None = None, **kw):
         super().__init__(message, **kw)
         self.errors = list(errors or [])
-
-
-def iter_sse(chunks: Iterable[bytes]) -> Iterator[tuple[str, str, str | None]]:
-    """(event, data, last id) per event of a text/event-stream (WHATWG parsing rules: any line
-    ending, ``:`` comments, multi-line data, an unterminated last event is dropped)."""
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    buf, data, event, last_id, first = "", [], "", None, True
-    for chunk in _with_end(chunks):
-        final = chunk is None
-        buf += decoder.decode(b"" if final else chunk, final)
-        if first and buf:
-            buf, first = buf.lstrip("\ufeff"), False
-        while (m := _EOL.search(buf)) is not None:
-            if m.group() == "\r" and m.end() == len(buf) and not final:
-                break  # maybe the first half of \r\n
-            line, buf = buf[:m.start()], buf[m.end():]
-            if not line:
-                if data:
-                    yield event or "message", "\n".join(data), last_id
-                data, event = [], ""
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "data":
-                data.append(value)
-            elif name == "event":
-                event = value
-            elif name == "id" and "\0" not in value:
-                last_id = value
-
-
-def _with_end(chunks: Iterable[bytes]) -> Iterator[bytes | None]:
-    yield from chunks
-    yield None
 
 
 class KestraHTTP:

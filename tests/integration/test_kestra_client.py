@@ -1,5 +1,5 @@
 """The Kestra API client against the fake Kestra server (real HTTP), and client_for_env against
-the fake Kubernetes API (a real kubeconfig): every call, typed errors, retries, paging, SSE."""
+the fake Kubernetes API (a real kubeconfig): every call, typed errors, retries, paging."""
 
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from kestra_ops.adapters.kestra_api import (ExecutionTimeout, KestraClient, KestraValidationError,
-                                            iter_sse)
+from kestra_ops.adapters.kestra_api import KestraClient, KestraValidationError
 from kestra_ops.adapters.kestra_route import kube_session as _kube_session
 from kestra_ops.wiring import INSECURE_WARNING, client_for_env
 from kestra_ops.adapters.kube import Kube
@@ -60,9 +59,6 @@ def test_configs_and_basic_auth_validation_errors(kestra, client):
     assert client.basic_auth_validation_errors() == []
     kestra.basic_auth_validation_errors = ["Invalid username for Basic Authentication."]
     assert client.basic_auth_validation_errors() == ["Invalid username for Basic Authentication."]
-    assert client.health(kestra.url)["status"] == "UP"
-    kestra.liveness_up = False
-    assert client.health(kestra.url)["status"] == "DOWN"
 
 
 def test_flow_create_get_update_delete(kestra, client):
@@ -105,55 +101,56 @@ def test_pagination_over_more_than_a_page(kestra, client):
     assert len(list(client.search_flows(NS, page_size=50, prefix=False))) == 115
 
 
-def test_namespace_sync_and_bulk_always_send_delete(kestra, client):
+def test_namespace_sync_always_sends_delete(kestra, client):
     kestra.add_flow(flow("keep-me"))
-    client.update_namespace(NS, FLOW, delete=False)
-    client.bulk_update(FLOW + "---\n" + FAILING, namespace=NS, delete=False)
+    client.update_namespace(NS, FLOW + "---\n" + FAILING, delete=False)
     assert kestra.flow(NS, "keep-me") is not None  # the server's default (true) would delete it
     assert kestra.calls("POST", f"/flows/{NS}$")[0].query["delete"] == ["false"]
-    bulk = kestra.calls("POST", "/flows/bulk$")[0].query
-    assert (bulk["delete"], bulk["namespace"]) == (["false"], [NS])
     client.update_namespace(NS, FLOW, delete=True)
     assert kestra.flow(NS, "keep-me") is None and kestra.flow(NS, "boom") is None
-    with pytest.raises(InvalidInput, match="needs a namespace"):
-        client.bulk_update(FLOW, namespace=None, delete=True)
-    assert len(kestra.calls("POST", "/flows/bulk$")) == 1  # refused before sending
+    assert kestra.calls("POST", f"/flows/{NS}$")[1].query["delete"] == ["true"]
+
+
+def final_state(client, execution_id: str, timeout: float = 5.0) -> dict:
+    """Poll get_execution until the execution has ended (as the e2e-flow check does)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        execution = client.get_execution(execution_id)
+        if execution["state"]["current"] in KestraClient.TERMINAL_STATES:
+            return execution
+        assert time.monotonic() < deadline, f"execution still {execution['state']['current']}"
+        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("source, final", [(FLOW, "SUCCESS"), (FAILING, "FAILED")])
-def test_follow_and_wait_to_a_final_state(kestra, client, source, final):
+def test_execution_runs_to_a_final_state(kestra, client, source, final):
     created = client.create_flow(source)
     ex = client.create_execution(NS, created["id"], labels={"run": "test"},
                                  schedule_date="2020-01-01T00:00:00Z")
-    states = [e["state"]["current"] for e in client.follow_execution(ex["id"], timeout=5)]
-    assert states[-1] == final and "RUNNING" in states
-    assert client.wait_for_execution(ex["id"], timeout=5)["state"]["current"] == final
-    second = client.create_execution(NS, created["id"])
-    assert client.wait_for_execution(second["id"], timeout=5, poll=0.01)["state"]["current"] == final
+    assert ex["state"]["current"] not in KestraClient.TERMINAL_STATES
+    assert final_state(client, ex["id"])["state"]["current"] == final
     assert {"key": "run", "value": "test"} in client.get_execution(ex["id"])["labels"]
+    call = kestra.calls("POST", rf"/executions/{NS}/{created['id']}$")[0]
+    assert call.query["scheduleDate"] == ["2020-01-01T00:00:00Z"]
+    with pytest.raises(NotFound):
+        client.get_execution("nope")
 
 
-def test_execution_inputs_search_kill_delete_and_timeouts(kestra, client):
+def test_execution_inputs_and_search(kestra, client):
     client.create_flow(HANGING)
     client.create_flow(FLOW.replace("tasks:", "inputs:\n  - id: n\n    type: INT\ntasks:"))
     ex = client.create_execution(NS, "hello", inputs={"n": 3})
     assert kestra.execution(ex["id"])["inputs"] == {"n": 3}
+    final_state(client, ex["id"])
     stuck = client.create_execution(NS, "stuck")
-    with pytest.raises(ExecutionTimeout, match="not finished after 0.3s") as err:
-        list(client.follow_execution(stuck["id"], timeout=0.3))
-    assert err.value.execution["state"]["current"] == "RUNNING"
-    with pytest.raises(ExecutionTimeout):
-        client.wait_for_execution(stuck["id"], timeout=0.2, poll=0.05)
+    deadline = time.monotonic() + 5
+    while client.get_execution(stuck["id"])["state"]["current"] != "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     running = list(client.search_executions(state="RUNNING", namespace=NS))
     assert [e["id"] for e in running] == [stuck["id"]]
     assert len(list(client.search_executions(state=["RUNNING", "SUCCESS"], page_size=1))) == 2
-    client.kill_execution(stuck["id"])
-    assert client.wait_for_execution(stuck["id"], timeout=5)["state"]["current"] == "KILLED"
-    client.delete_execution(ex["id"])
-    with pytest.raises(NotFound):
-        client.get_execution(ex["id"])
-    with pytest.raises(NotFound):  # the stream is cut, the execution does not exist
-        list(client.follow_execution("nope", timeout=3))
+    assert [e["id"] for e in client.search_executions(flow_id="hello")] == [ex["id"]]
 
 
 # ---------------------------------------------------------------- typed errors
@@ -200,7 +197,7 @@ def test_5xx_burst_on_get_is_retried(kestra, client):
     (lambda c: c.create_flow(FLOW), r"/flows$"),
     (lambda c: c.create_execution(NS, "boom"), r"/executions/company\.team/boom$"),
     (lambda c: c.import_flows(b"id: a\nnamespace: b\n", "f.yml"), r"/flows/import$"),
-    (lambda c: c.bulk_update(FLOW, namespace=NS, delete=False), r"/flows/bulk$"),
+    (lambda c: c.update_namespace(NS, FLOW, delete=False), rf"/flows/{NS}$"),
 ])
 def test_5xx_or_dropped_connection_on_creates_is_not_retried(kestra, client, call, path):
     kestra.add_flow(FAILING)
@@ -231,14 +228,6 @@ def test_slow_answer_is_unreachable_after_the_timeout(kestra):
     assert time.monotonic() - started < 1.2  # a read timeout is not retried
     with pytest.raises(Unreachable, match="connection refused"):
         KestraClient("http://127.0.0.1:9", retries=1, backoff=0.01).configs()
-
-
-def test_sse_parsing_rules():
-    chunks = [b"\xef\xbb\xbf: comment\r", b"\nid: start\r\ndata: {\"a\":", b" 1}\r\n\r", b"\n",
-              b"event: x\ndata: line1\ndata: line2\n\n", b"data: \xc3", b"\xa9\rid: 7\r\r",
-              b"data: unterminated"]
-    assert list(iter_sse(chunks)) == [("message", '{"a": 1}', "start"),
-                                      ("x", "line1\nline2", "start"), ("message", "\u00e9", "7")]
 
 
 # ---------------------------------------------------------------- client_for_env
@@ -387,9 +376,8 @@ def test_service_proxy_end_to_end_with_a_bearer_token(tmp_path, fake_kube):
             assert client.configs()["version"] == kestra.version
             client.create_flow(FLOW)
             ex = client.create_execution(NS, "hello")
-            states = [e["state"]["current"] for e in client.follow_execution(ex["id"], timeout=5)]
-            assert states[-1] == "SUCCESS"
-            assert client.health()["status"] == "UP"
+            assert final_state(client, ex["id"])["state"]["current"] == "SUCCESS"
+            client.delete_flow(NS, "hello")
             assert all("Authorization" not in h for h in front.forwarded)  # stripped by the API server
             token = base64.b64encode(f"{kestra.username}:{kestra.password}".encode()).decode()
             assert all(h.get("Cookie") == f"BASIC_AUTH={token}" for h in front.forwarded)
