@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from kestra_ops.checks import CONFIG_KEY, CONFIGMAP, FAIL, PASS, CheckResult, kube_json
+from kestra_ops.chart import CONFIG_KEY, CONFIGMAP
+from kestra_ops.checks.declare import Check
+from kestra_ops.results import FAIL, PASS, Item
+
+ORDER = 50
 
 REQUIRED_SECTIONS = (("datasources", "default"), ("datasources", "postgres"),
                      ("kestra", "datasources", "postgres"))
@@ -47,29 +51,33 @@ def missing_sections(app: dict) -> list[str]:
             if not isinstance(get_path(app, path), dict)]
 
 
-def check_configmap(configmap: dict | None) -> CheckResult:
+def check_configmap(configmap: dict | None) -> Item:
     """The ``configmap`` item."""
     app, why = parse_application(configmap)
     if app is None:
-        return CheckResult("configmap", FAIL, why)
+        return Item("configmap", FAIL, why)
     missing = missing_sections(app)
     details = [f"{'present' if '.'.join(p) not in missing else 'MISSING'}: {'.'.join(p)}"
                for p in REQUIRED_SECTIONS]
     if missing:
-        return CheckResult("configmap", FAIL, f"configmap {CONFIGMAP} lacks "
-                           f"{', '.join(missing)} (Kestra needs all three datasource sections)",
-                           details, items=[{"missing": m} for m in missing])
-    return CheckResult("configmap", PASS, f"configmap {CONFIGMAP} carries the three datasource "
-                       "sections", details)
+        return Item("configmap", FAIL, f"configmap {CONFIGMAP} lacks {', '.join(missing)} "
+                    "(Kestra needs all three datasource sections)", details,
+                    data=[{"missing": m} for m in missing])
+    return Item("configmap", PASS, f"configmap {CONFIGMAP} carries the three datasource "
+                "sections", details)
 
 
 def fetch_configmap(kube, namespace: str, *, timeout: float = 10.0) -> dict | None:
-    """ConfigMap kestra-config as JSON, or None when it does not exist."""
-    from kestra_ops.errors import NotFound
+    """ConfigMap kestra-config as JSON through ``kube`` (a KubeReader), or None when it does
+    not exist."""
+    return kube.read("configmaps", namespace, CONFIGMAP, timeout=timeout, missing_ok=True)
 
-    try:
-        return kube_json(kube, f"configmap {CONFIGMAP}",
-                         f"/api/v1/namespaces/{namespace}/configmaps/{CONFIGMAP}",
-                         timeout=timeout)
-    except NotFound:
-        return None
+
+def configmap_item(ctx) -> Item:
+    return check_configmap(fetch_configmap(ctx.kube, ctx.namespace, timeout=ctx.timeout))
+
+
+CHECKS = [
+    Check("configmap", f"ConfigMap {CONFIGMAP} carries datasources.default, datasources.postgres "
+          "and kestra.datasources.postgres", configmap_item, needs=("kube",)),
+]

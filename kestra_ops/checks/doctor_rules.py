@@ -1,34 +1,32 @@
 """The troubleshooting guide as rules: each a small pure function from the fetched
-:class:`Snapshot` to findings (what is wrong, the evidence, and the fix)."""
+:class:`Snapshot` to findings, each an :class:`~kestra_ops.results.Item` (what is wrong as its
+reason, the evidence as its details, and the fix). Every rule is declared once in :data:`FINDINGS`
+with the finding ids it reports, what each means (the doctor's help) and the snapshot sources
+it reads."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
-from kestra_ops.checks import POSTGRES_POD, age
+from kestra_ops.chart import CONFIGMAP, POSTGRES_POD
+from kestra_ops.checks import age
 from kestra_ops.checks.configmap import get_path, missing_sections
+from kestra_ops.checks.declare import Rule
 from kestra_ops.checks.pods import pod_problems, pod_readiness
+from kestra_ops.results import FAIL, WARN, Item
 
-ERROR, WARNING = "error", "warning"
+ORDER = 100
 DATASOURCE_RE = re.compile(r"datasource|io\.micronaut\.\S*exceptions|BeanInstantiationException|"
                            r"NoSuchBeanException|Flyway", re.I)
 PG_AUTH_RE = re.compile(r"password authentication failed", re.I)
 UNKNOWN_TYPE_RE = re.compile(r"(invalid|unknown|unrecognized) (plugin )?type", re.I)
 
 
-@dataclass
-class Finding:
-    id: str
-    severity: str  # error | warning
-    summary: str
-    evidence: list[str] = field(default_factory=list)
-    fix: str = ""
-
-    def to_dict(self) -> dict:
-        return {"id": self.id, "severity": self.severity, "summary": self.summary,
-                "evidence": list(self.evidence), "fix": self.fix}
+def finding(id: str, status: str, summary: str, evidence: list[str], fix: str) -> Item:
+    """A problem found: ``summary`` is the item's reason, ``evidence`` its details."""
+    return Item(id, status, summary, list(evidence), fix=fix)
 
 
 @dataclass
@@ -61,9 +59,6 @@ class Snapshot:
         return self.logs.get((pod, container), [])
 
 
-Rule = Callable[[Snapshot], Iterator[Finding]]
-
-
 def _matching(lines: list[str], rx: re.Pattern, limit: int = 5) -> list[str]:
     return [f"  | {line.strip()}" for line in lines if rx.search(line)][:limit]
 
@@ -76,7 +71,7 @@ def crashing(snap: Snapshot) -> Iterator[tuple[Any, list[str]]]:
                 yield p, snap.log(p.pod, p.container or "")
 
 
-def datasource_missing(snap: Snapshot) -> Iterator[Finding]:
+def datasource_missing(snap: Snapshot) -> Iterator[Item]:
     evidence = []
     for p, lines in crashing(snap):
         hits = _matching(lines, DATASOURCE_RE)
@@ -86,7 +81,7 @@ def datasource_missing(snap: Snapshot) -> Iterator[Finding]:
     if "datasources.default" in missing:
         evidence.append("configmap kestra-config: application.yml has no datasources.default")
     if evidence:
-        yield Finding("datasource-missing", ERROR, "Kestra fails on its DataSource (Micronaut): "
+        yield finding("datasource-missing", FAIL, "Kestra fails on its DataSource (Micronaut): "
                       "the datasources.default section is missing or wrong", evidence,
                       "carry all three sections (datasources.default, datasources.postgres and "
                       "kestra.datasources.postgres, same url/username/password) in the values "
@@ -95,32 +90,32 @@ def datasource_missing(snap: Snapshot) -> Iterator[Finding]:
                       "PATCH.yaml --persist`")
     other = [m for m in missing if m != "datasources.default"]
     if other:
-        yield Finding("configmap-sections", ERROR, f"configmap kestra-config lacks "
+        yield finding("configmap-sections", FAIL, f"configmap kestra-config lacks "
                       f"{', '.join(other)}", [f"missing: {m}" for m in other],
                       f"add the missing sections to the values, then `kestra-ops deploy --env "
                       f"{snap.env}`")
 
 
-def crashloop(snap: Snapshot) -> Iterator[Finding]:
+def crashloop(snap: Snapshot) -> Iterator[Item]:
     """Failing pods no other rule explains (PostgreSQL's own pod: see :func:`postgres`)."""
     for p, lines in crashing(snap):
         if p.pod == POSTGRES_POD or _matching(lines, DATASOURCE_RE) or \
                 _matching(lines, PG_AUTH_RE):
             continue
         kind = "crashloop" if "CrashLoopBackOff" in p.reason else "pod-failing"
-        yield Finding(kind, ERROR, p.line(), [f"  | {line}" for line in lines[-10:]],
+        yield finding(kind, FAIL, p.line(), [f"  | {line}" for line in lines[-10:]],
                       f"read the container's log (above); `kestra-ops check --env {snap.env} "
                       "--only pods,events` shows every pod and Warning event")
 
 
-def basic_auth(snap: Snapshot) -> Iterator[Finding]:
+def basic_auth(snap: Snapshot) -> Iterator[Item]:
     evidence = list(snap.auth_errors or [])
     if snap.auth_configs is not None and snap.auth_configs.get("isBasicAuthInitialized") is False:
         evidence.append("GET /api/v1/configs: isBasicAuthInitialized is false")
     if snap.login_error:
         evidence.append(snap.login_error)
     if evidence:
-        yield Finding("basic-auth", ERROR, "login to Kestra fails (basic auth)", evidence,
+        yield finding("basic-auth", FAIL, "login to Kestra fails (basic auth)", evidence,
                       "the username (kestra.server.basic-auth.username) must be an e-mail "
                       "address; the password 8+ characters with an upper-case letter, a "
                       "lower-case letter and a digit (256 at most). Fix the values or the "
@@ -129,16 +124,16 @@ def basic_auth(snap: Snapshot) -> Iterator[Finding]:
                       "KESTRA_OPS_BASIC_AUTH_USERNAME / KESTRA_OPS_BASIC_AUTH_PASSWORD")
 
 
-def rbac(snap: Snapshot) -> Iterator[Finding]:
+def rbac(snap: Snapshot) -> Iterator[Item]:
     if snap.rbac is not None and snap.rbac.status == "fail":
-        yield Finding("rbac", ERROR, f"missing permissions: {snap.rbac.reason}",
+        yield finding("rbac", FAIL, f"missing permissions: {snap.rbac.reason}",
                       list(snap.rbac.details) or [snap.rbac.reason],
                       "grant them to the deploying service account (a Role and RoleBinding in "
                       "the namespace; cross-namespace Secret access for CI accounts), then "
                       f"check again with `kestra-ops preflight --env {snap.env}`")
 
 
-def minio(snap: Snapshot) -> Iterator[Finding]:
+def minio_dns(snap: Snapshot) -> Iterator[Item]:
     from kestra_ops.values.rules import CLUSTER_DNS_RE
 
     endpoint = get_path(snap.application, ("kestra", "storage", "minio", "endpoint")) \
@@ -146,27 +141,30 @@ def minio(snap: Snapshot) -> Iterator[Finding]:
     if isinstance(endpoint, str):
         host = endpoint.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
         if not CLUSTER_DNS_RE.match(host):
-            yield Finding("minio-dns", ERROR, f"Kestra reaches MinIO at {endpoint!r}, not by "
+            yield finding("minio-dns", FAIL, f"Kestra reaches MinIO at {endpoint!r}, not by "
                           "cluster-internal DNS", [f"configmap kestra-config: kestra.storage."
                                                    f"minio.endpoint = {endpoint}"],
                           "use the shared MinIO's service name (e.g. minio.hyperplane-minio."
                           "svc.cluster.local, port 9000) in kestra.storage.minio.endpoint and "
                           f"redeploy: `kestra-ops deploy --env {snap.env}`")
+
+
+def minio_health(snap: Snapshot) -> Iterator[Item]:
     if snap.minio_health:
-        yield Finding("minio-health", ERROR, f"MinIO health fails at {snap.minio_url}",
+        yield finding("minio-health", FAIL, f"MinIO health fails at {snap.minio_url}",
                       [snap.minio_health],
                       "check the MinIO service and its pods in the MinIO namespace, and "
                       f"minio.endpoint of this environment; `kestra-ops check --env {snap.env} "
                       "--only minio` checks again")
 
 
-def postgres(snap: Snapshot) -> Iterator[Finding]:
+def postgres(snap: Snapshot) -> Iterator[Item]:
     if snap.pods is not None:
         pod = next((p for p in snap.pods if p["metadata"]["name"] == POSTGRES_POD), None)
         ready, state = pod_readiness(pod) if pod else (False, "does not exist")
         if not ready:
             lines = [f"  | {line}" for line in snap.log(POSTGRES_POD, "postgres")[-10:]]
-            yield Finding("postgres-pod", ERROR, f"PostgreSQL pod {POSTGRES_POD} is not "
+            yield finding("postgres-pod", FAIL, f"PostgreSQL pod {POSTGRES_POD} is not "
                           "ready", [f"pod {POSTGRES_POD}: {state}"] + lines,
                           "look at the StatefulSet kestra-postgres, its PersistentVolumeClaim "
                           f"and events (`kestra-ops check --env {snap.env} --only events`); "
@@ -177,16 +175,16 @@ def postgres(snap: Snapshot) -> Iterator[Finding]:
         if hits:
             evidence += [f"pod {pod} container {container}:"] + hits
     if evidence:
-        yield Finding("postgres-auth", ERROR, "PostgreSQL refuses Kestra's password", evidence,
+        yield finding("postgres-auth", FAIL, "PostgreSQL refuses Kestra's password", evidence,
                       "the database Secret (existingSecrets.database) must hold the password "
                       "PostgreSQL was initialised with (it keeps its first password in the "
                       "volume); set it back with `kestra-ops secrets apply --env "
                       f"{snap.env}`, then restart with `kestra-ops deploy --env {snap.env}`")
 
 
-def plugins(snap: Snapshot) -> Iterator[Finding]:
+def blacklisted(snap: Snapshot) -> Iterator[Item]:
     if snap.blacklisted:
-        yield Finding("blacklisted-plugin", ERROR, f"{len({b[0] for b in snap.blacklisted})} "
+        yield finding("blacklisted-plugin", FAIL, f"{len({b[0] for b in snap.blacklisted})} "
                       "flow(s) use a blacklisted plugin type",
                       [f"{flow}: {path}: {ptype} (blacklisted by {pattern!r})"
                        for flow, path, ptype, pattern in snap.blacklisted],
@@ -194,15 +192,18 @@ def plugins(snap: Snapshot) -> Iterator[Finding]:
                       "tasks (e.g. a script task with the process task runner) or delete the "
                       "flows, and refuse them before deploy with `kestra-ops flows validate "
                       f"flows/ --env {snap.env}`")
+
+
+def unknown_plugins(snap: Snapshot) -> Iterator[Item]:
     if snap.invalid:
-        yield Finding("unknown-plugin", ERROR, f"{len({f for f, _ in snap.invalid})} flow(s) "
+        yield finding("unknown-plugin", FAIL, f"{len({f for f, _ in snap.invalid})} flow(s) "
                       "use a plugin type this server does not know",
                       [f"{flow}: {constraint}" for flow, constraint in snap.invalid],
                       "install the plugin on the server (or fix the type); these flows fail "
                       "at run time")
 
 
-def stuck_executions(snap: Snapshot) -> Iterator[Finding]:
+def stuck_executions(snap: Snapshot) -> Iterator[Item]:
     from kestra_ops.checks import parse_time
 
     stuck = []
@@ -212,7 +213,7 @@ def stuck_executions(snap: Snapshot) -> Iterator[Finding]:
             stuck.append(f"{ex.get('namespace')}.{ex.get('flowId')} execution {ex.get('id')} "
                          f"RUNNING for {age(snap.now - started.timestamp())}")
     if stuck:
-        yield Finding("stuck-executions", WARNING, f"{len(stuck)} execution(s) RUNNING for more "
+        yield finding("stuck-executions", WARN, f"{len(stuck)} execution(s) RUNNING for more "
                       f"than {age(snap.stuck_after)}", stuck,
                       "look at their logs in the UI; kill the ones that hang (UI or DELETE "
                       "/api/v1/main/executions/ID/kill); many at once usually mean the worker "
@@ -220,25 +221,57 @@ def stuck_executions(snap: Snapshot) -> Iterator[Finding]:
                       "mid-task")
 
 
-def release(snap: Snapshot) -> Iterator[Finding]:
+def release(snap: Snapshot) -> Iterator[Item]:
     if snap.release is not None and "pending-" in snap.release.reason:
-        yield Finding("release-pending", ERROR, "the Helm release is stuck in pending-* and "
+        yield finding("release-pending", FAIL, "the Helm release is stuck in pending-* and "
                       "blocks the next upgrade", [snap.release.reason],
                       f"roll back to the last deployed revision: `kestra-ops rollback --env "
                       f"{snap.env}` (or `kestra-ops deploy --env {snap.env} --repair`)")
 
 
-def unreachable(snap: Snapshot) -> Iterator[Finding]:
+def unreachable(snap: Snapshot) -> Iterator[Item]:
     if snap.kestra_error:
-        yield Finding("kestra-unreachable", ERROR, "Kestra's API cannot be used",
+        yield finding("kestra-unreachable", FAIL, "Kestra's API cannot be used",
                       [snap.kestra_error],
                       "check the kestra pods and Service (`kestra-ops check --env "
                       f"{snap.env} --only pods,readiness,kestra-api`), or pass --kestra-url")
 
 
-RULES: tuple[Rule, ...] = (datasource_missing, crashloop, postgres, basic_auth, rbac, minio,
-                           plugins, stuck_executions, release, unreachable)
+FINDINGS = [
+    Rule((("datasource-missing", "a pod crash-loops with DataSource / Micronaut errors in its "
+           f"log, or ConfigMap {CONFIGMAP} has no datasources.default"),
+          ("configmap-sections", f"ConfigMap {CONFIGMAP} lacks datasources.postgres or "
+           "kestra.datasources.postgres")), datasource_missing, needs=("pods", "configmap")),
+    Rule((("crashloop", "any other crash-looping pod (with its last log lines)"),
+          ("pod-failing", "any other failing pod: an image that cannot be pulled, an error "
+           "exit, not schedulable")), crashloop, needs=("pods",)),
+    Rule((("postgres-pod", f"{POSTGRES_POD} missing or not ready"),
+          ("postgres-auth", "\"password authentication failed\" in PostgreSQL's or Kestra's "
+           "log")), postgres, needs=("pods",)),
+    Rule((("basic-auth", "login fails, or basicAuthValidationErrors is not empty"),),
+         basic_auth, needs=("kestra", "basic-auth")),
+    Rule((("rbac", "a permission the deploy needs is missing"),), rbac, needs=("rbac",)),
+    Rule((("minio-dns", "Kestra reaches MinIO by something else than a cluster-internal "
+           "name"),), minio_dns, needs=("configmap",)),
+    Rule((("minio-health", "MinIO's /minio/health/live (or /cluster) fails"),), minio_health,
+         needs=("minio",)),
+    Rule((("blacklisted-plugin", "a flow uses a type of kestra.plugins.blacklist (live "
+           "ConfigMap)"),), blacklisted, needs=("flows", "configmap", "blacklist")),
+    Rule((("unknown-plugin", "the server's validation does not know a flow's plugin type"),),
+         unknown_plugins, needs=("flows",)),
+    Rule((("stuck-executions", "executions RUNNING for longer than --stuck-after"),),
+         stuck_executions, needs=("executions",)),
+    Rule((("release-pending", "the Helm release is stuck in pending-*"),), release,
+         needs=("release",)),
+    Rule((("kestra-unreachable", "Kestra's API cannot be used at all"),), unreachable,
+         needs=()),
+]
 
 
-def diagnose(snap: Snapshot) -> list[Finding]:
-    return [finding for rule in RULES for finding in rule(snap)]
+def diagnose(snap: Snapshot, rules=None) -> list[Item]:
+    """Every problem the rules find (``rules``: the registry's, by default)."""
+    if rules is None:
+        from kestra_ops.checks.registry import rules as registered
+
+        rules = registered()
+    return [found for rule in rules for found in rule.run(snap)]

@@ -37,13 +37,17 @@ from __future__ import annotations
 import datetime
 from typing import Callable, Mapping
 
-from kestra_ops.checks import DEPLOYMENT, FAIL, PASS, CheckResult, kube_json, parse_time
+from kestra_ops.chart import DEPLOYMENT
+from kestra_ops.checks import parse_time
+from kestra_ops.checks.declare import Check
+from kestra_ops.results import FAIL, PASS, Item
+
+ORDER = 20
 
 # reasons whose cause is "the pod is not on a node yet"
 SCHEDULING = ("FailedScheduling", "NotTriggerScaleUp", "FailedPreemption")
-# kind -> the path segment that lists it in a namespace (only kinds with a rule below)
-LISTS = {"Pod": "api/v1/namespaces/{ns}/pods",
-         "PersistentVolumeClaim": "api/v1/namespaces/{ns}/persistentvolumeclaims"}
+# kind -> (group/version, plural) that lists it in a namespace (only kinds with a rule below)
+LISTS = {"Pod": ("v1", "pods"), "PersistentVolumeClaim": ("v1", "persistentvolumeclaims")}
 
 
 def last_seen(event: dict) -> datetime.datetime | None:
@@ -177,7 +181,7 @@ def _warnings(events: list[dict], since: datetime.datetime | None):
 
 def check_events(events: list[dict], since: datetime.datetime | None, since_label: str = "",
                  namespace: str = "", objects: Mapping[str, list[dict] | str] | None = None
-                 ) -> CheckResult:
+                 ) -> Item:
     """The ``events`` item: every Warning event after ``since`` (None: every one counts) judged
     with :func:`judge` against ``objects``; fails when one is still present."""
     where = f" in {namespace}" if namespace else ""
@@ -203,78 +207,82 @@ def check_events(events: list[dict], since: datetime.datetime | None, since_labe
         f"(no deploy time found: {since_label or 'every event counted'})"
     if present:
         first = present[0]
-        return CheckResult("events", FAIL, f"{len(present)} Warning event(s){where} {scope} still "
+        return Item("events", FAIL, f"{len(present)} Warning event(s){where} {scope} still "
                            f"present: {first['object']}: {first['reason']}: {first['message']} "
                            f"({first['why']})" + (f"; {len(history)} resolved" if history else ""),
-                           details, items=items)
+                           details, data=items)
     if history:
         first = history[0]
-        return CheckResult("events", PASS, f"no Warning event{where} {scope} is still present; "
+        return Item("events", PASS, f"no Warning event{where} {scope} is still present; "
                            f"{len(history)} resolved (history: {first['object']} "
-                           f"{first['reason']}, {first['why']})", details, items=items)
-    return CheckResult("events", PASS, f"no Warning events{where} {scope}")
+                           f"{first['reason']}, {first['why']})", details, data=items)
+    return Item("events", PASS, f"no Warning events{where} {scope}")
 
 
 # --------------------------------------------------------------------------- fetchers
 
-def fetch_events(kube, namespace: str, *, timeout: float = 10.0) -> list[dict]:
-    return kube_json(kube, f"events in {namespace}", f"/api/v1/namespaces/{namespace}/events",
-                     timeout=timeout).get("items") or []
-
-
 def fetch_objects(kube, namespace: str, kinds: list[str], *, timeout: float = 10.0
                   ) -> dict[str, list[dict] | str]:
-    """kind -> the namespace's objects of that kind (for :func:`judge`), or the one-line reason
-    they could not be read (the events about them then stay failures)."""
+    """kind -> the namespace's objects of that kind through ``kube`` (a KubeReader), for
+    :func:`judge`, or the one-line reason they could not be read (the events about them then
+    stay failures)."""
     from kestra_ops.errors import KestraOpsError
 
     found: dict[str, list[dict] | str] = {}
     for kind in kinds:
-        path = "/" + LISTS[kind].format(ns=namespace)
+        group_version, plural = LISTS[kind]
         try:
-            found[kind] = kube_json(kube, f"{kind.lower()}s in {namespace}", path,
-                                    timeout=timeout).get("items") or []
+            found[kind] = kube.objects(plural, namespace, group_version=group_version,
+                                       timeout=timeout)
         except KestraOpsError as err:
             found[kind] = str(err)
     return found
 
 
-def deploy_time(env, kube, *, helm=None, timeout: float = 10.0
+def deploy_time(release: str, namespace: str, kube, helm, *, timeout: float = 10.0
                 ) -> tuple[datetime.datetime | None, str]:
-    """(time of the last deploy, how it was found). Helm's current revision first; then the
-    Deployment's last rollout; (None, why) when neither is known."""
+    """(time of the last deploy, how it was found). Helm's current revision first (``helm``:
+    a callable giving the environment's Helm, which may raise); then the Deployment's last
+    rollout; (None, why) when neither is known."""
     from kestra_ops.errors import KestraOpsError
 
     why = []
     try:
-        from kestra_ops.adapters.helm import Helm
-
-        helm = helm or Helm.for_env(env)
-        history = helm.history(env.release, env.namespace)
+        history = helm().history(release, namespace)
         if history:
             latest = history[-1]
             when = parse_time(latest.updated)
             if when is not None:
-                return when, f"release {env.release} revision {latest.revision} " \
+                return when, f"release {release} revision {latest.revision} " \
                              f"({latest.status}, {latest.updated})"
             why.append(f"revision {latest.revision} has no readable time")
     except KestraOpsError as err:
         why.append(str(err))
     try:
-        dep = kube_json(kube, f"deployment {DEPLOYMENT}",
-                        f"/apis/apps/v1/namespaces/{env.namespace}/deployments/{DEPLOYMENT}",
+        dep = kube.read("deployments", namespace, DEPLOYMENT, group_version="apps/v1",
                         timeout=timeout)
     except KestraOpsError as err:
         return None, "; ".join(why + [str(err)])
+    return rollout_time(dep, _replica_sets(kube, namespace, dep, timeout), why)
+
+
+def _replica_sets(kube, namespace: str, dep: dict, timeout: float) -> list[dict]:
+    from kestra_ops.errors import KestraOpsError
+
     labels = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     selector = ",".join(f"{k}={v}" for k, v in labels.items())
-    uid = dep["metadata"].get("uid")
     try:
-        sets = kube_json(kube, "replicasets",
-                         f"/apis/apps/v1/namespaces/{env.namespace}/replicasets",
-                         timeout=timeout, labelSelector=selector or None).get("items") or []
+        return kube.objects("replicasets", namespace, group_version="apps/v1", timeout=timeout,
+                            label_selector=selector or None)
     except KestraOpsError:
-        sets = []
+        return []
+
+
+def rollout_time(dep: dict, sets: list[dict], why: list[str] | None = None
+                 ) -> tuple[datetime.datetime | None, str]:
+    """(when Deployment ``dep`` last rolled out: its newest ReplicaSet, else its creation, how
+    that was found) from the Deployment and the ReplicaSets of the namespace."""
+    uid = dep["metadata"].get("uid")
     times = [parse_time(rs["metadata"].get("creationTimestamp")) for rs in sets
              if any(r.get("uid") == uid for r in rs["metadata"].get("ownerReferences") or [])]
     times = [t for t in times if t is not None]
@@ -284,4 +292,22 @@ def deploy_time(env, kube, *, helm=None, timeout: float = 10.0
     created = parse_time(dep["metadata"].get("creationTimestamp"))
     if created is not None:
         return created, f"the creation of deployment {DEPLOYMENT} ({created:%Y-%m-%dT%H:%M:%SZ})"
-    return None, "; ".join(why + [f"deployment {DEPLOYMENT} has no creation time"])
+    return None, "; ".join((why or []) + [f"deployment {DEPLOYMENT} has no creation time"])
+
+
+def events_item(ctx) -> Item:
+    """Each Warning event judged against the object it is about (the pods, the claims)."""
+    since, label = deploy_time(ctx.env.release, ctx.namespace, ctx.kube, ctx.helm,
+                               timeout=ctx.timeout)
+    found = ctx.kube.events(ctx.namespace, timeout=ctx.timeout)
+    objects = fetch_objects(ctx.kube, ctx.namespace, kinds_to_read(found, since),
+                            timeout=ctx.timeout)
+    return check_events(found, since, label, ctx.namespace, objects)
+
+
+CHECKS = [
+    Check("events", "no Warning event since the last deploy whose cause is still there (a pod "
+          "not ready, not scheduled, a probe or BackOff still repeating); resolved ones (the "
+          "pod is ready since, gone or re-created; the claim Bound) are listed as history; "
+          "events on other kinds fail", events_item, needs=("kube", "helm")),
+]

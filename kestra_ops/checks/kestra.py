@@ -15,7 +15,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from kestra_ops.checks import FAIL, PASS, WARN, CheckResult
+from kestra_ops.checks.declare import Check
+from kestra_ops.results import FAIL, PASS, WARN, Item
+
+ORDER = 40
 
 E2E_NAMESPACE = "kestra-ops.checks"
 E2E_TASK_TYPE = "io.kestra.plugin.core.log.Log"
@@ -27,18 +30,18 @@ USERNAME_RULE = "an e-mail address (name@domain)"
 # --------------------------------------------------------------------------- kestra-api
 
 def check_api(url: str, answered: bool, error: Exception | None = None,
-              sample: str | None = None) -> CheckResult:
+              sample: str | None = None) -> Item:
     """The ``kestra-api`` item: the flows search answered (``sample``: a flow it listed)."""
     from kestra_ops.errors import PermissionDenied
 
     if error is None and answered:
         seen = f"e.g. {sample}" if sample else "no flows yet"
-        return CheckResult("kestra-api", PASS, f"Kestra at {url} answers on the flows endpoint "
-                           f"({seen})")
+        return Item("kestra-api", PASS, f"Kestra at {url} answers on the flows endpoint "
+                    f"({seen})")
     if isinstance(error, PermissionDenied) and "Kestra refused" in str(error):
-        return CheckResult("kestra-api", WARN, f"Kestra at {url} answers on the flows endpoint "
-                           "but refused the credentials (see the login check)", [str(error)])
-    return CheckResult("kestra-api", FAIL, str(error or f"Kestra at {url} did not answer"))
+        return Item("kestra-api", WARN, f"Kestra at {url} answers on the flows endpoint "
+                    "but refused the credentials (see the login check)", [str(error)])
+    return Item("kestra-api", FAIL, str(error or f"Kestra at {url} did not answer"))
 
 
 def fetch_api(client) -> tuple[bool, Exception | None, str | None]:
@@ -73,7 +76,7 @@ def about_credentials(error: Exception | None) -> bool:
 
 
 def check_login(username: str | None, configs: dict | None, errors: list[str] | None,
-                error: Exception | None = None) -> CheckResult:
+                error: Exception | None = None) -> Item:
     """The ``login`` item: ``configs`` (unauthenticated), then ``basicAuthValidationErrors``
     read with the credentials (``error``: why that call failed). Kestra's username/password
     rule is shown only when the failure is about them: refused credentials, validation errors,
@@ -81,21 +84,21 @@ def check_login(username: str | None, configs: dict | None, errors: list[str] | 
     who = f"user {username}" if username else "no user"
     details = [f"rule: the username is {USERNAME_RULE}; the password has {PASSWORD_RULE}"]
     if configs is not None and configs.get("isBasicAuthInitialized") is False:
-        return CheckResult("login", FAIL, "Kestra's basic auth is not initialised: the "
-                           "server's kestra.server.basic-auth credentials were refused at start",
-                           (errors or []) + details, items=[{"error": e} for e in errors or []])
+        return Item("login", FAIL, "Kestra's basic auth is not initialised: the "
+                    "server's kestra.server.basic-auth credentials were refused at start",
+                    (errors or []) + details, data=[{"error": e} for e in errors or []])
     if error is not None:
         problems = username_problems(username)
         hint = details if problems or about_credentials(error) else []
-        return CheckResult("login", FAIL, f"login as {who} failed: {error}", problems + hint)
+        return Item("login", FAIL, f"login as {who} failed: {error}", problems + hint)
     if errors:
-        return CheckResult("login", FAIL, f"logged in as {who}, but Kestra reports "
-                           f"{len(errors)} basic-auth validation error(s): {errors[0]}",
-                           list(errors) + details, items=[{"error": e} for e in errors])
+        return Item("login", FAIL, f"logged in as {who}, but Kestra reports "
+                    f"{len(errors)} basic-auth validation error(s): {errors[0]}",
+                    list(errors) + details, data=[{"error": e} for e in errors])
     version = (configs or {}).get("version")
-    return CheckResult("login", PASS, f"logged in as {who}" + (f" (Kestra {version})"
-                                                               if version else "")
-                       + "; no basic-auth validation errors")
+    return Item("login", PASS, f"logged in as {who}"
+                + (f" (Kestra {version})" if version else "")
+                + "; no basic-auth validation errors")
 
 
 def fetch_login(client) -> tuple[dict | None, list[str] | None, Exception | None]:
@@ -146,7 +149,6 @@ def new_flow_id(now: datetime.datetime | None = None) -> str:
 def run_e2e(client, *, timeout: float, cancel: threading.Event | None = None,
             poll: float = 0.1, namespace: str = E2E_NAMESPACE, on_created=None) -> E2ERun:
     """Create the flow, execute it, wait for a final state, delete the flow (always)."""
-    from kestra_ops.adapters.kestra_api import TERMINAL_STATES
     from kestra_ops.errors import KestraOpsError, NotFound
 
     cancel = cancel or threading.Event()
@@ -163,7 +165,7 @@ def run_e2e(client, *, timeout: float, cancel: threading.Event | None = None,
         run.steps.append(f"started execution {run.execution_id}")
         while True:
             run.state = ((execution.get("state") or {}).get("current"))
-            if run.state in TERMINAL_STATES:
+            if run.state in client.TERMINAL_STATES:
                 break
             if cancel.is_set():
                 run.interrupted = True
@@ -197,7 +199,7 @@ def run_e2e(client, *, timeout: float, cancel: threading.Event | None = None,
     return run
 
 
-def check_e2e(run: E2ERun) -> CheckResult:
+def check_e2e(run: E2ERun) -> Item:
     """The ``e2e-flow`` item."""
     flow = f"{run.namespace}.{run.flow_id}"
     items = [{"flow": flow, "execution": run.execution_id, "state": run.state,
@@ -206,16 +208,44 @@ def check_e2e(run: E2ERun) -> CheckResult:
     cleanup = "" if run.deleted or not run.created else \
         f"; the test flow was NOT deleted ({run.delete_error}): delete {flow} by hand"
     if run.interrupted:
-        return CheckResult("e2e-flow", FAIL, f"interrupted; test flow {flow} "
-                           f"{'deleted' if run.deleted else 'left behind'}{cleanup}", details,
-                           items=items)
+        return Item("e2e-flow", FAIL, f"interrupted; test flow {flow} "
+                    f"{'deleted' if run.deleted else 'left behind'}{cleanup}", details,
+                    data=items)
     if run.error:
-        return CheckResult("e2e-flow", FAIL, f"{run.error}{cleanup}", details, items=items)
+        return Item("e2e-flow", FAIL, f"{run.error}{cleanup}", details, data=items)
     if run.state != "SUCCESS":
-        return CheckResult("e2e-flow", FAIL, f"execution {run.execution_id} of test flow {flow} "
-                           f"ended {run.state}{cleanup}", details, items=items)
+        return Item("e2e-flow", FAIL, f"execution {run.execution_id} of test flow {flow} "
+                    f"ended {run.state}{cleanup}", details, data=items)
     if cleanup:
-        return CheckResult("e2e-flow", WARN, f"test flow ran to SUCCESS{cleanup}", details,
-                           items=items)
-    return CheckResult("e2e-flow", PASS, f"test flow {flow} ran to SUCCESS (execution "
-                       f"{run.execution_id}) and was deleted", details, items=items)
+        return Item("e2e-flow", WARN, f"test flow ran to SUCCESS{cleanup}", details,
+                    data=items)
+    return Item("e2e-flow", PASS, f"test flow {flow} ran to SUCCESS (execution "
+                f"{run.execution_id}) and was deleted", details, data=items)
+
+
+# --------------------------------------------------------------------------- the items
+
+def api_item(ctx) -> Item:
+    with ctx.kestra() as client:
+        return check_api(client.url, *fetch_api(client))
+
+
+def login_item(ctx) -> Item:
+    with ctx.kestra() as client:
+        return check_login(client.username, *fetch_login(client))
+
+
+def e2e_item(ctx) -> Item:
+    with ctx.kestra() as client:  # time left for the delete within the item's budget
+        return check_e2e(run_e2e(client, timeout=max(ctx.timeout * 0.8 - 1.0, ctx.timeout / 2),
+                                 cancel=ctx.cancel))
+
+
+CHECKS = [
+    Check("kestra-api", "Kestra answers on the flows endpoint", api_item, needs=("kestra",)),
+    Check("login", "the configured credentials log in; basicAuthValidationErrors is empty",
+          login_item, needs=("kestra",)),
+    Check("e2e-flow", f"a test flow (namespace {E2E_NAMESPACE}, unique id) runs to SUCCESS and "
+          "is deleted, also when it fails or the command is interrupted", e2e_item,
+          needs=("kestra",)),
+]

@@ -1,4 +1,6 @@
-"""Pods and readiness, judged per pod the way Argo CD's pod health does.
+"""Pods and readiness, judged per pod the way Argo CD's pod health does: the one pod judge of
+kestra-ops (the checklist, the doctor and the rollout wait of ``config patch`` all use
+:func:`pod_problems`).
 
 ``pods``: every pod Running or Succeeded (Completed); a container waiting in CrashLoopBackOff,
 ImagePullBackOff, ErrImagePull (or another state waiting will not fix), a container terminated
@@ -17,16 +19,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from kestra_ops.checks import FAIL, PASS, SIDECAR, WARN, CheckResult, kube_get, kube_json
+from kestra_ops.chart import SIDECAR
+from kestra_ops.checks.declare import Check
+from kestra_ops.results import FAIL, PASS, WARN, Item
 
+ORDER = 10  # the runbook's first items
 # waiting reasons that waiting will not fix
 BAD_WAITING = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
                "ErrImageNeverPull", "CreateContainerConfigError", "CreateContainerError",
                "RunContainerError")
+# ... of which a rollout gives up on at once (an ErrImagePull is retried; a crash loop is
+# given a few restarts: see Problem.gives_up)
+HOPELESS = tuple(r for r in BAD_WAITING if r not in ("CrashLoopBackOff", "ErrImagePull"))
 # waiting reasons of a container that never started: no log to read
 NEVER_STARTED = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull",
                  "CreateContainerConfigError", "CreateContainerError", "ContainerCreating",
                  "PodInitializing")
+UNREADY = "running but not ready"
 LOG_LINES = 20
 
 
@@ -42,16 +51,23 @@ class Problem:
     message: str = ""
     log_previous: bool | None = None  # None: no log worth reading
     log: list[str] = field(default_factory=list)
+    waiting: str = ""  # the container's waiting reason, as the kubelet gives it
 
     def short(self) -> str:
         where = f"pod {self.pod}" + (f" container {self.container}" if self.container else "")
         text = f"{where}: {self.reason}"
         if self.container:
-            text += f", {self.restarts} restart{'s' * (self.restarts != 1)}"
+            text += f" ({self.restarts} restart{'s' * (self.restarts != 1)})"
         return text
 
     def line(self) -> str:
         return self.short() + (f"; {self.message}" if self.message else "")
+
+    def gives_up(self, crashloop_restarts: int = 3) -> bool:
+        """Waiting longer will not heal it: an image that cannot be pulled, a container that
+        cannot be created, or a crash loop past ``crashloop_restarts`` restarts."""
+        return self.waiting in HOPELESS or (self.waiting == "CrashLoopBackOff"
+                                            and self.restarts >= crashloop_restarts)
 
     def to_dict(self) -> dict:
         return {"pod": self.pod, "container": self.container, "reason": self.reason,
@@ -80,8 +96,10 @@ def _last_exit(cs: dict) -> str:
     return f"last exit {last.get('exitCode')} {last.get('reason') or ''}".rstrip()
 
 
-def pod_problems(pod: dict) -> list[Problem]:
-    """Everything wrong with one pod (empty when it is Running or Completed and healthy)."""
+def pod_problems(pod: dict, *, unready: bool = False) -> list[Problem]:
+    """Everything wrong with one pod (empty when it is Running or Completed and healthy).
+    ``unready`` also names a container that runs but is not ready (``running but not ready``:
+    a rollout waits for readiness; the ``readiness`` item judges it apart)."""
     name, status = _name(pod), pod.get("status") or {}
     phase = status.get("phase") or "Pending"
     if phase == "Succeeded":
@@ -99,20 +117,24 @@ def pod_problems(pod: dict) -> list[Problem]:
         last = (cs.get("lastState") or {}).get("terminated") or {}
         reason = waiting.get("reason")
         if reason in BAD_WAITING:
-            if last.get("reason") == "OOMKilled":
-                reason = f"{reason} (OOMKilled)"
+            oom = reason == "CrashLoopBackOff" and last.get("reason") == "OOMKilled"
+            shown = f"{reason} (OOMKilled)" if oom else reason  # (a crash loop's cause)
             message = "; ".join(filter(None, [_last_exit(cs), waiting.get("message", "")]))
-            problems.append(Problem(name, cs["name"], reason, FAIL, restarts, message,
-                                    None if reason.split()[0] in NEVER_STARTED else bool(last)))
+            problems.append(Problem(name, cs["name"], shown, FAIL, restarts, message,
+                                    None if reason in NEVER_STARTED else bool(last),
+                                    waiting=reason))
         elif terminated and terminated.get("exitCode"):
             problems.append(Problem(name, cs["name"], terminated.get("reason") or "Error", FAIL,
                                     restarts, f"exit {terminated.get('exitCode')}", False))
+        elif unready and state.get("running") and not cs.get("ready"):
+            problems.append(Problem(name, cs["name"], UNREADY, FAIL, restarts, _last_exit(cs),
+                                    bool(last) if last else None))
         elif state.get("running") and restarts:
             problems.append(Problem(name, cs["name"], f"restarted ({last.get('reason') or '?'})",
                                     WARN, restarts, _last_exit(cs), bool(last)))
         elif reason and phase == "Pending":
             problems.append(Problem(name, cs["name"], f"Pending: {reason}", FAIL, restarts,
-                                    waiting.get("message", "")))
+                                    waiting.get("message", ""), waiting=reason))
     if phase == "Failed" and not any(p.status == FAIL for p in problems):
         problems.append(Problem(name, None, status.get("reason") or "Failed",
                                 message=status.get("message", "")))
@@ -128,12 +150,12 @@ def wanted_logs(pods: list[dict]) -> list[tuple[str, str, bool]]:
 
 
 def check_pods(pods: list[dict], logs: Mapping[tuple[str, str], list[str]] | None = None,
-               namespace: str = "") -> CheckResult:
+               namespace: str = "") -> Item:
     """The ``pods`` item. ``logs``: (pod, container) -> last lines (see :func:`wanted_logs`)."""
     pods = live(pods)
     where = f" in {namespace}" if namespace else ""
     if not pods:
-        return CheckResult("pods", FAIL, f"no pods{where}: is Kestra deployed?")
+        return Item("pods", FAIL, f"no pods{where}: is Kestra deployed?")
     problems = [p for pod in pods for p in pod_problems(pod)]
     for p in problems:
         p.log = list((logs or {}).get((p.pod, p.container or ""), []))
@@ -141,17 +163,17 @@ def check_pods(pods: list[dict], logs: Mapping[tuple[str, str], list[str]] | Non
     for p in problems:
         details.append(p.line())
         details += [f"  | {line}" for line in p.log]
-    items = [p.to_dict() for p in problems]
+    data = [p.to_dict() for p in problems]
     failing = sorted({p.pod for p in problems if p.status == FAIL})
     phases = _phase_counts(pods)
     if failing:
         first = next(p for p in problems if p.status == FAIL)
-        return CheckResult("pods", FAIL, f"{len(failing)} of {len(pods)} pod(s){where} failing: "
-                           f"{first.short()}", details, items=items)
+        return Item("pods", FAIL, f"{len(failing)} of {len(pods)} pod(s){where} failing: "
+                    f"{first.short()}", details, data=data)
     if problems:
-        return CheckResult("pods", WARN, f"{len(pods)} pod(s){where}: {phases}; "
-                           f"{len(problems)} container(s) restarted", details, items=items)
-    return CheckResult("pods", PASS, f"{len(pods)} pod(s){where}: {phases}")
+        return Item("pods", WARN, f"{len(pods)} pod(s){where}: {phases}; "
+                    f"{len(problems)} container(s) restarted", details, data=data)
+    return Item("pods", PASS, f"{len(pods)} pod(s){where}: {phases}")
 
 
 def _phase_counts(pods: list[dict]) -> str:
@@ -192,57 +214,62 @@ def pod_readiness(pod: dict) -> tuple[bool, str]:
     return False, f"{count} ready; not ready: {', '.join(unready) or 'no containers'}"
 
 
-def check_readiness(pods: list[dict], namespace: str = "") -> CheckResult:
+def check_readiness(pods: list[dict], namespace: str = "") -> Item:
     """The ``readiness`` item."""
     pods = live(pods)
     where = f" in {namespace}" if namespace else ""
     if not pods:
-        return CheckResult("readiness", FAIL, f"no pods{where}")
+        return Item("readiness", FAIL, f"no pods{where}")
     rows = [(_name(p), *pod_readiness(p)) for p in pods]
     details = [f"pod {name}: {text}" for name, ok, text in rows]
-    items = [{"pod": name, "ready": ok, "state": text} for name, ok, text in rows]
+    data = [{"pod": name, "ready": ok, "state": text} for name, ok, text in rows]
     bad = [(name, text) for name, ok, text in rows if not ok]
     if bad:
-        return CheckResult("readiness", FAIL, f"{len(bad)} of {len(rows)} pod(s){where} not "
-                           f"ready: pod {bad[0][0]} {bad[0][1]}", details, items=items)
+        return Item("readiness", FAIL, f"{len(bad)} of {len(rows)} pod(s){where} not "
+                    f"ready: pod {bad[0][0]} {bad[0][1]}", details, data=data)
     completed = sum("Completed" in text for _, _, text in rows)
-    return CheckResult("readiness", PASS, f"{len(rows)} pod(s){where} ready"
-                       + (f" ({completed} Completed)" if completed else ""), details, items=items)
+    return Item("readiness", PASS, f"{len(rows)} pod(s){where} ready"
+                + (f" ({completed} Completed)" if completed else ""), details, data=data)
 
 
 # --------------------------------------------------------------------------- fetchers
 
-def fetch_pods(kube, namespace: str, *, timeout: float = 10.0) -> list[dict]:
-    """Every pod in the namespace, as plain JSON."""
-    return kube_json(kube, f"pods in {namespace}", f"/api/v1/namespaces/{namespace}/pods",
-                     timeout=timeout).get("items") or []
-
-
-def read_log(kube, namespace: str, pod: str, container: str, *, previous: bool = False,
-             lines: int = LOG_LINES, timeout: float = 10.0) -> list[str]:
-    """The last ``lines`` of a container's log (of its previous instance with ``previous``)."""
-    import os
-
-    from kestra_ops.redact import environment_secrets, mask_line
-
-    data = kube_get(kube, f"log of pod {pod} container {container}",
-                    f"/api/v1/namespaces/{namespace}/pods/{pod}/log", timeout=timeout,
-                    container=container, previous=previous or None, tailLines=lines)
-    secrets = environment_secrets(os.environ)
-    return [mask_line(line, secrets)
-            for line in data.decode("utf-8", errors="replace").splitlines()]
-
-
 def fetch_logs(kube, namespace: str, wanted: list[tuple[str, str, bool]], *,
                lines: int = LOG_LINES, timeout: float = 10.0) -> dict[tuple[str, str], list[str]]:
-    """The log tail of each wanted container; an unreadable log becomes one explaining line."""
-    from kestra_ops.errors import KestraOpsError
+    """The log tail of each wanted container through ``kube`` (a KubeReader), the secrets of
+    the environment variables masked; an unreadable log becomes one explaining line."""
+    import os
 
+    from kestra_ops.errors import KestraOpsError
+    from kestra_ops.redact import environment_secrets, mask_line
+
+    secrets = environment_secrets(os.environ)
     logs = {}
     for pod, container, previous in wanted:
         try:
-            logs[(pod, container)] = read_log(kube, namespace, pod, container, previous=previous,
-                                              lines=lines, timeout=timeout)
+            logs[(pod, container)] = [
+                mask_line(line, secrets) for line in kube.log(
+                    namespace, pod, container, previous=previous, lines=lines, timeout=timeout)]
         except KestraOpsError as err:
             logs[(pod, container)] = [f"(log not available: {err})"]
     return logs
+
+
+def pods_item(ctx) -> Item:
+    found = ctx.kube.pods(ctx.namespace, timeout=ctx.timeout)
+    logs = fetch_logs(ctx.kube, ctx.namespace, wanted_logs(found), timeout=ctx.timeout)
+    return check_pods(found, logs, ctx.namespace)
+
+
+def readiness_item(ctx) -> Item:
+    return check_readiness(ctx.kube.pods(ctx.namespace, timeout=ctx.timeout), ctx.namespace)
+
+
+CHECKS = [
+    Check("pods", "every pod Running or Completed; none CrashLoopBackOff, ImagePullBackOff, "
+          "ErrImagePull, OOMKilled or Error (pod, container, reason, restarts, last log lines)",
+          pods_item, needs=("kube",)),
+    Check("readiness", f"every container ready (2/2 with the Istio sidecar; a Completed Job pod "
+          f"whose only running container is {SIDECAR}, \"1/2 Completed\", passes)",
+          readiness_item, needs=("kube",)),
+]

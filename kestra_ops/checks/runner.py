@@ -1,7 +1,7 @@
 """Run independent checks concurrently, each with its own timeout; with ``wait``, run the failing
 ones again until all pass or the deadline passes.
 
-A check is a :class:`Spec`: an id and a function ``run(timeout, cancel) -> CheckResult``. The
+A check is a :class:`Spec`: an id and a function ``run(timeout, cancel) -> Item``. The
 function gets its time budget (to bound its own network calls) and a ``cancel`` event, set on
 Ctrl-C, which long waits poll so their ``finally`` cleanups run promptly. A check still running
 when its budget is spent is reported as failed; its thread is left to finish on its own. On
@@ -17,9 +17,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable
 
-from kestra_ops.checks import FAIL, CheckResult
+from kestra_ops.results import FAIL, Item
 
-Runner = Callable[[float, threading.Event], CheckResult]
+Runner = Callable[[float, threading.Event], Item]
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Spec:
     run: Runner
 
 
-def run_one(spec: Spec, timeout: float, cancel: threading.Event) -> CheckResult:
+def run_one(spec: Spec, timeout: float, cancel: threading.Event) -> Item:
     """One check, timed; a typed error becomes a failed result with its one line, any other
     exception a failed result naming it (one broken check never hides the others)."""
     from kestra_ops.errors import KestraOpsError
@@ -37,9 +37,9 @@ def run_one(spec: Spec, timeout: float, cancel: threading.Event) -> CheckResult:
     try:
         result = spec.run(timeout, cancel)
     except KestraOpsError as err:
-        result = CheckResult(spec.id, FAIL, str(err))
+        result = Item(spec.id, FAIL, str(err))
     except Exception as err:  # noqa: BLE001 - reported as this check's failure
-        result = CheckResult(spec.id, FAIL, f"internal error: {type(err).__name__}: {err}")
+        result = Item(spec.id, FAIL, f"internal error: {type(err).__name__}: {err}")
     result.id = spec.id
     result.seconds = time.perf_counter() - started
     return result
@@ -48,12 +48,12 @@ def run_one(spec: Spec, timeout: float, cancel: threading.Event) -> CheckResult:
 def run_checks(specs: list[Spec], *, timeout: float, wait_for: float | None = None,
                poll: float = 0.5, max_poll: float = 5.0,
                on_progress: Callable[[str], None] | None = None,
-               interrupt_grace: float = 15.0) -> list[CheckResult]:
+               interrupt_grace: float = 15.0) -> list[Item]:
     """Results in the order of ``specs`` (see the module doc)."""
     note = on_progress or (lambda message: None)
     cancel = threading.Event()
     deadline = time.monotonic() + wait_for if wait_for else None
-    results: dict[str, CheckResult] = {}
+    results: dict[str, Item] = {}
     attempts: dict[str, int] = {}
     pool = ThreadPoolExecutor(max_workers=max(len(specs), 1), thread_name_prefix="check")
     running: list[Future] = []
@@ -88,7 +88,7 @@ def run_checks(specs: list[Spec], *, timeout: float, wait_for: float | None = No
 
 
 def _collect(specs: list[Spec], futures: list[Future], timeout: float,
-             note: Callable[[str], None]) -> list[CheckResult]:
+             note: Callable[[str], None]) -> list[Item]:
     """Wait for one round; a check past its budget is a failure (its thread runs on)."""
     end = time.monotonic() + timeout
     pending = set(futures)
@@ -106,6 +106,6 @@ def _collect(specs: list[Spec], futures: list[Future], timeout: float,
         if future.done():
             out.append(future.result())
         else:
-            out.append(CheckResult(spec.id, FAIL, f"did not finish within {timeout:g}s "
-                                   "(--timeout-per-check)", seconds=timeout))
+            out.append(Item(spec.id, FAIL, f"did not finish within {timeout:g}s "
+                            "(--timeout-per-check)", seconds=timeout))
     return out

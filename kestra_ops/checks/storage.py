@@ -1,16 +1,20 @@
 """MinIO health through its unauthenticated endpoints: ``/minio/health/live`` must answer 200;
 ``/minio/health/cluster`` is checked when the server serves it (503 there: write quorum lost).
-Plain HTTP(S) to the environment's ``minio.endpoint``; TLS is verified unless ``insecure``.
-Skipped (a warning) when no endpoint is configured."""
+Plain HTTP(S) to the environment's ``minio.endpoint`` (the probe: adapters.minio_health); TLS is
+verified unless ``insecure``. Skipped (a warning) when no endpoint is configured."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kestra_ops.checks import FAIL, PASS, WARN, CheckResult
+from kestra_ops.checks.declare import Check
+from kestra_ops.results import FAIL, PASS, WARN, Item
 
+ORDER = 30
 LIVE = "/minio/health/live"
 CLUSTER = "/minio/health/cluster"
+NO_ENDPOINT = ("no MinIO endpoint for this environment (minio.endpoint in kestra-ops.yaml or "
+               "KESTRA_OPS_MINIO_ENDPOINT)")
 
 
 @dataclass
@@ -26,79 +30,52 @@ class Probe:
 
 
 def check_minio(base_url: str | None, live: Probe | None, cluster: Probe | None,
-                why_skipped: str = "") -> CheckResult:
+                why_skipped: str = "") -> Item:
     """The ``minio`` item, from the two probes."""
     if base_url is None or live is None:
-        return CheckResult("minio", WARN, f"skipped: {why_skipped or 'no MinIO endpoint'}")
+        return Item("minio", WARN, f"skipped: {why_skipped or 'no MinIO endpoint'}")
     details = [p.line() for p in (live, cluster) if p is not None]
-    items = [{"url": p.url, "status": p.status, "error": p.error}
-             for p in (live, cluster) if p is not None]
+    data = [{"url": p.url, "status": p.status, "error": p.error}
+            for p in (live, cluster) if p is not None]
     if live.status is None:
-        return CheckResult("minio", FAIL, f"MinIO at {base_url} not reachable: {live.error}",
-                           details, items=items)
+        return Item("minio", FAIL, f"MinIO at {base_url} not reachable: {live.error}",
+                    details, data=data)
     if live.status != 200:
-        return CheckResult("minio", FAIL, f"MinIO at {base_url} is not live: {LIVE} answered "
-                           f"HTTP {live.status}", details, items=items)
+        return Item("minio", FAIL, f"MinIO at {base_url} is not live: {LIVE} answered "
+                    f"HTTP {live.status}", details, data=data)
     if cluster is not None and cluster.status == 503:
-        return CheckResult("minio", FAIL, f"MinIO at {base_url} is live but has lost write "
-                           f"quorum ({CLUSTER} answered HTTP 503)", details, items=items)
+        return Item("minio", FAIL, f"MinIO at {base_url} is live but has lost write "
+                    f"quorum ({CLUSTER} answered HTTP 503)", details, data=data)
     if cluster is not None and cluster.status == 200:
-        return CheckResult("minio", PASS, f"MinIO at {base_url} is live and has write quorum",
-                           details, items=items)
-    return CheckResult("minio", PASS, f"MinIO at {base_url} is live ({CLUSTER} not served: "
-                       f"{cluster.line() if cluster else 'not asked'})", details, items=items)
+        return Item("minio", PASS, f"MinIO at {base_url} is live and has write quorum",
+                    details, data=data)
+    return Item("minio", PASS, f"MinIO at {base_url} is live ({CLUSTER} not served: "
+                f"{cluster.line() if cluster else 'not asked'})", details, data=data)
 
 
 # --------------------------------------------------------------------------- fetchers
 
-def base_url(env) -> str | None:
-    """``http(s)://host:port`` of the environment's MinIO, or None when none is configured."""
-    if not env.minio_endpoint:
-        return None
-    from kestra_ops.adapters.storage import split_endpoint
-
-    host, secure = split_endpoint(env.minio_endpoint, env.minio_secure)
-    return f"{'https' if secure else 'http'}://{host}"
+def fetch_minio(probe) -> tuple[Probe, Probe | None]:
+    """(live, cluster) through ``probe`` (adapters.minio_health.HealthProbe); the cluster
+    endpoint is asked only when the live one answers 200."""
+    live = Probe(probe.url + LIVE, *probe.status(LIVE))
+    cluster = Probe(probe.url + CLUSTER, *probe.status(CLUSTER)) if live.status == 200 else None
+    return live, cluster
 
 
-def probe(url: str, *, verify: bool = True, timeout: float = 5.0, session=None) -> Probe:
-    """GET ``url``; TLS verified against REQUESTS_CA_BUNDLE, else SSL_CERT_FILE (as the
-    storage adapter), else certifi's bundle."""
-    import os
-
-    import requests
-
-    from kestra_ops.adapters.neterr import describe
-
-    ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
-    if not verify:  # asked for (--insecure): the command says so once, not per request
-        import urllib3
-
-        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-    try:
-        response = (session or requests).get(url, timeout=timeout,
-                                             verify=(ca or True) if verify else False,
-                                             allow_redirects=False)
-    except requests.exceptions.SSLError as err:
-        return Probe(url, error=f"{describe(err)}; --insecure skips the verification")
-    except requests.RequestException as err:
-        return Probe(url, error=describe(err))
-    response.close()
-    return Probe(url, status=response.status_code)
+def minio_verdict(probe, why: str = "") -> Item:
+    """The ``minio`` item through ``probe`` (None: skipped, ``why``)."""
+    if probe is None:
+        return check_minio(None, None, None, why or NO_ENDPOINT)
+    with probe:
+        return check_minio(probe.url, *fetch_minio(probe))
 
 
-def fetch_minio(env, *, insecure: bool = False, timeout: float = 5.0
-                ) -> tuple[str | None, Probe | None, Probe | None, str]:
-    """(base URL, live probe, cluster probe, why skipped)."""
-    url = base_url(env)
-    if url is None:
-        return None, None, None, ("no MinIO endpoint for this environment (minio.endpoint in "
-                                  "kestra-ops.yaml or KESTRA_OPS_MINIO_ENDPOINT)")
-    import requests
+def minio_item(ctx) -> Item:
+    return minio_verdict(*ctx.minio())
 
-    with requests.Session() as session:
-        live = probe(url + LIVE, verify=not insecure, timeout=timeout, session=session)
-        cluster = None
-        if live.status == 200:
-            cluster = probe(url + CLUSTER, verify=not insecure, timeout=timeout, session=session)
-    return url, live, cluster, ""
+
+CHECKS = [
+    Check("minio", f"{LIVE} answers 200 (and {CLUSTER} when served)", minio_item,
+          needs=("minio",)),
+]

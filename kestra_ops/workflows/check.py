@@ -1,30 +1,36 @@
 """check: the runbook's post-deploy checklist, each item pass / warn / fail with its time and why.
 
-The items (ids for ``--only``), all independent, run concurrently with their own timeout:
-``pods``, ``readiness``, ``events``, ``minio``, ``kestra-api``, ``login``, ``e2e-flow``,
-``configmap`` (see :mod:`kestra_ops.checks`). With ``wait``, failing items run again until all
-pass or the time is up. Connections are made on first use, by the first item that needs one, so
-``--only minio`` never loads the Kubernetes client.
+The items are those the families of :mod:`kestra_ops.checks` declare (ids for ``--only``, in
+the registry's order); all independent, they run concurrently with their own timeout. With
+``wait``, failing items run again until all pass or the time is up. Connections are made on
+first use, by the first item that needs one, so ``--only minio`` never loads the Kubernetes
+client. :func:`check` returns the command's :class:`~kestra_ops.results.Report`;
+:func:`run_check` the :class:`CheckReport` other workflows (release, deploy's evidence) read.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
-from kestra_ops.checks import CHECK_IDS, FAIL, CheckResult
+from kestra_ops.checks import registry
 from kestra_ops.checks.runner import Spec, run_checks
 from kestra_ops.errors import InvalidInput
+from kestra_ops.results import FAIL, PASS, WARN, Item, Report, worst
 from kestra_ops.settings import Environment
+
+CHECK_IDS = registry.check_ids()
+checklist_help = registry.checklist_help  # the command's help lists the items from here
 
 
 @dataclass
 class CheckReport:
     env: str
     namespace: str
-    results: list[CheckResult] = field(default_factory=list)
+    results: list[Item] = field(default_factory=list)
     seconds: float = 0.0
     kestra_url: str | None = None  # the URL the Kestra items used (never with credentials)
     kestra_url_source: str | None = None  # how it was chosen (flag, variable, config, proxy)
@@ -39,7 +45,10 @@ class CheckReport:
         return 0 if self.ok else 1
 
     def counts(self) -> dict[str, int]:
-        return {s: sum(r.status == s for r in self.results) for s in ("pass", "warn", "fail")}
+        return {s: sum(r.status == s for r in self.results) for s in (PASS, WARN, FAIL)}
+
+    def failing(self) -> list[Item]:
+        return [r for r in self.results if r.status == FAIL]
 
     def to_dict(self) -> dict:
         return {"env": self.env, "namespace": self.namespace, "kestra_url": self.kestra_url,
@@ -48,18 +57,24 @@ class CheckReport:
                 "counts": self.counts(), "warnings": list(self.warnings),
                 "checks": [r.to_dict() for r in self.results]}
 
+    def to_report(self) -> Report:
+        """The command's report: the items, then ``check ENV: ok: N passed, ...``."""
+        counts = self.counts()
+        verdict = "ok" if self.ok else "FAILED"
+        return Report(
+            "check", self.env, title=f"check {self.env} (namespace {self.namespace})",
+            status=worst(r.status for r in self.results), exit_code=self.exit_code,
+            message=f"check {self.env}: {verdict}: {counts[PASS]} passed, {counts[WARN]} "
+                    f"warning(s), {counts[FAIL]} failed ({self.seconds:.1f}s)",
+            items=list(self.results), items_key="checks", warnings=list(self.warnings),
+            data={"namespace": self.namespace, "kestra_url": self.kestra_url,
+                  "kestra_url_source": self.kestra_url_source, "ok": self.ok,
+                  "seconds": round(self.seconds, 3), "counts": counts})
+
 
 def select(only: str | list[str] | None) -> list[str]:
     """The ids ``--only`` names (comma-separated, in checklist order); all without it."""
-    if not only:
-        return list(CHECK_IDS)
-    words = only.split(",") if isinstance(only, str) else list(only)
-    wanted = [w.strip() for w in words if w.strip()]
-    unknown = [w for w in wanted if w not in CHECK_IDS]
-    if unknown or not wanted:
-        raise InvalidInput(f"--only: unknown check(s) {', '.join(unknown) or '(none given)'} "
-                           f"(known: {', '.join(CHECK_IDS)})")
-    return [c for c in CHECK_IDS if c in wanted]
+    return [c.id for c in registry.select(only)]
 
 
 class Lazy:
@@ -82,84 +97,97 @@ class Lazy:
                 self._close(self._value)
 
 
-def kestra_client(env: Environment, kube: Lazy | None, *, kestra_url: str | None,
-                  insecure: bool, timeout: float, warnings: set[str] | None = None):
-    """A client for this environment with the item's time budget (one per item: sessions are
-    not shared between threads). The Kubernetes connection is used only when needed: for the
-    service proxy (no URL) or the basic-auth Secret (no password variable)."""
-    import os
+class Connections:
+    """What the items of one run share: the Kubernetes connection and helm (each built once, on
+    first use), how to reach Kestra and MinIO, and what the Kestra clients reported."""
 
-    from kestra_ops.adapters.kestra_api import PASSWORD_VAR, URL_VAR
-    from kestra_ops.wiring import client_for_env
+    def __init__(self, env: Environment, *, kube=None, kestra_url: str | None = None,
+                 insecure: bool = False):
+        from kestra_ops.adapters.kube_read import KubeReader
 
-    url = kestra_url or os.environ.get(URL_VAR) or env.kestra_url
-    need_kube = not (url and os.environ.get(PASSWORD_VAR))
-    client = client_for_env(env, kube=kube.get() if need_kube and kube is not None else None,
-                            kestra_url=kestra_url, insecure=insecure,
-                            timeout=max(min(timeout, 30.0), 0.5), retries=1)
-    if warnings is not None:
-        warnings.update(client.warnings)
-    return client
+        self.env, self.kestra_url, self.insecure = env, kestra_url, insecure
+        if kube is not None:
+            self._kube = Lazy(lambda: kube)
+        else:
+            from kestra_ops import wiring
+
+            self._kube = Lazy(lambda: wiring.kube(env), lambda k: k.close())
+        self.reader = Lazy(lambda: KubeReader(self._kube.get()))
+        self.helm = Lazy(self._helm)
+        self.warnings: set[str] = set()
+        self.used: dict = {}  # url and route of the first Kestra client built
+
+    def _helm(self):
+        from kestra_ops import wiring
+
+        return wiring.helm(self.env)
+
+    def kestra_client(self, timeout: float):
+        """A client for this environment with the item's time budget (one per item: sessions
+        are not shared between threads). The Kubernetes connection is used only when needed:
+        for the service proxy (no URL) or the basic-auth Secret (no password variable or file)."""
+        import os
+
+        from kestra_ops.credentials import BASIC_AUTH_PASSWORD as PASSWORD
+        from kestra_ops.wiring import URL_VAR, client_for_env
+
+        url = self.kestra_url or os.environ.get(URL_VAR) or self.env.kestra_url
+        need_kube = not (url and (os.environ.get(PASSWORD.variable)
+                                  or os.environ.get(PASSWORD.file_variable)))
+        client = client_for_env(self.env, kube=self._kube.get() if need_kube else None,
+                                kestra_url=self.kestra_url, insecure=self.insecure,
+                                timeout=max(min(timeout, 30.0), 0.5), retries=1)
+        self.warnings.update(client.warnings)
+        self.used.setdefault("url", client.url)
+        self.used.setdefault("route", client.route)
+        return client
+
+    def minio_probe(self, timeout: float):
+        from kestra_ops.adapters.minio_health import HealthProbe, base_url
+
+        url = base_url(self.env.minio_endpoint, self.env.minio_secure)
+        if url is None:
+            return None, ""
+        return HealthProbe(url, verify=not self.insecure, timeout=timeout), ""
+
+    def close(self) -> None:
+        self._kube.close()
 
 
-def build_specs(env: Environment, ids: list[str], *, kube: Lazy, kestra_url: str | None,
-                insecure: bool, warnings: set[str] | None = None,
-                used: dict | None = None) -> list[Spec]:
-    """The items' functions. ``used`` receives the ``url`` and ``route`` of the first Kestra
-    client built (every item builds the same)."""
-    from kestra_ops.checks import configmap, events, kestra, pods, storage
+class Attempt:
+    """One attempt of one item: the :class:`~kestra_ops.checks.declare.Context` it is given."""
 
-    ns = env.namespace
+    def __init__(self, shared: Connections, timeout: float, cancel: threading.Event):
+        self._shared = shared
+        self.env, self.namespace = shared.env, shared.env.namespace
+        self.timeout, self.cancel = timeout, cancel
 
-    def pods_check(t, cancel):
-        found = pods.fetch_pods(kube.get(), ns, timeout=t)
-        logs = pods.fetch_logs(kube.get(), ns, pods.wanted_logs(found), timeout=t)
-        return pods.check_pods(found, logs, ns)
+    @property
+    def kube(self):
+        return self._shared.reader.get()
 
-    def readiness_check(t, cancel):
-        return pods.check_readiness(pods.fetch_pods(kube.get(), ns, timeout=t), ns)
+    def helm(self):
+        return self._shared.helm.get()
 
-    def events_check(t, cancel):
-        # each Warning event is judged against the object it is about (the pods, the claims)
-        since, label = events.deploy_time(env, kube.get(), timeout=t)
-        found = events.fetch_events(kube.get(), ns, timeout=t)
-        objects = events.fetch_objects(kube.get(), ns, events.kinds_to_read(found, since),
-                                       timeout=t)
-        return events.check_events(found, since, label, ns, objects)
-
-    def minio_check(t, cancel):
-        return storage.check_minio(*storage.fetch_minio(env, insecure=insecure,
-                                                        timeout=min(t, 10.0)))
-
-    def with_client(t, fn):
-        client = kestra_client(env, kube, kestra_url=kestra_url, insecure=insecure, timeout=t,
-                               warnings=warnings)
-        if used is not None:
-            used.setdefault("url", client.url)
-            used.setdefault("route", client.route)
+    @contextmanager
+    def kestra(self):
+        client = self._shared.kestra_client(self.timeout)
         try:
-            return fn(client)
+            yield client
         finally:
             client.close()
 
-    def api_check(t, cancel):
-        return with_client(t, lambda c: kestra.check_api(c.url, *kestra.fetch_api(c)))
+    def minio(self):
+        return self._shared.minio_probe(min(self.timeout, 10.0))
 
-    def login_check(t, cancel):
-        return with_client(t, lambda c: kestra.check_login(c.username, *kestra.fetch_login(c)))
 
-    def e2e_check(t, cancel):
-        # leave time for the delete within the item's budget
-        return with_client(t, lambda c: kestra.check_e2e(kestra.run_e2e(
-            c, timeout=max(t * 0.8 - 1.0, t / 2), cancel=cancel)))
+def build_specs(shared: Connections, ids: list[str]) -> list[Spec]:
+    """The runner's specs of the items ``ids`` (the registry's functions, each given an
+    :class:`Attempt` per run)."""
+    def runner(check):
+        return lambda timeout, cancel: check.run(Attempt(shared, timeout, cancel))
 
-    def configmap_check(t, cancel):
-        return configmap.check_configmap(configmap.fetch_configmap(kube.get(), ns, timeout=t))
-
-    table = {"pods": pods_check, "readiness": readiness_check, "events": events_check,
-             "minio": minio_check, "kestra-api": api_check, "login": login_check,
-             "e2e-flow": e2e_check, "configmap": configmap_check}
-    return [Spec(i, table[i]) for i in ids]
+    return [Spec(c.id, runner(c)) for c in registry.select(ids)]
 
 
 def run_check(env: Environment, *, only: str | list[str] | None = None,
@@ -172,22 +200,15 @@ def run_check(env: Environment, *, only: str | list[str] | None = None,
         raise InvalidInput("--timeout-per-check must be positive")
     started = time.perf_counter()
     report = CheckReport(env.name, env.namespace)
-    if kube is not None:
-        holder = Lazy(lambda: kube)
-    else:
-        from kestra_ops.adapters.kube import connect
-
-        holder = Lazy(lambda: connect(env), lambda k: k.close())
-    warnings: set[str] = set()
-    used: dict = {}
-    specs = build_specs(env, ids, kube=holder, kestra_url=kestra_url, insecure=insecure,
-                        warnings=warnings, used=used)
+    shared = Connections(env, kube=kube, kestra_url=kestra_url, insecure=insecure)
+    shown = []
 
     def note(message: str) -> None:
         if progress is None:
             return
         if progress.tty:
             progress.update(message)
+            shown.append(message)
         elif message.startswith(("waiting", "interrupted")):
             progress.info(f"  {message}")
 
@@ -195,15 +216,23 @@ def run_check(env: Environment, *, only: str | list[str] | None = None,
 
     preload("requests", "yaml")  # the checks run in threads and share these
     try:
-        report.results = run_checks(specs, timeout=timeout, wait_for=wait, on_progress=note)
+        report.results = run_checks(build_specs(shared, ids), timeout=timeout, wait_for=wait,
+                                    on_progress=note)
     finally:
-        holder.close()
+        shared.close()
     report.seconds = time.perf_counter() - started
-    report.warnings = sorted(warnings)
-    if used:
-        report.kestra_url, report.kestra_url_source = used["url"], used["route"]
+    if shown:  # the transient line replaced by one that stays
+        progress.info(f"  checked {', '.join(ids)} ({report.seconds:.1f}s)")
+    report.warnings = sorted(shared.warnings)
+    if shared.used:
+        report.kestra_url, report.kestra_url_source = shared.used["url"], shared.used["route"]
     else:  # no Kestra item ran: the URL it would use when one is given (the proxy needs kube)
         from kestra_ops.wiring import chosen_url
 
         report.kestra_url, report.kestra_url_source = chosen_url(kestra_url, env)
     return report
+
+
+def check(env: Environment, **options) -> Report:
+    """The ``check`` command's report (options: those of :func:`run_check`)."""
+    return run_check(env, **options).to_report()

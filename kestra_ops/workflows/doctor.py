@@ -2,12 +2,15 @@
 with its evidence and its fix.
 
 What is looked at (concurrently; each source that cannot be read is named in ``not_checked``,
-never silently skipped): the pods and their containers' logs (the previous, crashed instance
-too), ConfigMap kestra-config, the permissions a deploy needs (preflight's RBAC check), the
-Helm release (preflight's release check), MinIO's health, and through Kestra's API: basic-auth
-state, every flow (exported in one ZIP, checked against the live ``kestra.plugins.blacklist``
-and the server's validate endpoint) and the RUNNING executions. The rules themselves are pure
-functions in :mod:`kestra_ops.checks.doctor_rules`.
+never silently skipped, with the findings it leaves unchecked): the pods and their containers'
+logs (the previous, crashed instance too), ConfigMap kestra-config, the permissions a deploy
+needs (preflight's RBAC check), the Helm release (preflight's release check), MinIO's health,
+and through Kestra's API: basic-auth state, every flow (exported in one ZIP, checked against
+the live ``kestra.plugins.blacklist`` and the server's validate endpoint) and the RUNNING
+executions. The rules themselves are pure functions declared in
+:mod:`kestra_ops.checks.doctor_rules` (the registry gathers them). :func:`run_doctor` returns
+the command's :class:`~kestra_ops.results.Report`: the findings as items (``findings`` in
+JSON), each source looked at as a step (``skip`` when it could not be read).
 """
 
 from __future__ import annotations
@@ -16,38 +19,16 @@ import io
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
-from kestra_ops.checks import SIDECAR
-from kestra_ops.checks.doctor_rules import UNKNOWN_TYPE_RE, Finding, Snapshot, diagnose
+from kestra_ops.chart import CONFIGMAP, SIDECAR
+from kestra_ops.checks import registry
+from kestra_ops.checks.doctor_rules import UNKNOWN_TYPE_RE, Snapshot, diagnose
 from kestra_ops.errors import KestraOpsError, PermissionDenied
+from kestra_ops.results import FAIL, PASS, SKIP, Report, Step, worst
 from kestra_ops.settings import Environment
 
 LOG_LINES = 50
-
-
-@dataclass
-class DoctorReport:
-    env: str
-    namespace: str
-    findings: list[Finding] = field(default_factory=list)
-    not_checked: dict[str, str] = field(default_factory=dict)
-    looked_at: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.findings
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.ok else 1
-
-    def to_dict(self) -> dict:
-        return {"env": self.env, "namespace": self.namespace, "ok": self.ok,
-                "exit_code": self.exit_code, "seconds": round(self.seconds, 3),
-                "findings": [f.to_dict() for f in self.findings],
-                "not_checked": dict(self.not_checked), "looked_at": list(self.looked_at)}
+doctor_help = registry.doctor_help  # the command's help lists the findings from here
 
 
 # --------------------------------------------------------------------------- fetchers
@@ -68,16 +49,18 @@ def _logs_to_read(pods: list[dict]) -> list[tuple[str, str, bool]]:
 
 
 def _cluster(snap: Snapshot, env: Environment, kube) -> None:
+    from kestra_ops.adapters.kube_read import KubeReader
     from kestra_ops.checks import configmap, pods
 
+    reader = KubeReader(kube)
     try:
-        snap.pods = pods.live(pods.fetch_pods(kube, env.namespace))
-        snap.logs = pods.fetch_logs(kube, env.namespace, _logs_to_read(snap.pods),
+        snap.pods = pods.live(reader.pods(env.namespace))
+        snap.logs = pods.fetch_logs(reader, env.namespace, _logs_to_read(snap.pods),
                                     lines=LOG_LINES)
     except KestraOpsError as err:
         snap.errors["pods"] = str(err)
     try:
-        app, why = configmap.parse_application(configmap.fetch_configmap(kube, env.namespace))
+        app, why = configmap.parse_application(configmap.fetch_configmap(reader, env.namespace))
         snap.application = app
         if app is None:
             snap.errors["configmap"] = why
@@ -86,15 +69,15 @@ def _cluster(snap: Snapshot, env: Environment, kube) -> None:
 
 
 def _minio(snap: Snapshot, env: Environment, insecure: bool) -> None:
+    from kestra_ops.adapters.minio_health import HealthProbe, base_url
     from kestra_ops.checks import storage
 
-    url, live, cluster, why = storage.fetch_minio(env, insecure=insecure)
-    snap.minio_url = url
+    snap.minio_url = url = base_url(env.minio_endpoint, env.minio_secure)
     if url is None:
-        snap.errors["minio"] = why
+        snap.errors["minio"] = storage.NO_ENDPOINT
         return
-    result = storage.check_minio(url, live, cluster)
-    snap.minio_health = "" if result.status != "fail" else result.reason
+    result = storage.minio_verdict(HealthProbe(url, verify=not insecure))
+    snap.minio_health = "" if result.status != FAIL else result.reason
 
 
 def _kestra(snap: Snapshot, env: Environment, kube, kestra_url, insecure: bool) -> None:
@@ -194,32 +177,38 @@ def _path(path: tuple) -> str:
 
 def run_doctor(env: Environment, *, kestra_url: str | None = None, insecure: bool = False,
                stuck_after: float = 3600.0, kube=None, helm: str | None = None,
-               progress=None) -> DoctorReport:
-    """Gather the snapshot (concurrently) and apply every rule (see the module doc)."""
+               progress=None) -> Report:
+    """Gather the snapshot (concurrently), apply every rule, and report (see the module doc).
+    Exit 0 when no problem is found, 1 when one is (a warning too)."""
     from kestra_ops.workflows.preflight import check_rbac, check_release
 
     started = time.perf_counter()
     snap = Snapshot(env.name, env.namespace, stuck_after=stuck_after, now=time.time())
     owned = kube is None
     if kube is None:
-        from kestra_ops.adapters.kube import connect
+        from kestra_ops import wiring
 
         try:
-            kube = connect(env)
+            kube = wiring.kube(env)
         except KestraOpsError as err:
             snap.errors["kubernetes"] = str(err)
     note = (lambda m: progress.update(m)) if progress is not None else (lambda m: None)
     from kestra_ops.concurrency import preload
 
     preload("requests", "yaml")  # the rules' fetchers run in threads and share these
+    seconds: dict[str, float] = {}
     try:
         with ThreadPoolExecutor(max_workers=5, thread_name_prefix="doctor") as pool:
-            jobs = {"minio": pool.submit(_minio, snap, env, insecure),
-                    "kestra": pool.submit(_kestra, snap, env, kube, kestra_url, insecure),
-                    "release": pool.submit(check_release, env, helm=helm)}
+            jobs = {"minio": pool.submit(_timed, seconds, "minio", _minio, snap, env, insecure),
+                    "kestra": pool.submit(_timed, seconds, "kestra", _kestra, snap, env, kube,
+                                          kestra_url, insecure),
+                    "release": pool.submit(_timed, seconds, "release", check_release, env,
+                                           helm=helm)}
             if kube is not None:
-                jobs["cluster"] = pool.submit(_cluster, snap, env, kube)
-                jobs["rbac"] = pool.submit(check_rbac, kube, env.namespace, env.chart_path)
+                jobs["cluster"] = pool.submit(_timed, seconds, "cluster", _cluster, snap, env,
+                                              kube)
+                jobs["rbac"] = pool.submit(_timed, seconds, "rbac", check_rbac, kube,
+                                           env.namespace, env.chart_path)
             for name, job in jobs.items():
                 note(f"looking at {name}")
                 value = job.result()
@@ -228,17 +217,24 @@ def run_doctor(env: Environment, *, kestra_url: str | None = None, insecure: boo
     finally:
         if owned and kube is not None:
             kube.close()
+    if progress is not None and getattr(progress, "tty", False):  # the transient line replaced
+        progress.info(f"  looked at {', '.join(jobs)} ({time.perf_counter() - started:.1f}s)")
     _blacklisted(snap)
-    report = DoctorReport(env.name, env.namespace, diagnose(snap), dict(snap.errors))
-    report.looked_at = _looked_at(snap)
-    report.seconds = time.perf_counter() - started
-    return report
+    return _report(env, snap, diagnose(snap), seconds, time.perf_counter() - started)
+
+
+def _timed(seconds: dict, name: str, fn, *args, **kwargs):
+    started = time.perf_counter()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        seconds[name] = time.perf_counter() - started
 
 
 def _judged(snap: Snapshot, name: str, check) -> None:
     """Keep a preflight check that judged something; one that could not run is not_checked
     (helm missing is not a stuck release, an unreachable API not a missing permission)."""
-    judged = check.status != "fail" or (name == "rbac" and check.details) or \
+    judged = check.status != FAIL or (name == "rbac" and check.details) or \
         (name == "release" and "pending-" in check.reason)
     if judged:
         setattr(snap, name, check)
@@ -246,23 +242,79 @@ def _judged(snap: Snapshot, name: str, check) -> None:
         snap.errors[name] = check.reason
 
 
-def _looked_at(snap: Snapshot) -> list[str]:
-    seen = []
-    if snap.pods is not None:
-        seen.append(f"{len(snap.pods)} pod(s), {len(snap.logs)} container log(s)")
-    if snap.application is not None:
-        seen.append("configmap kestra-config")
-    if snap.rbac is not None:
-        seen.append(f"permissions ({snap.rbac.reason})")
-    if snap.release is not None:
-        seen.append(f"release ({snap.release.reason})")
-    if snap.minio_url:
-        seen.append(f"MinIO health at {snap.minio_url}")
-    if snap.auth_configs is not None:
-        seen.append("Kestra basic-auth state")
-    if "flows" not in snap.errors and snap.auth_configs is not None:
-        seen.append(f"{len(snap.flows)} flow(s) (blacklist: "
-                    f"{', '.join(snap.blacklist) or 'none'})")
-    if snap.running is not None:
-        seen.append(f"{len(snap.running)} RUNNING execution(s)")
-    return seen
+# source -> the job that reads it (for its time)
+_JOBS = {"pods": "cluster", "configmap": "cluster", "rbac": "rbac", "release": "release",
+         "minio": "minio", "kestra": "kestra", "basic-auth": "kestra", "flows": "kestra",
+         "blacklist": "kestra", "executions": "kestra"}
+
+
+def _sources(snap: Snapshot) -> list[tuple[str, str | None, str | None]]:
+    """(source, what was read there, its ``looked_at`` line) for every source, in order;
+    (source, None, None) when it was not read (snap.errors or _unread say why)."""
+    out: list[tuple[str, str | None, str | None]] = []
+
+    def seen(source: str, what: str | None, line: str | None = None) -> None:
+        out.append((source, what, line or what))
+
+    seen("pods", None if snap.pods is None else
+         f"{len(snap.pods)} pod(s), {len(snap.logs)} container log(s)")
+    seen("configmap", None if snap.application is None else f"configmap {CONFIGMAP}")
+    for source, check, label in (("rbac", snap.rbac, "permissions"),
+                                 ("release", snap.release, "release")):
+        seen(source, None if check is None else check.reason,
+             None if check is None else f"{label} ({check.reason})")
+    seen("minio", f"health at {snap.minio_url}" if snap.minio_url else None,
+         f"MinIO health at {snap.minio_url}")
+    seen("kestra", None if snap.auth_configs is None else "Kestra basic-auth state")
+    flows = "flows" not in snap.errors and snap.auth_configs is not None
+    seen("flows", f"{len(snap.flows)} flow(s) (blacklist: {', '.join(snap.blacklist) or 'none'})"
+         if flows else None)
+    seen("executions", None if snap.running is None else
+         f"{len(snap.running)} RUNNING execution(s)")
+    return [(source, what, line if what is not None else None) for source, what, line in out]
+
+
+def _unread(snap: Snapshot) -> dict[str, str]:
+    """source -> why it was not read (a source behind an unreadable one included)."""
+    why = dict(snap.errors)
+    if "kubernetes" in why:
+        for source in ("pods", "configmap", "rbac"):
+            why.setdefault(source, why["kubernetes"])
+    if snap.kestra_error:
+        for source in ("kestra", "basic-auth", "flows", "blacklist", "executions"):
+            why.setdefault(source, f"Kestra's API cannot be used: {snap.kestra_error}")
+    return why
+
+
+def _report(env: Environment, snap: Snapshot, found: list, seconds: dict,
+            total: float) -> Report:
+    sources = _sources(snap)
+    looked_at = [line for _, _, line in sources if line is not None]
+    report = Report("doctor", env.name, title=f"doctor {env.name} (namespace {env.namespace})",
+                    items=found, items_key="findings")
+    unread = _unread(snap)
+    for source, what, _ in sources:
+        took = seconds.get(_JOBS[source], 0.0)
+        if what is not None:
+            report.steps.append(Step(source, PASS, what, took))
+        elif source in unread:
+            report.steps.append(Step(source, SKIP, unread[source], took))
+    for key, why in snap.errors.items():  # what else was not read (a flow's file, kubernetes)
+        if key not in {source for source, _, _ in sources}:
+            report.steps.append(Step(key, SKIP, why, seconds.get(_JOBS.get(key, ""), 0.0)))
+    for rule in registry.rules():
+        missing = [s for s in rule.needs if s in unread]
+        if missing:
+            report.details.append(f"not checked: {', '.join(rule.ids)} ({missing[0]}: "
+                                  f"{unread[missing[0]]})")
+    errors = sum(f.status == FAIL for f in found)
+    report.status = worst(f.status for f in found)
+    report.exit_code = 1 if found else 0
+    report.message = (f"doctor {env.name}: no problems found" if not found else
+                      f"doctor {env.name}: {len(found)} problem(s) found ({errors} error(s), "
+                      f"{len(found) - errors} warning(s))")
+    report.data = {"namespace": env.namespace, "ok": not found, "seconds": round(total, 3),
+                   "not_checked": dict(snap.errors), "looked_at": looked_at}
+    if not found:  # scripts read the key even when empty (the items fill it otherwise)
+        report.data["findings"] = []
+    return report

@@ -4,62 +4,26 @@ the condition").
 
 The wait follows ``kubectl rollout status``: the controller must have observed the new
 generation, every replica must be updated and available, and no old pod may be left. It gives up
-early on states that do not heal by waiting: a container in CrashLoopBackOff for
+early on states that do not heal by waiting (the pod judge's :meth:`Problem.gives_up
+<kestra_ops.checks.pods.Problem.gives_up>`: a container in CrashLoopBackOff for
 ``crashloop_restarts`` restarts, an image that cannot be pulled, a container that cannot be
-created, or the Deployment's own progress deadline.
+created), or on the Deployment's own progress deadline. The pods are judged by
+:func:`kestra_ops.checks.pods.pod_problems`, as the checklist judges them; the reads and the
+restart itself are :mod:`kestra_ops.adapters.kube_read`'s.
 """
 
 from __future__ import annotations
 
-import datetime
-import json
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
 
-from kestra_ops.errors import OperationFailed
+from kestra_ops.adapters.kube_read import RESTARTED_AT, KubeReader, read_json, restart_deployment
+from kestra_ops.checks.pods import UNREADY, Problem, live, pod_problems
+from kestra_ops.errors import KestraOpsError, OperationFailed
 
-RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+__all__ = ["read_json", "restart_deployment", "wait_for_rollout", "RESTARTED_AT"]
+
 REVISION = "deployment.kubernetes.io/revision"
-# waiting reasons that waiting will not fix
-FATAL_WAITING = ("ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
-                 "CreateContainerConfigError", "CreateContainerError", "RunContainerError")
-CRASHLOOP = "CrashLoopBackOff"
-
-
-def read_json(kube, what: str, fn: Callable[..., Any], *args, **kwargs) -> dict:
-    """One API call through :meth:`Kube.call`, answered as plain JSON (no client models)."""
-    response = kube.call(what, fn, *args, _preload_content=False, **kwargs)
-    return json.loads(response.data or b"{}")
-
-
-def restart_deployment(kube, namespace: str, name: str) -> dict:
-    """``kubectl rollout restart deployment/NAME``: stamp the pod template with restartedAt.
-
-    Returns the patched Deployment. The stamp has sub-second precision so two restarts within
-    one second (a patch, then its automatic restore) still roll out a new ReplicaSet each.
-    """
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
-    return read_json(kube, f"deployment {name}", kube.apps.patch_namespaced_deployment, name,
-                     namespace, body, _content_type="application/strategic-merge-patch+json")
-
-
-@dataclass
-class PodProblem:
-    """Why one pod of the new ReplicaSet is not ready."""
-
-    pod: str
-    container: str | None
-    reason: str
-    restarts: int = 0
-    detail: str = ""
-    fatal: bool = False
-
-    def describe(self) -> str:
-        where = f"pod {self.pod}" + (f" container {self.container}" if self.container else "")
-        text = f"{where}: {self.reason} ({self.restarts} restart{'s' * (self.restarts != 1)})"
-        return text + (f"; {self.detail}" if self.detail else "")
+NEVER_READY = "never ready"
 
 
 def wait_for_rollout(kube, namespace: str, name: str, timeout: float, progress, *,
@@ -67,17 +31,17 @@ def wait_for_rollout(kube, namespace: str, name: str, timeout: float, progress, 
                      max_poll: float = 2.0) -> None:
     """Wait until Deployment ``name`` has rolled out; raise :class:`OperationFailed` naming the
     failing pod, container, reason and restart count otherwise."""
+    reader = KubeReader(kube)
     deadline = time.monotonic() + timeout
     last_state = None
     while True:
-        dep = read_json(kube, f"deployment {name}", kube.apps.read_namespaced_deployment, name,
-                        namespace)
+        dep = reader.read("deployments", namespace, name, group_version="apps/v1")
         done, state = _status(dep)
-        problems: list[PodProblem] = []
+        problems: list[Problem] = []
         if not done and _observed(dep):
-            problems = _pod_problems(kube, namespace, dep, crashloop_restarts)
+            problems = _problems(reader, namespace, dep, crashloop_restarts)
             if problems:
-                state += "; " + problems[0].describe()
+                state += "; " + problems[0].line()
         if state != last_state:
             if progress is not None:
                 if progress.tty:
@@ -87,16 +51,16 @@ def wait_for_rollout(kube, namespace: str, name: str, timeout: float, progress, 
             last_state = state
         if done:
             return
-        fatal = next((p for p in problems if p.fatal), None)
+        fatal = next((p for p in problems if p.gives_up(crashloop_restarts)), None)
         if fatal is not None:
-            raise OperationFailed(f"deployment {name}: {_with_event(kube, namespace, fatal)}")
+            raise OperationFailed(f"deployment {name}: {_with_event(reader, namespace, fatal)}")
         stalled = _condition(dep, "Progressing") if _observed(dep) else {}
         if stalled.get("reason") == "ProgressDeadlineExceeded":
             raise OperationFailed(f"deployment {name}: progress deadline exceeded: "
-                                  f"{_timeout_reason(kube, namespace, dep, problems)}")
+                                  f"{_timeout_reason(reader, namespace, dep, problems)}")
         if time.monotonic() >= deadline:
             raise OperationFailed(f"deployment {name}: not ready after {timeout:g}s: "
-                                  f"{_timeout_reason(kube, namespace, dep, problems)}")
+                                  f"{_timeout_reason(reader, namespace, dep, problems)}")
         time.sleep(min(poll, max(deadline - time.monotonic(), 0.01)))
         poll = min(poll * 1.5, max_poll)
 
@@ -128,13 +92,13 @@ def _condition(obj: dict, kind: str) -> dict:
                  if c.get("type") == kind), {})
 
 
-def _new_pods(kube, namespace: str, dep: dict) -> list[dict]:
+def _new_pods(reader: KubeReader, namespace: str, dep: dict) -> list[dict]:
     """Pods of the Deployment's current ReplicaSet (the one with its revision)."""
     revision = (dep["metadata"].get("annotations") or {}).get(REVISION)
     labels = ((dep.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     selector = ",".join(f"{k}={v}" for k, v in labels.items())
-    sets = read_json(kube, "replicasets", kube.apps.list_namespaced_replica_set, namespace,
-                     label_selector=selector)["items"]
+    sets = reader.objects("replicasets", namespace, group_version="apps/v1",
+                          label_selector=selector or None)
     uid = dep["metadata"].get("uid")
     owned = [rs for rs in sets if any(r.get("uid") == uid for r in
                                       rs["metadata"].get("ownerReferences") or [])]
@@ -146,62 +110,30 @@ def _new_pods(kube, namespace: str, dep: dict) -> list[dict]:
     if pod_hash:
         selector = f"{selector},pod-template-hash={pod_hash}" if selector else \
             f"pod-template-hash={pod_hash}"
-    pods = read_json(kube, "pods", kube.core.list_namespaced_pod, namespace,
-                     label_selector=selector)["items"]
-    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    return live(reader.pods(namespace, label_selector=selector or None))
 
 
-def _pod_problems(kube, namespace: str, dep: dict, crashloop_restarts: int) -> list[PodProblem]:
-    problems = []
-    for pod in _new_pods(kube, namespace, dep):
-        problem = _pod_problem(pod, crashloop_restarts)
-        if problem is not None:
-            problems.append(problem)
-    problems.sort(key=lambda p: (not p.fatal, -p.restarts))
-    return problems
+def _problems(reader: KubeReader, namespace: str, dep: dict,
+              crashloop_restarts: int) -> list[Problem]:
+    """The worst problem of each pod of the new ReplicaSet (one that waiting will not heal
+    first, then the most restarted)."""
+    def rank(p: Problem):
+        return p.gives_up(crashloop_restarts), p.restarts
+
+    worst = []
+    for pod in _new_pods(reader, namespace, dep):
+        failing = [p for p in pod_problems(pod, unready=True) if p.status == "fail"]
+        if failing:
+            worst.append(max(failing, key=rank))
+    return sorted(worst, key=rank, reverse=True)
 
 
-def _pod_problem(pod: dict, crashloop_restarts: int) -> PodProblem | None:
-    name, st = pod["metadata"]["name"], pod.get("status") or {}
-    scheduled = next((c for c in st.get("conditions") or [] if c.get("type") == "PodScheduled"),
-                     {})
-    if scheduled.get("status") == "False":
-        return PodProblem(name, None, scheduled.get("reason") or "Unschedulable",
-                          detail=scheduled.get("message", ""))
-    statuses = (st.get("initContainerStatuses") or []) + (st.get("containerStatuses") or [])
-    worst = None
-    for cs in statuses:
-        restarts = cs.get("restartCount", 0)
-        state, last = cs.get("state") or {}, (cs.get("lastState") or {}).get("terminated") or {}
-        waiting = state.get("waiting") or {}
-        reason = waiting.get("reason")
-        detail = (f"last exit {last.get('exitCode')} {last.get('reason', '')}".rstrip()
-                  if last else waiting.get("message", ""))
-        if reason == CRASHLOOP or (reason in FATAL_WAITING) or reason == "ErrImagePull":
-            fatal = reason in FATAL_WAITING or (reason == CRASHLOOP
-                                                and restarts >= crashloop_restarts)
-            problem = PodProblem(name, cs["name"], reason, restarts, detail, fatal)
-        elif state.get("running") and not cs.get("ready"):
-            problem = PodProblem(name, cs["name"], "running but not ready", restarts, detail)
-        elif state.get("terminated") and state["terminated"].get("exitCode"):
-            term = state["terminated"]
-            problem = PodProblem(name, cs["name"], term.get("reason") or "Error", restarts,
-                                 f"exit {term.get('exitCode')}")
-        elif reason and reason not in ("ContainerCreating", "PodInitializing"):
-            problem = PodProblem(name, cs["name"], reason, restarts, waiting.get("message", ""))
-        else:
-            continue
-        if worst is None or (problem.fatal, problem.restarts) > (worst.fatal, worst.restarts):
-            worst = problem
-    return worst
-
-
-def _last_warning(kube, namespace: str, pod: str) -> str:
+def _last_warning(reader: KubeReader, namespace: str, pod: str) -> str:
     """The pod's most recent Warning event, as "Reason: message" ("" when none or not allowed)."""
     try:
-        events = read_json(kube, "events", kube.core.list_namespaced_event, namespace,
-                           field_selector=f"involvedObject.name={pod},type=Warning")["items"]
-    except OperationFailed:
+        events = reader.events(namespace,
+                               field_selector=f"involvedObject.name={pod},type=Warning")
+    except KestraOpsError:
         return ""
     if not events:
         return ""
@@ -210,26 +142,24 @@ def _last_warning(kube, namespace: str, pod: str) -> str:
     return f"{latest.get('reason')}: {latest.get('message', '').strip()}"
 
 
-def _with_event(kube, namespace: str, problem: PodProblem) -> str:
-    text = problem.describe()
-    if problem.pod != "-":
-        event = _last_warning(kube, namespace, problem.pod)
-        if event:
-            text += f"; last event {event}"
-    return text
+def _with_event(reader: KubeReader, namespace: str, problem: Problem) -> str:
+    text = problem.line()
+    event = _last_warning(reader, namespace, problem.pod)
+    return text + (f"; last event {event}" if event else "")
 
 
-def _timeout_reason(kube, namespace: str, dep: dict, problems: list[PodProblem]) -> str:
+def _timeout_reason(reader: KubeReader, namespace: str, dep: dict,
+                    problems: list[Problem]) -> str:
     if problems:
         problem = problems[0]
-        if problem.reason == "running but not ready":
-            problem.reason = "never ready"
-        return _with_event(kube, namespace, problem)
+        if problem.reason == UNREADY:
+            problem.reason = NEVER_READY
+        return _with_event(reader, namespace, problem)
     done, state = _status(dep)
     for kind in ("ReplicaFailure", "Progressing"):
         cond = _condition(dep, kind)
         if cond.get("status") == "False" or (kind == "ReplicaFailure" and cond):
             return f"{state}; {kind} {cond.get('reason')}: {cond.get('message', '')}"
-    if _observed(dep) and not _new_pods(kube, namespace, dep):
+    if _observed(dep) and not _new_pods(reader, namespace, dep):
         return f"{state}; no pod of the new ReplicaSet exists"
     return state

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -110,9 +111,11 @@ def test_crashloop_table_names_pod_container_restarts_and_log(install):
     install.kube.store.set_log(NS, pod, "kestra", "Exception in thread main\n", previous=True)
     result = install.run("--only", "pods")
     assert result.exit_code == 1
-    assert f"FAIL  pods  1 of 3 pod(s) in {NS} failing: pod {pod} container kestra: " \
-           "CrashLoopBackOff, " in result.output
-    assert "restart" in result.output and "| Exception in thread main" in result.output
+    # one line per item: mark, id, why (naming the pod, container, reason and restarts), time
+    assert re.search(rf"^  FAIL  pods  1 of 3 pod\(s\) in {NS} failing: pod {pod} container "
+                     r"kestra: CrashLoopBackOff \(\d+ restarts?\) \(\d+\.\d\ds\)$", result.output,
+                     re.M), result.output
+    assert "| Exception in thread main" in result.output
 
 
 def test_job_pod_that_failed_with_live_sidecar(install):

@@ -173,7 +173,7 @@ def test_first_install_history_passes():
         "resolved: Pod/kestra-postgres-0: FailedScheduling: unbound PVCs (x1, last "
         "2026-12-05T23:31:47Z); pod kestra-postgres-0 was scheduled at 2026-12-05T23:31:47Z and "
         "is ready"]
-    assert result.items[0]["resolved"] is True and result.items[0]["count"] == 1
+    assert result.data[0]["resolved"] is True and result.data[0]["count"] == 1
 
 
 def test_present_events_fail_first_and_history_follows():
@@ -187,7 +187,7 @@ def test_present_events_fail_first_and_history_follows():
     assert result.reason.startswith("1 Warning event(s) in kestra since revision 2 still "
                                     "present: Pod/kestra-standalone-1: BackOff: Back-off")
     assert result.reason.endswith("; 2 resolved")
-    assert [i["resolved"] for i in result.items] == [False, True, True]
+    assert [i["resolved"] for i in result.data] == [False, True, True]
     assert result.details[0].endswith("(waiting: CrashLoopBackOff)")
     assert all(d.startswith("resolved: ") for d in result.details[1:])
 

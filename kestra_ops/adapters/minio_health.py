@@ -1,0 +1,64 @@
+"""MinIO's unauthenticated health endpoints over plain HTTP(S), for the ``minio`` check and the
+doctor: :class:`HealthProbe` GETs a path of the environment's MinIO and answers its HTTP status,
+or the reason it got none in words (:mod:`kestra_ops.adapters.neterr`).
+
+TLS is verified against REQUESTS_CA_BUNDLE, else SSL_CERT_FILE (as the storage adapter), else
+certifi's bundle, unless ``verify=False`` (``--insecure``: the command says so once, not per
+request). Redirects are not followed.
+"""
+
+from __future__ import annotations
+
+
+def base_url(endpoint: str | None, secure: bool = True) -> str | None:
+    """``http(s)://host:port`` of a MinIO endpoint (``host:port`` or a URL), None without one."""
+    if not endpoint:
+        return None
+    from kestra_ops.adapters.storage import split_endpoint
+
+    host, secure = split_endpoint(endpoint, secure)
+    return f"{'https' if secure else 'http'}://{host}"
+
+
+class HealthProbe:
+    """GETs of one MinIO's health paths over one connection pool; close it (or use ``with``)."""
+
+    def __init__(self, url: str, *, verify: bool = True, timeout: float = 5.0):
+        import requests
+
+        self.url = url.rstrip("/")
+        self.verify, self.timeout = verify, timeout
+        self.session = requests.Session()
+        if not verify:
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+    def __enter__(self) -> "HealthProbe":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def status(self, path: str) -> tuple[int | None, str]:
+        """(HTTP status, "") of ``GET url+path``, or (None, why there was no answer)."""
+        import os
+
+        import requests
+
+        from kestra_ops.adapters.neterr import describe
+
+        ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
+        try:
+            response = self.session.get(self.url + path, timeout=self.timeout,
+                                        verify=(ca or True) if self.verify else False,
+                                        allow_redirects=False)
+        except requests.exceptions.SSLError as err:
+            return None, f"{describe(err)}; --insecure skips the verification"
+        except requests.RequestException as err:
+            return None, describe(err)
+        response.close()
+        return response.status_code, ""
