@@ -49,11 +49,12 @@ def ensure_key(storage, env: Environment, rec, root: tuple[str, str], *, kube=No
     if existing is None:
         data["policy"] = policy
         with rec.step("access-key") as step:
-            step.warn(f"skipped, nothing written: {why}; apply the policy below by hand (an IAM "
-                      "policy, or `mc admin policy create`), create a key limited by it, and "
-                      f"store that key with `kestra-ops secrets apply --env {env.name}` "
-                      "(KESTRA_OPS_MINIO_ACCESS_KEY / KESTRA_OPS_MINIO_SECRET_KEY; never the "
-                      "root credentials)")
+            step.warn(f"skipped, nothing written: {why}")
+        rec.report.details.append(
+            f"apply policy {name} (shown) by hand (an IAM policy, or `mc admin policy create`), "
+            "create a key limited by it, and store that key with `kestra-ops secrets apply "
+            f"--env {env.name}` (KESTRA_OPS_MINIO_ACCESS_KEY / KESTRA_OPS_MINIO_SECRET_KEY; "
+            "never the root credentials)")
         if kube is not None:
             _flag_root_in_secret(env, rec, root, kube)
         return

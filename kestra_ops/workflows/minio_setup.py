@@ -23,7 +23,6 @@ from typing import Callable, Mapping
 from kestra_ops.errors import KestraOpsError, Unreachable
 from kestra_ops.results import FAIL, Recorder, Report, Section, worst
 from kestra_ops.settings import Environment
-from kestra_ops.workflows.minio_key import bucket_policy  # noqa: F401 - re-exported
 
 HEALTH = ("/minio/health/live", "/minio/health/ready")
 LIFECYCLE_RULE = "kestra-ops-noncurrent"

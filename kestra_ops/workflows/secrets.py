@@ -1,7 +1,8 @@
 """secrets apply: create or update the Secrets the chart reads (``existingSecrets`` in values).
 
 Values come from environment variables (below) or the files their ``<VARIABLE>_FILE`` names
-(:mod:`kestra_ops.credentials`), or, on a terminal, a no-echo prompt; they stay in memory, are checked against Kestra's rules before anything is written, and are never rendered:
+(:mod:`kestra_ops.credentials`), or, on a terminal, a no-echo prompt; they stay in memory, are
+checked against Kestra's rules before anything is written, and are never rendered:
 results name Secrets and keys with created / updated / unchanged (compared by SHA-256). Writes
 are a create, or a replace carrying the resourceVersion that was read (a concurrent change is a
 Conflict, and nothing after it is written). Each change is logged (names and revisions only).
@@ -34,7 +35,7 @@ from typing import Any, Callable, Mapping
 
 from kestra_ops import credentials as creds
 from kestra_ops.adapters import kube_config
-from kestra_ops.credentials import root_key_problems, same_secret  # noqa: F401 - re-exported
+from kestra_ops.credentials import root_key_problems  # noqa: F401 - re-exported
 from kestra_ops.errors import Aborted, Conflict, InvalidInput, PermissionDenied
 from kestra_ops.results import Recorder, Report, Table
 from kestra_ops.settings import Environment

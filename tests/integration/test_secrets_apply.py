@@ -257,3 +257,20 @@ def test_variables_are_documented():
     assert result.exit_code == 0
     for name in VARIABLES:
         assert name in result.output
+
+
+def test_a_value_can_come_from_a_file(project, fake_kube, monkeypatch, tmp_path):
+    """KESTRA_OPS_<X>_FILE (a mounted secret) stands for the variable; the value is written,
+    never shown."""
+    path = tmp_path / "db-password"
+    path.write_text("db-Pass-from-file-3\n")
+    monkeypatch.delenv("KESTRA_OPS_DB_PASSWORD")
+    monkeypatch.setenv("KESTRA_OPS_DB_PASSWORD_FILE", str(path))
+    result = invoke(project, "--yes")
+    assert result.exit_code == 0, result.output
+    assert decoded(fake_kube, "kestra-postgres") == {"password": "db-Pass-from-file-3"}
+    assert "db-Pass-from-file-3" not in result.output
+    monkeypatch.setenv("KESTRA_OPS_DB_PASSWORD_FILE", str(tmp_path / "missing"))
+    result = invoke(project, "--yes")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: KESTRA_OPS_DB_PASSWORD_FILE: cannot read ")
