@@ -103,6 +103,15 @@ def environment_secrets(environ) -> list[str]:
     from urllib.parse import unquote, urlsplit
 
     found = [v for k, v in environ.items() if is_secret_key(k) and len(v) >= 4]
+    for key, path in environ.items():  # <VARIABLE>_FILE: the credentials resolver's file source
+        if key.endswith("_FILE") and is_secret_key(key[:-5]) and path:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    value = fh.read(65536).removesuffix("\n").removesuffix("\r")
+            except (OSError, UnicodeDecodeError):
+                continue
+            if len(value) >= 4:
+                found.append(value)
     for key in ("KESTRA_OPS_DATABASE_URL",):
         try:
             password = urlsplit(environ.get(key, "")).password

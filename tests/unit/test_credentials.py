@@ -167,3 +167,14 @@ def test_every_secret_credential_names_its_place_in_existing_secrets():
         ("KESTRA_OPS_MINIO_SECRET_KEY", ("minio", "secretKeyKey")),
         ("KESTRA_OPS_BASIC_AUTH_PASSWORD", ("basicAuth", "passwordKey")),
         ("KESTRA_OPS_ENCRYPTION_KEY", ("encryption", "key"))]
+
+
+def test_a_value_given_by_file_is_masked_in_outside_text_like_a_variable(tmp_path):
+    from kestra_ops.redact import environment_secrets, mask_line
+
+    (tmp_path / "pw").write_text(VALUE + "\n")
+    secrets = environment_secrets({"KESTRA_OPS_DB_PASSWORD_FILE": str(tmp_path / "pw"),
+                                   "KESTRA_OPS_MINIO_SECRET_KEY": "minio-Secret-5be0"})
+    line = f"connect failed for kestra:{VALUE}@db with key minio-Secret-5be0"
+    masked = mask_line(line, secrets)
+    assert VALUE not in masked and "minio-Secret-5be0" not in masked
