@@ -61,6 +61,12 @@ class Environment:
     def values_paths(self) -> tuple[Path, ...]:
         return tuple(p if p.is_absolute() else self.root / p for p in self.values)
 
+    @property
+    def kubeconfig(self) -> str | None:
+        """The kubeconfig file to use (``KESTRA_OPS_KUBECONFIG``), read when asked: the
+        Kubernetes and Helm adapters take it from here (None: ``KUBECONFIG``/the default)."""
+        return os.environ.get("KESTRA_OPS_KUBECONFIG") or None
+
 
 @dataclass(frozen=True)
 class Config:

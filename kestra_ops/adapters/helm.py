@@ -23,19 +23,21 @@ reverts such changes anyway, it sends nothing).
 Errors are typed and one line: a missing release is :class:`NotFound`, another operation in
 progress is :class:`Conflict`, any other failure :class:`OperationFailed` with helm's error line.
 Values are returned to the caller, never printed.
+
+This class is the one way kestra-ops reaches helm: ``lint`` and ``template`` (the chart lint and the
+deploy diff) are its methods too (run by :mod:`kestra_ops.adapters.helm_cli`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 from kestra_ops.adapters import helm_cli
 from kestra_ops.errors import Conflict, NotFound, OperationFailed, Unreachable
@@ -130,10 +132,12 @@ class Helm:
         self.killed = False  # a second Ctrl-C (or no end within the grace) killed helm
 
     @classmethod
-    def for_env(cls, env, *, helm: str | None = None) -> "Helm":
-        """The environment's context; ``KESTRA_OPS_KUBECONFIG`` as for the Kubernetes adapter."""
-        return cls(helm=helm, context=env.context,
-                   kubeconfig=os.environ.get("KESTRA_OPS_KUBECONFIG"))
+    def for_env(cls, env, *, helm: "str | Helm | None" = None) -> "Helm":
+        """The environment's context and kubeconfig (``env.kubeconfig``, as for the Kubernetes
+        adapter); ``helm`` names the binary (given a :class:`Helm` already, that one)."""
+        if isinstance(helm, Helm):
+            return helm
+        return cls(helm=helm, context=env.context, kubeconfig=getattr(env, "kubeconfig", None))
 
     @cached_property
     def executable(self) -> str:
@@ -211,6 +215,21 @@ class Helm:
             args += ["--revision", str(revision)]
         out = self._read("get manifest", release, namespace, self._command.run(args), revision)
         return out.decode("utf-8", errors="replace")
+
+    # ------------------------------------------------------------------ offline (direct)
+    def lint(self, chart: Path | str, values_files: Sequence[Path | str], *,
+             namespace: str = "default", strict: bool = True) -> helm_cli.HelmResult:
+        """``helm lint [--strict]`` with the values files in order (no cluster needed)."""
+        return helm_cli.lint(Path(chart), [Path(p) for p in values_files], strict=strict,
+                             namespace=namespace, helm=self.executable)
+
+    def template(self, chart: Path | str, values_files: Sequence[Path | str], *, release: str,
+                 namespace: str, kube_version: str | None = None) -> helm_cli.HelmResult:
+        """``helm template`` with the values files in order: the rendered manifests on stdout
+        (no cluster needed)."""
+        return helm_cli.template(Path(chart), [Path(p) for p in values_files], release=release,
+                                 namespace=namespace, kube_version=kube_version,
+                                 helm=self.executable)
 
     # ------------------------------------------------------------------ changes (direct)
     def upgrade_install(self, release: str, chart: Path | str, namespace: str,
@@ -343,40 +362,3 @@ def _revision(row: dict) -> Revision:
                     chart=str(row.get("chart", "")), app_version=str(row.get("app_version", "")),
                     updated=str(row.get("updated") or ""),
                     description=str(row.get("description", "")))
-
-
-# Module-level shortcuts: ``helm.history("kestra", "ns", context="prod")``.
-def history(release: str, namespace: str, **conn: Any) -> list[Revision]:
-    return Helm(**conn).history(release, namespace)
-
-
-def status(release: str, namespace: str, revision: int | None = None,
-           **conn: Any) -> ReleaseStatus:
-    return Helm(**conn).status(release, namespace, revision)
-
-
-def current_values(release: str, namespace: str, revision: int | None = None,
-                   **conn: Any) -> dict:
-    return Helm(**conn).current_values(release, namespace, revision)
-
-
-def manifest(release: str, namespace: str, revision: int | None = None, **conn: Any) -> str:
-    return Helm(**conn).manifest(release, namespace, revision)
-
-
-def upgrade_install(release: str, chart: Path | str, namespace: str,
-                    values_files: Sequence[Path | str], *, timeout: str | int | float,
-                    wait: bool = True, rollback_on_failure: bool = True, dry_run: bool = False,
-                    **conn: Any) -> Revision:
-    return Helm(**conn).upgrade_install(release, chart, namespace, values_files, timeout=timeout,
-                                        wait=wait, rollback_on_failure=rollback_on_failure,
-                                        dry_run=dry_run)
-
-
-def rollback(release: str, namespace: str, revision: int, *, timeout: str | int | float,
-             wait: bool = True, **conn: Any) -> Revision:
-    return Helm(**conn).rollback(release, namespace, revision, timeout=timeout, wait=wait)
-
-
-def dependency_update(chart: Path | str, **conn: Any) -> bool:
-    return Helm(**conn).dependency_update(chart)

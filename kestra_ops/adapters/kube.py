@@ -120,6 +120,7 @@ def _reason(err) -> str:
 
 
 def connect(env) -> Kube:
-    """A :class:`Kube` for an environment (its context, namespace, optional kubeconfig)."""
-    return Kube(context=env.context, kubeconfig=os.environ.get("KESTRA_OPS_KUBECONFIG"),
+    """A :class:`Kube` for an environment (its context, namespace, and kubeconfig:
+    :attr:`kestra_ops.settings.Environment.kubeconfig`)."""
+    return Kube(context=env.context, kubeconfig=getattr(env, "kubeconfig", None),
                 namespace=env.namespace)

@@ -59,12 +59,12 @@ class KestraOpsGroup(click.Group):
                   "check."),
         "deploy": ("kestra_ops.cli.deploy", "deploy_cmd",
                    "Deploy ENV: validate, preflight, diff, then helm upgrade --install --wait."),
-        "release": ("kestra_ops.cli.release_cmd", "release_cmd",
+        "release": ("kestra_ops.cli.release", "release_cmd",
                     "Release ENV: validate, diff, back up, deploy, check, roll back on failure, "
                     "explain."),
-        "history": ("kestra_ops.cli.release", "history_cmd",
+        "history": ("kestra_ops.cli.history", "history_cmd",
                     "Show the revisions of ENV's Helm release, oldest first."),
-        "rollback": ("kestra_ops.cli.release", "rollback_cmd",
+        "rollback": ("kestra_ops.cli.history", "rollback_cmd",
                      "Roll ENV's Helm release back to an earlier revision."),
         "lock": ("kestra_ops.cli.lock", "lock",
                  "The deploy lock of ENV (Lease kestra-ops-deploy): show it, break one left "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kestra_ops.cli.common import (color, env_option, helm_option, kube_version_option,
+from kestra_ops.cli.common import (emit, env_option, helm_option, kube_version_option,
                                     output_option, pass_state)
 
 
@@ -17,7 +17,7 @@ def chart() -> None:
 @env_option()
 @kube_version_option()
 @helm_option()
-@output_option("text", "json", "sarif", "junit", "github")
+@output_option()
 @pass_state
 def lint_cmd(state, env: str, kube_version: str, helm: str | None, output: str) -> None:
     """Lint the chart with the environment's merged values.
@@ -28,17 +28,7 @@ def lint_cmd(state, env: str, kube_version: str, helm: str | None, output: str) 
     sections, probes are on port 8081, no `latest` or untagged image outside dev.
     Exit 0 clean, 1 any error.
     """
-    from kestra_ops.output.findings import render
-    from kestra_ops.values.findings import exit_code
     from kestra_ops.workflows.chart_lint import lint_chart
 
-    result = lint_chart(state.environment(env), kube_version=kube_version, helm=helm)
-    text = render([result.report], output, color=color())
-    if output == "text":
-        kinds = ", ".join(m.name for m in result.manifests)
-        text = (text + "\n" if result.report.findings else "") + (
-            f"chart lint {env}: {len(result.manifests)} manifests [{kinds}] against Kubernetes "
-            f"{kube_version}: {'ok' if not result.report.errors else 'FAILED'}")
-    if text:
-        click.echo(text)
-    click.get_current_context().exit(exit_code([result.report]))
+    emit(lint_chart(state.environment(env), kube_version=kube_version, helm=helm).to_report(),
+         output)

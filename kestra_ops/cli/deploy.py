@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from kestra_ops.cli.common import (check_duration, confirm_diff, env_option, helm_option,
-                                    output_option, pass_state, quiet_option)
+from kestra_ops.cli.common import (check_duration, confirm_diff, emit, env_option, helm_option,
+                                    output_option, pass_state, progress_for, quiet_option)
 
 
 @click.command("deploy")
@@ -27,7 +25,7 @@ from kestra_ops.cli.common import (check_duration, confirm_diff, env_option, hel
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--skip-bucket", is_flag=True, help="Do not check the MinIO bucket in preflight.")
 @helm_option()
-@output_option("text", "json")
+@output_option()
 @quiet_option()
 @pass_state
 def deploy_cmd(state, env: str, dry_run: bool, show_diff: bool, detailed_exitcode: bool,
@@ -54,42 +52,19 @@ def deploy_cmd(state, env: str, dry_run: bool, show_diff: bool, detailed_exitcod
     last good revision. Ctrl-C stops helm and rolls back the same way; a second Ctrl-C leaves
     the release as it is (then: `kestra-ops rollback`).
 
+    Without --yes the diff is shown and confirmed on the terminal; with no terminal to answer
+    on, nothing changes (exit 2).
+
     Exit 0 deployed or nothing to change; 1 validation, preflight or the upgrade failed, or
-    the confirmation was declined; 2 invalid input; 3 changes (with --detailed-exitcode:
-    object changes, reverted drift, or a failed release to repair); 130 interrupted (the lock
-    is released).
+    the confirmation was declined; 2 invalid input, or no terminal to confirm on and no
+    --yes; 3 changes (with --detailed-exitcode: object changes, reverted drift, or a failed
+    release to repair); 130 interrupted (the lock is released).
     """
-    from kestra_ops.adapters.helm import Helm
-    from kestra_ops.output.progress import Progress
     from kestra_ops.workflows.deploy import deploy
 
-    environment = state.environment(env)
-    progress = Progress(quiet=quiet or output == "json")
-    progress.info(f"deploy {env}: release {environment.release} in {environment.namespace}")
-
-    confirm = confirm_diff(yes, f"deploy these changes to {env}?", f"deploy to {env}")
-
-    result = deploy(environment, timeout=timeout, dry_run=dry_run, repair=repair,
-                    confirm=confirm, progress=progress, helm=Helm.for_env(environment, helm=helm),
+    result = deploy(state.environment(env), timeout=timeout, dry_run=dry_run, repair=repair,
+                    confirm=confirm_diff(yes, f"deploy these changes to {env}?",
+                                         f"deploy to {env}"),
+                    progress=progress_for(output, quiet), helm=helm,
                     check_bucket=not skip_bucket)
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        from kestra_ops.workflows.evidence import lines
-
-        diff = result.diff
-        if diff is not None and (show_diff or dry_run) and (diff.changed or diff.notes):
-            click.echo(diff.text())
-        elif diff is not None:
-            for line in diff.drift:
-                click.echo(f"  changed outside Helm, reverted: {line}")
-            for note in diff.notes:
-                click.echo(f"  note: {note}")
-        for line in result.details:
-            click.echo(f"  {line}")
-        if result.evidence:
-            click.echo("  why the upgrade failed (read before the rollback):")
-            for line in lines(result.evidence):
-                click.echo(f"    {line}")
-        click.echo(f"deploy {env}: {result.message}")
-    click.get_current_context().exit(result.exit_code(detailed_exitcode))
+    emit(result.to_report(detailed=detailed_exitcode, show_diff=show_diff), output, quiet=quiet)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
 import click
 
-from kestra_ops.cli.common import ask, env_option, output_option, pass_state
+from kestra_ops.cli.common import confirm, emit, env_option, output_option, pass_state
 
 
 @click.group("lock")
@@ -22,16 +19,9 @@ def lock() -> None:
     """
 
 
-def _connect(state, env: str):
-    from kestra_ops.adapters.kube import connect
-
-    environment = state.environment(env)
-    return environment, connect(environment)
-
-
 @lock.command("status")
 @env_option()
-@output_option("text", "json")
+@output_option()
 @pass_state
 def status_cmd(state, env: str, output: str) -> None:
     """Show ENV's deploy lock: free, held (by whom, where, since when) or stale.
@@ -47,18 +37,9 @@ def status_cmd(state, env: str, output: str) -> None:
     (on this host), or the API server could not be read; 2 unknown environment; 130
     interrupted.
     """
-    from kestra_ops.workflows.lock_admin import lock_status
+    from kestra_ops.workflows.lock_admin import status_report
 
-    environment, kube = _connect(state, env)
-    try:
-        result = lock_status(environment, kube)
-    finally:
-        kube.close()
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        click.echo("\n".join(result.lines()))
-    click.get_current_context().exit(result.exit_code)
+    emit(status_report(state.environment(env)), output)
 
 
 @lock.command("break")
@@ -67,39 +48,28 @@ def status_cmd(state, env: str, output: str) -> None:
 @click.option("--force", is_flag=True,
               help="Break the lock even though its holder still renews it (a hung process, or "
                    "one you know is gone). Without it, only a stale lock is broken.")
-@output_option("text", "json")
+@output_option()
 @pass_state
 def break_cmd(state, env: str, yes: bool, force: bool, output: str) -> None:
     """Remove ENV's deploy lock left by a process that stopped renewing it.
 
     Shows the holder (user@host:pid), operation, host and age, then asks (unless --yes;
-    without a terminal to answer, the answer is no: exit 1, nothing changed). A lock still
+    without a terminal to answer and without --yes: exit 2, nothing changed). A lock still
     being renewed belongs to a running deploy, release or rollback: it is refused unless
     --force. The delete is conditional on the Lease being exactly the one shown (its
     resourceVersion), so a lock renewed or taken by someone else meanwhile is never deleted.
     The break is logged in backups/changes.jsonl (holder, operation, ages).
 
     Exit 0 broken, or nothing to break (the lock is free); 1 refused (holder alive without
-    --force, declined, no terminal, the lock changed since it was shown) or the API server
-    failed; 2 unknown environment; 130 interrupted.
+    --force, declined, the lock changed since it was shown) or the API server failed; 2 no
+    terminal to confirm on and no --yes, or unknown environment; 130 interrupted.
     """
-    from kestra_ops.errors import Aborted
-    from kestra_ops.workflows.lock_admin import break_lock
+    from kestra_ops.workflows.lock_admin import break_report
 
-    def confirm(status) -> bool:
-        click.echo("\n".join(status.lines(advice=False)), err=True)
-        if yes:
-            return True
-        if not sys.stdin.isatty():
-            raise Aborted("not a terminal and no --yes: not breaking the lock; nothing changed")
-        return ask(f"break the deploy lock of {env} held by {status.lease.holder}?")
+    def ask(status) -> bool:
+        if not yes:
+            click.echo(status.text(), err=True)
+        return confirm(yes, f"break the deploy lock of {env} held by {status.lease.holder}?",
+                       f"break the deploy lock of {env}")
 
-    environment, kube = _connect(state, env)
-    try:
-        result = break_lock(environment, kube, force=force, confirm=confirm)
-    finally:
-        kube.close()
-    if output == "json":
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    else:
-        click.echo(result.message)
+    emit(break_report(state.environment(env), force=force, confirm=ask), output)

@@ -41,6 +41,12 @@ class Progress:
                 print("\r\x1b[2K", end="", file=self.stream)
             print(message, file=self.stream, flush=True)
 
+    def clear(self) -> None:
+        """Take a transient status line (:meth:`update`) off the terminal, before the result is
+        printed on the same screen."""
+        if self.tty and not self.quiet:
+            print("\r\x1b[2K", end="", file=self.stream, flush=True)
+
     def update(self, message: str) -> None:
         """A transient status (a wait loop's latest state): overwritten on a TTY, else skipped."""
         if self.quiet or not self.tty:

@@ -1,4 +1,7 @@
-"""chart lint: helm lint --strict, helm template, Kubernetes schemas offline, our manifest rules."""
+"""chart lint: helm lint --strict, helm template, Kubernetes schemas offline, our manifest rules.
+
+The rendered text (``helm template``) is kept in the result: a release diffs it against the live
+objects instead of rendering the chart a second time."""
 
 from __future__ import annotations
 
@@ -6,8 +9,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kestra_ops.adapters import helm_cli
 from kestra_ops.defaults import DEFAULT_KUBE_VERSION
+from kestra_ops.results import FAIL, PASS, WARN
+from kestra_ops.results import Report as Result
 from kestra_ops.settings import Environment
 from kestra_ops.values.findings import Finding, Report
 from kestra_ops.yamlio import Location
@@ -36,6 +40,25 @@ class LintResult:
     report: Report
     manifests: list[Manifest] = field(default_factory=list)
     kube_version: str = DEFAULT_KUBE_VERSION
+    rendered: str | None = None  # helm template's output (None: it failed)
+
+    def to_report(self) -> Result:
+        """``chart lint``: the findings (file:line:col), then ``chart lint ENV: N manifests
+        [kinds] against Kubernetes V: ok|FAILED``. Exit 0 clean, 1 any error."""
+        from kestra_ops import __version__
+        from kestra_ops.values.findings import exit_code
+
+        report, env = self.report, self.report.env
+        code = exit_code([report])
+        kinds = ", ".join(m.name for m in self.manifests)
+        return Result(
+            "chart lint", env, findings=[report], exit_code=code,
+            status=FAIL if code else WARN if report.warnings else PASS,
+            message=f"chart lint {env}: {len(self.manifests)} manifests [{kinds}] against "
+                    f"Kubernetes {self.kube_version}: {'FAILED' if code else 'ok'}",
+            data={"tool": "kestra-ops", "version": __version__, "ok": code == 0,
+                  "kube_version": self.kube_version,
+                  "manifests": [m.name for m in self.manifests]})
 
 
 def parse_manifests(text: str) -> list[Manifest]:
@@ -52,7 +75,12 @@ def parse_manifests(text: str) -> list[Manifest]:
 
 
 def lint_chart(env: Environment, *, kube_version: str = DEFAULT_KUBE_VERSION,
-               helm: str | None = None) -> LintResult:
+               helm=None) -> LintResult:
+    """Lint ``env``'s chart with its values. ``helm``: a :class:`Helm`, a helm binary's path,
+    or None."""
+    from kestra_ops import wiring
+
+    helm = wiring.helm(env, helm=helm)
     chart = env.chart_path
     values = list(env.values_paths)
     report = Report(target=f"chart:{env.name}", env=env.name,
@@ -60,7 +88,7 @@ def lint_chart(env: Environment, *, kube_version: str = DEFAULT_KUBE_VERSION,
     result = LintResult(report, kube_version=kube_version)
     chart_file = str(chart / "Chart.yaml")
 
-    lint = helm_cli.lint(chart, values, strict=True, namespace=env.namespace, helm=helm)
+    lint = helm.lint(chart, values, strict=True, namespace=env.namespace)
     for line in (lint.stdout + "\n" + lint.stderr).splitlines():
         m = HELM_LINE.match(line.strip())
         if m and m["level"] != "INFO":
@@ -73,13 +101,14 @@ def lint_chart(env: Environment, *, kube_version: str = DEFAULT_KUBE_VERSION,
         report.findings.append(Finding("helm/lint", "error", f"helm lint failed: {detail[0]}", "$",
                                        Location(chart_file)))
 
-    rendered = helm_cli.template(chart, values, release=env.release, namespace=env.namespace,
-                                 kube_version=kube_version, helm=helm)
+    rendered = helm.template(chart, values, release=env.release, namespace=env.namespace,
+                             kube_version=kube_version)
     if not rendered.ok:
         msg = rendered.stderr.strip().splitlines()[-1] if rendered.stderr.strip() else "failed"
         report.findings.append(Finding("helm/template", "error", f"helm template: {msg}", "$",
                                        Location(chart_file)))
         return result
+    result.rendered = rendered.stdout
     result.manifests = parse_manifests(rendered.stdout)
     report.findings.extend(kube_schema_findings(result.manifests, kube_version, chart))
     from kestra_ops.workflows.manifest_rules import manifest_findings

@@ -21,9 +21,10 @@ def target(history: list) -> int | None:
     return good[-1] if good else None
 
 
-def upgrade_failed(env, result, steps, kube, helm, err: KestraOpsError, *, rollback: bool,
+def upgrade_failed(env, result, rec, kube, helm, err: KestraOpsError, *, rollback: bool,
                    timeout: str, history: list) -> None:
-    """The upgrade raised ``err``: record what helm left, gather the evidence, roll back."""
+    """The upgrade raised ``err``: record what helm left, gather the evidence, roll back
+    (``rec``: the :class:`~kestra_ops.results.Recorder` of the deploy's steps)."""
     from kestra_ops.audit import log_change
     from kestra_ops.workflows import evidence
 
@@ -31,9 +32,9 @@ def upgrade_failed(env, result, steps, kube, helm, err: KestraOpsError, *, rollb
     result.after = result.final = now[-1].revision if now else None
     result.outcome = "failed"
     message = str(err)
-    result.evidence = steps.run("evidence: pods, containers, Warning events (before any "
-                                "rollback)", lambda: evidence.gather(env, kube),
-                                lambda found: f"{len(found)} failing item(s)")
+    result.evidence = rec.run("evidence: pods, containers, Warning events (before any "
+                              "rollback)", lambda: evidence.gather(env, kube),
+                              lambda found: f"{len(found)} failing item(s)")
     log_change(env.root, action="deploy", env=env.name, target=f"release {env.release}",
                before=result.before, after=result.after, status="failed", error=str(err))
     back_to = target(history)
@@ -46,11 +47,11 @@ def upgrade_failed(env, result, steps, kube, helm, err: KestraOpsError, *, rollb
                           f"{result.after} stays failed; the next deploy replaces it)")
         return
     try:
-        new = steps.run(f"helm rollback to revision {back_to} (wait {timeout})",
-                        lambda: helm.rollback(env.release, env.namespace, back_to,
-                                              timeout=timeout,
-                                              force_conflicts=result.force_conflicts),
-                        lambda r: f"revision {r.revision} {r.status}")
+        new = rec.run(f"helm rollback to revision {back_to} (wait {timeout})",
+                      lambda: helm.rollback(env.release, env.namespace, back_to,
+                                            timeout=timeout,
+                                            force_conflicts=result.force_conflicts),
+                      lambda r: f"revision {r.revision} {r.status}")
     except KestraOpsError as rb_err:
         result.message = (f"{message}; the rollback to revision {back_to} failed too: {rb_err}"
                           f" (see `kestra-ops history --env {env.name}`)")

@@ -10,33 +10,24 @@ count, the last log lines where the cluster serves logs, the Warning events sinc
 from __future__ import annotations
 
 from kestra_ops.errors import KestraOpsError
+from kestra_ops.results import FAIL, Item
 
 ITEMS = "pods,readiness,events"
 
 
-def explain(check_report) -> list[dict]:
-    """The failing items of a :class:`~kestra_ops.workflows.check.CheckReport`, with evidence."""
-    return [{"id": r.id, "reason": r.reason, "details": list(r.details), "items": list(r.items)}
-            for r in check_report.results if r.status == "fail"]
+def explain(check_report) -> list[Item]:
+    """The failing items of a :class:`~kestra_ops.workflows.check.CheckReport`, with their
+    evidence (details, and the same as data)."""
+    return [item for item in check_report.results if item.status == FAIL]
 
 
-def gather(env, kube, *, progress=None) -> list[dict]:
-    """The failing pods / readiness / events items now (one entry saying why when they cannot
+def gather(env, kube, *, progress=None) -> list[Item]:
+    """The failing pods / readiness / events items now (one item saying why when they cannot
     be read: the rollback that follows must not wait on the explanation)."""
     from kestra_ops.workflows.check import run_check
 
     try:
         found = run_check(env, only=ITEMS, wait=0, timeout=20.0, progress=progress, kube=kube)
     except KestraOpsError as err:
-        return [{"id": "evidence", "reason": f"could not read the pods and events: {err}",
-                 "details": [], "items": []}]
+        return [Item("evidence", FAIL, f"could not read the pods and events: {err}")]
     return explain(found)
-
-
-def lines(evidence: list[dict]) -> list[str]:
-    """The evidence as indented text lines (for a terminal report)."""
-    out = []
-    for item in evidence:
-        out.append(f"FAIL {item['id']}: {item['reason']}")
-        out += [f"     {d}" for d in item["details"]]
-    return out

@@ -24,7 +24,8 @@ Releasing stops the renewals, then deletes the Lease only while we still hold it
 on its resourceVersion): a lock taken over after expiry is never deleted by its previous holder.
 :func:`deploy_lock` releases on success, error and Ctrl-C. ``kestra-ops lock status|break``
 (:mod:`kestra_ops.workflows.lock_admin`) show and remove a lock whose holder stopped renewing.
-Every API call goes through :meth:`Kube.call` (typed, one-line errors).
+The Lease API calls are :mod:`kestra_ops.adapters.kube_leases`'s (typed, one-line errors); the
+logic is here.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
+from kestra_ops import chart
+from kestra_ops.adapters import kube_leases
 from kestra_ops.errors import Conflict, KestraOpsError, NotFound
 from kestra_ops.workflows.lock_clock import ClockSkew, _micro, _now  # noqa: F401 - re-exported
 
-LEASE_NAME = "kestra-ops-deploy"
+LEASE_NAME = chart.LEASE
 LEASE_SECONDS = 60  # leaseDurationSeconds: how long a holder that stopped renewing keeps others out
-DEFAULT_DURATION = LEASE_SECONDS  # callers' larger values are capped at LEASE_SECONDS
 RENEWALS_PER_DURATION = 3  # renewed every duration / 3 while held
 RETRY_SECONDS = 2.0  # after a failed renewal, the next try comes sooner
 OPERATION_ANNOTATION = "kestra-ops/operation"
@@ -128,45 +130,36 @@ def _fmt(when: dt.datetime | None) -> str | None:
     return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if when else None
 
 
-def _info(lease) -> LeaseInfo:
-    spec = lease.spec
-    annotations = lease.metadata.annotations or {}
-    return LeaseInfo(holder=spec.holder_identity or "", acquired=spec.acquire_time,
-                     renewed=spec.renew_time, duration=int(spec.lease_duration_seconds or 0),
-                     operation=annotations.get(OPERATION_ANNOTATION, ""),
-                     resource_version=lease.metadata.resource_version,
-                     transitions=int(spec.lease_transitions or 0))
+def _info(lease: kube_leases.Lease) -> LeaseInfo:
+    return LeaseInfo(holder=lease.holder, acquired=lease.acquired, renewed=lease.renewed,
+                     duration=lease.duration,
+                     operation=lease.annotations.get(OPERATION_ANNOTATION, ""),
+                     resource_version=lease.resource_version, transitions=lease.transitions)
 
 
 def read_lease(kube, namespace: str, clock: ClockSkew | None = None,
                timeout: float | None = None) -> LeaseInfo | None:
     """The deploy lock of ``namespace`` as it is now (None when free); ``clock`` learns the
     server's time from the answer (a 404's too: the Lease about to be created needs it)."""
-    from kubernetes.client.exceptions import ApiException
-
-    def read_namespaced_lease_or_none():
-        try:
-            return kube.coordination.read_namespaced_lease_with_http_info(
-                LEASE_NAME, namespace, **({"_request_timeout": timeout} if timeout else {}))
-        except ApiException as err:
-            if err.status != 404:
-                raise
-            return None, 404, err.headers
-
-    lease, _status, headers = kube.call(f"lease {LEASE_NAME} in {namespace}",
-                                        read_namespaced_lease_or_none)
+    lease, headers = kube_leases.read(kube, namespace, LEASE_NAME, timeout=timeout)
     (clock or ClockSkew()).observe(headers)
     return _info(lease) if lease is not None else None
+
+
+def delete_lease(kube, namespace: str, resource_version: str) -> None:
+    """Delete the deploy lock of ``namespace`` only while it is at ``resource_version``
+    (:class:`Conflict` when it changed since, :class:`NotFound` when it is gone)."""
+    kube_leases.delete(kube, namespace, LEASE_NAME, resource_version=resource_version)
 
 
 class DeployLock:
     """The deploy lock of one namespace, for one holder. Use :func:`deploy_lock` to scope it.
 
-    ``duration``: ``leaseDurationSeconds``, capped at :data:`LEASE_SECONDS` (callers' operation
-    timeouts are not needed: the lock is renewed while held). ``renew_interval``: seconds
-    between renewals (default ``duration / 3``)."""
+    ``duration``: ``leaseDurationSeconds``, at most :data:`LEASE_SECONDS` (however long the
+    operation runs: the lock is renewed while held). ``renew_interval``: seconds between
+    renewals (default ``duration / 3``)."""
 
-    def __init__(self, kube, namespace: str, *, duration: int = DEFAULT_DURATION,
+    def __init__(self, kube, namespace: str, *, duration: int = LEASE_SECONDS,
                  holder: str | None = None, operation: str = "deploy",
                  renew_interval: float | None = None):
         self.kube = kube
@@ -180,7 +173,6 @@ class DeployLock:
         self.warnings: list[str] = []  # renewals that failed (the last few)
         self.renewals = 0
         self.clock = ClockSkew()
-        self._what = f"lease {LEASE_NAME} in {namespace}"
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
         self._renewing = threading.Lock()  # one renewal at a time (the thread's or a caller's)
@@ -189,9 +181,10 @@ class DeployLock:
         """The Lease as it is now (None when nobody holds it)."""
         return read_lease(self.kube, self.namespace, self.clock)
 
-    def _write(self, method: str, *args, **kwargs) -> LeaseInfo:
-        fn = getattr(self.kube.coordination, f"{method}_namespaced_lease_with_http_info")
-        lease, _status, headers = self.kube.call(self._what, fn, *args, **kwargs)
+    def _write(self, method: str, body: dict, timeout: float | None = None) -> LeaseInfo:
+        """``method``: ``create`` or ``replace`` (:mod:`kestra_ops.adapters.kube_leases`)."""
+        lease, headers = getattr(kube_leases, method)(self.kube, self.namespace, body,
+                                                      timeout=timeout)
         self.clock.observe(headers)
         return _info(lease)
 
@@ -228,7 +221,7 @@ class DeployLock:
         now = self.clock.now()
         if existing is None:
             try:
-                return self._write("create", self.namespace,
+                return self._write("create",
                                    self._body(acquired=now, renewed=now, transitions=0))
             except Conflict:  # created by someone else between our read and our create
                 raise self._refused(self.current()) from None
@@ -236,7 +229,7 @@ class DeployLock:
             body = self._body(acquired=now, renewed=now, transitions=existing.transitions + 1,
                               resource_version=existing.resource_version)
             try:
-                return self._write("replace", LEASE_NAME, self.namespace, body)
+                return self._write("replace", body)
             except Conflict:  # another contender took it over first
                 raise self._refused(self.current()) from None
         raise self._refused(existing)
@@ -267,7 +260,6 @@ class DeployLock:
             return self._renew(timeout, stop)
 
     def _renew(self, timeout: float | None, stop: threading.Event | None) -> LeaseInfo:
-        extra = {"_request_timeout": timeout} if timeout else {}
         current = read_lease(self.kube, self.namespace, self.clock, timeout)
         if current is None:
             raise LockLost(f"the deploy lock of {self.namespace} was lost: its Lease was "
@@ -285,7 +277,7 @@ class DeployLock:
         body = self._body(acquired=current.acquired or now, renewed=now,
                           transitions=current.transitions,
                           resource_version=current.resource_version)
-        self.held = self._write("replace", LEASE_NAME, self.namespace, body, **extra)
+        self.held = self._write("replace", body, timeout)
         self.renewals += 1
         return self.held
 
@@ -293,7 +285,7 @@ class DeployLock:
         self.warnings = [*self.warnings[-9:], message]
 
     def _start_renewing(self) -> None:
-        self.kube.coordination  # noqa: B018 - built here, before another thread shares it
+        kube_leases.prepare(self.kube)  # before another thread shares the client
         self._stop = threading.Event()
         self._renewer = threading.Thread(target=self._renew_loop, daemon=True,
                                          name=f"kestra-ops lock renewal ({self.namespace})")
@@ -326,19 +318,14 @@ class DeployLock:
     def release(self) -> bool:
         """Stop renewing; delete the Lease if we still hold it; False when it was not ours (or
         already gone)."""
-        from kubernetes import client
-
         self._stop_renewing()
         self.held = None
         for _attempt in range(2):  # once more if a last renewal moved the resourceVersion
             current = self.current()
             if current is None or current.holder != self.holder:
                 return False
-            options = client.V1DeleteOptions(
-                preconditions=client.V1Preconditions(resource_version=current.resource_version))
             try:
-                self.kube.call(self._what, self.kube.coordination.delete_namespaced_lease,
-                               LEASE_NAME, self.namespace, body=options)
+                delete_lease(self.kube, self.namespace, current.resource_version)
             except NotFound:
                 return False
             except Conflict:  # changed since read: re-read (ours: retry; taken over: not ours)
@@ -361,10 +348,10 @@ class DeployLock:
 
 
 @contextmanager
-def deploy_lock(kube, env, *, duration: int = DEFAULT_DURATION,
+def deploy_lock(kube, env, *, duration: int = LEASE_SECONDS,
                 operation: str = "deploy") -> Iterator[DeployLock]:
     """``with deploy_lock(kube, env): ...``: held (and renewed) for the block, released on error
-    and Ctrl-C. ``duration`` is capped at :data:`LEASE_SECONDS` (see :class:`DeployLock`)."""
+    and Ctrl-C. ``duration`` is at most :data:`LEASE_SECONDS` (see :class:`DeployLock`)."""
     with DeployLock(kube, env.namespace, duration=duration, operation=operation) as lock:
         yield lock
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from kestra_ops.errors import Aborted, Conflict, NotFound
+from kestra_ops.results import FAIL, PASS, Report
 from kestra_ops.workflows.lock import (LEASE_NAME, LEASE_SECONDS, ClockSkew, LeaseInfo, _fmt,
-                                       read_lease)
+                                       delete_lease, read_lease)
 
 
 def ago(seconds: float) -> str:
@@ -115,8 +116,17 @@ class LockStatus:
         return f"{where}: held by {lease.holder}"
 
     def lines(self, advice: bool = True) -> list[str]:
-        """The text report: a summary, one line per fact, then (``advice``) what to do."""
-        out = [self.summary()]
+        """A summary, then one indented line per fact and (``advice``) what to do."""
+        return [self.summary(), *(f"  {line}" for line in self.facts(advice))]
+
+    def text(self, advice: bool = False) -> str:
+        """:meth:`lines` as one text (what a confirmation prompt shows first)."""
+        return "\n".join(self.lines(advice))
+
+    def facts(self, advice: bool = True) -> list[str]:
+        """One line per fact of a held lock (holder, operation, host, times), a note when this
+        host's clock is off, then (``advice``) what to do; none for a free lock."""
+        out: list[str] = []
         lease = self.lease
         if lease is None:
             return out
@@ -127,22 +137,29 @@ class LockStatus:
                 ("expires", _when(lease.expires, self.expires_in, "from now")
                  + (" unless renewed" if self.state == "held" else "")),
                 ("duration", f"{lease.duration} s")]
-        out += [f"  {key:<10} {value}" for key, value in rows]
+        out += [f"{key:<10} {value}" for key, value in rows]
         if abs(self.clock_offset) > ClockSkew.TOLERANCE:
-            out.append(f"  note: this host's clock is {abs(self.clock_offset):.0f} s "
+            out.append(f"note: this host's clock is {abs(self.clock_offset):.0f} s "
                        f"{'behind' if self.clock_offset > 0 else 'ahead of'} the API "
                        "server's; the times above are the server's")
         if not advice:
             return out
         if self.state == "stale":
-            out.append(f"  the next deploy, release or rollback takes it over once it expires; "
+            out.append(f"the next deploy, release or rollback takes it over once it expires; "
                        f"to remove it now: kestra-ops lock break --env {self.env}")
         elif self.running is False:
             limit = min(lease.duration, LEASE_SECONDS)
-            out.append("  its holder's process is gone: the lock goes stale within "
+            out.append("its holder's process is gone: the lock goes stale within "
                        f"{ago(max(0, limit - (self.since_renewal or 0)))}; "
                        f"kestra-ops lock break --env {self.env} --force removes it now")
         return out
+
+    def to_report(self) -> Report:
+        """``lock status``: the facts, then the summary as the last line; exit 0 free or held by
+        a holder that renews it, 1 stale or its process gone."""
+        return Report("lock status", self.env, status=FAIL if self.exit_code else PASS,
+                      outcome=self.state, message=self.summary(), exit_code=self.exit_code,
+                      details=self.facts(), data=self.to_dict())
 
     def to_dict(self) -> dict:
         out = {"env": self.env, "namespace": self.namespace, "lease": LEASE_NAME,
@@ -207,6 +224,14 @@ class BreakResult:
         return {"outcome": self.outcome, "forced": self.forced, "message": self.message,
                 "lock": self.status.to_dict()}
 
+    def to_report(self) -> Report:
+        """``lock break``: the lock as it was (holder, operation, host, times), then what was
+        done; exit 0 (broken, or nothing to break)."""
+        held = self.status.lease is not None
+        return Report("lock break", self.status.env, outcome=self.outcome,
+                      title=self.status.summary() if held else "", message=self.message,
+                      details=self.status.facts(advice=False), data=self.to_dict())
+
 
 def break_lock(env, kube, *, force: bool = False,
                confirm: Callable[[LockStatus], bool] | None = None) -> BreakResult:
@@ -214,8 +239,6 @@ def break_lock(env, kube, *, force: bool = False,
     ``confirm(status)``: False raises :class:`Aborted` (nothing changed). Raises
     :class:`Conflict` for a live holder without ``force`` and for a lock that changed since it
     was read (renewed, released and retaken): nothing is deleted then."""
-    from kubernetes import client
-
     from kestra_ops.audit import log_change
 
     status = lock_status(env, kube)
@@ -235,8 +258,6 @@ def break_lock(env, kube, *, force: bool = False,
     if confirm is not None and not confirm(status):
         raise Aborted("not breaking the deploy lock; nothing changed")
     what = f"lease {LEASE_NAME} in {env.namespace}"
-    options = client.V1DeleteOptions(
-        preconditions=client.V1Preconditions(resource_version=lease.resource_version))
     entry = {"action": "lock-break", "env": env.name, "target": what, "before": lease.holder,
              "after": None, "namespace": env.namespace, "operation": lease.operation,
              "host": lease.host, "pid": lease.pid, "acquired": _fmt(lease.acquired),
@@ -244,8 +265,7 @@ def break_lock(env, kube, *, force: bool = False,
              "seconds_since_renewal": _round(status.since_renewal), "state": status.state,
              "forced": live}
     try:
-        kube.call(what, kube.coordination.delete_namespaced_lease, LEASE_NAME, env.namespace,
-                  body=options)
+        delete_lease(kube, env.namespace, lease.resource_version)
     except NotFound:
         return BreakResult(status, "gone")
     except Conflict:
@@ -260,3 +280,26 @@ def break_lock(env, kube, *, force: bool = False,
         raise
     log_change(env.root, **{**entry, "status": "broken"})
     return BreakResult(status, "broken", forced=live)
+
+
+def status_report(env) -> Report:
+    """``kestra-ops lock status``: :func:`lock_status` on the env's cluster, as a report."""
+    from kestra_ops import wiring
+
+    kube = wiring.kube(env)
+    try:
+        return lock_status(env, kube).to_report()
+    finally:
+        kube.close()
+
+
+def break_report(env, *, force: bool = False,
+                 confirm: Callable[[LockStatus], bool] | None = None) -> Report:
+    """``kestra-ops lock break``: :func:`break_lock` on the env's cluster, as a report."""
+    from kestra_ops import wiring
+
+    kube = wiring.kube(env)
+    try:
+        return break_lock(env, kube, force=force, confirm=confirm).to_report()
+    finally:
+        kube.close()

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable
 
+from kestra_ops.chart import CONFIG_KEY, CONFIGMAP, CONTAINER, DEPLOYMENT
 from kestra_ops.values.findings import Finding
 from kestra_ops.yamlio import Location
 
-CONFIGMAP = "kestra-config"
-DEPLOYMENT = "kestra-standalone"
 MANAGEMENT_PORT = 8081
 REQUIRED_SECTIONS = (("datasources", "default"), ("datasources", "postgres"),
                      ("kestra", "datasources", "postgres"))
@@ -30,7 +29,7 @@ def configmap_sections(manifests, env: str, chart: Path) -> Iterable[Finding]:
         yield Finding("manifest/configmap", "error", f"no ConfigMap {CONFIGMAP} rendered", "$",
                       Location(str(chart / "templates")))
         return
-    raw = (cm.doc.get("data") or {}).get("application.yml")
+    raw = (cm.doc.get("data") or {}).get(CONFIG_KEY)
     try:
         config = yaml.safe_load(raw) if isinstance(raw, str) else None
     except yaml.YAMLError as err:
@@ -61,7 +60,8 @@ def probes(manifests, env: str, chart: Path) -> Iterable[Finding]:
         return
     containers = (((dep.doc.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
         "containers") or []
-    kestra = next((c for c in containers if c.get("name") == "kestra"), containers[0] if containers else {})
+    kestra = next((c for c in containers if c.get("name") == CONTAINER),
+                  containers[0] if containers else {})
     ports = {p.get("name"): p.get("containerPort") for p in kestra.get("ports") or []}
     for probe in ("livenessProbe", "readinessProbe"):
         http = (kestra.get(probe) or {}).get("httpGet") or {}

@@ -1,6 +1,8 @@
 """preflight: can a deploy to this environment succeed? Checked before anything changes.
 
-Each check is a small function returning a :class:`Check` (pass / warn / fail and why):
+Each check is a small function returning a :class:`Check` (a :class:`~kestra_ops.results.Item`:
+pass / warn / fail and why); :func:`run_preflight` returns them in a
+:class:`~kestra_ops.results.Report`:
 
 * ``api-server``: the Kubernetes API answers, and its version;
 * ``namespace``: the environment's namespace exists;
@@ -17,25 +19,24 @@ Each check is a small function returning a :class:`Check` (pass / warn / fail an
 * ``bucket``: the MinIO bucket exists (Kestra never creates it);
 * ``release``: the Helm release is not stuck in ``pending-*`` (an interrupted helm client).
 
-Nothing here writes to the cluster: an SSAR is a question, not a change.
+Nothing here writes to the cluster: an SSAR is a question, not a change. The questions are
+:mod:`kestra_ops.adapters.kube_access`'s; helm's history is the :class:`Helm` adapter's.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
+from kestra_ops.adapters import kube_access
 from kestra_ops.errors import KestraOpsError, NotFound, PermissionDenied
+from kestra_ops.results import FAIL, PASS, WARN, Item, Report, worst
 from kestra_ops.settings import Environment
-
-PASS, WARN, FAIL = "pass", "warn", "fail"
 
 # Every verb Helm uses on the objects it owns (install, upgrade, rollback, uninstall; ``watch``:
 # the --wait of Helm 4 watches every kind of the release, Helm 3's watches the hooks).
@@ -77,42 +78,16 @@ class Permission:
 
 
 @dataclass
-class Check:
-    name: str
-    status: str  # pass | warn | fail
-    reason: str
-    seconds: float = 0.0
-    details: list[str] = field(default_factory=list)
-    code: str = ""  # a machine-readable cause: "stuck" (a release in pending-*)
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "status": self.status, "reason": self.reason,
-                "seconds": round(self.seconds, 3), "details": list(self.details),
-                "code": self.code}
-
-
-@dataclass
-class PreflightResult:
-    env: str
-    namespace: str
-    checks: list[Check] = field(default_factory=list)
-    missing_permissions: list[str] = field(default_factory=list)
+class Check(Item):
+    """One preflight check: an :class:`Item` (``code`` "stuck": a release in pending-*) whose
+    JSON also carries ``name`` and ``code``, the keys scripts read."""
 
     @property
-    def ok(self) -> bool:
-        return not any(c.status == FAIL for c in self.checks)
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.ok else 1
-
-    def check(self, name: str) -> Check | None:
-        return next((c for c in self.checks if c.name == name), None)
+    def name(self) -> str:
+        return self.id
 
     def to_dict(self) -> dict:
-        return {"env": self.env, "namespace": self.namespace, "ok": self.ok,
-                "exit_code": self.exit_code, "checks": [c.to_dict() for c in self.checks],
-                "missing_permissions": list(self.missing_permissions)}
+        return {"name": self.id, **super().to_dict(), "code": self.code}
 
 
 def _check(name: str):
@@ -142,7 +117,7 @@ def check_api(kube) -> Check:
 @_check("namespace")
 def check_namespace(kube, namespace: str) -> Check:
     try:
-        kube.call(f"namespace {namespace}", kube.core.read_namespace, namespace)
+        kube_access.read_namespace(kube, namespace)
     except NotFound:
         return Check("namespace", FAIL, f"namespace {namespace} does not exist (create it, or "
                      "set namespace in kestra-ops.yaml / KESTRA_OPS_NAMESPACE)")
@@ -201,20 +176,13 @@ def missing_permissions(kube, namespace: str, permissions: Iterable[Permission],
                         workers: int = 16) -> list[str]:
     """One SelfSubjectAccessReview per permission, concurrently; the missing ones, in order."""
     permissions = list(permissions)
-    kube.authorization  # noqa: B018 - build the API object once, before the threads share it
-    pool_size = getattr(kube.api_client.configuration, "connection_pool_maxsize", workers) or 1
+    kube_access.prepare(kube)  # once, before the threads share it
+    pool_size = kube_access.pool_size(kube, workers)
     done = 0
 
     def ask(perm: Permission) -> bool:
-        attrs = {"namespace": namespace, "verb": perm.verb, "group": perm.group,
-                 "resource": perm.resource}
-        if perm.subresource:
-            attrs["subresource"] = perm.subresource
-        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-                "spec": {"resourceAttributes": attrs}}
-        review = kube.call("selfsubjectaccessreview",
-                           kube.authorization.create_self_subject_access_review, body)
-        return bool(review.status and review.status.allowed)
+        return kube_access.allowed(kube, namespace, perm.verb, perm.resource, perm.group,
+                                   perm.subresource)
 
     allowed: list[bool] = []
     with ThreadPoolExecutor(max_workers=max(1, min(workers, pool_size, len(permissions) or 1)),
@@ -259,46 +227,30 @@ def check_bucket_exists(env: Environment, *, environ: Mapping[str, str] | None =
 
 
 @_check("release")
-def check_release(env: Environment, *, helm: str | None = None) -> Check:
-    from kestra_ops.adapters.helm_cli import run_helm
+def check_release(env: Environment, *, helm=None) -> Check:
+    """The release's latest revision through the :class:`Helm` adapter (``helm``: one, a helm
+    binary's path, or None for the default)."""
+    from kestra_ops import wiring
 
-    args = ["history", env.release, "-n", env.namespace, "-o", "json", "--max", "5"]
-    if env.context:
-        args += ["--kube-context", env.context]
-    if os.environ.get("KESTRA_OPS_KUBECONFIG"):
-        args += ["--kubeconfig", os.environ["KESTRA_OPS_KUBECONFIG"]]
-    result = run_helm(args, helm=helm, timeout=60)
+    helm = wiring.helm(env, helm=helm)
     where = f"release {env.release} in {env.namespace}"
-    if not result.ok:
-        message = _helm_error(result.stderr or result.stdout)
-        if "not found" in message and "release" in message:
-            return Check("release", PASS, f"no {where} yet (first install)")
-        return Check("release", FAIL, f"helm history {env.release}: {message}")
     try:
-        revisions = json.loads(result.stdout or "[]")
-        latest = max(revisions, key=lambda r: int(r["revision"])) if revisions else None
-    except (ValueError, TypeError, KeyError) as err:
-        return Check("release", FAIL, f"helm history {env.release}: unreadable output ({err})")
+        revisions = helm.history(env.release, env.namespace)
+    except NotFound:
+        return Check("release", PASS, f"no {where} yet (first install)")
+    latest = revisions[-1] if revisions else None
     if latest is None:
         return Check("release", PASS, f"no {where} yet (first install)")
-    status, rev = str(latest.get("status", "unknown")), latest["revision"]
-    if status.startswith("pending-"):
-        return Check("release", FAIL, f"{where} is stuck in {status} at revision {rev} (updated "
-                     f"{latest.get('updated', '?')}): an interrupted helm client left it, and it "
-                     "blocks the next upgrade until rolled back to the last deployed revision",
-                     code="stuck")
-    if status == "failed":
-        return Check("release", WARN, f"{where}: revision {rev} failed "
-                     f"({latest.get('description', 'no description')}); the next deploy "
-                     "replaces it")
-    return Check("release", PASS, f"{where}: revision {rev} {status} ({latest.get('chart', '?')})")
-
-
-def _helm_error(text: str) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith("Error:")]
-    line = (errors or lines or ["exited with an error and no message"])[-1]
-    return line.removeprefix("Error:").strip()
+    if latest.pending:
+        return Check("release", FAIL, f"{where} is stuck in {latest.status} at revision "
+                     f"{latest.revision} (updated {latest.updated or '?'}): an interrupted helm "
+                     "client left it, and it blocks the next upgrade until rolled back to the "
+                     "last deployed revision", code="stuck")
+    if latest.status == "failed":
+        return Check("release", WARN, f"{where}: revision {latest.revision} failed "
+                     f"({latest.description or 'no description'}); the next deploy replaces it")
+    return Check("release", PASS, f"{where}: revision {latest.revision} {latest.status} "
+                 f"({latest.chart or '?'})")
 
 
 def _values_region(env: Environment) -> str | None:
@@ -315,12 +267,15 @@ def _values_region(env: Environment) -> str | None:
 # --------------------------------------------------------------------------- runner
 
 def run_preflight(env: Environment, *, kube=None, progress=None, check_bucket: bool = True,
-                  helm: str | None = None, environ: Mapping[str, str] | None = None
-                  ) -> PreflightResult:
+                  helm=None, environ: Mapping[str, str] | None = None) -> Report:
     """Run every check (bucket and release alongside the API checks); never raises for a
-    failed check: each ends as a :class:`Check` in the result."""
-    result = PreflightResult(env.name, env.namespace)
-    bucket_enabled = check_bucket
+    failed check: each ends as a :class:`Check` among the report's items. Exit 0 when none
+    fails (warnings allowed), 1 otherwise. ``helm``: a :class:`Helm`, a helm binary's path or
+    None."""
+    result = Report("preflight", env.name, items_key="checks",
+                    title=f"preflight {env.name} (namespace {env.namespace}, release "
+                          f"{env.release}, context {env.context or '(current)'})")
+    missing: list[str] = []
     owned = kube is None
 
     def note(message: str) -> None:
@@ -328,7 +283,7 @@ def run_preflight(env: Environment, *, kube=None, progress=None, check_bucket: b
             progress.update(message)
 
     def bucket() -> Check:
-        if not bucket_enabled:
+        if not check_bucket:
             return Check("bucket", WARN, "skipped: not asked for (--skip-bucket)")
         return check_bucket_exists(env, environ=environ, region=_values_region(env))
 
@@ -341,28 +296,34 @@ def run_preflight(env: Environment, *, kube=None, progress=None, check_bucket: b
         started = time.perf_counter()
         if kube is None:
             try:
-                from kestra_ops.adapters.kube import connect
+                from kestra_ops import wiring
 
-                kube = connect(env)
+                kube = wiring.kube(env)
             except KestraOpsError as err:
-                result.checks.append(Check("api-server", FAIL, str(err),
-                                           time.perf_counter() - started))
+                result.items.append(Check("api-server", FAIL, str(err),
+                                          seconds=time.perf_counter() - started))
         try:
             if kube is not None:
-                result.checks.append(check_api(kube))
-            if result.checks[-1].status == FAIL:
+                result.items.append(check_api(kube))
+            if result.items[-1].status == FAIL:
                 skipped = "skipped: the Kubernetes API cannot be used"
-                result.checks += [Check("namespace", WARN, skipped), Check("rbac", WARN, skipped)]
+                result.items += [Check("namespace", WARN, skipped), Check("rbac", WARN, skipped)]
             else:
                 note("checking the namespace")
-                result.checks.append(check_namespace(kube, env.namespace))
+                result.items.append(check_namespace(kube, env.namespace))
                 rbac = check_rbac(kube, env.namespace, env.chart_path,
                                   on_done=lambda n, t: note(f"checking permissions {n}/{t}"))
-                result.checks.append(rbac)
-                result.missing_permissions = list(rbac.details)
+                result.items.append(rbac)
+                missing = list(rbac.details) if rbac.status == FAIL else []
         finally:
             if owned and kube is not None:
                 kube.close()
         note("checking the bucket and the release")
-        result.checks += [f.result() for f in side]
+        result.items += [f.result() for f in side]
+    if hasattr(progress, "clear"):
+        progress.clear()  # the transient status line, before the result is printed
+    ok = not any(c.status == FAIL for c in result.items)
+    result.status, result.exit_code = worst(c.status for c in result.items), 0 if ok else 1
+    result.message = f"preflight {env.name}: {'ok' if ok else 'FAILED'}"
+    result.data = {"namespace": env.namespace, "ok": ok, "missing_permissions": missing}
     return result

@@ -14,63 +14,21 @@
 
 One deploy lock (the Lease) is held from before the preflight to after the rollback. Ctrl-C at any
 step: the report says where it stopped, a release moved off its previous revision is rolled back to
-it, and the lock is released.
+it, and the lock is released. One :class:`~kestra_ops.results.Recorder` records every step, the
+deploy's included; the chart is rendered once (the lint's render is the diff's).
 """
 
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-from kestra_ops.errors import KestraOpsError, NotFound
+from kestra_ops import chart
+from kestra_ops.errors import InvalidInput, KestraOpsError, NotFound
+from kestra_ops.results import FAIL, INTERRUPTED, SKIP, Recorder, Report, Step
 from kestra_ops.settings import Environment
-from kestra_ops.workflows.plan import Step
-from kestra_ops.workflows.release_report import ReleaseReport, explain, stamp, store
-
-
-class _Recorder:
-    """Wraps the progress output: every top-level ``progress.step`` becomes a report step (ok,
-    failed or interrupted, with its time), and the step running now is known for Ctrl-C."""
-
-    def __init__(self, progress, report: ReleaseReport):
-        self.progress, self.report = progress, report
-        self.depth = 0
-        self.current: str | None = None
-        self.tty, self.quiet = progress.tty, progress.quiet
-
-    def info(self, message: str) -> None:
-        self.progress.info(message)
-
-    def update(self, message: str) -> None:
-        self.progress.update(message)
-
-    @contextmanager
-    def step(self, name: str):
-        top = self.depth == 0
-        self.depth += 1
-        if top:
-            self.current = name
-        started = time.perf_counter()
-        try:
-            with self.progress.step(name) as status:
-                yield status
-        except BaseException as err:
-            if top:
-                state = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-                detail = str(err) if isinstance(err, KestraOpsError) else ""
-                self.report.steps.append(Step(name, state, detail,
-                                              time.perf_counter() - started))
-            raise
-        else:
-            if top:
-                self.report.steps.append(Step(name, status.status, "",
-                                              time.perf_counter() - started))
-        finally:
-            self.depth -= 1
-            if top:
-                self.current = None
+from kestra_ops.workflows.release_report import ReleaseReport, stamp, store
 
 
 def release(env: Environment, *, timeout: str = "10m", check_timeout: str = "5m",
@@ -78,80 +36,85 @@ def release(env: Environment, *, timeout: str = "10m", check_timeout: str = "5m"
             skip_backup: bool = False, repair: bool = False,
             confirm: Callable | None = None, kestra_url: str | None = None,
             insecure: bool = False, progress=None, kube=None, helm=None,
-            check_bucket: bool = True, storage=None) -> ReleaseReport:
+            check_bucket: bool = True, storage=None) -> Report:
     """Release ``env`` (see the module doc). Never raises for a failed step: the outcome says
-    what happened (``report.exit_code``); Ctrl-C ends with outcome ``interrupted``."""
-    from kestra_ops.adapters.helm import Helm, parse_duration
-    from kestra_ops.output.progress import Progress
+    what happened (``report.exit_code``); Ctrl-C ends with outcome ``interrupted``; a
+    confirmation refused for want of a terminal (:class:`InvalidInput`) with ``refused``
+    (exit 2). ``helm``: a :class:`Helm`, a helm binary's path or None."""
+    from kestra_ops import durations, wiring
 
-    parse_duration(timeout)  # bad durations are refused before anything else
-    check_seconds = parse_duration(check_timeout)
-    parse_duration(rollback_timeout or timeout)
+    durations.parse(timeout)  # bad durations are refused before anything else
+    check_seconds = durations.parse(check_timeout)
+    durations.parse(rollback_timeout or timeout)
     started = time.perf_counter()
     report = ReleaseReport(env.name, env.release, env.namespace, stamp())
-    rec = _Recorder(progress or Progress(quiet=True), report)
+    rec = Recorder(report.result, progress)
+    rec.info(f"release {env.name}: release {env.release} in {env.namespace}")
     folder = Path(env.root) / "backups" / "releases" / env.name / report.started
-    helm = helm or Helm.for_env(env)
+    helm = wiring.helm(env, helm=helm)
     own_kube = kube is None
     opts = dict(timeout=timeout, check_seconds=check_seconds, rollback=rollback,
                 rollback_timeout=rollback_timeout or timeout, skip_backup=skip_backup,
                 repair=repair, confirm=confirm, kestra_url=kestra_url, insecure=insecure,
                 check_bucket=check_bucket, folder=folder)
     try:
-        if _lint(env, rec, report, helm):
+        rendered = _lint(env, rec, report, helm)
+        if rendered is not None:
             if own_kube:
-                from kestra_ops.adapters.kube import connect
-
-                kube = connect(env)
-            _locked(env, rec, report, kube, helm, **opts)
+                kube = wiring.kube(env)
+            _locked(env, rec, report, kube, helm, rendered=rendered, **opts)
     except KeyboardInterrupt:
-        _interrupted(report, rec, "before the deploy lock was taken")
+        _interrupted(report, "before the deploy lock was taken")
+    except InvalidInput as err:  # no terminal to confirm on, and no --yes
+        report.outcome, report.message = "refused", str(err)
     except KestraOpsError as err:
         report.outcome, report.message = "failed", f"{rec.current or 'release'}: {err}"
     finally:
         if own_kube and kube is not None:
             kube.close()
         report.seconds = time.perf_counter() - started
-        store(report, folder, env, storage=storage)
-    return report
+    result = report.to_report()
+    store(result, folder, env, storage=storage)
+    result.sections = report.sections(result)  # with where it was stored
+    return result
 
 
-def _lint(env, rec, report: ReleaseReport, helm) -> bool:
+def _lint(env, rec, report: ReleaseReport, helm) -> str | None:
+    """The chart lint; its rendered manifests (None: it found errors, the release stops)."""
     from kestra_ops.workflows.chart_lint import lint_chart
 
-    with rec.step("chart lint"):
-        lint = lint_chart(env, helm=helm.executable)
-    report.steps[-1].detail = (f"{len(lint.manifests)} manifests; {lint.report.errors} "
-                               f"error(s), {lint.report.warnings} warning(s)")
-    if lint.report.errors:
+    with rec.step("chart lint") as step:
+        lint = lint_chart(env, helm=helm)
+        step.detail = (f"{len(lint.manifests)} manifests; {lint.report.errors} error(s), "
+                       f"{lint.report.warnings} warning(s)")
+        if lint.report.errors:
+            step.fail()
+    if lint.report.errors or lint.rendered is None:
         report.outcome, report.message = "invalid", \
             f"chart lint found {lint.report.errors} error(s)"
         report.details = [f"{f.location}: {f.rule}: {f.message}" for f in lint.report.findings
                           if f.severity == "error"]
-        return False
-    return True
+        return None
+    return lint.rendered
 
 
-def _interrupted(report: ReleaseReport, rec, where: str) -> None:
+def _interrupted(report: ReleaseReport, where: str) -> None:
     report.outcome = "interrupted"
-    stopped = next((s.name for s in reversed(report.steps) if s.status == "interrupted"), None)
+    stopped = next((s.name for s in reversed(report.steps) if s.status == INTERRUPTED), None)
     report.stopped_at = stopped or where
     report.message = f"interrupted at {report.stopped_at}"
 
 
 def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_seconds, rollback,
             rollback_timeout, skip_backup, repair, confirm, kestra_url, insecure, check_bucket,
-            folder) -> None:
-    from kestra_ops.adapters.helm import parse_duration
+            folder, rendered) -> None:
     from kestra_ops.workflows.deploy import deploy
-    from kestra_ops.workflows.lock import DEFAULT_DURATION, DeployLock
+    from kestra_ops.workflows.lock import DeployLock
 
-    duration = max(DEFAULT_DURATION, int(2 * parse_duration(timeout) + 2 * check_seconds
-                                          + parse_duration(rollback_timeout)) + 300)
-    lock = DeployLock(kube, env.namespace, duration=duration, operation="release")
-    with rec.step("take the deploy lock"):
+    lock = DeployLock(kube, env.namespace, operation="release")
+    with rec.step("take the deploy lock") as step:
         lock.acquire()  # Ctrl-C while taking it leaves no Lease behind
-    report.steps[-1].detail = f"lease kestra-ops-deploy held by {lock.holder}"
+        step.detail = f"lease {chart.LEASE} held by {lock.holder}"
     try:
         report.before = report.final = _current(helm, env)
 
@@ -163,7 +126,10 @@ def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_secon
                 try:
                     accepted = confirm(diff)
                 except KeyboardInterrupt:  # Ctrl-C at the prompt: the report names it
-                    report.steps.append(Step("confirm the diff", "interrupted", ""))
+                    report.steps.append(Step("confirm the diff", INTERRUPTED, ""))
+                    raise
+                except InvalidInput as err:  # no terminal to answer on: nothing changes
+                    report.steps.append(Step("confirm the diff", FAIL, str(err)))
                     raise
                 if not accepted:
                     return False
@@ -172,13 +138,9 @@ def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_secon
             backup(env, rec, report, kube, helm, folder, skip_backup)
             return True
 
-        result = deploy(env, timeout=timeout, repair=repair, confirm=gate, progress=rec,
+        result = deploy(env, timeout=timeout, repair=repair, confirm=gate, rec=rec,
                         kube=kube, helm=helm, check_bucket=check_bucket, lock=lock,
-                        rollback_on_failure=False, undo_on_interrupt=False)
-        for step in result.steps:  # deploy's own descriptions of its steps
-            mine = next((s for s in report.steps if s.name == step.name and not s.detail), None)
-            if mine is not None:
-                mine.detail = step.detail
+                        rollback_on_failure=False, undo_on_interrupt=False, rendered=rendered)
         report.before, report.after, report.details = result.before, result.after, result.details
         report.final = result.after if result.after is not None else result.before
         if result.repair:
@@ -197,10 +159,9 @@ def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_secon
                            kestra_url=kestra_url, insecure=insecure)
             return
         _verify(env, rec, report, kube, helm, check_seconds=check_seconds, rollback=rollback,
-                rollback_timeout=rollback_timeout, kestra_url=kestra_url, insecure=insecure,
-                folder=folder)
+                rollback_timeout=rollback_timeout, kestra_url=kestra_url, insecure=insecure)
     except KeyboardInterrupt:
-        _interrupted(report, rec, "the release")
+        _interrupted(report, "the release")
         if rollback:
             _undo(env, rec, report, helm, kube, rollback_timeout)
     finally:
@@ -234,24 +195,26 @@ def _run_check(env, rec, kube, *, seconds: float, kestra_url, insecure, only=Non
 
 
 def _verify(env, rec, report: ReleaseReport, kube, helm, *, check_seconds, rollback,
-            rollback_timeout, kestra_url, insecure, folder) -> None:
-    with rec.step(f"check (wait {check_seconds:g}s, e2e flow included)") as status:
+            rollback_timeout, kestra_url, insecure) -> None:
+    from kestra_ops.workflows.evidence import explain
+
+    with rec.step(f"check (wait {check_seconds:g}s, e2e flow included)") as step:
         checked = _run_check(env, rec, kube, seconds=check_seconds, kestra_url=kestra_url,
                              insecure=insecure)
-        if not checked.ok:
-            status.fail()
+        if checked.ok:
+            step.detail = "every item passed"
+        else:
+            report.explanation = explain(checked)
+            step.fail("failing: " + ", ".join(item.id for item in report.explanation))
     report.check = checked.to_dict()
     if checked.ok:
-        report.steps[-1].detail = "every item passed"
         report.outcome = "released"
         report.message = (f"released revision {report.after} (was "
                           f"{report.before if report.before is not None else 'not installed'})")
         return
-    report.explanation = explain(checked)
-    failing = ", ".join(item["id"] for item in report.explanation)
-    report.steps[-1].detail = f"failing: {failing}"
     report.outcome = "failed"
-    _roll_back(env, rec, report, kube, helm, failing=f"check failed ({failing})",
+    _roll_back(env, rec, report, kube, helm,
+               failing=f"check failed ({', '.join(i.id for i in report.explanation)})",
                rollback=rollback, rollback_timeout=rollback_timeout,
                check_seconds=check_seconds, kestra_url=kestra_url, insecure=insecure)
 
@@ -273,46 +236,55 @@ def _roll_back(env, rec, report: ReleaseReport, kube, helm, *, failing: str, rol
                before=report.after, after=new, to=report.before,
                reason=f"release failed: {failing}")
     _restore_configmap(env, rec, report, kube)
-    with rec.step(f"check after the rollback (wait {check_seconds:g}s)") as status:
+    with rec.step(f"check after the rollback (wait {check_seconds:g}s)") as step:
         again = _run_check(env, rec, kube, seconds=check_seconds, kestra_url=kestra_url,
                            insecure=insecure)
+        verdict = "passes" if again.ok else "still fails: " + ", ".join(
+            r.id for r in again.results if r.status == FAIL)
+        step.detail = verdict
         if not again.ok:
-            status.fail()
+            step.fail()
     report.recheck = again.to_dict()
-    verdict = "passes" if again.ok else "still fails: " + ", ".join(
-        r.id for r in again.results if r.status == "fail")
-    report.steps[-1].detail = verdict
     report.outcome = "rolled-back"
     report.message = (f"{failing}; rolled back to revision {report.before} (now revision "
                       f"{new}); the checklist after the rollback {verdict}")
 
 
 def _rollback(env, rec, report: ReleaseReport, helm, timeout) -> int:
-    with rec.step(f"helm rollback to revision {report.before} (wait {timeout})"):
+    with rec.step(f"helm rollback to revision {report.before} (wait {timeout})") as step:
         new = helm.rollback(env.release, env.namespace, report.before, timeout=timeout,
                             force_conflicts=report.force_conflicts)
-    report.steps[-1].detail = f"revision {new.revision} {new.status}"
+        step.detail = f"revision {new.revision} {new.status}"
     report.final, report.rolled_back_to = new.revision, report.before
     return new.revision
+
+
+def _live_configmap(env, kube) -> dict | None:
+    from kestra_ops.adapters import kube_config
+
+    try:
+        return kube_config.read_configmap(kube, env.namespace, chart.CONFIGMAP)
+    except NotFound:
+        return None
 
 
 def _restore_configmap(env, rec, report: ReleaseReport, kube) -> None:
     """Put back the pre-release ConfigMap data when the rollback did not (it had been changed
     outside Helm, e.g. by ``config patch``)."""
-    from kestra_ops.workflows.configmap import CONFIGMAP, _replace
-    from kestra_ops.workflows.rollout import read_json
+    from kestra_ops.workflows import configmap
+
+    from kestra_ops.adapters import kube_config
 
     saved = report.configmap_before
     if saved is None:
         return
-    live = read_json(kube, f"configmap {CONFIGMAP}", kube.core.read_namespaced_config_map,
-                     CONFIGMAP, env.namespace)
+    live = kube_config.read_configmap(kube, env.namespace, chart.CONFIGMAP)
     if (live.get("data") or {}) == saved:
-        report.steps.append(Step("restore ConfigMap", "skipped", "unchanged by the release"))
+        report.steps.append(Step("restore ConfigMap", SKIP, "unchanged by the release"))
         return
-    with rec.step(f"restore ConfigMap {CONFIGMAP} from the pre-release backup"):
-        _replace(kube, env, live, saved, None,
-                 conflict=f"configmap {CONFIGMAP} changed while restoring it")
+    with rec.step(f"restore ConfigMap {chart.CONFIGMAP} from the pre-release backup"):
+        configmap._replace(kube, env, live, saved, None,
+                           conflict=f"configmap {chart.CONFIGMAP} changed while restoring it")
 
 
 def _undo(env, rec, report: ReleaseReport, helm, kube, timeout) -> None:
@@ -346,19 +318,14 @@ def _undo(env, rec, report: ReleaseReport, helm, kube, timeout) -> None:
 def _configmap_hint(env, report: ReleaseReport, kube) -> str:
     """After Ctrl-C past the upgrade, when the ConfigMap restore (step 7) did not run to its end
     and the live data differs from the pre-release backup: the command that puts it back."""
-    from kestra_ops.workflows.configmap import CONFIGMAP
-    from kestra_ops.workflows.rollout import read_json
-
     path = (report.backup.get("files") or {}).get("configmap")
-    if path is None or any(s.name.startswith("restore ConfigMap") and s.status in ("ok", "skipped")
+    if path is None or any(s.name.startswith("restore ConfigMap") and s.status in ("pass", SKIP)
                            for s in report.steps):
         return ""
     try:
-        live = read_json(kube, f"configmap {CONFIGMAP}", kube.core.read_namespaced_config_map,
-                         CONFIGMAP, env.namespace)
-        if (live.get("data") or {}) == report.configmap_before:
+        if ((_live_configmap(env, kube) or {}).get("data") or {}) == report.configmap_before:
             return ""
     except (KestraOpsError, KeyboardInterrupt):
         pass  # cannot tell: say how to put it back
-    return (f"; ConfigMap {CONFIGMAP} differs from its pre-release backup: put it back with "
-            f"kestra-ops config restore --env {env.name} {path}")
+    return (f"; ConfigMap {chart.CONFIGMAP} differs from its pre-release backup: put it back "
+            f"with kestra-ops config restore --env {env.name} {path}")

@@ -7,22 +7,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from kestra_ops.errors import KestraOpsError, NotFound
-from kestra_ops.workflows.plan import Step
+from kestra_ops.results import SKIP, Step
 from kestra_ops.workflows.release_report import ReleaseReport, write_private
 
 
 def backup(env, rec, report: ReleaseReport, kube, helm, folder: Path, skip: bool) -> None:
+    """``rec``: the release's :class:`~kestra_ops.results.Recorder` (its steps)."""
     import yaml
 
-    from kestra_ops.workflows.configmap import CONFIGMAP
+    from kestra_ops.adapters import kube_config
+    from kestra_ops.chart import CONFIGMAP
     from kestra_ops.workflows.configmap_backups import dump_manifest, manifest
-    from kestra_ops.workflows.rollout import read_json
 
     files: dict[str, str] = {}
-    with rec.step("pre-release backup: ConfigMap and Helm values"):
+    with rec.step("pre-release backup: ConfigMap and Helm values") as step:
         try:
-            live = read_json(kube, f"configmap {CONFIGMAP}", kube.core.read_namespaced_config_map,
-                             CONFIGMAP, env.namespace)
+            live = kube_config.read_configmap(kube, env.namespace, CONFIGMAP)
             files["configmap"] = str(write_private(folder / "configmap.yaml",
                                                    dump_manifest(manifest(live))))
             report.configmap_before = dict(live.get("data") or {})
@@ -32,7 +32,7 @@ def backup(env, rec, report: ReleaseReport, kube, helm, folder: Path, skip: bool
             values = helm.current_values(env.release, env.namespace, revision=report.before)
             files["values"] = str(write_private(folder / f"values-{report.before}.yaml",
                                                 yaml.safe_dump(values, sort_keys=False)))
-    report.steps[-1].detail = ", ".join(f"{k} -> {v}" for k, v in files.items()) or "nothing live"
+        step.detail = ", ".join(f"{k} -> {v}" for k, v in files.items()) or "nothing live"
     report.backup["files"] = files
     report.backup["database"] = db_backup(env, rec, report, kube, skip)
     report.backup["summary"] = (f"{len(files)} file(s) in {folder}; database: "
@@ -44,7 +44,7 @@ def db_backup(env, rec, report: ReleaseReport, kube, skip: bool) -> str:
     from kestra_ops.wiring import storage_for_env as for_env
 
     if skip:
-        report.steps.append(Step("pre-release backup: database", "skipped", "--skip-backup"))
+        report.steps.append(Step("pre-release backup: database", SKIP, "--skip-backup"))
         return "skipped (--skip-backup)"
     storage, why = for_env(env)
     if storage is None:
@@ -55,11 +55,11 @@ def db_backup(env, rec, report: ReleaseReport, kube, skip: bool) -> str:
         except KestraOpsError as err:
             storage, why = None, f"not configured: {err}"
     if storage is None:
-        report.steps.append(Step("pre-release backup: database", "skipped", why))
+        report.steps.append(Step("pre-release backup: database", SKIP, why))
         return f"skipped ({why})"
     from kestra_ops.workflows.backup_run import run_backup
 
-    with rec.step("pre-release backup: database backup set"):
+    with rec.step("pre-release backup: database backup set") as step:
         result = run_backup(env, storage=storage, kube=kube)
-    report.steps[-1].detail = f"set {result.name} in {result.bucket}"
+        step.detail = f"set {result.name} in {result.bucket}"
     return f"set {result.name}"

@@ -1,8 +1,10 @@
 """The release report: every step with its timing and outcome, the revisions before and after,
 and on failure the explanation Helm does not give (the failing checklist items with their
 evidence: degraded pods and their reasons, Warning events, the last log lines of the failing
-containers). Rendered as text and JSON; stored locally next to the pre-release backup and, when
-the environment has object storage, in the bucket under ``releases/<env>/<UTC timestamp>.json``.
+containers). :class:`ReleaseReport` is the release's state while it runs; :meth:`to_report` makes
+the :class:`~kestra_ops.results.Report` every format renders. Its JSON is stored locally next to
+the pre-release backup and, when the environment has object storage, in the bucket under
+``releases/<env>/<UTC timestamp>.json``.
 """
 
 from __future__ import annotations
@@ -13,12 +15,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kestra_ops.workflows.evidence import explain  # noqa: F401 - the release's explanation
-from kestra_ops.workflows.plan import Step
+from kestra_ops.results import FAIL, INTERRUPTED, PASS, Item, Report, Section
 
 # outcome -> exit code
 OUTCOMES = {"released": 0, "unchanged": 0, "invalid": 1, "preflight-failed": 1, "aborted": 1,
-            "failed": 1, "rolled-back": 1, "interrupted": 130}
+            "failed": 1, "rolled-back": 1, "refused": 2, "interrupted": 130}
 STAMP = "%Y%m%dT%H%M%SZ"
 
 
@@ -32,9 +33,9 @@ class ReleaseReport:
     release: str
     namespace: str
     started: str  # UTC stamp, also the name of the backup folder and of the stored report
+    result: Report = field(default_factory=lambda: Report("release"))  # the Recorder's: steps
     outcome: str = "failed"
     message: str = ""
-    steps: list[Step] = field(default_factory=list)
     before: int | None = None
     after: int | None = None  # the revision the upgrade wrote
     final: int | None = None  # the revision live at the end (after a rollback: the new one)
@@ -43,11 +44,10 @@ class ReleaseReport:
     diff: str | None = None
     details: list[str] = field(default_factory=list)  # validation / preflight findings
     backup: dict = field(default_factory=dict)
-    explanation: list[dict] = field(default_factory=list)  # failing checklist items
+    explanation: list[Item] = field(default_factory=list)  # failing checklist items
     check: dict | None = None
     recheck: dict | None = None
     warnings: list[str] = field(default_factory=list)
-    stored: list[str] = field(default_factory=list)
     drift: list[str] = field(default_factory=list)  # fields changed outside Helm it reverted
     force_conflicts: bool = False  # Helm 4 took those fields back (--force-conflicts)
     seconds: float = 0.0
@@ -57,51 +57,54 @@ class ReleaseReport:
     configmap_before: dict | None = field(default=None, repr=False)
 
     @property
+    def steps(self):
+        return self.result.steps
+
+    @property
     def exit_code(self) -> int:
         return OUTCOMES[self.outcome]
 
-    def to_dict(self) -> dict:
-        return {"env": self.env, "release": self.release, "namespace": self.namespace,
-                "started": self.started, "outcome": self.outcome, "message": self.message,
-                "exit_code": self.exit_code, "revision_before": self.before,
-                "revision_after": self.after, "revision_final": self.final,
-                "rolled_back_to": self.rolled_back_to, "stopped_at": self.stopped_at,
-                "seconds": round(self.seconds, 3), "diff": self.diff, "drift": list(self.drift),
-                "force_conflicts": self.force_conflicts,
-                "steps": [s.to_dict() for s in self.steps], "details": list(self.details),
-                "backup": self.backup, "explanation": self.explanation, "check": self.check,
-                "recheck": self.recheck, "warnings": list(self.warnings),
-                "stored": list(self.stored)}
+    def to_report(self) -> Report:
+        """The command's report: steps, the failing items (``explanation``), the diff's fields
+        changed outside Helm, the revisions, backup and where it stopped, then ``release ENV:
+        MESSAGE``. ``data`` keeps the release's own fields (revisions, backup, check...)."""
+        report = self.result
+        report.command, report.env = "release", self.env
+        report.title = (f"release {self.env} (release {self.release} in {self.namespace}, "
+                        f"{self.started})")
+        report.outcome, report.exit_code = self.outcome, self.exit_code
+        report.status = (PASS if self.exit_code == 0 else
+                         INTERRUPTED if self.outcome == "interrupted" else FAIL)
+        report.message = f"release {self.env}: {self.message}"
+        report.items, report.items_key = list(self.explanation), "explanation"
+        report.details, report.warnings = list(self.details), list(self.warnings)
+        report.data = {
+            "release": self.release, "namespace": self.namespace, "started": self.started,
+            "revision_before": self.before, "revision_after": self.after,
+            "revision_final": self.final, "rolled_back_to": self.rolled_back_to,
+            "stopped_at": self.stopped_at, "seconds": round(self.seconds, 3),
+            "diff": self.diff, "drift": list(self.drift),
+            "force_conflicts": self.force_conflicts, "details": [], "backup": self.backup,
+            "explanation": [], "check": self.check, "recheck": self.recheck, "stored": []}
+        report.sections = self.sections(report)
+        return report
 
-
-def render_text(report: ReleaseReport) -> str:
-    rev = lambda n: "none" if n is None else str(n)  # noqa: E731
-    lines = [f"release {report.env} (release {report.release} in {report.namespace}, "
-             f"{report.started})"]
-    for s in report.steps:
-        detail = f": {s.detail}" if s.detail else ""
-        lines.append(f"  {s.status.upper():11} {s.name} ({s.seconds:.1f}s){detail}")
-    lines.append(f"  revisions: before {rev(report.before)}, after {rev(report.after)}, "
-                 f"now {rev(report.final)}")
-    if report.backup:
-        lines.append(f"  backup: {report.backup.get('summary', '')}")
-    for line in report.drift:
-        lines.append(f"  changed outside Helm, reverted: {line}")
-    if report.stopped_at:
-        lines.append(f"  stopped at: {report.stopped_at}")
-    for line in report.details:
-        lines.append(f"  {line}")
-    if report.explanation:
-        lines.append("  why the release failed:")
-        for item in report.explanation:
-            lines.append(f"    FAIL {item['id']}: {item['reason']}")
-            lines += [f"         {d}" for d in item["details"]]
-    for warning in report.warnings:
-        lines.append(f"  warning: {warning}")
-    for where in report.stored:
-        lines.append(f"  report stored: {where}")
-    lines.append(f"release {report.env}: {report.message}")
-    return "\n".join(lines)
+    def sections(self, report: Report) -> list[Section]:
+        """What the text shows beyond steps and items (the JSON has it as fields)."""
+        rev = lambda n: "none" if n is None else str(n)  # noqa: E731
+        lines = [f"  revisions: before {rev(self.before)}, after {rev(self.after)}, "
+                 f"now {rev(self.final)}"]
+        if self.diff:
+            lines.append(f"  diff against the live objects: {self.diff}")
+        if self.backup:
+            lines.append(f"  backup: {self.backup.get('summary', '')}")
+        if self.stopped_at:
+            lines.append(f"  stopped at: {self.stopped_at}")
+        lines += [f"  report stored: {where}" for where in report.data.get("stored", [])]
+        out = [Section("", lines)]
+        if self.drift:
+            out.append(Section("changed outside Helm, reverted", list(self.drift)))
+        return out
 
 
 def write_private(path: Path, text: str) -> Path:
@@ -114,15 +117,17 @@ def write_private(path: Path, text: str) -> Path:
     return path
 
 
-def store(report: ReleaseReport, folder: Path, env, *, storage=None) -> None:
-    """Write ``report.json`` into the local release folder and, with object storage, to
-    ``releases/<env>/<started>.json`` in the bucket. Failures become warnings, never errors."""
+def store(report: Report, folder: Path, env, *, storage=None) -> None:
+    """Write the report's JSON as ``report.json`` into the local release folder and, with
+    object storage, to ``releases/<env>/<started>.json`` in the bucket; each place goes into
+    ``data["stored"]``. Failures become warnings, never errors."""
     from kestra_ops.errors import KestraOpsError
 
     data = json.dumps(report.to_dict(), indent=2, default=str)
+    stored = report.data.setdefault("stored", [])
     try:
         local = write_private(folder / "report.json", data)
-        report.stored.append(str(local))
+        stored.append(str(local))
     except OSError as err:
         report.warnings.append(f"could not write the local report: {err}")
     if storage is None:
@@ -131,10 +136,10 @@ def store(report: ReleaseReport, folder: Path, env, *, storage=None) -> None:
         storage, _why = for_env(env)
     if storage is None:
         return
-    key = f"releases/{env.name}/{report.started}.json"
+    key = f"releases/{env.name}/{report.data['started']}.json"
     try:
         storage.put_bytes(env.minio_bucket, key, data.encode(), "application/json")
-        report.stored.append(f"s3://{env.minio_bucket}/{key}")
+        stored.append(f"s3://{env.minio_bucket}/{key}")
     except KestraOpsError as err:
         report.warnings.append(f"could not store the report in the bucket: {err}")
     except KeyboardInterrupt:  # the release is over: its outcome stays, the copy is skipped

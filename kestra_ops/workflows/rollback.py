@@ -7,7 +7,8 @@ caller to confirm, takes the deploy lock, checks that the release did not move w
 the answer, runs ``helm rollback --wait`` (on Helm 4 with ``--force-conflicts`` when such fields
 exist: its server-side apply refuses them otherwise), reads the new revision back and logs the
 change (``backups/changes.jsonl``). The lock is released however it ends (success, failure,
-Ctrl-C).
+Ctrl-C). Its steps are recorded (:class:`~kestra_ops.results.Recorder`);
+:meth:`RollbackResult.to_report` and :func:`history_report` are the commands' reports.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from kestra_ops import chart
 from kestra_ops.adapters.helm import GOOD_STATUSES, Helm, Revision
 from kestra_ops.errors import Aborted, Conflict, InvalidInput, KestraOpsError, NotFound
+from kestra_ops.results import FAIL, PASS, Recorder, Report, Section, Table
 from kestra_ops.settings import Environment
+
+COLUMNS = ["", "REVISION", "UPDATED (UTC)", "STATUS", "CHART", "APP VERSION", "DESCRIPTION"]
 
 
 @dataclass
@@ -36,6 +41,26 @@ class History:
         return {"env": self.env, "release": self.release, "namespace": self.namespace,
                 "current": self.current.revision if self.current else None,
                 "revisions": [r.to_dict() for r in self.revisions]}
+
+    def to_report(self) -> Report:
+        """``history``: one row per revision, oldest first, the current one marked ``*`` (the
+        table shows the start of helm's description on one line; JSON keeps all of it); a
+        warning when the current revision is pending-*."""
+        current = self.current
+        rows = [["*" if rev is current else "", rev.revision, _when(rev.updated), rev.status,
+                 rev.chart, rev.app_version, rev.description] for rev in self.revisions]
+        warnings = []
+        if current is not None and current.pending:
+            warnings.append(f"revision {current.revision} is {current.status}: an interrupted "
+                            f"helm left it; `kestra-ops rollback --env {self.env}` repairs it")
+        return Report("history", self.env, title=f"release {self.release} in {self.namespace} "
+                      f"({self.env})", tables=[Table(list(COLUMNS), rows)], warnings=warnings,
+                      data=self.to_dict())
+
+
+def _when(updated: str) -> str:
+    """helm's RFC 3339 (nanoseconds, any offset) -> ``2026-11-24 01:02:03``."""
+    return updated[:19].replace("T", " ") if updated else "-"
 
 
 @dataclass(frozen=True)
@@ -58,6 +83,14 @@ class RollbackPlan:
                 f"\n    {line}" for line in self.drift)
         return text + "".join(f"\n  note: {n}" for n in self.notes)
 
+    def text(self) -> str:
+        """What the confirmation shows (:func:`kestra_ops.cli.common.confirm_diff`)."""
+        return self.describe()
+
+    def summary(self) -> str:
+        return (f"revision {self.current.revision} ({self.current.status}) -> revision "
+                f"{self.target.revision} ({self.target.status})")
+
     def to_dict(self) -> dict:
         return {"env": self.env, "release": self.release, "namespace": self.namespace,
                 "current": self.current.to_dict(), "target": self.target.to_dict(),
@@ -70,6 +103,7 @@ class RollbackResult:
     new: Revision
     seconds: float
     lock_holder: str = ""
+    report: Report | None = None  # the recorder's (its steps)
 
     @property
     def ok(self) -> bool:
@@ -81,12 +115,35 @@ class RollbackResult:
                 "to_revision": self.plan.target.revision, "new_revision": self.new.revision,
                 "seconds": round(self.seconds, 3), "lock_holder": self.lock_holder}
 
+    def to_report(self) -> Report:
+        """``rollback``: the steps, the fields it took back from other writers, then what it
+        did. Exit 0 when the new revision is deployed, else 1."""
+        plan, new = self.plan, self.new
+        report = self.report or Report("rollback", plan.env)
+        report.title = f"rollback {plan.env} (release {plan.release} in {plan.namespace})"
+        report.status, report.exit_code = (PASS, 0) if self.ok else (FAIL, 1)
+        report.outcome = "rolled-back" if self.ok else "failed"
+        report.message = (f"rolled back {plan.release} ({plan.env}) from revision "
+                          f"{plan.current.revision} to {plan.target.revision}: new revision "
+                          f"{new.revision}, {new.status} ({self.seconds:.1f}s)")
+        report.sections = ([Section("changed outside Helm, reverted by the rollback",
+                                    list(plan.drift))] if plan.drift else [])
+        report.details = [f"note: {n}" for n in plan.notes]
+        report.data = self.to_dict()
+        return report
 
-def release_history(env: Environment, *, helm: Helm | None = None) -> History:
+
+def release_history(env: Environment, *, helm=None) -> History:
     """The release's revisions, oldest first (:class:`NotFound` when it was never installed)."""
-    helm = helm or Helm.for_env(env)
+    from kestra_ops import wiring
+
     return History(env.name, env.release, env.namespace,
-                   helm.history(env.release, env.namespace))
+                   wiring.helm(env, helm=helm).history(env.release, env.namespace))
+
+
+def history_report(env: Environment, *, helm=None) -> Report:
+    """``kestra-ops history``: :func:`release_history` as a report."""
+    return release_history(env, helm=helm).to_report()
 
 
 def plan_rollback(history: History, to: int | None = None) -> RollbackPlan:
@@ -121,48 +178,49 @@ def plan_rollback(history: History, to: int | None = None) -> RollbackPlan:
 
 def rollback(env: Environment, *, to: int | None = None, timeout: str = "10m",
              confirm: Callable[[RollbackPlan], bool] | None = None, kube=None,
-             helm: Helm | None = None, progress=None, lock_duration: int | None = None,
+             helm=None, progress=None,
              on_interrupt: Callable[[], None] | None = None) -> RollbackResult:
     """Roll ``env``'s release back (see the module docstring). ``confirm(plan)`` returning False
-    raises :class:`Aborted` before anything changes; ``kube`` defaults to ``connect(env)``."""
-    from kestra_ops.adapters.helm import parse_duration
+    raises :class:`Aborted` before anything changes; ``kube`` defaults to the env's cluster,
+    ``helm`` (a :class:`Helm`, a binary's path or None) to the env's helm. ``progress`` mirrors
+    the steps; ``on_interrupt`` runs at the first Ctrl-C during helm (default: say so)."""
+    from kestra_ops import durations
     from kestra_ops.audit import log_change
-    from kestra_ops.output.progress import Progress
-    from kestra_ops.workflows.lock import DEFAULT_DURATION, deploy_lock
+    from kestra_ops.workflows.lock import deploy_lock
 
-    seconds = parse_duration(timeout)  # a bad --timeout is refused before anything else
-    helm = helm or Helm.for_env(env)
-    progress = progress or Progress(quiet=True)
-    with progress.step(f"helm history {env.release}"):
+    durations.parse(timeout)  # a bad --timeout is refused before anything else
+    from kestra_ops import wiring
+
+    helm = wiring.helm(env, helm=helm)
+    rec = Recorder(Report("rollback", env.name), progress)
+    if on_interrupt is None:
+        def on_interrupt() -> None:
+            rec.info("interrupted: letting helm stop cleanly (Ctrl-C again to kill it)")
+    with rec.step(f"helm history {env.release}") as step:
         plan = plan_rollback(release_history(env, helm=helm), to)
+        step.detail = plan.summary()
     own_kube = kube is None
     if own_kube:
-        from kestra_ops.adapters.kube import connect
-
-        kube = connect(env)
+        kube = wiring.kube(env)
     try:
-        with progress.step(f"compare revision {plan.target.revision} with the live objects"):
+        with rec.step(f"compare revision {plan.target.revision} with the live objects") as step:
             plan = _with_drift(env, plan, helm, kube)
-    except BaseException:
-        if own_kube:
-            kube.close()
-        raise
-    if confirm is not None and not confirm(plan):
-        if own_kube:
-            kube.close()
-        raise Aborted("aborted, nothing changed")
-    started = time.monotonic()
-    duration = lock_duration or max(DEFAULT_DURATION, int(seconds) + 300)
-    try:
-        with deploy_lock(kube, env, duration=duration, operation="rollback") as lock:
-            progress.info(f"  deploy lock: lease kestra-ops-deploy in {env.namespace}, "
-                          f"held by {lock.holder}")
+            step.detail = (f"{len(plan.drift)} field(s) changed outside Helm"
+                           if plan.drift else "nothing changed outside Helm")
+            if plan.notes and not plan.drift:
+                step.warn()
+        if confirm is not None and not confirm(plan):
+            raise Aborted("aborted, nothing changed")
+        started = time.monotonic()
+        with deploy_lock(kube, env, operation="rollback") as lock:
+            rec.info(f"  deploy lock: lease {chart.LEASE} in {env.namespace}, held by "
+                     f"{lock.holder}")
             now = release_history(env, helm=helm).current
             if now is None or now.revision != plan.current.revision:
                 raise Conflict(f"release {env.release} changed while waiting (now revision "
                                f"{now.revision if now else '?'}, was {plan.current.revision}); "
                                "nothing changed: run the rollback again")
-            new = _run(env, plan, helm, timeout, progress, on_interrupt,
+            new = _run(env, plan, helm, timeout, rec, on_interrupt,
                        force_conflicts=bool(plan.drift))
     finally:
         if own_kube:
@@ -170,7 +228,8 @@ def rollback(env: Environment, *, to: int | None = None, timeout: str = "10m",
     log_change(env.root, action="rollback", env=env.name, target=f"release {env.release}",
                before=plan.current.revision, after=new.revision, to=plan.target.revision,
                namespace=env.namespace, status=new.status, reverted=list(plan.drift))
-    return RollbackResult(plan, new, time.monotonic() - started, lock_holder=lock.holder)
+    return RollbackResult(plan, new, time.monotonic() - started, lock_holder=lock.holder,
+                          report=rec.report)
 
 
 def _with_drift(env, plan: RollbackPlan, helm: Helm, kube) -> RollbackPlan:
@@ -190,16 +249,16 @@ def _with_drift(env, plan: RollbackPlan, helm: Helm, kube) -> RollbackPlan:
     return replace(plan, drift=tuple(diff.drift), notes=tuple(diff.notes))
 
 
-def _run(env, plan: RollbackPlan, helm: Helm, timeout, progress, on_interrupt, *,
+def _run(env, plan: RollbackPlan, helm: Helm, timeout, rec: Recorder, on_interrupt, *,
          force_conflicts: bool = False) -> Revision:
     from kestra_ops.audit import log_change
 
     step = f"helm rollback {env.release} to revision {plan.target.revision} (wait {timeout})"
     try:
-        with progress.step(step):
-            return helm.rollback(env.release, env.namespace, plan.target.revision,
-                                 timeout=timeout, on_interrupt=on_interrupt,
-                                 force_conflicts=force_conflicts)
+        return rec.run(step, lambda: helm.rollback(
+            env.release, env.namespace, plan.target.revision, timeout=timeout,
+            on_interrupt=on_interrupt, force_conflicts=force_conflicts),
+            lambda r: f"revision {r.revision} {r.status}", lambda r: r.status != "deployed")
     except KestraOpsError as err:  # helm may have written a failed revision: log what it left
         try:
             after = helm.history(env.release, env.namespace)[-1]

@@ -54,7 +54,7 @@ def test_config_patch_then_deploy_takes_the_field_back(install):
     assert grace(install) == "4m" and len(install.history()) == 1  # a dry run changes nothing
 
     refused = install.run("deploy", "--env", "dev", "--skip-bucket")  # no terminal, no --yes
-    assert refused.exit_code == 1 and "not deploying" in refused.stderr
+    assert refused.exit_code == 2 and "refusing to deploy to dev without --yes" in refused.stderr
     assert grace(install) == "4m" and len(install.history()) == 1
 
     done = install.run_ok("deploy", "--env", "dev", "--yes", "--skip-bucket", "--output", "json")

@@ -131,7 +131,7 @@ def test_a_failed_release_is_never_no_changes(install, servers):
 
 def test_failing_check_after_helm_succeeded_is_failed_on_every_line(install, servers):
     """Helm's wait passes, the end-to-end flow fails: rolled back, and the progress line of the
-    check step says FAILED as the summary does (item 5)."""
+    check step says FAIL as the summary does (item 5)."""
     assert release(install)[0] == 0
     servers.flow_store.rules.fail_markers = ("io.kestra.plugin.core.log.Log",)
     install.edit_overlay("workerThreads: 8", "workerThreads: 9")
@@ -141,7 +141,7 @@ def test_failing_check_after_helm_succeeded_is_failed_on_every_line(install, ser
     done = [line.split() for line in result.stderr.splitlines() if line.startswith("  ")
             and line.rstrip().endswith("s)")]
     marks = {" ".join(words[1:3]): words[0] for words in done}
-    assert marks["check (wait"] == "FAILED" and marks["helm rollback"] == "ok", done
+    assert marks["check (wait"] == "FAIL" and marks["helm rollback"] == "PASS", done
     assert "rolled back to revision 1" in result.stdout
     assert [r["status"] for r in install.history()] == ["superseded", "superseded", "deployed"]
     args = install.deployment()["spec"]["template"]["spec"]["containers"][0]["args"]

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from kestra_ops.cli import cli
+from kestra_ops.defaults import DEFAULT_KUBE_VERSION
 from kestra_ops.settings import load_config
 from kestra_ops.workflows.chart_lint import lint_chart
 
@@ -30,6 +31,7 @@ def test_every_environment_lints_clean(name):
     result = lint_chart(env(name))
     assert result.report.findings == []
     names = {m.name for m in result.manifests}
+    assert "kind: ConfigMap" in result.rendered  # helm template's text, for the release's diff
     assert {"ConfigMap/kestra-config", "Deployment/kestra-standalone",
             "StatefulSet/kestra-postgres", "Service/kestra", "Service/kestra-postgres"} <= names
     if name == "production":  # backups are on in production
@@ -103,6 +105,13 @@ def test_cli_exit_codes_and_missing_helm(monkeypatch):
     ok = runner.invoke(cli, ["chart", "lint", "--env", "staging"])
     assert ok.exit_code == 0, ok.output
     assert "manifests" in ok.output
+    assert ok.stdout.rstrip().splitlines()[-1].endswith(f"against Kubernetes {DEFAULT_KUBE_VERSION}: ok")
+    data = __import__("json").loads(runner.invoke(cli, ["chart", "lint", "--env", "staging",
+                                                        "-o", "json"]).stdout)
+    assert (data["command"], data["status"], data["exit_code"], data["tool"]) == (
+        "chart lint", "pass", 0, "kestra-ops")
+    assert [(r["target"], r["errors"]) for r in data["reports"]] == [("chart:staging", 0)]
+    assert "Deployment/kestra-standalone" in data["manifests"]
     missing = runner.invoke(cli, ["chart", "lint", "--env", "dev", "--helm", "/nonexistent/helm"])
     assert missing.exit_code == 1
     assert "helm not found" in missing.output and "Traceback" not in missing.output

@@ -3,6 +3,7 @@ stand-in helm (which renders with the real helm), Helm 3 and Helm 4, and every f
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -83,13 +84,41 @@ def test_dry_run_shows_the_diff_and_changes_nothing(helm, project):
     assert len(helm.calls("upgrade")) == 1
 
 
-def test_declined_without_a_terminal(helm, project):
+class Terminal(io.BytesIO):
+    """stdin as a terminal the user answers on."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_refused_without_a_terminal_and_without_yes(helm, project, fake_kube):
     assert run("deploy", "--env", "dev", "--yes").exit_code == 0
     overlay = project / "values" / "dev.yaml"
     overlay.write_text(overlay.read_text().replace("workerThreads: 8", "workerThreads: 12"))
-    result = run("deploy", "--env", "dev")
-    assert result.exit_code == 1 and "aborted, nothing changed" in result.output
-    assert len(helm.calls("upgrade")) == 1
+    result = CliRunner().invoke(cli, ["deploy", "--env", "dev"])
+    assert result.exit_code == 2, result.output
+    assert ("error: refusing to deploy to dev without --yes (stdin is not a terminal); nothing "
+            "was changed") in result.stderr
+    assert "'12'" in result.stderr  # the diff it would have asked about
+    assert len(helm.calls("upgrade")) == 1 and [c["action"] for c in changes(project)] == [
+        "deploy"]
+    assert fake_kube.store.get("leases", NS, LEASE_NAME) is None
+
+
+@pytest.mark.parametrize("answer, code", [(b"n\n", 1), (b"y\n", 0)])
+def test_confirmed_or_declined_on_a_terminal(helm, project, answer, code):
+    assert run("deploy", "--env", "dev", "--yes").exit_code == 0
+    overlay = project / "values" / "dev.yaml"
+    overlay.write_text(overlay.read_text().replace("workerThreads: 8", "workerThreads: 12"))
+    result = CliRunner().invoke(cli, ["deploy", "--env", "dev"], input=Terminal(answer))
+    assert result.exit_code == code, result.output
+    assert "deploy these changes to dev? [y/N]" in result.stderr
+    if code:
+        assert result.stdout.rstrip().endswith("deploy dev: aborted, nothing changed")
+        assert len(helm.calls("upgrade")) == 1
+    else:
+        assert "deploy dev: deployed revision 2" in result.stdout
+        assert len(helm.calls("upgrade")) == 2
 
 
 def test_upgrade_failure_rolls_back_and_exits_1(helm, project, fake_kube):
@@ -114,7 +143,7 @@ def test_upgrade_failure_rolls_back_and_exits_1(helm, project, fake_kube):
     evidence = next(i for i, n in enumerate(names) if n.startswith("evidence:"))
     rollback = next(i for i, n in enumerate(names) if n.startswith("helm rollback"))
     assert names[evidence - 1].startswith("helm upgrade") and evidence < rollback
-    assert data["steps"][names.index(names[evidence - 1])]["status"] == "failed"
+    assert data["steps"][names.index(names[evidence - 1])]["status"] == "fail"
 
 
 def test_stuck_release_is_reported_then_repaired(helm, project):
@@ -150,7 +179,8 @@ def test_invalid_values_stop_before_the_cluster(helm, project, fake_kube):
 
 def test_ctrl_c_during_the_upgrade_releases_the_lock(helm, project, fake_kube, monkeypatch):
     def interrupted(*args, **kwargs):
-        assert fake_kube.store.get("leases", NS, LEASE_NAME) is not None  # held during helm
+        held = fake_kube.store.get("leases", NS, LEASE_NAME)  # held during helm, renewed
+        assert held["spec"]["leaseDurationSeconds"] == 60
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Helm, "upgrade_install", interrupted)

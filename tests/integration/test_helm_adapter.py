@@ -51,7 +51,8 @@ def values(tmp_path):
 def test_durations():
     assert parse_duration("10m") == 600 and parse_duration("1h30m") == 5400
     assert parse_duration("1.5s") == 1.5 and parse_duration(90) == 90 and parse_duration("45") == 45
-    assert go_duration("10m") == "10m" and go_duration(90) == "90s" and go_duration(0.5) == "500ms"
+    assert go_duration("10m") == "600s" and go_duration(90) == "90s" and go_duration(0.5) == "500ms"
+    assert parse_duration("PT5M") == 300 and go_duration("PT1H30M") == "5400s"  # one grammar
     for bad in ("ten minutes", "", "5x", "-1s", "0s", "1m x", 0):
         with pytest.raises(InvalidInput):
             parse_duration(bad)
@@ -110,7 +111,7 @@ def test_upgrade_install_sends_the_right_flags(standin, chart, tmp_path):
     assert "--create-namespace" not in call and "--install" in call and "--wait" in call
     assert [call[i + 1] for i, a in enumerate(call) if a == "--values"] == \
         [str(p) for p in values(tmp_path)]
-    assert call[call.index("--timeout") + 1] == "10m"
+    assert call[call.index("--timeout") + 1] == "600s"
     assert standin.state.records()[-1]["config"] == {"greeting": "dev", "keep": 1}
     assert 'greeting: "dev"' in Helm().manifest("kestra", NS)  # rendered by the real helm
 
@@ -183,6 +184,35 @@ def test_a_hung_helm_is_stopped_at_the_deadline(standin4, chart, tmp_path):
                                grace=0.1, rollback_on_failure=False)
     assert time.monotonic() - started < 8
     assert standin.state.statuses() == [(1, "deployed"), (2, "failed")]
+
+
+# ------------------------------------------------------------------------------ offline
+def test_lint_and_template_are_the_adapters_too(standin4, chart, tmp_path):
+    helm = Helm(context="fake")
+    linted = helm.lint(chart, values(tmp_path), namespace=NS)
+    assert linted.ok, linted.stderr
+    rendered = helm.template(chart, values(tmp_path), release="kestra", namespace=NS,
+                             kube_version="1.31.0")
+    assert rendered.ok and 'greeting: "dev"' in rendered.stdout  # the real helm rendered it
+    (lint,) = standin4.calls("lint")
+    assert lint[:2] == ["lint", str(chart)] and "--strict" in lint
+    (template,) = standin4.calls("template")
+    assert template[template.index("--kube-version") + 1] == "1.31.0"
+    assert [template[i + 1] for i, a in enumerate(template) if a == "-f"] == \
+        [str(p) for p in values(tmp_path)]
+
+
+def test_for_env_takes_the_envs_context_and_kubeconfig(tmp_path, monkeypatch):
+    from kestra_ops.settings import Environment
+
+    env = Environment(name="dev", root=tmp_path, context="prod-cluster")
+    monkeypatch.setenv("KESTRA_OPS_KUBECONFIG", str(tmp_path / "kubeconfig"))
+    helm = Helm.for_env(env, helm="/opt/helm")
+    assert (helm.context, helm.kubeconfig) == ("prod-cluster", str(tmp_path / "kubeconfig"))
+    assert env.kubeconfig == helm.kubeconfig  # read in one place: the environment
+    assert Helm.for_env(env, helm=helm) is helm  # a Helm given is the one used
+    monkeypatch.delenv("KESTRA_OPS_KUBECONFIG")
+    assert Helm.for_env(env).kubeconfig is None
 
 
 # ------------------------------------------------------------------------------ others

@@ -4,6 +4,7 @@ Both Helm 3 and Helm 4 stand-ins; through Click's runner and through the library
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import threading
@@ -49,6 +50,13 @@ def dev():
     return load_config().environment("dev")
 
 
+class Terminal(io.BytesIO):
+    """stdin as a terminal the user answers on."""
+
+    def isatty(self) -> bool:
+        return True
+
+
 # ------------------------------------------------------------------------------ history
 def test_history_table_marks_current_and_statuses(standin):
     standin.state.seed(MIXED)
@@ -88,7 +96,11 @@ def test_history_warns_about_a_pending_release(standin):
     standin.state.seed(["deployed", "pending-upgrade"])
     result = CliRunner().invoke(cli, ["history", "--env", "dev"])
     assert result.exit_code == 0
-    assert "revision 2 is pending-upgrade" in result.stderr
+    assert ("warning: revision 2 is pending-upgrade: an interrupted helm left it; `kestra-ops "
+            "rollback --env dev` repairs it") in result.stdout
+    data = json.loads(CliRunner().invoke(cli, ["history", "--env", "dev", "-o", "json"]).stdout)
+    assert data["warnings"] == [next(line for line in result.stdout.splitlines()
+                                     if "warning:" in line).split("warning: ", 1)[1]]
 
 
 # ------------------------------------------------------------------------------ plan
@@ -122,11 +134,17 @@ def test_rollback_default_target_json(each_standin, project, fake_kube):
     data = json.loads(result.stdout)
     assert (data["from_revision"], data["to_revision"], data["new_revision"]) == (4, 2, 5)
     assert data["ok"] is True and data["new"]["description"] == "Rollback to 2"
+    assert (data["command"], data["status"], data["outcome"]) == ("rollback", "pass",
+                                                                  "rolled-back")
+    assert [(s["name"], s["status"]) for s in data["steps"]] == [
+        ("helm history kestra", "pass"), ("compare revision 2 with the live objects", "warn"),
+        ("helm rollback kestra to revision 2 (wait 2m)", "pass")]
+    assert data["steps"][-1]["detail"] == "revision 5 deployed"
     assert data["lock_holder"] == identity()
     assert each_standin.state.statuses()[-2:] == [(4, "superseded"), (5, "deployed")]
     (call,) = each_standin.calls("rollback")
     assert call[:3] == ["rollback", "kestra", "2"]
-    assert call[call.index("--timeout") + 1] == "2m" and "--wait" in call
+    assert call[call.index("--timeout") + 1] == "120s" and "--wait" in call
     assert "--atomic" not in call and "--rollback-on-failure" not in call
     assert lease(fake_kube) is None
     assert fake_kube.requests_matching("POST", "/leases"), "the lock was never taken"
@@ -148,7 +166,8 @@ def test_rollback_bad_revision_exits_2_and_changes_nothing(standin, project, fak
     standin.state.seed(MIXED)
     result = run("rollback", "--env", "dev", "--to", to, "--yes")
     assert result.exit_code == 2, result.output
-    assert result.output.startswith("error: ") and "Traceback" not in result.output
+    assert result.stderr.splitlines()[-1].startswith("error: ")
+    assert "Traceback" not in result.output
     assert standin.calls("rollback") == [] and changes(project) == []
     assert not fake_kube.requests_matching(path_contains="/leases")
 
@@ -158,21 +177,32 @@ def test_rollback_bad_timeout_exits_2(standin):
     assert result.exit_code == 2 and "invalid duration" in result.output
 
 
-def test_rollback_without_an_answer_aborts(standin, project, fake_kube):
+def test_rollback_without_a_terminal_and_without_yes_is_refused(standin, project, fake_kube):
     standin.state.seed(MIXED)
-    result = run("rollback", "--env", "dev")  # no --yes, no stdin
-    assert result.exit_code == 1
-    assert "error: aborted, nothing changed" in result.output
-    assert "revision 4 (deployed" in result.output and "revision 2 (superseded" in result.output
+    result = run("rollback", "--env", "dev")  # no --yes, stdin is no terminal
+    assert result.exit_code == 2
+    assert ("error: refusing to roll back dev without --yes (stdin is not a terminal); nothing "
+            "was changed") in result.stderr
+    assert "revision 4 (deployed" in result.stderr and "revision 2 (superseded" in result.stderr
     assert standin.calls("rollback") == [] and changes(project) == []
     assert not fake_kube.requests_matching(path_contains="/leases")
 
 
-def test_rollback_confirmed_on_stdin(standin):
+def test_rollback_confirmed_on_a_terminal(standin):
     standin.state.seed(MIXED)
-    result = run("rollback", "--env", "dev", input="y\n")
+    result = run("rollback", "--env", "dev", input=Terminal(b"y\n"))
     assert result.exit_code == 0, result.output
+    assert "roll back dev? [y/N]" in result.stderr
     assert standin.state.statuses()[-1] == (5, "deployed")
+
+
+def test_rollback_declined_on_a_terminal(standin, project, fake_kube):
+    standin.state.seed(MIXED)
+    result = run("rollback", "--env", "dev", input=Terminal(b"n\n"))
+    assert result.exit_code == 1, result.output
+    assert "error: aborted, nothing changed" in result.stderr
+    assert standin.calls("rollback") == [] and changes(project) == []
+    assert not fake_kube.requests_matching(path_contains="/leases")
 
 
 def test_rollback_refused_while_someone_holds_the_lock(standin, project, fake_kube):

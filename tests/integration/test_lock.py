@@ -189,7 +189,8 @@ def lease_writes(fake_kube) -> int:
 
 
 def test_callers_long_durations_are_capped_and_the_lock_is_renewed_instead(kube, fake_kube, env):
-    """deploy/release/rollback pass their whole timeout (15+ min): the Lease stays short."""
+    """A caller asking for a long Lease (a script, an older caller passing its whole timeout)
+    gets one of LEASE_SECONDS: the lock is renewed while held instead."""
     with deploy_lock(kube, env, duration=1500, operation="release") as held:
         assert lease(fake_kube)["spec"]["leaseDurationSeconds"] == LEASE_SECONDS == 60
         assert held.renew_interval == 20 and held._renewer.is_alive()

@@ -89,15 +89,17 @@ def test_status_free(project):
     assert result.stdout.strip() == ("deploy lock of dev (lease kestra-ops-deploy in "
                                      "hyperplane-kestra): free")
     data = json.loads(run("lock", "status", "--env", "dev", "--output", "json").stdout)
-    assert data == {"env": "dev", "namespace": NS, "lease": LEASE_NAME, "state": "free",
-                    "exit_code": 0}
+    assert data == {"command": "lock status", "env": "dev", "status": "pass",
+                    "outcome": "free", "message": result.stdout.strip(), "warnings": [],
+                    "namespace": NS, "lease": LEASE_NAME, "state": "free", "exit_code": 0}
 
 
 def test_status_held_by_a_live_holder(project, live_lock):
     result = run("lock", "status", "--env", "dev")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].endswith("held by alice@ci-7:4242")
+    assert lines[-1] == ("deploy lock of dev (lease kestra-ops-deploy in hyperplane-kestra): "
+                         "held by alice@ci-7:4242")
     text = "\n".join(lines)
     for expected in ("holder     alice@ci-7:4242", "operation  deploy",
                      "host       ci-7 (process 4242 on another host)", "s ago)",
@@ -169,10 +171,14 @@ def test_break_a_stale_lock_with_yes_deletes_and_logs_it(project, fake_kube):
     result = run("lock", "break", "--env", "dev", "--yes")
     assert result.exit_code == 0, result.output
     assert lease(fake_kube) is None
-    assert "holder     ghost@ci-runner-3:77" in result.stderr
-    assert "operation  release" in result.stderr and "host       ci-runner-3" in result.stderr
-    assert result.stdout.startswith("broke the deploy lock of dev (lease kestra-ops-deploy in "
-                                    "hyperplane-kestra) held by ghost@ci-runner-3:77 (release)")
+    lines = result.stdout.splitlines()  # the lock as it was, then what was done
+    assert lines[0].startswith("deploy lock of dev (lease kestra-ops-deploy in "
+                               "hyperplane-kestra): STALE, its holder ghost@ci-runner-3:77")
+    assert "  holder     ghost@ci-runner-3:77" in lines
+    assert "  operation  release" in lines and "  host       ci-runner-3 (" in result.stdout
+    assert lines[-1].startswith("broke the deploy lock of dev (lease kestra-ops-deploy in "
+                                "hyperplane-kestra) held by ghost@ci-runner-3:77 (release)")
+    assert "[y/N]" not in result.stderr  # --yes: nothing asked
     (entry,) = changes(project)
     assert (entry["action"], entry["env"], entry["before"], entry["after"]) == (
         "lock-break", "dev", "ghost@ci-runner-3:77", None)
@@ -196,10 +202,10 @@ def test_break_json_output(project, fake_kube):
 def test_break_without_a_terminal_and_without_yes_changes_nothing(project, fake_kube):
     seed_lease(fake_kube, "ghost@ci-runner-3:77", renewed_ago=125)
     result = run("lock", "break", "--env", "dev")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "holder     ghost@ci-runner-3:77" in result.stderr
-    assert ("error: not a terminal and no --yes: not breaking the lock; nothing changed"
-            in result.stderr)
+    assert ("error: refusing to break the deploy lock of dev without --yes (stdin is not a "
+            "terminal); nothing was changed" in result.stderr)
     assert lease(fake_kube) is not None and changes(project) == []
 
 

@@ -55,7 +55,7 @@ def test_preflight_lines_stay_one_line_and_json_keeps_the_reason(project):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert not any(line.lstrip().startswith("resource ") for line in lines)
-    release = [line for line in lines if line.lstrip().startswith("warn  release")]
+    release = [line for line in lines if line.lstrip().startswith("WARN  release")]
     assert len(release) == 1
     assert "revision 3 failed (Upgrade \"kestra\" failed: context deadline exceeded resource" \
         in release[0]

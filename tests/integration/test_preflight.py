@@ -90,7 +90,7 @@ def test_all_checks_pass(project, fake_kube, tmp_path):
     result = invoke(project)
     assert result.exit_code == 0, result.output
     for name in ("api-server", "namespace", "rbac", "bucket", "release"):
-        assert f"pass  {name}" in result.output
+        assert f"PASS  {name}" in result.output
     assert "Kubernetes v1.31.4" in result.output
     assert "revision 2 deployed" in result.output
     assert result.output.rstrip().endswith("preflight dev: ok")
@@ -103,9 +103,10 @@ def test_all_checks_pass(project, fake_kube, tmp_path):
             ("delete", "rolebindings"), ("create", "leases")} <= asked
     assert all(r.body["spec"]["resourceAttributes"]["namespace"] == NS for r in ssars)
     assert writes(fake_kube) == []
-    calls = (tmp_path / "helm.calls").read_text().split()
-    assert calls[:8] == ["history", "kestra", "-n", NS, "-o", "json", "--max", "5"]
-    assert calls[8:] == ["--kube-context", "fake", "--kubeconfig", str(fake_kube.kubeconfig)]
+    calls = (tmp_path / "helm.calls").read_text().split()  # through the Helm adapter
+    assert calls[:8] == ["history", "kestra", "--output", "json", "--max", "256", "--namespace",
+                         NS]
+    assert calls[8:] == ["--kubeconfig", str(fake_kube.kubeconfig), "--kube-context", "fake"]
 
 
 def test_json_output(project):
@@ -113,8 +114,11 @@ def test_json_output(project):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["ok"] is True and data["missing_permissions"] == []
+    assert (data["command"], data["status"], data["exit_code"]) == ("preflight", "pass", 0)
     assert [c["name"] for c in data["checks"]] == ["api-server", "namespace", "rbac", "bucket",
                                                   "release"]
+    assert [c["id"] for c in data["checks"]] == [c["name"] for c in data["checks"]]
+    assert all(c["code"] == "" for c in data["checks"])
     assert {c["status"] for c in data["checks"]} == {"pass"}
 
 
@@ -126,10 +130,11 @@ def test_missing_rbac_is_named_and_nothing_is_written(project, fake_kube):
     result = invoke(project)
     assert result.exit_code == 1, result.output
     assert "FAIL  rbac" in result.output and "3 of " in result.output
+    lines = [line.strip() for line in result.stdout.splitlines()]
     for missing in ("cannot create secrets in hyperplane-kestra",
                     "cannot patch deployments.apps in hyperplane-kestra",
                     "cannot get pods/log in hyperplane-kestra"):
-        assert f"- {missing}" in result.output
+        assert missing in lines  # each on its own line
     assert result.output.rstrip().endswith("preflight dev: FAILED")
     data = json.loads(invoke(project, "-o", "json").stdout)
     assert data["missing_permissions"] == ["cannot patch deployments.apps in hyperplane-kestra",
@@ -146,8 +151,8 @@ def test_api_unreachable_is_one_line(project, fake_kube):
     assert "Traceback" not in result.output
     api = [ln for ln in result.output.splitlines() if "api-server" in ln]
     assert len(api) == 1 and "FAIL" in api[0] and "cannot reach the Kubernetes API" in api[0]
-    assert "warn  rbac" in result.output and "skipped" in result.output
-    assert "pass  bucket" in result.output  # the checks that need no cluster still ran
+    assert "WARN  rbac" in result.output and "skipped" in result.output
+    assert "PASS  bucket" in result.output  # the checks that need no cluster still ran
 
 
 def test_missing_bucket_fails(project, s3):
@@ -162,7 +167,7 @@ def test_bucket_skipped_without_credentials(project, monkeypatch):
     monkeypatch.delenv("KESTRA_OPS_MINIO_SECRET_KEY")
     result = invoke(project)
     assert result.exit_code == 0, result.output
-    assert "warn  bucket" in result.output
+    assert "WARN  bucket" in result.output
     assert "KESTRA_OPS_MINIO_SECRET_KEY not set" in result.output
 
 
@@ -198,13 +203,16 @@ def test_pending_upgrade_fails(project, tmp_path):
     assert result.exit_code == 1, result.output
     assert "FAIL  release" in result.output
     assert "stuck in pending-upgrade at revision 3" in result.output
+    data = json.loads(invoke(project, "-o", "json").stdout)
+    release = next(c for c in data["checks"] if c["name"] == "release")
+    assert (release["status"], release["code"]) == ("fail", "stuck")
 
 
 def test_first_install_passes(project, tmp_path):
     write_helm(tmp_path, None)
     result = invoke(project)
     assert result.exit_code == 0, result.output
-    assert "pass  release" in result.output and "first install" in result.output
+    assert "PASS  release" in result.output and "first install" in result.output
 
 
 def test_failed_revision_warns_and_helm_errors_fail(project, tmp_path):
@@ -212,7 +220,7 @@ def test_failed_revision_warns_and_helm_errors_fail(project, tmp_path):
                            "description": "Upgrade failed: timed out"}])
     result = invoke(project)
     assert result.exit_code == 0, result.output
-    assert "warn  release" in result.output and "revision 3 failed" in result.output
+    assert "WARN  release" in result.output and "revision 3 failed" in result.output
     (tmp_path / "helm").write_text("#!/bin/sh\necho 'Error: Kubernetes cluster unreachable' >&2"
                                    "\nexit 1\n")
     result = invoke(project)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 
 from kestra_ops.adapters.helm import Helm
@@ -16,18 +17,26 @@ from tests.integration.release_support import (CHECK, after_rollback, after_upgr
 
 
 def test_good_release(install):
+    templates = len(install.helm.calls("template"))
     result, data = release(install)
     assert result.exit_code == 0, result.output
     assert data["outcome"] == "released"
+    assert (data["command"], data["env"], data["status"], data["exit_code"]) == (
+        "release", "dev", "pass", 0)
     assert data["revision_before"] == 2 and data["revision_after"] == 3
-    assert data["message"] == "released revision 3 (was 2)"
+    assert data["message"] == "release dev: released revision 3 (was 2)"
     names = [s["name"] for s in data["steps"]]
     assert names[0] == "chart lint" and "preflight" in names
     assert any(n.startswith("helm upgrade") for n in names)
     assert any(n.startswith("check (wait") for n in names)
-    assert all(s["status"] in ("ok", "skipped") for s in data["steps"]), data["steps"]
+    assert all(s["status"] in ("pass", "skip") for s in data["steps"]), data["steps"]
+    # one recorder: the deploy's steps carry their own details in the release's report
+    assert step(data, "preflight")["detail"] == "5 checks"
+    assert step(data, "diff against the live objects")["detail"].startswith("1 to update")
     assert data["check"]["ok"] and data["check"]["counts"]["fail"] == 0
     assert not install.helm.calls("rollback") and lock_free(install)
+    # the chart is rendered once: the lint's render is the diff's
+    assert len(install.helm.calls("template")) == templates + 1
     # the pre-release backup: ConfigMap + values of revision 2, private files
     files = data["backup"]["files"]
     for path in files.values():
@@ -43,7 +52,7 @@ def test_skip_backup_is_reported(install):
     result, data = release(install, "--skip-backup")
     assert result.exit_code == 0
     assert data["backup"]["database"] == "skipped (--skip-backup)"
-    assert step(data, "pre-release backup: database")["status"] == "skipped"
+    assert step(data, "pre-release backup: database")["status"] == "skip"
 
 
 def test_text_report(install):
@@ -51,6 +60,21 @@ def test_text_report(install):
     assert result.exit_code == 0, result.output
     assert "revisions: before 2, after 3, now 3" in result.output
     assert "release dev: released revision 3 (was 2)" in result.output
+
+
+def test_refused_without_a_terminal_and_without_yes(install):
+    result = install.run("--output", "json", *CHECK, command="release")  # stdin: no terminal
+    assert result.exit_code == 2, result.output
+    data = json.loads(result.stdout)
+    assert (data["outcome"], data["status"], data["exit_code"]) == ("refused", "fail", 2)
+    assert data["message"] == ("release dev: refusing to release to dev without --yes (stdin is "
+                               "not a terminal); nothing was changed")
+    assert step(data, "confirm the diff")["status"] == "fail"
+    assert "1 to update" in result.stderr  # the diff it would have asked about
+    assert not install.helm.calls("upgrade") and lock_free(install)
+    assert data["backup"] == {} and data["revision_final"] == 2
+    stored = install.root / "backups" / "releases" / "dev" / data["started"] / "report.json"
+    assert json.loads(stored.read_text())["outcome"] == "refused"
 
 
 def test_no_changes(install):
@@ -84,7 +108,7 @@ def test_crashloop_after_helm_succeeded_rolls_back(install, monkeypatch):
     text = " ".join([pods["reason"], *pods["details"]])
     assert DEP in text and "CrashLoopBackOff" in text and "Caused by: fatal thing" in text
     assert lock_free(install)
-    assert step(data, "helm rollback to revision 2")["status"] == "ok"
+    assert step(data, "helm rollback to revision 2")["status"] == "pass"
 
 
 def test_credentials_in_the_failing_container_log_are_masked(install, monkeypatch):
@@ -120,7 +144,7 @@ def test_failing_test_flow_rolls_back(install, monkeypatch):
     result = install.run("--yes", *CHECK, command="release")
     assert result.exit_code == 1, result.output
     assert "rolled back to revision 2" in result.output
-    assert "FAIL e2e-flow" in result.output and "ended FAILED" in result.output
+    assert re.search(r"FAIL +e2e-flow +.*ended FAILED", result.stdout), result.stdout
     assert install.helm.calls("rollback") and lock_free(install)
 
 
@@ -177,7 +201,7 @@ def test_interrupted_before_the_lock(install, monkeypatch):
 
 
 def test_progress_lines_agree_with_the_report_when_the_check_fails(install, monkeypatch):
-    """Issue 10 item 5: the checklist step ran but failed: its progress line says FAILED."""
+    """Issue 10 item 5: the checklist step ran but failed: its progress line says FAIL."""
     controller = install.kube.controller
 
     def crash():
@@ -191,7 +215,7 @@ def test_progress_lines_agree_with_the_report_when_the_check_fails(install, monk
     done = [line.strip() for line in result.stderr.splitlines() if line.startswith("  ")
             and line.rstrip().endswith("s)")]
     first_check = next(line for line in done if "check (wait" in line)
-    assert first_check.startswith("FAILED"), done
-    assert next(line for line in done if "helm rollback" in line).startswith("ok")
+    assert first_check.startswith("FAIL "), done
+    assert next(line for line in done if "helm rollback" in line).startswith("PASS")
     report = [line.split() for line in result.stdout.splitlines()]
-    assert ["FAILED", "check", "(wait"] in [words[:3] for words in report]  # the report too
+    assert ["FAIL", "check", "(wait"] in [words[:3] for words in report]  # the report too

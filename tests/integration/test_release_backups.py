@@ -47,7 +47,7 @@ def test_release_takes_a_database_backup_set(install, storage, pg_cluster, pg_db
     name = data["backup"]["database"].removeprefix("set ")
     assert data["backup"]["database"] == f"set {name}" and re.fullmatch(r"\d{8}T\d{6}Z", name)
     db_step = step(data, DB_STEP)
-    assert db_step["status"] == "ok" and db_step["detail"] == f"set {name} in {BUCKET}"
+    assert db_step["status"] == "pass" and db_step["detail"] == f"set {name} in {BUCKET}"
     assert f"database: set {name}" in data["backup"]["summary"]
     names = [s["name"] for s in data["steps"]]
     assert names.index(DB_STEP) < next(i for i, n in enumerate(names)
@@ -63,7 +63,8 @@ def test_release_takes_a_database_backup_set(install, storage, pg_cluster, pg_db
     listed = CliRunner().invoke(cli, ["--config", str(install.config), "backup", "list",
                                       "--env", "dev", "--output", "json"])
     assert listed.exit_code == 0, listed.output
-    assert [(s["name"], s["complete"]) for s in json.loads(listed.stdout)] == [(name, True)]
+    assert [(s["name"], s["complete"]) for s in json.loads(listed.stdout)["sets"]] == [
+        (name, True)]
     stored = read_object(storage, f"releases/dev/{data['started']}.json")
     assert stored == local_report(install, data)
     no_secrets(stored.decode(), PASSWORD, storage.secret_key, install.kestra.password)
@@ -90,7 +91,7 @@ def test_report_is_stored_in_the_bucket(install, storage, monkeypatch):
     assert data["stored"] == [str(path), f"s3://{BUCKET}/{key}"]
     assert json.loads(stored) == {**data, "stored": []}  # what was printed, before it was stored
     no_secrets(stored.decode(), storage.secret_key, install.kestra.password)
-    assert step(data, "pre-release backup: database")["status"] == "skipped"
+    assert step(data, "pre-release backup: database")["status"] == "skip"
     assert "no database" in data["backup"]["database"]
     assert objects(storage, "backups/") == []
 
@@ -138,7 +139,7 @@ def test_rollback_restores_a_configmap_changed_outside_helm(install, monkeypatch
     assert "configmap_data" not in data["backup"]
     assert json.dumps(patched["application.yml"])[1:-1] not in result.stdout
     restore = step(data, RESTORE_STEP)
-    assert restore["status"] == "ok"
+    assert restore["status"] == "pass"
     names = [s["name"] for s in data["steps"]]
     assert (names.index("helm rollback to revision 2 (wait 1m)") < names.index(RESTORE_STEP)
             < names.index("check after the rollback (wait 2s)"))
@@ -155,7 +156,7 @@ def test_rollback_leaves_an_unchanged_configmap(install, monkeypatch):
     assert data["outcome"] == "rolled-back"
     restore = step(data, "restore ConfigMap")
     assert (restore["name"], restore["status"], restore["detail"]) == (
-        "restore ConfigMap", "skipped", "unchanged by the release")
+        "restore ConfigMap", "skip", "unchanged by the release")
     assert not any(s["name"] == RESTORE_STEP for s in data["steps"])
     assert configmap_data(install) == before and lock_free(install)
 

@@ -60,9 +60,9 @@ def _diff(install, monkeypatch, request):
 
 
 def _confirm(install, monkeypatch, request):
-    from kestra_ops.cli import release_cmd
+    from kestra_ops.cli import release as release_cli
 
-    monkeypatch.setattr(release_cmd, "confirm_diff", lambda *args: interrupt)
+    monkeypatch.setattr(release_cli, "confirm_diff", lambda *args: interrupt)
 
 
 def _config_backup(install, monkeypatch, request):
@@ -97,7 +97,7 @@ def test_interrupted_before_the_upgrade(install, monkeypatch, request, name, set
     assert data["outcome"] == "interrupted" and data["exit_code"] == 130
     assert data["stopped_at"] == name
     assert step(data, name)["status"] == "interrupted"
-    assert data["message"] == f"interrupted at {name}; nothing was changed"
+    assert data["message"] == f"release dev: interrupted at {name}; nothing was changed"
     assert not install.helm.calls("upgrade") and not install.helm.calls("rollback")
     assert data["revision_before"] == 2 and data["revision_final"] == 2
     assert data["rolled_back_to"] is None
@@ -115,7 +115,7 @@ def test_interrupted_taking_the_lock(install, monkeypatch):
     assert result.exit_code == 130, result.output
     assert data["stopped_at"] == "take the deploy lock"
     assert step(data, "take the deploy lock")["status"] == "interrupted"
-    assert data["message"].startswith("interrupted at take the deploy lock")
+    assert data["message"].startswith("release dev: interrupted at take the deploy lock")
     assert not install.helm.calls("upgrade") and not install.helm.calls("rollback")
     assert lock_free(install)
 
@@ -130,10 +130,10 @@ def test_interrupted_during_the_rollback_rolls_back_once_more(install, monkeypat
     assert result.exit_code == 130, result.output
     assert data["stopped_at"] == "helm rollback to revision 2 (wait 1m)"
     rollbacks = [s for s in data["steps"] if s["name"].startswith("helm rollback")]
-    assert [s["status"] for s in rollbacks] == ["interrupted", "ok"]
+    assert [s["status"] for s in rollbacks] == ["interrupted", "pass"]
     assert len(install.helm.calls("rollback")) == 1
-    assert data["message"] == ("interrupted at helm rollback to revision 2 (wait 1m); rolled "
-                               "back to revision 2 (now 4)")
+    assert data["message"] == ("release dev: interrupted at helm rollback to revision 2 (wait "
+                               "1m); rolled back to revision 2 (now 4)")
     assert data["revision_after"] == 3 and data["revision_final"] == 4
     assert data["rolled_back_to"] == 2 and lock_free(install)
 
@@ -156,8 +156,8 @@ def test_second_interrupt_during_the_rollback_leaves_it(install, monkeypatch):
     result, data = release(install)
     assert result.exit_code == 130, result.output
     assert data["stopped_at"] == "helm rollback to revision 2 (wait 1m)"
-    assert data["message"] == ("interrupted at helm rollback to revision 2 (wait 1m); the "
-                               "rollback to revision 2 was interrupted too")
+    assert data["message"] == ("release dev: interrupted at helm rollback to revision 2 (wait "
+                               "1m); the rollback to revision 2 was interrupted too")
     assert not install.helm.calls("rollback")
     assert data["revision_final"] == 3 and data["rolled_back_to"] is None
     assert install.helm.state.statuses()[-1] == (3, "deployed") and lock_free(install)
@@ -176,7 +176,8 @@ def test_interrupted_restoring_the_configmap(install, monkeypatch):
     assert step(data, RESTORE_STEP)["status"] == "interrupted"
     assert len(install.helm.calls("rollback")) == 1  # rolled back already: not a second time
     assert data["rolled_back_to"] == 2 and data["revision_final"] == 4
-    assert data["message"].startswith(f"interrupted at {RESTORE_STEP}; already rolled back")
+    assert data["message"].startswith(f"release dev: interrupted at {RESTORE_STEP}; already "
+                                      "rolled back")
     assert configmap_data(install) == chart and lock_free(install)
     # the message says how to finish what Ctrl-C stopped; that command puts the data back
     hint = data["message"].split("put it back with kestra-ops ", 1)[1]
@@ -203,7 +204,7 @@ def test_interrupted_during_the_check_after_the_rollback(install, monkeypatch):
     result, data = release(install)
     assert result.exit_code == 130, result.output
     assert data["stopped_at"] == "check after the rollback (wait 2s)"
-    assert step(data, "check (wait 2s")["status"] == "failed"
+    assert step(data, "check (wait 2s")["status"] == "fail"
     assert len(install.helm.calls("rollback")) == 1 and len(calls) == 2
     assert data["rolled_back_to"] == 2 and data["revision_final"] == 4
     assert "already rolled back to revision 2" in data["message"] and lock_free(install)
