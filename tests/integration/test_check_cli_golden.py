@@ -29,8 +29,9 @@ def normalised(text: str) -> str:
     return text
 
 
-@pytest.mark.parametrize("fmt, suffix", [("text", "txt"), ("json", "json")])
+@pytest.mark.parametrize("fmt, suffix", [("text", "txt"), ("table", "txt"), ("json", "json")])
 def test_the_healthy_checklist_matches_its_golden_file(install, fmt, suffix):
+    """(``table``, the checklist's earlier name of the text form, is still accepted.)"""
     # a flow listed before the e2e-flow item's own (which may exist when kestra-api looks)
     install.kestra.add_flow("id: hello\nnamespace: company.team\ntasks:\n  - id: log\n"
                             "    type: io.kestra.plugin.core.log.Log\n    message: hi\n")
