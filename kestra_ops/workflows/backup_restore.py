@@ -16,6 +16,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from kestra_ops import chart
 from kestra_ops.adapters import postgres as pg
 from kestra_ops.errors import Aborted, Conflict, InvalidInput, NotFound, OperationFailed
 from kestra_ops.results import FAIL, PASS, Item, Recorder, Report, Section, worst
@@ -185,7 +186,7 @@ def _restore_config(env, rec: Recorder, storage, bucket, s: bs.BackupSet, kube) 
     data = _read_checked(storage, bucket, env.name, s, bs.CONFIGMAP)
     with rec.step(f"configmap <- {s.name}") as step:
         with tempfile.TemporaryDirectory(prefix="kestra-ops-restore-") as tmp:
-            path = Path(tmp) / f"kestra-config-{s.name}.yaml"
+            path = Path(tmp) / f"{chart.CONFIGMAP}-{s.name}.yaml"
             path.write_bytes(data)
             path.chmod(0o600)
             done = restore_config(env, path, confirm=lambda shown: True,

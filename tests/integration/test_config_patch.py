@@ -252,3 +252,32 @@ def test_persist_writes_the_overlay_keeping_comments(project, fake_kube):
     assert "jdbc:\n  cleaner: {}" not in app_yml(fake_kube)
     assert changes(project)[-1]["action"] == "values.persist"
     assert run(project, "values", "validate", "--env", "dev", "--no-cache").exit_code == 0
+
+
+@pytest.mark.parametrize("reply", ["n", "y"])
+def test_on_a_terminal_the_diff_and_the_helm_warning_come_before_the_question(
+        project, fake_kube, monkeypatch, reply):
+    import types
+
+    from click.testing import CliRunner
+
+    from kestra_ops.cli import cli, common
+
+    terminal = types.SimpleNamespace(isatty=lambda: True)  # stdin is a terminal: ask
+    monkeypatch.setattr(common, "sys", types.SimpleNamespace(stdin=terminal, stdout=terminal))
+    original, rv0 = app_yml(fake_kube), cm_rv(fake_kube)
+    result = CliRunner().invoke(cli, ["--config", str(project / "kestra-ops.yaml"), "config",
+                                      "patch", "--env", "dev", "--set",
+                                      "kestra.jdbc.cleaner.retention=14d", "--no-restart"],
+                                input=f"{reply}\n")
+    diff = result.stderr.index("+      retention: 14d")
+    warning = result.stderr.index("warning: Helm owns configmap kestra-config")
+    assert diff < warning < result.stderr.index("apply this change? [y/N]")
+    if reply == "n":
+        assert result.exit_code == 1
+        assert "error: not confirmed: nothing was changed" in result.stderr
+        assert (app_yml(fake_kube), cm_rv(fake_kube)) == (original, rv0)
+        assert backup_files(project) == [] and changes(project) == []
+    else:
+        assert result.exit_code == 0, result.output
+        assert "retention: 14d" in app_yml(fake_kube) and len(backup_files(project)) == 1
