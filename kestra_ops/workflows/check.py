@@ -221,8 +221,11 @@ def run_check(env: Environment, *, only: str | list[str] | None = None,
     finally:
         shared.close()
     report.seconds = time.perf_counter() - started
-    if shown:  # the transient line replaced by one that stays
-        progress.info(f"  checked {', '.join(ids)} ({report.seconds:.1f}s)")
+    if shown:  # the transient status line off the terminal before the result
+        if hasattr(progress, "clear"):
+            progress.clear()
+        else:  # (a Recorder: its own steps follow) a line that stays replaces it
+            progress.info(f"  checked {', '.join(ids)} ({report.seconds:.1f}s)")
     report.warnings = sorted(shared.warnings)
     if shared.used:
         report.kestra_url, report.kestra_url_source = shared.used["url"], shared.used["route"]

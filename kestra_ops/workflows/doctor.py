@@ -217,8 +217,8 @@ def run_doctor(env: Environment, *, kestra_url: str | None = None, insecure: boo
     finally:
         if owned and kube is not None:
             kube.close()
-    if progress is not None and getattr(progress, "tty", False):  # the transient line replaced
-        progress.info(f"  looked at {', '.join(jobs)} ({time.perf_counter() - started:.1f}s)")
+    if progress is not None and hasattr(progress, "clear"):  # the transient status line off
+        progress.clear()
     _blacklisted(snap)
     return _report(env, snap, diagnose(snap), seconds, time.perf_counter() - started)
 
