@@ -179,10 +179,12 @@ def _locked_deploy(env, result: DeployResult, rec: Recorder, kube, helm, *, time
     from kestra_ops.workflows import deploy_recover as recover
     from kestra_ops.workflows.lock import deploy_lock
 
-    held = (nullcontext(lock) if lock is not None else
-            deploy_lock(kube, env, operation="deploy"))
+    own_lock = lock is None
+    held = nullcontext(lock) if not own_lock else deploy_lock(kube, env, operation="deploy")
     with held as lock:
-        rec.info(f"  deploy lock: lease {chart.LEASE} in {env.namespace}, held by {lock.holder}")
+        if own_lock:
+            rec.info(f"  deploy lock: lease {chart.LEASE} in {env.namespace}, held by "
+                     f"{lock.holder}")
         history = _history(helm, env)
         if repair:
             good = [r for r in history if r.status in ("deployed", "superseded")]

@@ -34,3 +34,11 @@ def test_help_imports_no_subcommand_module():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip().splitlines()[-1]
     assert out == "[]"
+
+
+def test_release_has_its_module_and_history_rollback_theirs():
+    """cli/release.py holds `release`; `history` and `rollback` live in cli/history.py."""
+    lazy = KestraOpsGroup.LAZY
+    assert lazy["release"][:2] == ("kestra_ops.cli.release", "release_cmd")
+    assert [lazy[n][:2] for n in ("history", "rollback")] == [
+        ("kestra_ops.cli.history", "history_cmd"), ("kestra_ops.cli.history", "rollback_cmd")]
