@@ -285,9 +285,9 @@ class _Meter:
                         f"{rate:.1f} MB/s")
 
     def clear(self) -> None:
-        progress = self.rec.progress
-        if progress is not None and self.rec.tty and not self.rec.quiet:
-            print("\r\x1b[2K", end="", file=progress.stream, flush=True)
+        clear = getattr(self.rec.progress, "clear", None)
+        if clear is not None:
+            clear()
 
 
 def _iso(t: float) -> str:
