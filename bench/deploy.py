@@ -37,7 +37,7 @@ def main() -> int:
     from tests.fakes.kube_api import FakeKube
 
     from kestra_ops.settings import load_config
-    from kestra_ops.workflows.deploy import deploy
+    from kestra_ops.workflows.deploy.upgrade import deploy
 
     work = Path(tempfile.mkdtemp(prefix="kestra-ops-bench-deploy-"))
     kube = FakeKube(ready_delay=0.0).start()

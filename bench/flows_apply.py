@@ -97,8 +97,8 @@ def run_loop(sources: list[str], latency: float) -> tuple[float, int]:
 
 def run_apply(folder: Path, env, count: int, latency: float) -> tuple[float, int, str]:
     from kestra_ops.adapters.kestra_api import KestraClient
-    from kestra_ops.workflows.flows_apply import apply_flows
-    from kestra_ops.workflows.flows_local import validate_local
+    from kestra_ops.workflows.flows.apply import apply_flows
+    from kestra_ops.workflows.flows.local import validate_local
     from tests.fakes.kestra_server import FakeKestra
 
     with FakeKestra() as fake:

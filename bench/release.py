@@ -31,7 +31,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    from kestra_ops.workflows.release import release
+    from kestra_ops.workflows.release.run import release
 
     with fake_install("kestra-ops-bench-release-", step_seconds=0.05,
                       extra_env={"KESTRA_OPS_NO_CACHE": "1"}) as (work, env):

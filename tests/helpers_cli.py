@@ -10,7 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from kestra_ops.cli import cli
-from kestra_ops.workflows.lock import LEASE_NAME
+from kestra_ops.workflows.deploy.lock import LEASE_NAME
 
 NS = "hyperplane-kestra"
 

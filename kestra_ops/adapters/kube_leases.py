@@ -1,6 +1,6 @@
 """``coordination.k8s.io/v1`` Leases: read, create, replace and delete one, as plain records.
 
-The deploy lock (:mod:`kestra_ops.workflows.lock`) keeps the logic (who may take it, when it
+The deploy lock (:mod:`kestra_ops.workflows.deploy.lock`) keeps the logic (who may take it, when it
 expires, the renewals); this module only talks to the API server, through
 :meth:`~kestra_ops.adapters.kube.Kube.call` (typed, one-line errors; writes name the field manager).
 Every call also returns the answer's headers: the lock reads the API server's clock from their

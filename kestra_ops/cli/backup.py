@@ -61,8 +61,8 @@ def run_cmd(state, env: str, what: str, database_url: str | None, output: str,
     streamed into a multipart upload (no temp file); a failed or killed pg_dump, a dump too
     small to be real, an S3 error or Ctrl-C aborts the upload.
     """
-    from kestra_ops.workflows.backup_run import run_backup
-    from kestra_ops.workflows.backup_set import parse_what
+    from kestra_ops.workflows.backup.run import run_backup
+    from kestra_ops.workflows.backup.sets import parse_what
 
     emit(run_backup(state.environment(env), what=parse_what(what), database_url=database_url,
                     progress=progress_for(output, quiet)).to_report(), output, quiet=quiet)
@@ -74,7 +74,7 @@ def run_cmd(state, env: str, what: str, database_url: str | None, output: str,
 @pass_state
 def list_cmd(state, env: str, output: str) -> None:
     """List ENV's backup sets, newest first (incomplete ones marked)."""
-    from kestra_ops.workflows.backup_set import list_report
+    from kestra_ops.workflows.backup.sets import list_report
 
     emit(list_report(state.environment(env)), output)
 
@@ -90,7 +90,7 @@ def verify_cmd(state, env: str, set_name: str, toc: bool, output: str) -> None:
 
     Exit 0 when everything matches its manifest; 1 otherwise.
     """
-    from kestra_ops.workflows.backup_restore import verify
+    from kestra_ops.workflows.backup.restore import verify
 
     emit(verify(state.environment(env), set_name, toc=toc), output)
 
@@ -113,7 +113,7 @@ def verify_cmd(state, env: str, set_name: str, toc: bool, output: str) -> None:
 def restore_cmd(state, env: str, set_name: str, to_database: str | None, clean: bool,
                 flows: bool, config: bool, yes: bool, output: str, quiet: bool) -> None:
     """Restore SET (or `latest`) of ENV: its database, and its flows / ConfigMap on request."""
-    from kestra_ops.workflows.backup_restore import restore
+    from kestra_ops.workflows.backup.restore import restore
 
     emit(restore(state.environment(env), set_name, to_database=to_database, clean=clean,
                  flows=flows, config=config,
@@ -136,7 +136,7 @@ def drill_cmd(state, env: str, database_url: str | None, scratch_url: str | None
 
     Exit 0 when every table has the same row count as the source; 1 on any difference.
     """
-    from kestra_ops.workflows.backup_restore import drill
+    from kestra_ops.workflows.backup.restore import drill
 
     emit(drill(state.environment(env), database_url=database_url, scratch_url=scratch_url,
                progress=progress_for(output, quiet)), output, quiet=quiet)

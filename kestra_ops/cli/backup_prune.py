@@ -32,7 +32,7 @@ def prune_cmd(state, env: str, keep_daily: int, keep_weekly: int, keep_monthly: 
     - incomplete sets older than a day are deleted (younger ones may still be running).
     Exit 0 when done (or planned), 1 when blocked or a deletion fails.
     """
-    from kestra_ops.workflows.backup_prune import prune_backups
+    from kestra_ops.workflows.backup.prune import prune_backups
 
     emit(prune_backups(state.environment(env), keep_daily=keep_daily, keep_weekly=keep_weekly,
                        keep_monthly=keep_monthly, confirm=confirm,

@@ -28,7 +28,7 @@ def lint_cmd(state, env: str, kube_version: str, helm: str | None, output: str) 
     sections, probes are on port 8081, no `latest` or untagged image outside dev.
     Exit 0 clean, 1 any error.
     """
-    from kestra_ops.workflows.chart_lint import lint_chart
+    from kestra_ops.workflows.deploy.chart_lint import lint_chart
 
     emit(lint_chart(state.environment(env), kube_version=kube_version, helm=helm).to_report(),
          output)

@@ -67,8 +67,8 @@ def patch_cmd(state, env: str, sets: tuple[str, ...], patch_file: Path | None, y
     on Helm 4 fails on the conflict). --persist also writes it into the values, so deploys
     keep it.
     """
-    from kestra_ops.workflows.configmap import patch_config
-    from kestra_ops.workflows.configmap_doc import Patch
+    from kestra_ops.workflows.configmap.patch import patch_config
+    from kestra_ops.workflows.configmap.doc import Patch
 
     if not sets and patch_file is None:
         raise click.UsageError("give --set KEY=VALUE or --file PATCH.yaml")
@@ -96,7 +96,7 @@ def restore_cmd(state, env: str, backup: str, yes: bool, no_restart: bool, timeo
     ConfigMap is backed up first; the write is refused if it changes meanwhile; a failed
     rollout puts the live data back (exit 1).
     """
-    from kestra_ops.workflows.configmap import restore_config
+    from kestra_ops.workflows.configmap.patch import restore_config
 
     emit(restore_config(state.environment(env), backup,
                         confirm=_confirm(yes, "restore configmap kestra-config"),
@@ -111,7 +111,7 @@ def restore_cmd(state, env: str, backup: str, yes: bool, no_restart: bool, timeo
 @pass_state
 def backups_cmd(state, env: str, output: str):
     """List the local backups of ConfigMap kestra-config, newest first."""
-    from kestra_ops.workflows.configmap import list_backups
+    from kestra_ops.workflows.configmap.patch import list_backups
 
     emit(list_backups(state.environment(env)), output)
 

@@ -60,7 +60,7 @@ def deploy_cmd(state, env: str, dry_run: bool, show_diff: bool, detailed_exitcod
     --yes; 3 changes (with --detailed-exitcode: object changes, reverted drift, or a failed
     release to repair); 130 interrupted (the lock is released).
     """
-    from kestra_ops.workflows.deploy import deploy
+    from kestra_ops.workflows.deploy.upgrade import deploy
 
     result = deploy(state.environment(env), timeout=timeout, dry_run=dry_run, repair=repair,
                     confirm=confirm_diff(yes, f"deploy these changes to {env}?",

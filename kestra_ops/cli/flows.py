@@ -56,7 +56,7 @@ def validate_cmd(state, target: Path, env: str | None, kestra_url, insecure, out
 
     Exit 0 clean, 1 any error, 2 a file is not readable YAML.
     """
-    from kestra_ops.workflows import flows_run
+    from kestra_ops.workflows.flows import run as flows_run
 
     emit(flows_run.validate(target, state.environment(env) if env else None,
                             kestra_url=kestra_url, insecure=insecure), output)
@@ -80,7 +80,7 @@ def plan_cmd(state, target: Path, env: str, detailed_exitcode: bool, no_diff: bo
 
     Exit 0, or 3 with --detailed-exitcode when there are changes; 1 invalid flows.
     """
-    from kestra_ops.workflows import flows_run
+    from kestra_ops.workflows.flows import run as flows_run
 
     emit(flows_run.plan(target, state.environment(env), diffs=not no_diff,
                         detailed=detailed_exitcode, kestra_url=kestra_url, insecure=insecure),
@@ -119,7 +119,7 @@ def apply_cmd(state, target: Path, env: str, prune: bool, max_deletions, protect
     2 unreadable files, or no terminal to confirm on and no --yes (nothing written);
     3 changes made (with --detailed-exitcode).
     """
-    from kestra_ops.workflows import flows_run
+    from kestra_ops.workflows.flows import run as flows_run
 
     emit(flows_run.apply(target, state.environment(env), prune=prune,
                          max_deletions=max_deletions, protect=protect, show_diff=show_diff,
@@ -139,7 +139,7 @@ def apply_cmd(state, target: Path, env: str, prune: bool, max_deletions, protect
 @pass_state
 def export_cmd(state, env: str, to: Path, namespace, kestra_url, insecure, output: str):
     """Export ENV's flows to a ZIP or a directory that `flows apply` takes back unchanged."""
-    from kestra_ops.workflows import flows_run
+    from kestra_ops.workflows.flows import run as flows_run
 
     emit(flows_run.export(state.environment(env), to, namespace, kestra_url=kestra_url,
                           insecure=insecure), output)
@@ -173,7 +173,7 @@ def promote_cmd(state, target: Path, env: str, src: str, dst: str, dry_run: bool
     Exit 0 applied, nothing to do or dry run; 1 invalid flows, declined or failed; 2 invalid
     input, or no terminal to confirm on and no --yes (nothing written).
     """
-    from kestra_ops.workflows import flows_run
+    from kestra_ops.workflows.flows import run as flows_run
 
     emit(flows_run.promote(target, state.environment(env), src, dst, dry_run=dry_run,
                            ask=_asker(yes, f"promote flows to {env}"), kestra_url=kestra_url,
@@ -215,7 +215,7 @@ def backfill_cmd(state, namespace: str, flow_id: str, env: str, start: str, end:
     Exit 0 done or dry run; 1 refused, declined or failed; 2 invalid input, or no terminal
     to confirm on and no --yes (nothing created).
     """
-    from kestra_ops.workflows import flows_run
+    from kestra_ops.workflows.flows import run as flows_run
 
     if any("=" not in item for item in inputs):
         raise click.BadParameter("expected NAME=VALUE", param_hint="--input")

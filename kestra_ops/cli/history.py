@@ -25,7 +25,7 @@ def history_cmd(state, env: str, helm: str | None, output: str) -> None:
     Read-only. Exit 0 listed, 1 the release does not exist or helm failed, 2 unknown
     environment.
     """
-    from kestra_ops.workflows.rollback import history_report
+    from kestra_ops.workflows.deploy.rollback import history_report
 
     emit(history_report(state.environment(env), helm=helm), output)
 
@@ -60,7 +60,7 @@ def rollback_cmd(state, env: str, to: int | None, timeout: str, yes: bool, helm:
     revision, bad --timeout, unknown environment, or no terminal to confirm on and no --yes;
     130 interrupted.
     """
-    from kestra_ops.workflows.rollback import rollback
+    from kestra_ops.workflows.deploy.rollback import rollback
 
     result = rollback(state.environment(env), to=to, timeout=timeout, helm=helm,
                       confirm=confirm_diff(yes, f"roll back {env}?", f"roll back {env}"),

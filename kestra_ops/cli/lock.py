@@ -37,7 +37,7 @@ def status_cmd(state, env: str, output: str) -> None:
     (on this host), or the API server could not be read; 2 unknown environment; 130
     interrupted.
     """
-    from kestra_ops.workflows.lock_admin import status_report
+    from kestra_ops.workflows.deploy.lock_admin import status_report
 
     emit(status_report(state.environment(env)), output)
 
@@ -64,7 +64,7 @@ def break_cmd(state, env: str, yes: bool, force: bool, output: str) -> None:
     --force, declined, the lock changed since it was shown) or the API server failed; 2 no
     terminal to confirm on and no --yes, or unknown environment; 130 interrupted.
     """
-    from kestra_ops.workflows.lock_admin import break_report
+    from kestra_ops.workflows.deploy.lock_admin import break_report
 
     def ask(status) -> bool:
         if not yes:

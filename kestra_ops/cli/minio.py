@@ -50,7 +50,7 @@ def setup_cmd(state, env: str, show_secret: bool, yes: bool, output: str, quiet:
     declined (the admin API refusing the root credentials, a 5xx, no answer), 2 for bad
     configuration, missing root credentials, or no --yes without a terminal.
     """
-    from kestra_ops.workflows.minio_setup import setup_minio
+    from kestra_ops.workflows.storage.minio_setup import setup_minio
 
     def ask(what: str) -> bool:
         return confirm(yes, f"{what[0].upper()}{what[1:]}?", what)
@@ -71,7 +71,7 @@ def check_cmd(state, env: str, output: str, quiet: bool):
     KESTRA_OPS_MINIO_SECRET_KEY. Exit 0 when the probe passes (a non-MinIO store without health
     endpoints is a warning), 1 otherwise, 2 for bad configuration.
     """
-    from kestra_ops.workflows.minio_setup import check_minio
+    from kestra_ops.workflows.storage.minio_setup import check_minio
 
     emit(check_minio(state.environment(env), progress=progress_for(output, quiet)), output,
          quiet=quiet)

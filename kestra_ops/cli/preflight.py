@@ -32,7 +32,7 @@ def preflight_cmd(state, env: str, helm: str | None, skip_bucket: bool, output: 
 
     Nothing is written. Exit 0 when every check passes (warnings allowed), 1 when one fails.
     """
-    from kestra_ops.workflows.preflight import run_preflight
+    from kestra_ops.workflows.deploy.preflight import run_preflight
 
     emit(run_preflight(state.environment(env), progress=progress_for(output, quiet),
                        check_bucket=not skip_bucket, helm=helm), output, quiet=quiet)

@@ -59,7 +59,7 @@ def release_cmd(state, env: str, yes: bool, timeout: str, check_timeout: str,
     --yes; 130 interrupted (a release moved off its revision is rolled back to it, the lock
     released, the report says where it stopped).
     """
-    from kestra_ops.workflows.release import release
+    from kestra_ops.workflows.release.run import release
 
     emit(release(state.environment(env), timeout=timeout, check_timeout=check_timeout,
                  rollback_timeout=rollback_timeout, rollback=not no_rollback,

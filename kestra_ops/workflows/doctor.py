@@ -116,7 +116,7 @@ def _kestra(snap: Snapshot, env: Environment, kube, kestra_url, insecure: bool) 
 def _flows(snap: Snapshot, client) -> None:
     """Every flow's source (one ZIP), its plugin types against the blacklist, and the server's
     own validation (one request)."""
-    from kestra_ops.workflows.flows_local import parse_flow, plugin_types
+    from kestra_ops.workflows.flows.local import parse_flow, plugin_types
 
     sources: list[tuple[str, str]] = []
     with zipfile.ZipFile(io.BytesIO(client.export_flows())) as archive:
@@ -148,7 +148,7 @@ def _blacklisted(snap: Snapshot) -> None:
     """Every plugin type of every flow against the live ``kestra.plugins.blacklist`` (once both
     the ConfigMap and the flows are read)."""
     from kestra_ops.checks.configmap import get_path
-    from kestra_ops.workflows.flows_local import Blacklist
+    from kestra_ops.workflows.flows.local import Blacklist
 
     if snap.application is None:
         return
@@ -180,7 +180,7 @@ def run_doctor(env: Environment, *, kestra_url: str | None = None, insecure: boo
                progress=None) -> Report:
     """Gather the snapshot (concurrently), apply every rule, and report (see the module doc).
     Exit 0 when no problem is found, 1 when one is (a warning too)."""
-    from kestra_ops.workflows.preflight import check_rbac, check_release
+    from kestra_ops.workflows.deploy.preflight import check_rbac, check_release
 
     started = time.perf_counter()
     snap = Snapshot(env.name, env.namespace, stuck_after=stuck_after, now=time.time())

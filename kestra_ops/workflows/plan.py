@@ -22,7 +22,7 @@ def plan(env: Environment, *, kube_version: str | None = None, helm: str | None 
     failed, 2 a values file could not be read. ``progress`` mirrors each step as it ends."""
     from kestra_ops.defaults import DEFAULT_KUBE_VERSION
     from kestra_ops.values.merge import load_layers
-    from kestra_ops.workflows.chart_lint import lint_chart
+    from kestra_ops.workflows.deploy.chart_lint import lint_chart
     from kestra_ops.workflows.values import validate_env
 
     result = Report("plan", env.name, title=f"plan {env.name} (namespace {env.namespace}, "

@@ -232,7 +232,7 @@ def plan_changes(kube, namespace: str, specs: list[SecretKeySpec],
 
 
 def check_write_permissions(kube, namespace: str, changes: list[SecretChange]) -> None:
-    from kestra_ops.workflows.preflight import Permission, missing_permissions
+    from kestra_ops.workflows.deploy.preflight import Permission, missing_permissions
 
     verbs = sorted({"create" if c.action == "create" else "update" for c in changes})
     missing = missing_permissions(kube, namespace, [Permission(v, "secrets") for v in verbs])

@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 from kestra_ops.adapters.kube import Kube
-from kestra_ops.workflows.lock import LEASE_NAME, DeployLock
+from kestra_ops.workflows.deploy.lock import LEASE_NAME, DeployLock
 from tests.e2e.support import CONTEXT, ROOT, wait_until
 
 GHOST = "ghost@ci-runner-3:4242"
@@ -104,7 +104,7 @@ def test_a_held_lock_is_renewed_on_the_server(install):
 HOLDER = textwrap.dedent("""
     import sys, time
     from kestra_ops.adapters.kube import Kube
-    from kestra_ops.workflows.lock import DeployLock
+    from kestra_ops.workflows.deploy.lock import DeployLock
     kube = Kube(context=sys.argv[1], kubeconfig=sys.argv[2], namespace=sys.argv[3])
     DeployLock(kube, sys.argv[3], duration=2, renew_interval=0.3, operation="release").acquire()
     print("held", flush=True)

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from kestra_ops.adapters.helm_cli import find_helm, helm_version
-from kestra_ops.workflows.preflight import Permission, required_permissions
+from kestra_ops.workflows.deploy.preflight import Permission, required_permissions
 from tests.e2e.conftest import CONTEXT
 from tests.e2e.support import ROOT
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from kestra_ops.adapters.helm import Helm
 from kestra_ops.cli import cli
-from kestra_ops.workflows.lock import LEASE_NAME
+from kestra_ops.workflows.deploy.lock import LEASE_NAME
 from tests.fakes.minio_admin_shim import MinioAdminShim
 from tests.helpers_checks import CM, NS
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kestra_ops.workflows import backup_run
+from kestra_ops.workflows.backup import run as backup_run
 from tests.integration.backup_support import (BUCKET, backup_env, backup_json, kestra,  # noqa: F401
                                               multipart_uploads, objects, pg_cluster, pg_db,
                                               project, run)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from kestra_ops.cli import State
 from kestra_ops.cli.backup_prune import prune_cmd
-from kestra_ops.workflows import backup_set
+from kestra_ops.workflows.backup import sets as backup_set
 
 UTC = datetime.timezone.utc
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from kestra_ops.cli import cli
 from kestra_ops.defaults import DEFAULT_KUBE_VERSION
 from kestra_ops.settings import load_config
-from kestra_ops.workflows.chart_lint import lint_chart
+from kestra_ops.workflows.deploy.chart_lint import lint_chart
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(

@@ -176,8 +176,8 @@ def test_conflict_on_write_writes_nothing(project, fake_kube):
 
 def test_concurrent_change_between_read_and_write(project, fake_kube):
     """Someone patches the ConfigMap while the diff is on screen: our write is refused."""
-    from kestra_ops.workflows.configmap import patch_config
-    from kestra_ops.workflows.configmap_doc import Patch
+    from kestra_ops.workflows.configmap.patch import patch_config
+    from kestra_ops.workflows.configmap.doc import Patch
 
     env = load_config(project / "kestra-ops.yaml").environment("dev")
 

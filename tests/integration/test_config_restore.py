@@ -154,8 +154,8 @@ def test_restore_refuses_wrong_backups(project, fake_kube):
 
 def test_backup_copy_goes_through_the_uploader(project, fake_kube):
     """The object-storage copy is a parameter: whatever uploads the file says where it went."""
-    from kestra_ops.workflows.configmap import patch_config
-    from kestra_ops.workflows.configmap_doc import Patch
+    from kestra_ops.workflows.configmap.patch import patch_config
+    from kestra_ops.workflows.configmap.doc import Patch
 
     env = load_config(project / "kestra-ops.yaml").environment("dev")
     uploaded = []

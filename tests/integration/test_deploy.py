@@ -17,8 +17,8 @@ from kestra_ops.adapters.helm import Helm
 from kestra_ops.errors import Conflict
 from kestra_ops.cli import cli
 from kestra_ops.settings import load_config
-from kestra_ops.workflows.deploy import deploy
-from kestra_ops.workflows.lock import LEASE_NAME
+from kestra_ops.workflows.deploy.upgrade import deploy
+from kestra_ops.workflows.deploy.lock import LEASE_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "hyperplane-kestra"
@@ -208,7 +208,7 @@ def test_library_call_without_click(helm, project):
 
 def test_a_lock_broken_while_confirming_stops_the_deploy(helm, project, fake_kube):
     """Someone ran `lock break --force` while the diff waited for an answer: nothing changes."""
-    from kestra_ops.workflows.deploy import deploy as run_deploy
+    from kestra_ops.workflows.deploy.upgrade import deploy as run_deploy
 
     env = load_config().environment("dev")
 

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from kestra_ops.errors import InvalidInput
-from kestra_ops.workflows.flows_backfill import Schedule, schedules, windows
+from kestra_ops.workflows.flows.backfill import Schedule, schedules, windows
 from tests.fakes.kestra_contract import OpenAPIContract
 from tests.helpers_flows import OPENAPI, Project, flow, kestra, project, table  # noqa: F401
 
@@ -153,7 +153,7 @@ def test_flows_without_a_schedule_and_bad_ranges_are_invalid_input(project: Proj
 
 
 def test_schedules_skip_disabled_and_other_triggers_unless_named():
-    from kestra_ops.workflows.flows_yaml import parse_flow
+    from kestra_ops.workflows.flows.yamldoc import parse_flow
 
     doc = parse_flow(HOURLY, "f.yaml").data
     assert [s.id for s in schedules(doc)] == ["hourly"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kestra_ops.errors import InvalidInput
-from kestra_ops.workflows.flows_local import validate_local
-from kestra_ops.workflows.flows_promote import map_namespace, promote
+from kestra_ops.workflows.flows.local import validate_local
+from kestra_ops.workflows.flows.promote import map_namespace, promote
 from tests.helpers_flows import Project, flow, kestra, project, table  # noqa: F401
 
 SALES = """# owned by the sales team

@@ -18,8 +18,8 @@ from kestra_ops.adapters.kube import Kube
 from kestra_ops.cli import cli
 from kestra_ops.errors import Aborted, InvalidInput, NotFound
 from kestra_ops.settings import load_config
-from kestra_ops.workflows.lock import LEASE_NAME, identity
-from kestra_ops.workflows.rollback import History, plan_rollback, release_history, rollback
+from kestra_ops.workflows.deploy.lock import LEASE_NAME, identity
+from kestra_ops.workflows.deploy.rollback import History, plan_rollback, release_history, rollback
 from tests.helpers_cli import changes, lease, run
 
 NS = "hyperplane-kestra"

@@ -11,8 +11,8 @@ import pytest
 from kestra_ops.adapters.kube import Kube
 from kestra_ops.errors import Conflict
 from kestra_ops.settings import Environment
-from kestra_ops.workflows import lock as lock_module
-from kestra_ops.workflows.lock import (LEASE_NAME, LEASE_SECONDS, DeployLock, LockLost,
+from kestra_ops.workflows.deploy import lock as lock_module
+from kestra_ops.workflows.deploy.lock import (LEASE_NAME, LEASE_SECONDS, DeployLock, LockLost,
                                        deploy_lock)
 
 NS = "hyperplane-kestra"
@@ -290,7 +290,7 @@ def test_a_wrong_local_clock_neither_steals_a_live_lock_nor_keeps_a_dead_one(kub
                                                                            monkeypatch, skew):
     real_now = lock_module._now
     monkeypatch.setattr(lock_module, "_now", lambda: real_now() + dt.timedelta(seconds=skew))
-    from kestra_ops.workflows import lock_clock
+    from kestra_ops.workflows.deploy import lock_clock
 
     monkeypatch.setattr(lock_clock, "_now", lambda: real_now() + dt.timedelta(seconds=skew))
 

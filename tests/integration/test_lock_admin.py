@@ -16,8 +16,8 @@ import pytest
 from kestra_ops.adapters.kube import Kube
 from kestra_ops.errors import Conflict
 from kestra_ops.settings import load_config
-from kestra_ops.workflows.lock import LEASE_NAME, DeployLock
-from kestra_ops.workflows.lock_admin import ago, break_lock, lock_status
+from kestra_ops.workflows.deploy.lock import LEASE_NAME, DeployLock
+from kestra_ops.workflows.deploy.lock_admin import ago, break_lock, lock_status
 from tests.helpers_cli import CtrlCTerminal, changes, lease, run
 
 NS = "hyperplane-kestra"
@@ -288,11 +288,11 @@ def test_break_of_a_lock_released_meanwhile_is_nothing_to_break(project, fake_ku
 
 def test_status_and_break_read_times_in_the_servers_clock(project, fake_kube, kube, monkeypatch):
     """A laptop whose clock is 10 minutes fast does not see a live lock as stale."""
-    from kestra_ops.workflows import lock as lock_module
+    from kestra_ops.workflows.deploy import lock as lock_module
 
     real_now = lock_module._now
     monkeypatch.setattr(lock_module, "_now", lambda: real_now() + dt.timedelta(minutes=10))
-    from kestra_ops.workflows import lock_clock
+    from kestra_ops.workflows.deploy import lock_clock
 
     monkeypatch.setattr(lock_clock, "_now", lambda: real_now() + dt.timedelta(minutes=10))
     seed_lease(fake_kube, "alice@ci-7:4242", renewed_ago=3)

@@ -262,7 +262,7 @@ def test_a_secret_holding_the_root_key_is_replaced_by_a_service_account(tmp_path
 def test_the_root_key_is_never_written_even_if_the_new_key_were_it(tmp_path, s3, shim,
                                                                    fake_kube, env_vars,
                                                                    monkeypatch):
-    from kestra_ops.workflows import minio_key
+    from kestra_ops.workflows.storage import minio_key
 
     def root_as_new_key(admin, env, policy):
         admin.add_service_account(s3.access_key + "x", s3.secret_key, policy=policy)

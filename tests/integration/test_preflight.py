@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from kestra_ops.cli import cli
 from kestra_ops.settings import load_config
-from kestra_ops.workflows.preflight import check_bucket_exists, required_permissions
+from kestra_ops.workflows.deploy.preflight import check_bucket_exists, required_permissions
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "hyperplane-kestra"

@@ -189,7 +189,7 @@ def test_interrupted_during_the_check(install, monkeypatch):
 
 
 def test_interrupted_before_the_lock(install, monkeypatch):
-    from kestra_ops.workflows import chart_lint
+    from kestra_ops.workflows.deploy import chart_lint
 
     def lint(*args, **kwargs):
         raise KeyboardInterrupt

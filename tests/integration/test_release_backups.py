@@ -13,7 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from kestra_ops.cli import cli
-from kestra_ops.workflows import preflight
+from kestra_ops.workflows.deploy import preflight
 from tests.fakes.postgres_server import PASSWORD, pg_cluster, pg_db  # noqa: F401 - fixtures
 from tests.helpers_checks import CM, NS, install  # noqa: F401 - fixture
 from tests.integration.release_support import (BUCKET, configmap_data, failing_check, interrupt,

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from kestra_ops.adapters.helm import Helm
 from kestra_ops.cli import cli
 from kestra_ops.workflows import check as check_workflow
-from kestra_ops.workflows.lock import DeployLock
+from kestra_ops.workflows.deploy.lock import DeployLock
 from tests.helpers_checks import CM, install  # noqa: F401 - fixture
 from tests.helpers_cli import CtrlCTerminal
 from tests.integration.release_support import (CHECK, configmap_data, failing_check, interrupt,
@@ -44,7 +44,7 @@ def _validate(install, monkeypatch, request):
 
 
 def _preflight(install, monkeypatch, request):
-    from kestra_ops.workflows import preflight
+    from kestra_ops.workflows.deploy import preflight
 
     monkeypatch.setattr(preflight, "run_preflight", interrupt)
 
@@ -54,7 +54,7 @@ def _dependencies(install, monkeypatch, request):
 
 
 def _diff(install, monkeypatch, request):
-    from kestra_ops.workflows import live_diff
+    from kestra_ops.workflows.deploy import live_diff
 
     monkeypatch.setattr(live_diff, "live_diff", interrupt)
 
@@ -70,7 +70,7 @@ def _config_backup(install, monkeypatch, request):
 
 
 def _db_backup(install, monkeypatch, request):
-    from kestra_ops.workflows import backup_run
+    from kestra_ops.workflows.backup import run as backup_run
 
     request.getfixturevalue("storage")
     # never reached: interrupted first
@@ -164,7 +164,7 @@ def test_second_interrupt_during_the_rollback_leaves_it(install, monkeypatch):
 
 
 def test_interrupted_restoring_the_configmap(install, monkeypatch):
-    from kestra_ops.workflows import configmap
+    from kestra_ops.workflows.configmap import patch as configmap
 
     chart, patched = patch_outside_helm(install)
     failing_check(install, monkeypatch, chart_cm=chart)

@@ -11,10 +11,10 @@ import pytest
 
 from kestra_ops.settings import load_config
 from kestra_ops.values.findings import exit_code
-from kestra_ops.workflows.flows_local import (DEFAULT_BLACKLIST, Blacklist, blacklist_for,
+from kestra_ops.workflows.flows.local import (DEFAULT_BLACKLIST, Blacklist, blacklist_for,
                                               check_flows, plugin_types, read_flows,
                                               validate_local)
-from kestra_ops.workflows.flows_yaml import _fast_parse, _safe_parse, flow_text, parse_flow
+from kestra_ops.workflows.flows.yamldoc import _fast_parse, _safe_parse, flow_text, parse_flow
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "flows"
 EXPECT = re.compile(r"#\s*expect:\s*(\S+)")

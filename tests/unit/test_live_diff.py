@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from kestra_ops.adapters import kube_objects as ko
-from kestra_ops.workflows import live_diff as ld
+from kestra_ops.workflows.deploy import live_diff as ld
 
 NS = "kestra-ns"
 

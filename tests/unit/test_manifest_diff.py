@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kestra_ops.workflows.diff import diff_manifests
+from kestra_ops.workflows.deploy.diff import diff_manifests
 
 CM = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kestra-config, namespace: ns}\ndata: {a: '1'}\n"
 SVC = "apiVersion: v1\nkind: Service\nmetadata: {name: kestra, namespace: ns}\nspec: {ports: [{port: 8080}]}\n"

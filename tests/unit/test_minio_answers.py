@@ -7,7 +7,7 @@ import pytest
 
 from kestra_ops.adapters.storage import HttpAnswer, error_code
 from kestra_ops.adapters.storage_admin import answer_kind
-from kestra_ops.workflows.minio_setup import _not_minio
+from kestra_ops.workflows.storage.minio_setup import _not_minio
 
 
 @pytest.mark.parametrize("status,code,kind", [

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kestra_ops.workflows.preflight import CHART_KINDS, KIND_RESOURCES, required_permissions
+from kestra_ops.workflows.deploy.preflight import CHART_KINDS, KIND_RESOURCES, required_permissions
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "kestra"
 

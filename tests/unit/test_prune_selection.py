@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from kestra_ops.errors import InvalidInput
-from kestra_ops.workflows.backup_prune import select
+from kestra_ops.workflows.backup.prune import select
 
 UTC = datetime.timezone.utc
 NOW = datetime.datetime(2026, 3, 31, 12, 0, tzinfo=UTC)

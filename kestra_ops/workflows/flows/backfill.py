@@ -163,7 +163,7 @@ def backfill(client, env, namespace: str, flow_id: str, start: str, end: str, *,
     execution is created (False: none); above ``max_executions``, ``confirm_over(count)``
     instead (False: refused). ``rec`` records the creation step."""
     from kestra_ops.audit import log_change
-    from kestra_ops.workflows.flows_yaml import parse_flow
+    from kestra_ops.workflows.flows.yamldoc import parse_flow
 
     result = BackfillResult(env.name, namespace, flow_id, str(uuid.uuid4()), start, end)
     flow = client.get_flow(namespace, flow_id, source=True)

@@ -20,7 +20,7 @@ from kestra_ops import chart
 from kestra_ops.adapters import postgres as pg
 from kestra_ops.errors import Aborted, Conflict, InvalidInput, NotFound, OperationFailed
 from kestra_ops.results import FAIL, PASS, Item, Recorder, Report, Section, worst
-from kestra_ops.workflows import backup_set as bs
+from kestra_ops.workflows.backup import sets as bs
 
 READ_SIZE = 1024 * 1024
 
@@ -181,7 +181,7 @@ def _restore_flows(env, rec: Recorder, storage, bucket, s: bs.BackupSet, kestra,
 
 
 def _restore_config(env, rec: Recorder, storage, bucket, s: bs.BackupSet, kube) -> None:
-    from kestra_ops.workflows.configmap import restore_config
+    from kestra_ops.workflows.configmap.patch import restore_config
 
     data = _read_checked(storage, bucket, env.name, s, bs.CONFIGMAP)
     with rec.step(f"configmap <- {s.name}") as step:

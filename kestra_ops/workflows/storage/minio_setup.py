@@ -3,7 +3,7 @@
 Bucket work uses the plain S3 API (any S3 store). MinIO's admin API (policies, service accounts)
 is optional: when the server has none (404/405/501, another S3 store) the least-privilege policy
 is returned for the operator to apply by hand, and the key step is skipped with a warning
-(:mod:`kestra_ops.workflows.minio_key`). ``minio setup`` signs with MinIO's root credentials,
+(:mod:`kestra_ops.workflows.storage.minio_key`). ``minio setup`` signs with MinIO's root credentials,
 ``minio check`` with Kestra's bucket-scoped key (both found by :mod:`kestra_ops.credentials`,
 never shown, the root's never written to a Secret). The new key is written to the env's Secret
 (existingSecrets.minio), or returned for printing with ``show_secret``.
@@ -100,7 +100,7 @@ def setup_minio(env: Environment, *, environ: Mapping[str, str] | None = None, k
     """Idempotent: health, bucket (+ versioning, lifecycle), policy + key into the Secret.
     ConfigError (before anything is done) without the root credentials."""
     from kestra_ops import credentials
-    from kestra_ops.workflows.minio_key import ensure_key
+    from kestra_ops.workflows.storage.minio_key import ensure_key
 
     storage = _storage(env, environ, root=True)
     user, password, _ = credentials.minio_root(credentials.Resolver(environ=environ))

@@ -81,7 +81,7 @@ def finish(report: Report, change: ConfigChange, *, error: str | None = None) ->
 def backups_report(env, found: list) -> Report:
     """config backups: a table newest first; JSON ``backups`` (name, path, time, size, env,
     namespace, resourceVersion)."""
-    from kestra_ops.workflows.configmap_backups import folder
+    from kestra_ops.workflows.configmap.backups import folder
 
     report = Report("config backups", env.name, title=f"config backups {env.name}: "
                     f"{folder(env.root)}", outcome="listed")

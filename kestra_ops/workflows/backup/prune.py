@@ -9,7 +9,7 @@
 * the newest complete set is always kept, whatever the counts;
 * incomplete sets older than a day are deleted; younger ones may still be running and are kept.
 
-:func:`prune_backups` lists the sets (:mod:`kestra_ops.workflows.backup_set`), and deletes the
+:func:`prune_backups` lists the sets (:mod:`kestra_ops.workflows.backup.sets`), and deletes the
 plan's sets only with ``confirm`` (each set manifest first, by ``backup_set.delete_set``). It
 returns a :class:`kestra_ops.results.Report` (JSON: env, bucket, dry_run, blocked, keep, delete,
 delete_incomplete, deleted), exit 1 when blocked.
@@ -123,7 +123,7 @@ def prune_backups(env: Environment, *, keep_daily: int, keep_weekly: int, keep_m
                   progress=None) -> Report:
     """Plan, and with ``confirm`` delete. Blocked plans delete nothing (exit code 1)."""
     from kestra_ops.audit import log_change
-    from kestra_ops.workflows.backup_set import delete_set, list_sets, storage_for
+    from kestra_ops.workflows.backup.sets import delete_set, list_sets, storage_for
 
     storage, bucket = storage_for(env)
     now = now or datetime.datetime.now(datetime.timezone.utc)

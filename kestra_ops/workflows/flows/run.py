@@ -40,8 +40,8 @@ def validate(target: Path, env: Environment | None = None, *, kestra_url: str | 
     """``flows validate``: the offline checks and, with ``env``, the server's validate endpoint.
     Exit 0 clean, 1 any error, 2 a file is not YAML; the server unreachable: its error's code,
     with the offline findings still shown."""
-    from kestra_ops.workflows.flows_local import validate_local
-    from kestra_ops.workflows.flows_remote import server_validate
+    from kestra_ops.workflows.flows.local import validate_local
+    from kestra_ops.workflows.flows.remote import server_validate
     from kestra_ops.workflows.values import findings_report
 
     local = validate_local(target, env)
@@ -66,7 +66,7 @@ def validate(target: Path, env: Environment | None = None, *, kestra_url: str | 
 
 def _offline(target: Path, env: Environment, rec: Recorder):
     """The offline checks as the first step of a command that goes on to the server."""
-    from kestra_ops.workflows.flows_local import validate_local
+    from kestra_ops.workflows.flows.local import validate_local
 
     with rec.step("check the flows offline") as step:
         local = validate_local(target, env)
@@ -84,7 +84,7 @@ def plan(target: Path, env: Environment, *, diffs: bool = True, detailed: bool =
     with ``detailed`` when there are changes; 1 invalid flows (2 unreadable), nothing asked of
     the server."""
     from kestra_ops.values.findings import exit_code
-    from kestra_ops.workflows.flows_plan import plan_flows
+    from kestra_ops.workflows.flows.plan import plan_flows
 
     report = Report("flows plan", env.name)
     rec = Recorder(report, progress)
@@ -118,7 +118,7 @@ def apply(target: Path, env: Environment, *, prune: bool = False,
           insecure: bool = False, progress=None) -> Report:
     """``flows apply`` (see :mod:`flows_apply`): exit 0 applied or nothing to do; 1 invalid,
     refused, declined or failed; 2 unreadable; 3 changes made with ``detailed``."""
-    from kestra_ops.workflows.flows_apply import apply_flows
+    from kestra_ops.workflows.flows.apply import apply_flows
 
     report = Report("flows apply", env.name)
     rec = Recorder(report, progress)
@@ -141,8 +141,8 @@ def promote(target: Path, env: Environment, src: str, dst: str, *, dry_run: bool
     """``flows promote`` (see :mod:`flows_promote`): the rewritten flows applied like ``flows
     apply`` without pruning. Exit 0 applied, nothing to do or dry run; 1 invalid, declined or
     failed; 2 invalid input."""
-    from kestra_ops.workflows.flows_apply import apply_flows
-    from kestra_ops.workflows.flows_promote import promote as rewrite
+    from kestra_ops.workflows.flows.apply import apply_flows
+    from kestra_ops.workflows.flows.promote import promote as rewrite
 
     report = Report("flows promote", env.name)
     rec = Recorder(report, progress)
@@ -169,7 +169,7 @@ def promote(target: Path, env: Environment, src: str, dst: str, *, dry_run: bool
 def export(env: Environment, to: Path, namespace: str | None = None, *,
            kestra_url: str | None = None, insecure: bool = False) -> Report:
     """``flows export``: the server's flows to a ZIP as is, or one file per flow in a folder."""
-    from kestra_ops.workflows.flows_remote import export as export_flows
+    from kestra_ops.workflows.flows.remote import export as export_flows
 
     report = Report("flows export", env.name)
     with kestra(env, report, kestra_url, insecure) as client:
@@ -189,7 +189,7 @@ def backfill(env: Environment, namespace: str, flow_id: str, start: str, end: st
              insecure: bool = False, progress=None) -> Report:
     """``flows backfill`` (see :mod:`flows_backfill`): exit 0 done or dry run; 1 refused,
     declined or failed; 2 invalid input."""
-    from kestra_ops.workflows.flows_backfill import backfill as run
+    from kestra_ops.workflows.flows.backfill import backfill as run
 
     report = Report("flows backfill", env.name)
     with kestra(env, report, kestra_url, insecure) as client:

@@ -1,4 +1,4 @@
-"""``backup run``: one backup set (layout: :mod:`kestra_ops.workflows.backup_set`).
+"""``backup run``: one backup set (layout: :mod:`kestra_ops.workflows.backup.sets`).
 
 The database goes ``pg_dump -Fc -Z0`` -> multi-threaded zstd (a producer thread) -> a bounded
 queue of parts -> an S3 multipart upload (this thread): no temp file, memory bounded by
@@ -26,7 +26,7 @@ from kestra_ops import __version__
 from kestra_ops.adapters import postgres as pg
 from kestra_ops.errors import Conflict, KestraOpsError, OperationFailed
 from kestra_ops.results import Recorder, Report
-from kestra_ops.workflows import backup_set as bs
+from kestra_ops.workflows.backup import sets as bs
 
 PART_SIZE = 8 * 1024 * 1024  # S3 allows 10,000 parts: objects up to 80 GB
 QUEUE_PARTS = 2
@@ -252,8 +252,8 @@ def _flows(env, storage, bucket, name, manifest, *, kestra, **_):
 
 
 def _config(env, storage, bucket, name, manifest, *, kube, **_):
-    from kestra_ops.workflows import configmap_backups
-    from kestra_ops.workflows.configmap import read_configmap
+    from kestra_ops.workflows.configmap import backups as configmap_backups
+    from kestra_ops.workflows.configmap.patch import read_configmap
     from kestra_ops.workflows.values import render
 
     live = read_configmap(kube, env)

@@ -1,6 +1,6 @@
 """Flows as code, offline: read a directory of flow files (one flow per file) and check them.
 
-Each file is parsed by :func:`kestra_ops.workflows.flows_yaml.parse_flow` (file:line:col for
+Each file is parsed by :func:`kestra_ops.workflows.flows.yamldoc.parse_flow` (file:line:col for
 every node and every YAML error). A target is a directory (``*.yml``/``*.yaml`` below
 it, hidden folders skipped), one flow file, or a ZIP as ``flows export`` writes it.
 
@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 from kestra_ops.errors import InvalidInput
 from kestra_ops.values.findings import Finding, Report, json_path
-from kestra_ops.workflows.flows_yaml import LocalFlow, Path_, parse_flow
+from kestra_ops.workflows.flows.yamldoc import LocalFlow, Path_, parse_flow
 from kestra_ops.yamlio import MAX_BYTES, Location, YamlLoadError, decode_utf8, display_name
 
 DEFAULT_BLACKLIST = ("io.kestra.plugin.docker.*",)

@@ -2,7 +2,7 @@
 
 ``helm upgrade`` runs without ``--atomic``/``--rollback-on-failure``, because helm's own rollback
 starts the moment its wait gives up and takes the failing pods (and the reason they failed) with
-it. Here the evidence is read first (:func:`kestra_ops.workflows.evidence.gather`), then
+it. Here the evidence is read first (:func:`kestra_ops.workflows.deploy.evidence.gather`), then
 ``helm rollback --wait`` returns the release to the last ``deployed``/``superseded`` revision
 before the failed one, with ``--force-conflicts`` on Helm 4 when the upgrade took fields back from
 other writers. A failed first install has nothing to roll back to: it stays ``failed``, and the
@@ -26,7 +26,7 @@ def upgrade_failed(env, result, rec, kube, helm, err: KestraOpsError, *, rollbac
     """The upgrade raised ``err``: record what helm left, gather the evidence, roll back
     (``rec``: the :class:`~kestra_ops.results.Recorder` of the deploy's steps)."""
     from kestra_ops.audit import log_change
-    from kestra_ops.workflows import evidence
+    from kestra_ops.workflows.deploy import evidence
 
     now = _history(helm, env)
     result.after = result.final = now[-1].revision if now else None

@@ -7,7 +7,7 @@ concurrent change is a Conflict: nothing written) -> rollout restart + wait -> o
 rollout, put the backup back and restart again (a failed report saying so). With ``persist``,
 the same change goes into the env's last values layer. Every write is logged with
 :func:`kestra_ops.audit.log_change` (keys and revisions, no values). Each returns a
-:class:`kestra_ops.results.Report` (:mod:`kestra_ops.workflows.configmap_report`).
+:class:`kestra_ops.results.Report` (:mod:`kestra_ops.workflows.configmap.report`).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from kestra_ops.errors import (Aborted, Conflict, InvalidInput, KestraOpsError, 
 from kestra_ops.results import Recorder, Report
 from kestra_ops.settings import Environment
 from kestra_ops.yamlio import YamlDoc, to_plain
-from kestra_ops.workflows import configmap_backups as backups
-from kestra_ops.workflows.configmap_doc import (Patch, PatchRefused, apply_patch, changed_keys,
+from kestra_ops.workflows.configmap import backups as backups
+from kestra_ops.workflows.configmap.doc import (Patch, PatchRefused, apply_patch, changed_keys,
                                                 check_rules, drift, dump_app, masked_diff,
                                                 outside_sections, parse_app, persist)
-from kestra_ops.workflows.configmap_report import ConfigChange, backups_report, finish
+from kestra_ops.workflows.configmap.report import ConfigChange, backups_report, finish
 from kestra_ops.workflows.rollout import restart_deployment, wait_for_rollout
 
 CONFIGMAP = chart.CONFIGMAP

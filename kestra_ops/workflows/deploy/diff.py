@@ -3,7 +3,7 @@
 :func:`diff_manifests` compares two Helm-rendered texts (``helm get manifest`` of the release,
 ``helm template`` of the change), so server-set fields never show up as noise. Hooks are left out
 of both sides because ``helm get manifest`` leaves them out too. The deploy diff against the LIVE
-objects (:mod:`kestra_ops.workflows.live_diff`) fills the same :class:`ManifestDiff`, plus the
+objects (:mod:`kestra_ops.workflows.deploy.live_diff`) fills the same :class:`ManifestDiff`, plus the
 out-of-band changes it found (``drift``) and notes.
 """
 

@@ -2,7 +2,7 @@
 
 Everything that changes the cluster happens under the deploy lock (a Lease in the namespace),
 which is released on success, failure and Ctrl-C. The diff compares what ``helm template``
-renders with the LIVE objects (:mod:`kestra_ops.workflows.live_diff`: a server-side dry-run
+renders with the LIVE objects (:mod:`kestra_ops.workflows.deploy.live_diff`: a server-side dry-run
 apply per object, Secret values masked), so a change made outside Helm (``config patch``,
 ``kubectl edit``) shows, with who made it. Taking such fields back is part of what is confirmed;
 on Helm 4, whose server-side apply refuses them otherwise, the upgrade then runs with
@@ -15,7 +15,7 @@ back first).
 The upgrade is ``helm upgrade --install --wait``. When it fails, the evidence (pods, container
 states and reasons, Warning events, last log lines) is gathered first, while the failing pods
 still exist, then the release is rolled back to its last good revision
-(:mod:`kestra_ops.workflows.deploy_recover`). Ctrl-C stops helm (SIGINT), then rolls back the
+(:mod:`kestra_ops.workflows.deploy.recover`). Ctrl-C stops helm (SIGINT), then rolls back the
 same way; a second Ctrl-C leaves the release as it is. Each change is logged in
 ``backups/changes.jsonl``.
 
@@ -33,7 +33,7 @@ from kestra_ops import chart
 from kestra_ops.errors import Conflict, KestraOpsError, NotFound, OperationFailed
 from kestra_ops.results import FAIL, PASS, Item, Recorder, Report, Section
 from kestra_ops.settings import Environment
-from kestra_ops.workflows.diff import ManifestDiff
+from kestra_ops.workflows.deploy.diff import ManifestDiff
 
 # outcome -> exit code (3 with --detailed-exitcode when there were changes)
 OUTCOMES = {"deployed": 0, "unchanged": 0, "dry-run": 0, "aborted": 1, "invalid": 1,
@@ -114,7 +114,7 @@ def deploy(env: Environment, *, timeout: str = "10m", dry_run: bool = False,
            rendered: str | None = None) -> DeployResult:
     """Deploy ``env``. Returns the result; raises only for errors that stop it mid-way (the
     lock is released by then). ``confirm(diff)`` False ends with outcome ``aborted``.
-    ``lock``: a :class:`~kestra_ops.workflows.lock.DeployLock` the caller already holds (and
+    ``lock``: a :class:`~kestra_ops.workflows.deploy.lock.DeployLock` the caller already holds (and
     releases): the deploy then runs under it instead of taking its own. ``release``, which
     holds one lock across deploy, check and rollback, also rolls back itself
     (``rollback_on_failure=False``, ``undo_on_interrupt=False``), records the steps with its
@@ -122,7 +122,7 @@ def deploy(env: Environment, *, timeout: str = "10m", dry_run: bool = False,
     output) so the chart is rendered once; the evidence of a failed upgrade is gathered either
     way. ``helm``: a :class:`Helm`, a helm binary's path or None."""
     from kestra_ops import durations
-    from kestra_ops.workflows.preflight import run_preflight
+    from kestra_ops.workflows.deploy.preflight import run_preflight
     from kestra_ops.workflows.values import validate_env
 
     durations.parse(timeout)  # a bad --timeout is refused before anything else
@@ -176,8 +176,8 @@ def _locked_deploy(env, result: DeployResult, rec: Recorder, kube, helm, *, time
     from contextlib import nullcontext
 
     from kestra_ops.audit import log_change
-    from kestra_ops.workflows import deploy_recover as recover
-    from kestra_ops.workflows.lock import deploy_lock
+    from kestra_ops.workflows.deploy import recover as recover
+    from kestra_ops.workflows.deploy.lock import deploy_lock
 
     own_lock = lock is None
     held = nullcontext(lock) if not own_lock else deploy_lock(kube, env, operation="deploy")
@@ -275,7 +275,7 @@ def _render_diff(env, kube, helm, installed: bool, progress, rendered: str | Non
                  ) -> ManifestDiff:
     """The render (``rendered`` when the caller has it already, else ``helm template``)
     against the live objects."""
-    from kestra_ops.workflows.live_diff import live_diff
+    from kestra_ops.workflows.deploy.live_diff import live_diff
 
     stored = helm.manifest(env.release, env.namespace) if installed else ""
     if rendered is None:

@@ -26,10 +26,10 @@ from typing import Callable
 from kestra_ops.errors import KestraOpsError
 from kestra_ops.results import FAIL, PASS, Recorder, Report, Table
 from kestra_ops.values.findings import Report as Findings
-from kestra_ops.workflows.flows_local import LocalResult
-from kestra_ops.workflows.flows_plan import (CHANGE_COLUMNS, FlowChange, FlowPlan, change_row,
+from kestra_ops.workflows.flows.local import LocalResult
+from kestra_ops.workflows.flows.plan import (CHANGE_COLUMNS, FlowChange, FlowPlan, change_row,
                                              plan_flows)
-from kestra_ops.workflows.flows_remote import batchable, batches, join_sources, server_validate
+from kestra_ops.workflows.flows.remote import batchable, batches, join_sources, server_validate
 
 OUTCOMES = {"applied": 0, "unchanged": 0, "dry-run": 0, "invalid": 1, "refused": 1,
             "aborted": 1, "failed": 1}

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 from kestra_ops.redact import MASK, is_placeholder, is_secret_key
 from kestra_ops.results import Section, Table
-from kestra_ops.workflows.flows_remote import RemoteFlow, fetch_remote
-from kestra_ops.workflows.flows_yaml import LocalFlow, flow_text
+from kestra_ops.workflows.flows.remote import RemoteFlow, fetch_remote
+from kestra_ops.workflows.flows.yamldoc import LocalFlow, flow_text
 
 ACTIONS = ("create", "update", "delete", "unchanged")
 _KEY_LINE = re.compile(r"^(?P<lead>\s*(?:-\s+)?)(?P<key>[\w.-]+):\s+(?P<value>\S.*)$")

@@ -111,7 +111,7 @@ def lint_chart(env: Environment, *, kube_version: str = DEFAULT_KUBE_VERSION,
     result.rendered = rendered.stdout
     result.manifests = parse_manifests(rendered.stdout)
     report.findings.extend(kube_schema_findings(result.manifests, kube_version, chart))
-    from kestra_ops.workflows.manifest_rules import manifest_findings
+    from kestra_ops.workflows.deploy.manifest_rules import manifest_findings
 
     report.findings.extend(manifest_findings(result.manifests, env.name, chart))
     return result

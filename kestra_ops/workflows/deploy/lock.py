@@ -23,7 +23,7 @@ wrong clock cannot make a live lock look expired.
 Releasing stops the renewals, then deletes the Lease only while we still hold it (a precondition
 on its resourceVersion): a lock taken over after expiry is never deleted by its previous holder.
 :func:`deploy_lock` releases on success, error and Ctrl-C. ``kestra-ops lock status|break``
-(:mod:`kestra_ops.workflows.lock_admin`) show and remove a lock whose holder stopped renewing.
+(:mod:`kestra_ops.workflows.deploy.lock_admin`) show and remove a lock whose holder stopped renewing.
 The Lease API calls are :mod:`kestra_ops.adapters.kube_leases`'s (typed, one-line errors); the
 logic is here.
 """
@@ -42,7 +42,7 @@ from typing import Iterator
 from kestra_ops import chart
 from kestra_ops.adapters import kube_leases
 from kestra_ops.errors import Conflict, KestraOpsError, NotFound
-from kestra_ops.workflows.lock_clock import ClockSkew, _micro, _now  # noqa: F401 - re-exported
+from kestra_ops.workflows.deploy.lock_clock import ClockSkew, _micro, _now  # noqa: F401 - re-exported
 
 LEASE_NAME = chart.LEASE
 LEASE_SECONDS = 60  # leaseDurationSeconds: how long a holder that stopped renewing keeps others out

@@ -17,8 +17,8 @@ from typing import Iterable, Iterator
 
 from kestra_ops.errors import InvalidInput, OperationFailed
 from kestra_ops.values.findings import Finding
-from kestra_ops.workflows.flows_local import FLOW_ID_RE
-from kestra_ops.workflows.flows_yaml import LocalFlow, flow_text, parse_flow
+from kestra_ops.workflows.flows.local import FLOW_ID_RE
+from kestra_ops.workflows.flows.yamldoc import LocalFlow, flow_text, parse_flow
 from kestra_ops.yamlio import Location
 
 BATCH_FLOWS = 200  # flows per request

@@ -28,7 +28,7 @@ from __future__ import annotations
 import difflib
 
 from kestra_ops.adapters import kube_objects as ko
-from kestra_ops.workflows.diff import (ManifestDiff, ObjectChange, diff_manifests, dump_lines,
+from kestra_ops.workflows.deploy.diff import (ManifestDiff, ObjectChange, diff_manifests, dump_lines,
                                        parse_objects)
 
 HELM_MANAGER = "helm"

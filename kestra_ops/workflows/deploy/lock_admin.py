@@ -22,7 +22,7 @@ from typing import Callable
 
 from kestra_ops.errors import Aborted, Conflict, NotFound
 from kestra_ops.results import FAIL, PASS, Report
-from kestra_ops.workflows.lock import (LEASE_NAME, LEASE_SECONDS, ClockSkew, LeaseInfo, _fmt,
+from kestra_ops.workflows.deploy.lock import (LEASE_NAME, LEASE_SECONDS, ClockSkew, LeaseInfo, _fmt,
                                        delete_lease, read_lease)
 
 

@@ -1,6 +1,6 @@
 """Lease times for the deploy lock: MicroTime the API server accepts, in the API server's clock
 (its ``Date`` headers), so a holder or reader with a wrong local clock cannot make a live lock look
-expired (see :mod:`kestra_ops.workflows.lock`)."""
+expired (see :mod:`kestra_ops.workflows.deploy.lock`)."""
 
 from __future__ import annotations
 

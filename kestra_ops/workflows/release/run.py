@@ -6,11 +6,11 @@
 4. a pre-release backup in ``backups/releases/<env>/<UTC>/`` (mode 0600): the live ConfigMap and
    ``helm get values`` of the current revision; and a backup set in the bucket when the env has
    object storage and a database configured (``skip_backup`` skips it, and the report says so);
-5. the upgrade (:func:`~kestra_ops.workflows.deploy.deploy`);
+5. the upgrade (:func:`~kestra_ops.workflows.deploy.upgrade.deploy`);
 6. the full checklist with ``wait`` (``check_timeout``), the end-to-end test flow included;
 7. when it fails: ``helm rollback`` to the revision live before (with its own timeout), the
    ConfigMap restored from step 4 when it had changed outside Helm, the checklist again;
-8. the report (:mod:`kestra_ops.workflows.release_report`).
+8. the report (:mod:`kestra_ops.workflows.release.report`).
 
 One deploy lock (the Lease) is held from before the preflight to after the rollback. Ctrl-C at any
 step: the report says where it stopped, a release moved off its previous revision is rolled back to
@@ -28,7 +28,7 @@ from kestra_ops import chart
 from kestra_ops.errors import InvalidInput, KestraOpsError, NotFound
 from kestra_ops.results import FAIL, INTERRUPTED, SKIP, Recorder, Report, Step
 from kestra_ops.settings import Environment
-from kestra_ops.workflows.release_report import ReleaseReport, stamp, store
+from kestra_ops.workflows.release.report import ReleaseReport, stamp, store
 
 
 def release(env: Environment, *, timeout: str = "10m", check_timeout: str = "5m",
@@ -81,7 +81,7 @@ def release(env: Environment, *, timeout: str = "10m", check_timeout: str = "5m"
 
 def _lint(env, rec, report: ReleaseReport, helm) -> str | None:
     """The chart lint; its rendered manifests (None: it found errors, the release stops)."""
-    from kestra_ops.workflows.chart_lint import lint_chart
+    from kestra_ops.workflows.deploy.chart_lint import lint_chart
 
     with rec.step("chart lint") as step:
         lint = lint_chart(env, helm=helm)
@@ -108,8 +108,8 @@ def _interrupted(report: ReleaseReport, where: str) -> None:
 def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_seconds, rollback,
             rollback_timeout, skip_backup, repair, confirm, kestra_url, insecure, check_bucket,
             folder, rendered) -> None:
-    from kestra_ops.workflows.deploy import deploy
-    from kestra_ops.workflows.lock import DeployLock
+    from kestra_ops.workflows.deploy.upgrade import deploy
+    from kestra_ops.workflows.deploy.lock import DeployLock
 
     lock = DeployLock(kube, env.namespace, operation="release")
     with rec.step("take the deploy lock") as step:
@@ -133,7 +133,7 @@ def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_secon
                     raise
                 if not accepted:
                     return False
-            from kestra_ops.workflows.release_backup import backup
+            from kestra_ops.workflows.release.backup import backup
 
             backup(env, rec, report, kube, helm, folder, skip_backup)
             return True
@@ -196,7 +196,7 @@ def _run_check(env, rec, kube, *, seconds: float, kestra_url, insecure, only=Non
 
 def _verify(env, rec, report: ReleaseReport, kube, helm, *, check_seconds, rollback,
             rollback_timeout, kestra_url, insecure) -> None:
-    from kestra_ops.workflows.evidence import explain
+    from kestra_ops.workflows.deploy.evidence import explain
 
     with rec.step(f"check (wait {check_seconds:g}s, e2e flow included)") as step:
         checked = _run_check(env, rec, kube, seconds=check_seconds, kestra_url=kestra_url,
@@ -271,7 +271,7 @@ def _live_configmap(env, kube) -> dict | None:
 def _restore_configmap(env, rec, report: ReleaseReport, kube) -> None:
     """Put back the pre-release ConfigMap data when the rollback did not (it had been changed
     outside Helm, e.g. by ``config patch``)."""
-    from kestra_ops.workflows import configmap
+    from kestra_ops.workflows.configmap import patch as configmap
 
     from kestra_ops.adapters import kube_config
 

@@ -186,7 +186,7 @@ def rollback(env: Environment, *, to: int | None = None, timeout: str = "10m",
     the steps; ``on_interrupt`` runs at the first Ctrl-C during helm (default: say so)."""
     from kestra_ops import durations
     from kestra_ops.audit import log_change
-    from kestra_ops.workflows.lock import deploy_lock
+    from kestra_ops.workflows.deploy.lock import deploy_lock
 
     durations.parse(timeout)  # a bad --timeout is refused before anything else
     from kestra_ops import wiring
@@ -237,7 +237,7 @@ def _with_drift(env, plan: RollbackPlan, helm: Helm, kube) -> RollbackPlan:
     way out: when the comparison itself fails, the plan says so and the rollback goes on."""
     from dataclasses import replace
 
-    from kestra_ops.workflows.live_diff import live_diff
+    from kestra_ops.workflows.deploy.live_diff import live_diff
 
     try:
         target = helm.manifest(env.release, env.namespace, plan.target.revision)

@@ -1,4 +1,4 @@
-"""The pre-release backup (step 4 of :mod:`kestra_ops.workflows.release`): the live ConfigMap and
+"""The pre-release backup (step 4 of :mod:`kestra_ops.workflows.release.run`): the live ConfigMap and
 the Helm values of the current revision into the release's folder (mode 0600), and a database
 backup set in the bucket when the env has object storage and a database configured."""
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kestra_ops.errors import KestraOpsError, NotFound
 from kestra_ops.results import SKIP, Step
-from kestra_ops.workflows.release_report import ReleaseReport, write_private
+from kestra_ops.workflows.release.report import ReleaseReport, write_private
 
 
 def backup(env, rec, report: ReleaseReport, kube, helm, folder: Path, skip: bool) -> None:
@@ -17,7 +17,7 @@ def backup(env, rec, report: ReleaseReport, kube, helm, folder: Path, skip: bool
 
     from kestra_ops.adapters import kube_config
     from kestra_ops.chart import CONFIGMAP
-    from kestra_ops.workflows.configmap_backups import dump_manifest, manifest
+    from kestra_ops.workflows.configmap.backups import dump_manifest, manifest
 
     files: dict[str, str] = {}
     with rec.step("pre-release backup: ConfigMap and Helm values") as step:
@@ -57,7 +57,7 @@ def db_backup(env, rec, report: ReleaseReport, kube, skip: bool) -> str:
     if storage is None:
         report.steps.append(Step("pre-release backup: database", SKIP, why))
         return f"skipped ({why})"
-    from kestra_ops.workflows.backup_run import run_backup
+    from kestra_ops.workflows.backup.run import run_backup
 
     with rec.step("pre-release backup: database backup set") as step:
         result = run_backup(env, storage=storage, kube=kube)

@@ -17,8 +17,8 @@ from typing import Any, Iterator
 
 from kestra_ops.errors import InvalidInput
 from kestra_ops.values.findings import Finding
-from kestra_ops.workflows.flows_local import NAMESPACE_RE, LocalResult, check_flows
-from kestra_ops.workflows.flows_yaml import LocalFlow, parse_flow
+from kestra_ops.workflows.flows.local import NAMESPACE_RE, LocalResult, check_flows
+from kestra_ops.workflows.flows.yamldoc import LocalFlow, parse_flow
 
 
 def map_namespace(namespace: str, src: str, dst: str) -> str | None:

@@ -1,0 +1,1 @@
+"""backup: backup sets (run, list, verify, restore, drill, prune)."""

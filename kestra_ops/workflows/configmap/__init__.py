@@ -1,0 +1,1 @@
+"""configmap: config patch / restore / backups of ConfigMap kestra-config."""

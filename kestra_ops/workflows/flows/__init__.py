@@ -1,0 +1,1 @@
+"""flows: flows as code (validate, plan, apply, export, promote, backfill)."""

@@ -1,0 +1,1 @@
+"""release: one guarded release (lint, backup, deploy, check, rollback, report)."""

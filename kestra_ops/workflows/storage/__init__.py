@@ -1,0 +1,1 @@
+"""storage: the environment's bucket and its scoped key on MinIO / S3."""
