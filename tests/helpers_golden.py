@@ -16,4 +16,10 @@ def assert_golden(name: str, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     assert path.is_file(), f"{path} missing: run with KESTRA_OPS_UPDATE_GOLDEN=1 to create it"
-    assert text == path.read_text(), f"{name} differs (KESTRA_OPS_UPDATE_GOLDEN=1 rewrites it)"
+    if text != path.read_text():
+        import difflib
+
+        diff = "".join(difflib.unified_diff(path.read_text().splitlines(keepends=True),
+                                            text.splitlines(keepends=True), name, "now", n=1))
+        raise AssertionError(f"{name} differs (KESTRA_OPS_UPDATE_GOLDEN=1 rewrites it):\n"
+                             f"{diff[:3000]}")
