@@ -13,10 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from kestra_ops.cli import cli
+from tests.helpers_golden import GOLDEN, assert_golden
 
 ROOT = Path(__file__).resolve().parents[2]
-GOLDEN = ROOT / "tests" / "golden"
-UPDATE = os.environ.get("KESTRA_OPS_UPDATE_GOLDEN") == "1"  # rewrite the golden files
 
 
 @pytest.fixture(autouse=True)
@@ -96,15 +95,6 @@ def normalised(text: str, *roots: Path) -> str:
     for root, name in zip(roots, ("<repo>", "<project>")):
         text = text.replace(str(root), name)
     return text
-
-
-def assert_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if UPDATE:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert path.is_file(), f"{path} missing: run with KESTRA_OPS_UPDATE_GOLDEN=1 to create it"
-    assert text == path.read_text(), f"{name} differs (KESTRA_OPS_UPDATE_GOLDEN=1 rewrites it)"
 
 
 def unreadable_project(tmp_path: Path) -> Path:
