@@ -155,9 +155,9 @@ def _blacklisted(snap: Snapshot) -> None:
     patterns = get_path(snap.application, ("kestra", "plugins", "blacklist"))
     snap.blacklist = tuple(p for p in patterns or [] if isinstance(p, str))
     if not snap.blacklist:
-        snap.errors["blacklist"] = "kestra.plugins.blacklist is empty or not set in configmap " \
-                                   "kestra-config"
-    blacklist = Blacklist(snap.blacklist, "configmap kestra-config")
+        snap.errors["blacklist"] = ("kestra.plugins.blacklist is empty or not set in configmap "
+                                    f"{CONFIGMAP}")
+    blacklist = Blacklist(snap.blacklist, f"configmap {CONFIGMAP}")
     for flow in snap.flows:
         for path, plugin_type in flow["types"]:
             pattern = blacklist.match(plugin_type, prefix=path[0] in ("pluginDefaults",
