@@ -115,3 +115,41 @@ def test_cli_exit_codes_and_missing_helm(monkeypatch):
     missing = runner.invoke(cli, ["chart", "lint", "--env", "dev", "--helm", "/nonexistent/helm"])
     assert missing.exit_code == 1
     assert "helm not found" in missing.output and "Traceback" not in missing.output
+
+
+def test_helm_error_is_shown_not_its_debug_hint(tmp_path):
+    """helm template's own error line ("chart requires kubeVersion ..."), not the "Use --debug
+    flag to render out invalid YAML" hint helm prints after it."""
+    chart = copy_chart(tmp_path)
+    chart_yaml = chart / "Chart.yaml"
+    text = chart_yaml.read_text()
+    assert 'kubeVersion: ">=1.25.0-0"' in text
+    chart_yaml.write_text(text.replace('kubeVersion: ">=1.25.0-0"', 'kubeVersion: ">=1.40.0-0"'))
+    findings = lint_chart(env("dev", chart=chart), kube_version="1.33.0").report.findings
+    template = [f for f in findings if f.rule == "helm/template"]
+    assert len(template) == 1, findings
+    assert template[0].message == ("helm template: chart requires kubeVersion: >=1.40.0-0 which "
+                                   "is incompatible with Kubernetes v1.33.0")
+    assert template[0].location.file == str(chart / "Chart.yaml")
+    result = CliRunner().invoke(cli, ["--config", str(_config(tmp_path, chart)), "chart", "lint",
+                                      "--env", "dev", "--kube-version", "1.33.0"])
+    assert result.exit_code == 1, result.output
+    assert "chart requires kubeVersion: >=1.40.0-0" in result.output
+    assert "--debug" not in result.output and "Traceback" not in result.output
+
+
+def test_a_multi_line_helm_error_keeps_its_detail(tmp_path):
+    override = write(tmp_path, "datasources:\n  default: null\n")
+    template = [f for f in lint_chart(env("dev", override)).report.findings
+                if f.rule == "helm/template"]
+    assert len(template) == 1
+    message = template[0].message
+    assert message.startswith("helm template: values don't meet the specifications"), message
+    assert "missing property 'default'" in message and "\n" not in message
+
+
+def _config(tmp_path: Path, chart: Path) -> Path:
+    config = tmp_path / "kestra-ops.yaml"
+    config.write_text(f"defaults: {{chart: {chart}}}\nenvironments:\n  dev:\n    values: "
+                      f"[{ROOT / 'values' / 'base.yaml'}, {ROOT / 'values' / 'dev.yaml'}]\n")
+    return config

@@ -18,6 +18,8 @@ from kestra_ops.yamlio import Location
 
 HELM_LINE = re.compile(r"^\[(?P<level>ERROR|WARNING|INFO)\]\s*(?P<where>[^:]*):\s*(?P<msg>.*)$")
 SOURCE = re.compile(r"^# Source: (?P<src>\S+)", re.M)
+HELM_ERROR = re.compile(r"^Error:?\s+")
+HELM_NOISE = re.compile(r"^(Use --debug flag\b|Error: \d+ chart\(s\) linted, \d+ chart\(s\) failed$)")
 
 
 @dataclass
@@ -61,6 +63,27 @@ class LintResult:
                   "manifests": [m.name for m in self.manifests]})
 
 
+def helm_error(result) -> str:
+    """helm's own error, on one line: stderr from its last ``Error:`` line on (a multi-line error
+    keeps its detail), else stdout's last ``Error`` line (helm lint prints its reason there),
+    else the last line of either; never the advice or the tally helm adds ("Use --debug flag to
+    render out invalid YAML", which hid "chart requires kubeVersion: ..."; "Error: 1 chart(s)
+    linted, 1 chart(s) failed")."""
+    err, out = _lines(result.stderr), _lines(result.stdout)
+    starts = [i for i, line in enumerate(err) if HELM_ERROR.match(line)]
+    if starts:
+        return HELM_ERROR.sub("", " ".join(err[starts[-1]:]), count=1).strip() or "failed"
+    errors = [line for line in out if HELM_ERROR.match(line)]
+    if errors:
+        return HELM_ERROR.sub("", errors[-1], count=1).strip() or "failed"
+    return (err or out or ["failed"])[-1]
+
+
+def _lines(text: str) -> list[str]:
+    lines = (line.strip() for line in (text or "").splitlines())
+    return [line for line in lines if line and not HELM_NOISE.match(line)]
+
+
 def parse_manifests(text: str) -> list[Manifest]:
     import yaml
 
@@ -97,15 +120,14 @@ def lint_chart(env: Environment, *, kube_version: str = DEFAULT_KUBE_VERSION,
             report.findings.append(Finding("helm/lint", sev, m["msg"].strip(), "$",
                                            Location(str(chart / where)) if where else Location(chart_file)))
     if not lint.ok and not report.findings:
-        detail = (lint.stderr.strip() or lint.stdout.strip()).splitlines()[-1:] or ["failed"]
-        report.findings.append(Finding("helm/lint", "error", f"helm lint failed: {detail[0]}", "$",
-                                       Location(chart_file)))
+        report.findings.append(Finding("helm/lint", "error", f"helm lint failed: {helm_error(lint)}",
+                                       "$", Location(chart_file)))
 
     rendered = helm.template(chart, values, release=env.release, namespace=env.namespace,
                              kube_version=kube_version)
     if not rendered.ok:
-        msg = rendered.stderr.strip().splitlines()[-1] if rendered.stderr.strip() else "failed"
-        report.findings.append(Finding("helm/template", "error", f"helm template: {msg}", "$",
+        report.findings.append(Finding("helm/template", "error",
+                                       f"helm template: {helm_error(rendered)}", "$",
                                        Location(chart_file)))
         return result
     result.rendered = rendered.stdout
