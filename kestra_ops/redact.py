@@ -36,42 +36,118 @@ def is_placeholder(value: Any) -> bool:
     return bool(m) and not m.group("default")
 
 
-def redact(data: Any) -> Any:
-    """A copy of ``data`` with every literal secret replaced by :data:`MASK`."""
+# an environment variable's name that says it holds a secret (extraEnv: DB_PASS, STRIPE_KEY...)
+_SECRET_ENV_NAME = re.compile(r"PASS|PWD|SECRET|TOKEN|KEY|CREDENTIAL", re.I)
+# secrets inside a string: a URL's user:PASSWORD@ (postgresql://, jdbc:postgresql://, https://)
+_IN_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/?#@:]*:(?P<value>[^\s/?#@]+)@")
+# ... and KEY=VALUE / KEY: VALUE pairs whose key says secret: a URL's ?password=, a JDBC
+# ;password=, -Dx.keyStorePassword=, a conninfo's password=, an embedded YAML's password:
+_IN_PAIR = re.compile(r"(?P<key>[\w.-]+)[ \t]*(?:=|:(?!//))[ \t]*[\"']?(?P<value>[^\s,;&?#\"'}\]]+)")
+
+
+def is_secret_env_name(name: Any) -> bool:
+    """``name`` of an environment variable (``{name: X, value: ...}``) that holds a secret:
+    ``*PASS*``, ``*SECRET*``, ``*TOKEN*``, ``*KEY*`` (and ``*PWD*``, ``*CREDENTIAL*``)."""
+    return isinstance(name, str) and bool(_SECRET_ENV_NAME.search(name))
+
+
+def secret_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` holds a literal secret inside it (a URL's password, ``password=...``,
+    ``-D...Password=...``); placeholders (``${VAR}``) are references, not secrets."""
+    if not isinstance(text, str) or not text:
+        return []
+    spans = []
+    for m in _IN_URL.finditer(text):
+        if not m["value"].startswith("${"):
+            spans.append(m.span("value"))
+    for m in _IN_PAIR.finditer(text):
+        key = m["key"].rsplit(".", 1)[-1]  # -Djavax.net.ssl.keyStorePassword: the last part
+        key = key[2:] if key.startswith("-D") else key.lstrip("-")
+        if is_secret_key(key) and not m["value"].startswith("${"):
+            spans.append(m.span("value"))
+    return sorted(set(spans))
+
+
+def mask_embedded(text: str) -> str:
+    """``text`` with every secret inside it (:func:`secret_spans`) replaced by :data:`MASK`."""
+    out, last = [], 0
+    for start, end in secret_spans(text):
+        if start < last:
+            continue
+        out += [text[last:start], MASK]
+        last = end
+    return "".join(out) + text[last:] if out else text
+
+
+def _literal(value: Any) -> bool:
+    """A scalar that is a literal secret when its key says secret."""
+    return (isinstance(value, (str, int, float)) and not isinstance(value, bool)
+            and value != "" and not is_placeholder(value))
+
+
+def is_secret_env_entry(data: dict) -> bool:
+    """An env var entry ``{name: DB_PASSWORD, value: hunter2}`` holding a literal value."""
+    return (is_secret_env_name(data.get("name")) or is_secret_key(data.get("name", ""))) \
+        and "value" in data and _literal(data["value"]) and not isinstance(data["value"], float)
+
+
+def redact(data: Any, *, _secret: bool = False) -> Any:
+    """A copy of ``data`` with every literal secret replaced by :data:`MASK` (a secret inside a
+    string, such as a URL's password, is masked in place; a list under a secret key is a list
+    of secrets)."""
     if isinstance(data, dict):
         out = {}
         for key, value in data.items():
-            if is_secret_key(key) and not isinstance(value, (dict, list)) and value not in (None, ""):
-                out[key] = value if is_placeholder(value) else MASK
-            else:
-                out[key] = redact(value)
-        if "name" in out and "value" in out and is_secret_key(out.get("name", "")):
-            if not is_placeholder(out["value"]) and out["value"] not in (None, ""):
-                out["value"] = MASK  # an env var entry: {name: DB_PASSWORD, value: ...}
+            out[key] = redact(value, _secret=is_secret_key(key))
+        if is_secret_env_entry(data):
+            out["value"] = MASK  # an env var entry: {name: DB_PASSWORD, value: ...}
         return out
     if isinstance(data, list):
-        return [redact(v) for v in data]
+        return [redact(v, _secret=_secret) for v in data]
+    if _secret and _literal(data):
+        return MASK
+    if isinstance(data, str):
+        return mask_embedded(data)
     return data
 
 
-def literal_secrets(data: Any, path: tuple = ()) -> list[tuple]:
-    """Paths of every literal (non-placeholder) secret value in ``data``."""
+def literal_secrets(data: Any, path: tuple = (), _secret: bool = False) -> list[tuple]:
+    """Paths of every literal (non-placeholder) secret value in ``data``: under a key that says
+    secret (and inside its lists and maps), an env var entry whose name says secret, and any
+    string holding a secret inside it (:func:`secret_spans`). A list under a secret key is a
+    list of secrets; a map under one is judged key by key (``secretKeyRef: {name, key}``)."""
     found: list[tuple] = []
     if isinstance(data, dict):
         for key, value in data.items():
-            here = path + (str(key),)
-            if is_secret_key(key) and isinstance(value, (str, int, float)) and value != "":
-                if not is_placeholder(value):
-                    found.append(here)
-            else:
-                found.extend(literal_secrets(value, here))
-        if is_secret_key(data.get("name", "")) and isinstance(data.get("value"), (str, int)):
-            if data["value"] != "" and not is_placeholder(data["value"]):
-                found.append(path + ("value",))
+            found.extend(literal_secrets(value, path + (str(key),), is_secret_key(key)))
+        if is_secret_env_entry(data) and path + ("value",) not in found:
+            found.append(path + ("value",))
     elif isinstance(data, list):
         for i, value in enumerate(data):
-            found.extend(literal_secrets(value, path + (i,)))
+            found.extend(literal_secrets(value, path + (i,), _secret))
+    elif (_secret and _literal(data)) or secret_spans(data):
+        found.append(path)
     return found
+
+
+def secret_values(data: Any) -> list[str]:
+    """The text of every literal secret in ``data`` (whole values, and the parts of strings
+    that are secrets): what to mask wherever it might be echoed (findings, errors)."""
+    out: list[str] = []
+    for path in literal_secrets(data):
+        node = data
+        for part in path:
+            node = node[part]
+        spans = secret_spans(node) if isinstance(node, str) else []
+        if spans and not _under_secret_key(path):
+            out += [node[a:b] for a, b in spans]
+        else:
+            out.append(str(node))
+    return list(dict.fromkeys(out))
+
+
+def _under_secret_key(path: tuple) -> bool:
+    return any(isinstance(p, str) and is_secret_key(p) for p in path) or path[-1:] == ("value",)
 
 
 def mask_text(text: str, secrets: list[str]) -> str:

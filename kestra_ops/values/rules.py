@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from kestra_ops.redact import is_placeholder
+from kestra_ops.redact import is_placeholder, mask_embedded
 
 MISSING = object()
 DS_SECTIONS = (("datasources", "default"), ("datasources", "postgres"),
@@ -118,8 +118,8 @@ def datasources(ctx: Context) -> Iterator[Hit]:
                          else f" ({section[key]} vs {ref[key]})")
                 msg = f"{dotted(path)}.password differs from {dotted(ref_path)}.password{shown}"
             else:
-                msg = (f"{dotted(path)}.{key} {section[key]!r} differs from "
-                       f"{dotted(ref_path)}.{key} {ref[key]!r}")
+                msg = (f"{dotted(path)}.{key} {_shown(section[key])} differs from "
+                       f"{dotted(ref_path)}.{key} {_shown(ref[key])}")
             yield Hit("kestra/datasource-mismatch", "error", msg, path + (key,),
                       f"use the same {key} in all three datasource sections")
     urls_seen = set()
@@ -148,21 +148,33 @@ def datasources(ctx: Context) -> Iterator[Hit]:
                       ("kestra", key, "type"), f"set kestra.{key}.type: postgres")
 
 
+def _shown(value) -> str:
+    """``value`` quoted for a message, any secret inside it (a URL's password) masked."""
+    return repr(mask_embedded(value)) if isinstance(value, str) else repr(value)
+
+
 def _jdbc_url(url: str, path: tuple) -> Iterator[Hit]:
     hint = "expected jdbc:postgresql://HOST[:PORT]/DATABASE, e.g. jdbc:postgresql://kestra-postgres:5432/kestra"
     if is_placeholder(url):
         return
     m = JDBC_RE.match(url)
     if not m:
-        yield Hit("kestra/jdbc-url", "error", f"{dotted(path)} {url!r} is not a PostgreSQL JDBC URL",
+        yield Hit("kestra/jdbc-url", "error", f"{dotted(path)} {_shown(url)} is not a PostgreSQL JDBC URL",
                   path, hint)
+        return
+    if "@" in m.group("hosts"):
+        yield Hit("kestra/jdbc-url", "error",
+                  f"{dotted(path)} carries credentials before its host (user:password@)", path,
+                  "the PostgreSQL driver reads no credentials there: set username, and password "
+                  "as ${KESTRA_DB_PASSWORD}")
         return
     for hostport in m.group("hosts").split(","):
         host, _, port = hostport.partition(":")
         bad_port = port and (not port.isdigit() or not 0 < int(port) < 65536)
         if not HOST_RE.match(host) or bad_port:
             yield Hit("kestra/jdbc-url", "error",
-                      f"{dotted(path)} has an invalid host or port {hostport!r}", path, hint)
+                      f"{dotted(path)} has an invalid host or port {_shown(hostport)}", path,
+                      hint)
 
 
 def basic_auth(ctx: Context) -> Iterator[Hit]:

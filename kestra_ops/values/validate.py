@@ -17,6 +17,7 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 def validate_merged(merged: Merged, schema_path: Path, env: str | None, target: str) -> Report:
     """Findings for already-merged values."""
+    from kestra_ops.redact import mask_text
     from kestra_ops.values.rules_platform import run_rules
     from kestra_ops.values.schema import schema_hits
 
@@ -34,16 +35,28 @@ def validate_merged(merged: Merged, schema_path: Path, env: str | None, target: 
     hits: list[Hit] = [h for h in schema_hits(values, schema_path) if not _claimed(h, claimed)]
     hits.extend(kestra)
     seen = set()
+    secrets = _secrets(values)
     for hit in hits:
         key = (hit.rule, hit.path, hit.message)
         if key in seen:
             continue
         seen.add(key)
-        report.findings.append(Finding(hit.rule, hit.severity, hit.message, json_path(hit.path),
-                                       merged.locate(hit.path), hit.hint))
+        # the last net: no message or hint echoes a literal secret (a schema message quoting
+        # a URL that holds a password, a rule quoting a value)
+        report.findings.append(Finding(hit.rule, hit.severity, mask_text(hit.message, secrets),
+                                       json_path(hit.path), merged.locate(hit.path),
+                                       mask_text(hit.hint, secrets) if hit.hint else hit.hint))
     report.findings.sort(key=lambda f: (f.location.file, f.location.line, f.location.col,
                                         SEVERITY_ORDER.get(f.severity, 3), f.rule))
     return report
+
+
+def _secrets(values) -> list[str]:
+    """The literal secrets of ``values`` long enough to mask in free text (a 3-character
+    password would mask every word it happens to be part of; the rule names its path)."""
+    from kestra_ops.redact import secret_values
+
+    return [s for s in secret_values(values) if len(s) >= 4]
 
 
 def _claimed(hit: Hit, claimed: set[tuple]) -> bool:

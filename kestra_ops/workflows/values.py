@@ -145,7 +145,7 @@ def render(env: Environment, extra: Iterable[Path] = (), sets: Iterable[str] = (
     """Merge the env's layers (+ extra files, + --set) into one YAML document."""
     import copy
 
-    from kestra_ops.redact import MASK, literal_secrets
+    from kestra_ops.redact import MASK, literal_secrets, mask_embedded
     from kestra_ops.values.merge import load_layers
 
     merged = load_layers([*env.values_paths, *extra], sets)
@@ -159,8 +159,21 @@ def render(env: Environment, extra: Iterable[Path] = (), sets: Iterable[str] = (
             node = data
             for part in path[:-1]:
                 node = node[part]
-            node[path[-1]] = MASK
+            value = node[path[-1]]
+            shown = mask_embedded(value) if isinstance(value, str) else value
+            # a URL keeps all but its password; a value under a secret key goes entirely
+            node[path[-1]] = shown if shown != value and _only_embedded(node, path) else MASK
     return Rendered(merged, dump_yaml(data, header=_header(env, merged)), secrets)
+
+
+def _only_embedded(parent, path: tuple) -> bool:
+    """``path`` (a child of ``parent``) is a secret only for what its string holds: not for
+    its key, nor as the value of a secret-named env var."""
+    from kestra_ops.redact import is_secret_env_entry, is_secret_key
+
+    if path[-1] == "value" and isinstance(parent, dict) and is_secret_env_entry(parent):
+        return False
+    return not any(isinstance(p, str) and is_secret_key(p) for p in path)
 
 
 def _header(env: Environment, merged: Merged) -> str:

@@ -169,3 +169,69 @@ def test_mask_text_replaces_longest_secret_first():
 def test_mask_text_ignores_empty_secrets():
     assert mask_text("nothing to hide", [""]) == "nothing to hide"
     assert mask_text("", ["x"]) == ""
+
+
+# --------------------------------------------------------------------------- secrets inside strings
+
+@pytest.mark.parametrize("value, secret", [
+    ("jdbc:postgresql://db:5432/kestra?user=kestra&password=Zq9Pw0rd", "Zq9Pw0rd"),
+    ("jdbc:postgresql://kestra:Zq9Pw0rd@db:5432/kestra", "Zq9Pw0rd"),
+    ("postgresql://kestra@db/kestra?sslmode=require&password=Zq9Pw0rd", "Zq9Pw0rd"),
+    ("https://admin:Zq9Pw0rd@kestra.example.com/", "Zq9Pw0rd"),
+    ("jdbc:sqlserver://db;user=sa;password=Zq9Pw0rd", "Zq9Pw0rd"),
+    ("-XX:MaxRAMPercentage=75.0 -Djavax.net.ssl.keyStorePassword=Zq9Pw0rd -Dx=1", "Zq9Pw0rd"),
+    ("-Ddatasources.postgres.password=Zq9Pw0rd", "Zq9Pw0rd"),
+    ("datasources:\n  postgres:\n    password: Zq9Pw0rd\n", "Zq9Pw0rd"),
+])
+def test_secrets_inside_strings_are_found_and_masked(value, secret):
+    data = {"standalone": {"extraEnv": [{"name": "JAVA_TOOL_OPTIONS", "value": value}]},
+            "datasources": {"postgres": {"url": value}}, "args": [value]}
+    assert sorted(literal_secrets(data), key=str) == sorted([
+        ("standalone", "extraEnv", 0, "value"), ("datasources", "postgres", "url"), ("args", 0)],
+        key=str)
+    masked = redact(data)
+    for shown in (masked["standalone"]["extraEnv"][0]["value"],
+                  masked["datasources"]["postgres"]["url"], masked["args"][0]):
+        assert secret not in shown and MASK in shown
+    assert secret not in str(masked)
+
+
+@pytest.mark.parametrize("value", [
+    "jdbc:postgresql://kestra-postgres:5432/kestra",
+    "jdbc:postgresql://db/kestra?password=${KESTRA_DB_PASSWORD}",
+    "jdbc:postgresql://kestra:${KESTRA_DB_PASSWORD}@db/kestra",
+    "-XX:MaxRAMPercentage=75.0",
+    "https://kestra.example.com:8443/ui",
+    "https://user@kestra.example.com/",
+    "minio.hyperplane-minio.svc.cluster.local:9000",
+    "io.kestra.plugin.docker.*",
+    "secretName: kestra-basic-auth",  # names a Secret, does not hold one
+])
+def test_strings_without_a_secret_are_left_alone(value):
+    data = {"url": value, "l": [value], "env": [{"name": "JAVA_TOOL_OPTIONS", "value": value}]}
+    assert literal_secrets(data) == []
+    assert redact(data) == data
+
+
+@pytest.mark.parametrize("name", ["DB_PASS", "MY_SECRET_VALUE", "GITHUB_TOKEN", "STRIPE_KEY",
+                                  "aws_secret_access_key", "SMTP_PASSWD", "KEYSTORE"])
+def test_env_var_entries_with_a_secret_looking_name(name):
+    data = {"standalone": {"extraEnv": [{"name": name, "value": "Zq9Value"},
+                                        {"name": "TZ", "value": "Europe/Paris"}]}}
+    assert literal_secrets(data) == [("standalone", "extraEnv", 0, "value")]
+    assert redact(data)["standalone"]["extraEnv"] == [{"name": name, "value": MASK},
+                                                      {"name": "TZ", "value": "Europe/Paris"}]
+
+
+def test_values_inside_a_secret_keys_list_are_secrets():
+    data = {"password": ["Zq9One", "${REF}", ["Zq9Two"]], "token": {"name": "not-a-secret"}}
+    assert sorted(literal_secrets(data), key=str) == [("password", 0), ("password", 2, 0)]
+    assert "Zq9" not in str(redact(data))
+
+
+def test_secret_values_lists_every_secret_text():
+    from kestra_ops.redact import secret_values
+
+    data = {"url": "jdbc:postgresql://db/k?password=Zq9Pw0rd", "password": "Zq9Other",
+            "env": [{"name": "API_KEY", "value": "Zq9Key"}], "ok": "kestra"}
+    assert set(secret_values(data)) == {"Zq9Pw0rd", "Zq9Other", "Zq9Key"}
