@@ -78,6 +78,7 @@ class _RecursiveAlias(Exception):
 @functools.lru_cache(maxsize=1)
 def _guarded_classes():
     from ruamel.yaml.composer import Composer
+    from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
     from ruamel.yaml.events import AliasEvent
     from ruamel.yaml.scanner import RoundTripScanner
 
@@ -106,14 +107,28 @@ def _guarded_classes():
             finally:
                 open_anchors.pop()
 
-    return GuardedScanner, GuardedComposer
+    class GuardedConstructor(RoundTripConstructor):
+        def construct_non_recursive_object(self, node, tag=None):
+            # a value ruamel cannot build (9 x 5,000, 2024-02-30, !!int abc, !!bool maybe) is
+            # a syntax error at that node, never echoing the value (it may be a secret)
+            try:
+                return super().construct_non_recursive_object(node, tag)
+            except (ValueError, KeyError, TypeError, OverflowError) as err:
+                reason = str(err).split(":")[0] if not isinstance(err, KeyError) else "unknown"
+                if "Exceeds the limit" in reason or "digits" in str(err):
+                    reason = "a number with thousands of digits (quote it if it is text)"
+                tag = (tag or node.tag or "").rsplit(":", 1)[-1]
+                raise ConstructorError(None, None, f"cannot read this {tag} value: {reason}",
+                                       node.start_mark) from None
+
+    return GuardedScanner, GuardedComposer, GuardedConstructor
 
 
 def _yaml():
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
-    yaml.Scanner, yaml.Composer = _guarded_classes()
+    yaml.Scanner, yaml.Composer, yaml.Constructor = _guarded_classes()
     yaml.allow_duplicate_keys = False
     yaml.preserve_quotes = True
     return yaml
@@ -186,7 +201,9 @@ def load_yaml_text(text: str, name: str) -> Any:
         loc = _mark_loc(name, mark)
         problem = (err.problem or err.context or "invalid YAML").strip()
         if "duplicate key" in problem or type(err).__name__ == "DuplicateKeyError":
-            raise YamlLoadError("yaml/duplicate-key", loc, problem.splitlines()[0],
+            # ruamel adds 'with value "..." (original value: "...")': values stay unsaid
+            raise YamlLoadError("yaml/duplicate-key", loc,
+                                problem.splitlines()[0].split(" with value ", 1)[0],
                                 "remove or rename one of the two keys") from None
         if "'\\t'" in problem:
             raise YamlLoadError("yaml/tabs", loc, "a tab character is used for indentation",
