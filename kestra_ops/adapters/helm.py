@@ -2,9 +2,10 @@
 rollback, dependency update. Works with Helm 3.x and 4.x (the version is detected once per binary).
 
 Reads (history, status, get values, get manifest) go through ``pyhelm3``'s :class:`Command`, built
-on first use with ``executable=`` the helm that :func:`helm_cli.find_helm` resolves. pyhelm3's
-``Client`` is never built: it runs ``helm version`` through a shell at construction, and we detect
-the version ourselves (:func:`helm_cli.helm_version`, cached).
+on first use with ``executable=`` the helm that :func:`helm_cli.find_helm` resolves, its ``run``
+replaced (:func:`helm_cli.reads_command`: no shell, only :func:`childenv.for_helm`'s environment,
+as for every helm we start). pyhelm3's ``Client`` is never built: it runs ``helm version`` through
+a shell at construction, and we detect the version ourselves (:func:`helm_cli.helm_version`).
 
 Changes (upgrade --install, rollback) run the binary directly with an argument list, because
 pyhelm3 cannot express them safely here: it sends a values *dict* on stdin (we pass the
@@ -39,7 +40,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Callable, Sequence
 
-from kestra_ops.adapters import helm_cli
+from kestra_ops.adapters import childenv, helm_cli
 from kestra_ops.errors import Conflict, NotFound, OperationFailed, Unreachable
 
 GOOD_STATUSES = ("deployed", "superseded")
@@ -159,13 +160,11 @@ class Helm:
     def _command(self):
         import logging
 
-        from pyhelm3 import Command
-
         # pyhelm3 logs every failed command (a first install's "release: not found" too) as a
         # warning; without a handler Python prints it on stderr. Our typed errors say it once.
         logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
-        return Command(executable=self.executable, kubecontext=self.context,
-                       kubeconfig=self.kubeconfig)
+        return helm_cli.reads_command()(executable=self.executable, kubecontext=self.context,
+                                        kubeconfig=self.kubeconfig)
 
     def _conn_args(self) -> list[str]:
         args = ["--kube-context", self.context] if self.context else []
@@ -318,7 +317,8 @@ class Helm:
         cmd = [self.executable, *args, *self._conn_args()]
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)
+                                    stderr=subprocess.PIPE, text=True,
+                                    env=childenv.for_helm())
         except OSError as err:
             raise OperationFailed(f"cannot run {cmd[0]}: {err.strerror or err}") from None
         try:

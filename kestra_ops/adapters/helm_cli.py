@@ -2,11 +2,13 @@
 
 helm is found by ``KESTRA_OPS_HELM``, then ``PATH``, then beside the Python interpreter (where
 ``scripts/setup`` installs a pinned one into the virtualenv). Arguments are passed as a list,
-never through a shell.
+never through a shell; helm's environment is :func:`kestra_ops.adapters.childenv.for_helm`
+(none of our ``KESTRA_OPS_*`` secrets).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -17,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
+from kestra_ops.adapters import childenv
 from kestra_ops.errors import OperationFailed, ToolMissing
 
 INSTALL_HINT = "install helm 3.x or 4.x, or run: scripts/install-helm.sh .venv/bin"
@@ -57,7 +60,7 @@ def run_helm(args: Sequence[str], *, helm: str | None = None, timeout: float = 3
     cmd = [binary, *args]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              input=input_text, check=False)
+                              input=input_text, check=False, env=childenv.for_helm())
     except subprocess.TimeoutExpired:
         raise OperationFailed(f"helm {args[0]} did not finish within {timeout:g}s") from None
     except OSError as err:
@@ -72,6 +75,56 @@ def helm_version(helm: str | None = None) -> tuple[int, int, int]:
     if not result.ok or not m:
         raise ToolMissing(f"cannot read helm's version: {result.stderr.strip() or result.stdout}")
     return int(m[1]), int(m[2]), int(m[3])
+
+
+@lru_cache(maxsize=None)
+def reads_command():
+    """pyhelm3's :class:`Command` (for :class:`kestra_ops.adapters.helm.Helm`'s reads) whose
+    ``run`` starts helm itself: an argument list (no shell) and :func:`childenv.for_helm` as its
+    environment (pyhelm3 runs ``/bin/sh -c`` with all of ours). The errors raised are pyhelm3's,
+    as ``Helm._read`` expects them."""
+    from pyhelm3 import Command, errors
+    from pyhelm3.command import CONNECTION_ERROR
+
+    class _Command(Command):
+        async def run(self, command, input=None) -> bytes:
+            argv = [self._executable, *(a if isinstance(a, (str, bytes)) else str(a)
+                                        for a in command)]
+            for flag, value in (("--kubeconfig", self._kubeconfig),
+                                ("--kube-context", self._kubecontext),
+                                ("--kube-apiserver", self._kubeapiserver),
+                                ("--kube-token", self._kubetoken)):
+                if value:
+                    argv += [flag, str(value)]
+            if self._insecure_skip_tls_verify:
+                argv.append("--kube-insecure-skip-tls-verify")
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv, stdin=asyncio.subprocess.PIPE if input is not None else
+                    asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE, env=childenv.for_helm())
+            except OSError as err:
+                raise ToolMissing(f"cannot run {argv[0]}: {err.strerror or err}",
+                                  hint=INSTALL_HINT) from None
+            try:
+                stdout, stderr = await proc.communicate(input)
+            except asyncio.CancelledError:
+                try:
+                    proc.terminate()
+                    await proc.communicate()
+                except ProcessLookupError:
+                    pass
+                raise
+            if proc.returncode == 0:
+                return stdout
+            text = stderr.decode(errors="replace").lower()
+            if "release: not found" in text:
+                raise errors.ReleaseNotFoundError(proc.returncode, stdout, stderr)
+            if "etcdserver" in text or CONNECTION_ERROR.search(text):
+                raise errors.ConnectionError(proc.returncode, stdout, stderr)
+            raise errors.Error(proc.returncode, stdout, stderr)
+
+    return _Command
 
 
 def _values_args(values: Sequence[Path]) -> list[str]:

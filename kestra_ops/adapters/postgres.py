@@ -2,9 +2,11 @@
 
 Connection URLs are libpq URIs (``postgresql://user:pass@host:port/db?host=/socket/dir``); which
 database and password come from :func:`kestra_ops.credentials.database_url`. A password in a URL
-is never put on a child's command line: the child gets the URL without
-it and the password in its own ``PGPASSWORD``. Every message shown to the user has the
-password masked. ``psycopg`` is imported only when a query runs (~0.2 s).
+(``user:pass@`` or ``?password=``) is never put on a child's command line: the child gets the URL
+without it and the password in its own ``PGPASSWORD``, in an environment that holds nothing else
+of ours (:mod:`kestra_ops.adapters.childenv`). ``sslpassword`` in a URL is refused (libpq has no
+variable for it). Every message shown to the user has the password masked. ``psycopg`` is
+imported only when a query runs (~0.2 s).
 
 Binaries: ``pg_dump``/``pg_restore`` on PATH and under /usr/lib/postgresql/*/bin; the lowest
 version >= the server's major is preferred (a newer client can dump an older server, never
@@ -21,8 +23,9 @@ import shutil
 import subprocess
 import threading
 from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
+from kestra_ops.adapters import childenv
 from kestra_ops.errors import (InvalidInput, OperationFailed, PermissionDenied, ToolMissing,
                                Unreachable)
 
@@ -49,7 +52,8 @@ class DatabaseURL:
         host = netloc[-1]
         user = quote(unquote(parts.username), safe="") if parts.username else ""
         netloc = f"{user}@{host}" if user else host
-        return cls(urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")), password)
+        query, password = _split_query(parts.query, password)
+        return cls(urlunsplit((parts.scheme, netloc, parts.path, query, "")), password)
 
     @property
     def dbname(self) -> str:
@@ -71,11 +75,8 @@ class DatabaseURL:
         return urlunsplit((p.scheme, netloc, p.path, p.query, ""))
 
     def child_env(self) -> dict:
-        env = dict(os.environ)
-        env.pop("PGPASSWORD", None)
-        if self.password is not None:
-            env["PGPASSWORD"] = self.password
-        return env
+        """pg_dump's / pg_restore's whole environment: libpq's variables and the password."""
+        return childenv.for_postgres(self.password)
 
     def mask(self, text: str) -> str:
         if self.password:
@@ -84,6 +85,31 @@ class DatabaseURL:
 
     def __str__(self) -> str:
         return self.url
+
+
+def _split_query(query: str, password: str | None) -> tuple[str, str | None]:
+    """The query without ``password`` (returned apart; libpq decodes keys as values, so
+    ``pass%77ord`` counts); two different passwords or an ``sslpassword`` are refused."""
+    if not query:
+        return query, password
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise InvalidInput("database URL: its query string is not key=value&...") from None
+    kept = []
+    for key, value in pairs:
+        if key == "sslpassword":
+            raise InvalidInput("database URL: sslpassword cannot be passed safely to pg_dump "
+                               "(it would show on its command line): use an unencrypted client "
+                               "key readable only by you, or drop the parameter")
+        if key == "password":
+            if password is not None and value != password:
+                raise InvalidInput("database URL: two different passwords (user:pass@ and "
+                                   "?password=): give one")
+            password = value
+            continue
+        kept.append(f"{quote(key, safe='')}={quote(value, safe='/:,')}")
+    return "&".join(kept), password
 
 
 def connect(url: DatabaseURL, *, autocommit: bool = True):
@@ -164,7 +190,8 @@ def drop_database(url: DatabaseURL, name: str) -> None:
 
 @functools.lru_cache(maxsize=None)
 def binary_version(path: str) -> tuple[int, int]:
-    out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10,
+                         env=childenv.build()).stdout
     m = _VERSION.search(out)
     return (int(m[1]), int(m[2] or 0)) if m else (0, 0)
 
@@ -203,14 +230,16 @@ def find_binary(name: str, server_major: int | None = None) -> str:
 class Child:
     """A pg_dump / pg_restore child whose stderr is collected in a thread (bounded)."""
 
-    def __init__(self, argv: list[str], url: DatabaseURL, *, stdin=None, stdout=None):
+    def __init__(self, argv: list[str], url: DatabaseURL, *, stdin=None, stdout=None,
+                 env: dict | None = None):
         self.argv = argv
         self.url = url
         self.name = os.path.basename(argv[0])
         self._err: list[bytes] = []
         try:
             self.proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout,
-                                         stderr=subprocess.PIPE, env=url.child_env(),
+                                         stderr=subprocess.PIPE,
+                                         env=url.child_env() if env is None else env,
                                          start_new_session=True)
         except OSError as err:
             raise ToolMissing(f"cannot run {argv[0]}: {err.strerror}") from None
@@ -270,4 +299,4 @@ def list_toc() -> Child:
     """``pg_restore --list`` reading a dump on stdin, its table of contents on stdout."""
     exe = find_binary("pg_restore")
     return Child([exe, "--list"], DatabaseURL("postgresql://", None), stdin=subprocess.PIPE,
-                 stdout=subprocess.PIPE)
+                 stdout=subprocess.PIPE, env=childenv.build())

@@ -126,8 +126,12 @@ def install_helm_standin(tmp_path, monkeypatch, version: str = "v4.1.4", *,
     folder = Path(tmp_path) / "helm-standin"
     folder.mkdir(exist_ok=True)
     standin = HelmStandin(folder, version, real_helm)
-    source = Path(exe.__file__).read_text()
-    standin.path.write_text(f"#!{sys.executable}\n{source}")
+    # kestra-ops starts helm with an allowlisted environment (no KESTRA_OPS_*): the launcher
+    # carries the stand-in's own settings, and runs helm_standin_exe.py
+    settings = {k: v for k, v in standin.env().items() if k != "KESTRA_OPS_HELM"}
+    standin.path.write_text(f"#!{sys.executable}\nimport os, runpy\n"
+                            f"for k, v in {settings!r}.items():\n    os.environ.setdefault(k, v)\n"
+                            f"runpy.run_path({exe.__file__!r}, run_name='__main__')\n")
     standin.path.chmod(0o755)
     for key, value in standin.env().items():
         monkeypatch.setenv(key, value)
