@@ -5,7 +5,11 @@ and check it with Kestra's rules (refused: nothing written, a failed report) -> 
 diff and ask -> back up what was read -> replace with the resourceVersion that was read (a
 concurrent change is a Conflict: nothing written) -> rollout restart + wait -> on a failed
 rollout, put the backup back and restart again (a failed report saying so). With ``persist``,
-the same change goes into the env's last values layer. Every write is logged with
+the same change goes into the env's last values layer. Both run under the deploy lock (the Lease
+of :mod:`kestra_ops.workflows.deploy.lock`, operation ``config patch`` / ``config restore``),
+taken before the ConfigMap is read and held until the rollout ends, so they never interleave
+with a deploy, rollback or release (a held lock: :class:`Conflict` naming its holder, nothing
+read or written); a caller that holds it already passes it as ``lock``. Every write is logged with
 :func:`kestra_ops.audit.log_change` (keys and revisions, no values). Each returns a
 :class:`kestra_ops.results.Report` (:mod:`kestra_ops.workflows.configmap.report`).
 """
@@ -13,6 +17,7 @@ the same change goes into the env's last values layer. Every write is logged wit
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -58,9 +63,11 @@ RESTORE_WARNING = (f"Helm owns configmap {CONFIGMAP}: a restore is an out-of-ban
 
 def patch_config(env: Environment, patch: Patch, *, confirm: Confirm, restart: bool = True,
                  persist_values: bool = False, timeout: float = 300.0, progress=None, kube=None,
-                 uploader: Uploader | None = None, bucket_copy: bool = False) -> Report:
+                 uploader: Uploader | None = None, bucket_copy: bool = False,
+                 lock=None) -> Report:
     """Apply ``patch`` to application.yml in ConfigMap kestra-config (see the module doc).
-    ``bucket_copy``: copy the backup to the env's bucket when object storage is configured."""
+    ``bucket_copy``: copy the backup to the env's bucket when object storage is configured.
+    ``lock``: the deploy lock the caller holds already (else it is taken here)."""
     outside = outside_sections(patch.top_keys())
     overlay = _overlay(env) if persist_values else None
     if overlay is not None and outside:
@@ -70,6 +77,16 @@ def patch_config(env: Environment, patch: Patch, *, confirm: Confirm, restart: b
     report = _start("config patch", env, helm_warning(env, persist_values))
     rec = Recorder(report, progress)
     kube = kube or _connect(env)
+    with _locked(rec, kube, env, lock, "config patch") as held:
+        return _patch(env, patch, rec, kube, held, result, report, confirm=confirm,
+                      restart=restart, overlay=overlay, outside=outside, timeout=timeout,
+                      uploader=uploader, bucket_copy=bucket_copy)
+
+
+def _patch(env: Environment, patch: Patch, rec: Recorder, kube, lock, result: ConfigChange,
+           report: Report, *, confirm: Confirm, restart: bool, overlay: Path | None,
+           outside: list[str], timeout: float, uploader: Uploader | None,
+           bucket_copy: bool) -> Report:
     live, grace, dep_rv = _read_all(rec, kube, env, result, restart)
     before = parse_app(live["data"][DATA_KEY], DOC_NAME)
     before_plain = to_plain(before)
@@ -96,7 +113,7 @@ def patch_config(env: Environment, patch: Patch, *, confirm: Confirm, restart: b
     error = _write_and_roll(rec, kube, env, live, data, live.get("binaryData"), result,
                             confirm=confirm, restart=restart, timeout=timeout,
                             uploader=_uploader(env, uploader, bucket_copy, result),
-                            deployment_rv=dep_rv)
+                            deployment_rv=dep_rv, lock=lock)
     if overlay is not None and error is None:
         with rec.step(f"persist to {backups.relative(overlay, env.root)}"):
             keys = persist(overlay, patch)
@@ -109,8 +126,10 @@ def patch_config(env: Environment, patch: Patch, *, confirm: Confirm, restart: b
 
 def restore_config(env: Environment, backup: str | Path, *, confirm: Confirm,
                    restart: bool = True, timeout: float = 300.0, progress=None, kube=None,
-                   uploader: Uploader | None = None, bucket_copy: bool = False) -> Report:
-    """Put a backup's data back into ConfigMap kestra-config (backing up the live one first)."""
+                   uploader: Uploader | None = None, bucket_copy: bool = False,
+                   lock=None) -> Report:
+    """Put a backup's data back into ConfigMap kestra-config (backing up the live one first).
+    ``lock``: the deploy lock the caller holds already (else it is taken here)."""
     path = backups.resolve(env.root, backup)
     saved = backups.load_backup(path, configmap=CONFIGMAP, env=env.name, namespace=env.namespace)
     if not isinstance(saved["data"].get(DATA_KEY), str):
@@ -120,6 +139,15 @@ def restore_config(env: Environment, backup: str | Path, *, confirm: Confirm,
     report = _start("config restore", env, RESTORE_WARNING)
     rec = Recorder(report, progress)
     kube = kube or _connect(env)
+    with _locked(rec, kube, env, lock, "config restore") as held:
+        return _restore(env, path, saved, rec, kube, held, result, report, confirm=confirm,
+                        restart=restart, timeout=timeout, uploader=uploader,
+                        bucket_copy=bucket_copy)
+
+
+def _restore(env: Environment, path: Path, saved: dict, rec: Recorder, kube, lock,
+             result: ConfigChange, report: Report, *, confirm: Confirm, restart: bool,
+             timeout: float, uploader: Uploader | None, bucket_copy: bool) -> Report:
     live, grace, dep_rv = _read_all(rec, kube, env, result, restart)
     before_plain = to_plain(parse_app(live["data"][DATA_KEY], DOC_NAME))
     name = f"{path.name}/{DATA_KEY}"
@@ -148,7 +176,7 @@ def restore_config(env: Environment, backup: str | Path, *, confirm: Confirm,
     error = _write_and_roll(rec, kube, env, live, saved["data"], saved.get("binaryData"), result,
                             confirm=confirm, restart=restart, timeout=timeout,
                             uploader=_uploader(env, uploader, bucket_copy, result),
-                            deployment_rv=dep_rv)
+                            deployment_rv=dep_rv, lock=lock)
     return finish(report, result, error=error)
 
 
@@ -158,6 +186,33 @@ def list_backups(env: Environment) -> Report:
 
 
 # --------------------------------------------------------------------------- steps
+
+
+@contextmanager
+def _locked(rec: Recorder, kube, env: Environment, lock, operation: str):
+    """The deploy lock for the block: the caller's (``lock``) or one taken here."""
+    if lock is not None:
+        yield lock
+        return
+    from kestra_ops.workflows.deploy.lock import deploy_lock
+
+    with deploy_lock(kube, env, operation=operation) as held:
+        rec.info(f"  deploy lock: lease {chart.LEASE} in {env.namespace}, held by {held.holder}")
+        yield held
+
+
+def _still_held(lock, env: Environment) -> None:
+    """The Lease is still ours after the prompt (someone may have broken it meanwhile), or
+    nothing is written."""
+    if not hasattr(lock, "current"):
+        return
+    held = lock.current()
+    lost = getattr(lock, "lost", None) or (
+        "the Lease is gone" if held is None else
+        f"now held by {held.holder}" if held.holder != lock.holder else None)
+    if lost:
+        raise Conflict(f"the deploy lock of {env.namespace} was lost before the write ({lost}); "
+                       f"nothing was changed: run the command again")
 
 
 def _start(command: str, env: Environment, warning: str) -> Report:
@@ -188,11 +243,12 @@ def _uploader(env: Environment, given: Uploader | None, bucket_copy: bool,
 def _write_and_roll(rec: Recorder, kube, env: Environment, live: dict, data: dict,
                     binary: dict | None, result: ConfigChange, *, confirm: Confirm,
                     restart: bool, timeout: float, uploader: Uploader | None,
-                    deployment_rv: str | None) -> str | None:
+                    deployment_rv: str | None, lock=None) -> str | None:
     """Back up, write, restart; returns why it failed (the rollout, restored) or None."""
     shown = result.diff + "".join(f"warning: {w}\n" for w in rec.report.warnings[:1])
     if not confirm(shown):  # the masked diff and who owns the ConfigMap
         raise Aborted("not confirmed: nothing was changed")
+    _still_held(lock, env)
     with rec.step(f"back up configmap {CONFIGMAP}") as step:
         path = backups.write_backup(env.root, live, env=env.name)
         result.backup = step.detail = backups.relative(path, env.root)
