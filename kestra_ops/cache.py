@@ -74,17 +74,18 @@ def content_key(parts: Iterable[str], files: Iterable[Path]) -> str | None:
     """The key of something derived from ``files`` (paths and bytes) and the strings ``parts``,
     in the working directory, by this code; None (do not cache) when a file cannot be read or is
     larger than :data:`MAX_INPUT` (the loader reports those, uncached)."""
+    from kestra_ops.readfile import NotReadable, read_regular
+
     digest = _digest()
     try:
         for item in (_code_fingerprint(), os.getcwd(), *parts):
             digest.update(item.encode() + b"\0")
         for path in files:
             digest.update(str(path).encode() + b"\0")
-            with open(path, "rb") as fh:
-                if os.fstat(fh.fileno()).st_size > MAX_INPUT:
-                    return None
-                digest.update(_digest(fh.read()).digest())
-    except OSError:
+            # a FIFO or /dev/zero is not hashed (it would block or never end): the loader
+            # refuses it, uncached
+            digest.update(_digest(read_regular(path, MAX_INPUT)).digest())
+    except (OSError, NotReadable):
         return None
     return digest.hexdigest()
 
