@@ -132,30 +132,9 @@ def lint_chart(env: Environment, *, kube_version: str = DEFAULT_KUBE_VERSION,
         return result
     result.rendered = rendered.stdout
     result.manifests = parse_manifests(rendered.stdout)
-    report.findings.extend(kube_schema_findings(result.manifests, kube_version, chart))
+    from kestra_ops.workflows.deploy.kube_schema import kube_schema_findings
     from kestra_ops.workflows.deploy.manifest_rules import manifest_findings
 
+    report.findings.extend(kube_schema_findings(result.manifests, kube_version, chart))
     report.findings.extend(manifest_findings(result.manifests, env.name, chart))
     return result
-
-
-def kube_schema_findings(manifests: list[Manifest], kube_version: str, chart: Path) -> list[Finding]:
-    """Each rendered object against the Kubernetes OpenAPI schemas (kubernetes-validate, strict)."""
-    import kubernetes_validate
-
-    findings = []
-    for manifest in manifests:
-        where = manifest.location(chart)
-        try:
-            kubernetes_validate.validate(manifest.doc, kube_version, strict=True)
-        except kubernetes_validate.ValidationError as err:
-            path = ".".join(str(p) for p in err.path) or "(root)"
-            findings.append(Finding("k8s/schema", "error",
-                                    f"{manifest.name}: {path}: {err.message}",
-                                    "$." + path if err.path else "$", where,
-                                    f"Kubernetes {kube_version} API schema"))
-        except kubernetes_validate.SchemaNotFoundError:
-            findings.append(Finding("k8s/unknown-kind", "warning",
-                                    f"{manifest.name}: no schema for {manifest.doc.get('apiVersion')}"
-                                    f" in Kubernetes {kube_version}", "$", where))
-    return findings
