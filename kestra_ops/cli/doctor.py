@@ -15,7 +15,9 @@ HELP = f"""Walk the troubleshooting guide for ENV: each problem found, with its 
 
 Each source looked at (pods and logs, ConfigMap, permissions, release, MinIO, Kestra's API,
 flows, executions) is listed; one that cannot be read is named with the findings it leaves
-unchecked. Nothing is changed. Exit 0 when no problem is found, 1 when one is.
+unchecked. Nothing is changed. Exit 0 when every source was read and no problem is found; 1
+when one is, or when a source could not be read (the verdict then says "not checked: ...",
+never "no problems found").
 """
 
 

@@ -24,7 +24,7 @@ from kestra_ops.chart import CONFIGMAP, SIDECAR
 from kestra_ops.checks import registry
 from kestra_ops.checks.doctor_rules import UNKNOWN_TYPE_RE, Snapshot, diagnose
 from kestra_ops.errors import KestraOpsError, PermissionDenied
-from kestra_ops.results import FAIL, PASS, SKIP, Report, Step, worst
+from kestra_ops.results import FAIL, PASS, SKIP, WARN, Report, Step, worst
 from kestra_ops.settings import Environment
 
 LOG_LINES = 50
@@ -179,7 +179,9 @@ def run_doctor(env: Environment, *, kestra_url: str | None = None, insecure: boo
                stuck_after: float = 3600.0, kube=None, helm: str | None = None,
                progress=None) -> Report:
     """Gather the snapshot (concurrently), apply every rule, and report (see the module doc).
-    Exit 0 when no problem is found, 1 when one is (a warning too)."""
+    Exit 0 when every source was read and no problem is found; 1 when one is (a warning too),
+    or when a source could not be read (the verdict then says "not checked", never "no
+    problems found")."""
     from kestra_ops.workflows.deploy.preflight import check_rbac, check_release
 
     started = time.perf_counter()
@@ -308,13 +310,25 @@ def _report(env: Environment, snap: Snapshot, found: list, seconds: dict,
             report.details.append(f"not checked: {', '.join(rule.ids)} ({missing[0]}: "
                                   f"{unread[missing[0]]})")
     errors = sum(f.status == FAIL for f in found)
-    report.status = worst(f.status for f in found)
-    report.exit_code = 1 if found else 0
-    report.message = (f"doctor {env.name}: no problems found" if not found else
-                      f"doctor {env.name}: {len(found)} problem(s) found ({errors} error(s), "
-                      f"{len(found) - errors} warning(s))")
-    report.data = {"namespace": env.namespace, "ok": not found, "seconds": round(total, 3),
-                   "not_checked": dict(snap.errors), "looked_at": looked_at}
+    names = {source for source, _, _ in sources}
+    skipped = [source for source, _, _ in sources if source in unread] + \
+        [key for key in snap.errors if key not in names]
+    # a source not read is not a clean bill of health: it is named in the verdict, exit 1
+    report.status = worst([*(f.status for f in found), *([WARN] if skipped else [])])
+    report.exit_code = 1 if found or skipped else 0
+    gap = (f"not checked: {', '.join(skipped)} ({skipped[0]}: {unread[skipped[0]]})"
+           if skipped else "")
+    if found:
+        report.message = (f"doctor {env.name}: {len(found)} problem(s) found ({errors} "
+                          f"error(s), {len(found) - errors} warning(s))"
+                          + (f"; {gap}" if gap else ""))
+    elif skipped:
+        report.message = (f"doctor {env.name}: {gap}; no problem found in what could be read")
+    else:
+        report.message = f"doctor {env.name}: no problems found"
+    report.data = {"namespace": env.namespace, "ok": not found and not skipped,
+                   "seconds": round(total, 3), "not_checked": dict(snap.errors),
+                   "looked_at": looked_at}
     if not found:  # scripts read the key even when empty (the items fill it otherwise)
         report.data["findings"] = []
     return report
