@@ -165,7 +165,10 @@ def find_config(start: Path | None = None, explicit: str | os.PathLike | None = 
     if explicit:
         path = Path(explicit)
         if not path.is_file():
-            raise ConfigError(f"{path}: configuration file not found")
+            from kestra_ops.readfile import kind_of
+
+            why = kind_of(path) or "file not found"
+            raise ConfigError(f"{path}: configuration {why}")
         return path
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
@@ -199,11 +202,14 @@ def load_config(path: Path | None = None, *, start: Path | None = None,
 def _parse_config(path: Path) -> Any:
     """Parse and vet kestra-ops.yaml; the vetted result is cached by the file's content."""
     from kestra_ops import cache
+    from kestra_ops.readfile import NotReadable, read_regular
+    from kestra_ops.yamlio import MAX_BYTES
 
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from None
+    try:  # a regular file, at most MAX_BYTES (a FIFO or /dev/zero would hang or never end)
+        raw = read_regular(path, MAX_BYTES)
+    except NotReadable as err:
+        raise ConfigError(f"{path}: {err.reason}, more than {MAX_BYTES:,}" if err.too_large
+                          else f"{path}: cannot read: {err.reason}") from None
     key = cache.file_key("config", path.resolve(), raw)
     hit = cache.get_json("config", key)
     if isinstance(hit, dict) and "data" in hit:

@@ -120,14 +120,14 @@ def test_unreadable_permissions(tmp_path, in_repo, monkeypatch):
     path.write_text("a: 1\n")
     path.chmod(0)
     if os.access(path, os.R_OK):  # root reads anything: make the read fail as it would
-        real = Path.read_bytes
+        real = os.open
 
-        def denied(self):
-            if self == path:
-                raise PermissionError(13, "Permission denied", str(self))
-            return real(self)
+        def denied(name, *args, **kwargs):
+            if Path(name) == path:
+                raise PermissionError(13, "Permission denied", str(name))
+            return real(name, *args, **kwargs)
 
-        monkeypatch.setattr(Path, "read_bytes", denied)
+        monkeypatch.setattr(os, "open", denied)
     result, findings = validate_json(str(path), env="production")
     assert result.exit_code == 2
     assert [(f["rule"], f["message"]) for f in findings] == [
