@@ -4,8 +4,13 @@ The one YAML loader of values files, flow files, kestra-ops.yaml and ConfigMap d
 neutral module: settings, values, checks and workflows all read YAML through it).
 
 Hostile input is refused with a :class:`YamlLoadError` naming the rule, file, line and column:
-files over :data:`MAX_BYTES`, bytes that are not UTF-8, syntax errors (tabs get their own rule),
-duplicate keys, several documents, and alias bombs whose expansion exceeds :data:`MAX_NODES`.
+anything that is not a regular file (a FIFO, /dev/zero: refused before reading), files over
+:data:`MAX_BYTES` (read with a hard cap), bytes that are not UTF-8, syntax errors (tabs get their
+own rule), duplicate keys, several documents, alias bombs whose expansion exceeds
+:data:`MAX_NODES`, and documents that nest deeper than :data:`MAX_DEPTH` or hold more than
+:data:`MAX_NODES` nodes. Depth and node count are checked by :func:`check_shape`, an event pass
+with counters (libyaml: no composing, no recursion) BEFORE any composer runs, so that no input can
+recurse the C composer into a crash or make the Python one build millions of nodes.
 """
 
 from __future__ import annotations
@@ -67,6 +72,15 @@ class _TooDeep(Exception):
         self.mark = mark
 
 
+class _TooMany(Exception):
+    """More than MAX_NODES nodes composed (the composer's own guard, when the event pass could
+    not run to the end)."""
+
+    def __init__(self, mark):
+        super().__init__("too many nodes")
+        self.mark = mark
+
+
 class _RecursiveAlias(Exception):
     """An alias refers to a node that contains it (ruamel would silently load it as null)."""
 
@@ -90,8 +104,21 @@ def _guarded_classes():
 
     class GuardedComposer(Composer):
         def compose_node(self, parent, index):
-            # an alias is recursive when the latest definition of its anchor is still open
             event = self.parser.peek_event()
+            counts = self.__dict__.setdefault("_counts", [0, 0])  # nodes, depth
+            counts[0] += 1
+            if counts[0] > MAX_NODES:
+                raise _TooMany(event.start_mark)
+            if counts[1] >= MAX_DEPTH:
+                raise _TooDeep(event.start_mark)
+            counts[1] += 1
+            try:
+                return self._guarded_compose(event, parent, index)
+            finally:
+                counts[1] -= 1
+
+        def _guarded_compose(self, event, parent, index):
+            # an alias is recursive when the latest definition of its anchor is still open
             open_anchors = self.__dict__.setdefault("_open_anchors", [])
             defined = self.__dict__.setdefault("_anchor_defs", {})
             if isinstance(event, AliasEvent):
@@ -178,10 +205,45 @@ def content_line(text: str) -> int:
     return 1
 
 
+def _too_many(where: Location) -> YamlLoadError:
+    return YamlLoadError("yaml/too-large", where, f"too many nodes: the document holds more "
+                         f"than {MAX_NODES:,} YAML nodes", "values files and flows hold a few "
+                         "thousand; is this the right file?")
+
+
+def check_shape(text: str, name: str) -> None:
+    """Refuse ``text`` when it nests deeper than MAX_DEPTH or holds more than MAX_NODES nodes
+    (scalars, aliases, collections, keys included), from libyaml's event stream: no node is
+    composed and nothing recurses, so this runs before any composer, in about 1 us an event.
+    A syntax error ends the pass quietly: the loader that follows reports it, under its own
+    guards (ruamel's composer counts depth and nodes too)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+    start, end, node = yaml.CollectionStartEvent, yaml.CollectionEndEvent, yaml.NodeEvent
+    nodes = depth = 0
+    try:
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, node):
+                nodes += 1
+                if nodes > MAX_NODES:
+                    raise _too_many(_mark_loc(name, event.start_mark))
+                if isinstance(event, start):
+                    depth += 1
+                    if depth > MAX_DEPTH:
+                        raise YamlLoadError("yaml/too-deep", _mark_loc(name, event.start_mark),
+                                            f"nesting deeper than {MAX_DEPTH} levels")
+            elif isinstance(event, end):
+                depth -= 1
+    except yaml.YAMLError:
+        return
+
+
 def load_yaml_text(text: str, name: str) -> Any:
     """Parse ``text`` (one document); errors name ``name`` and the line."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    check_shape(text, name)
     yaml = _yaml()
     limit = sys.getrecursionlimit()
     try:
@@ -189,7 +251,9 @@ def load_yaml_text(text: str, name: str) -> Any:
         docs = list(yaml.load_all(text))
     except _TooDeep as err:
         raise YamlLoadError("yaml/too-deep", _mark_loc(name, err.mark),
-                            f"flow collections nested deeper than {MAX_DEPTH} levels") from None
+                            f"nesting deeper than {MAX_DEPTH} levels") from None
+    except _TooMany as err:
+        raise _too_many(_mark_loc(name, err.mark)) from None
     except _RecursiveAlias as err:
         raise YamlLoadError("yaml/alias-bomb", _mark_loc(name, err.mark),
                             "an alias refers to the node that contains it") from None
@@ -243,25 +307,27 @@ def display_name(path: Path) -> str:
 def load_yaml_file(path: Path | str, max_bytes: int = MAX_BYTES) -> YamlDoc:
     path = Path(path)
     name = display_name(path)
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise YamlLoadError("yaml/too-large", Location(name),
-                                f"file is {size:,} bytes; values files are limited to "
-                                f"{max_bytes:,}", "is this the right file?")
-        raw = path.read_bytes()
-    except YamlLoadError:
-        raise
-    except IsADirectoryError:
-        raise YamlLoadError("io/unreadable", Location(name), "is a directory, not a file") from None
-    except FileNotFoundError:
-        raise YamlLoadError("io/unreadable", Location(name), "file not found") from None
-    except OSError as err:
-        raise YamlLoadError("io/unreadable", Location(name),
-                            f"cannot read: {err.strerror or err}") from None
+    raw = read_bytes(path, name, max_bytes)
     text = decode_utf8(raw, name)
     data = load_yaml_text(text, name)
     return YamlDoc(path, data, name, 1 if isinstance(data, dict) else content_line(text))
+
+
+def read_bytes(path: Path, name: str, max_bytes: int = MAX_BYTES, *,
+               nofollow: bool = False) -> bytes:
+    """The bytes of the regular file ``path`` (:func:`kestra_ops.readfile.read_regular`: a FIFO,
+    a device or a directory is refused before it is read, and never more than ``max_bytes``);
+    :class:`YamlLoadError` ``yaml/too-large`` or ``io/unreadable`` otherwise."""
+    from kestra_ops.readfile import NotReadable, read_regular
+
+    try:
+        return read_regular(path, max_bytes, nofollow=nofollow)
+    except NotReadable as err:
+        if err.too_large:
+            raise YamlLoadError("yaml/too-large", Location(name),
+                                f"file {err.reason}; values files and flows are limited to "
+                                f"{max_bytes:,}", "is this the right file?") from None
+        raise YamlLoadError("io/unreadable", Location(name), err.reason) from None
 
 
 def decode_utf8(raw: bytes, name: str) -> str:

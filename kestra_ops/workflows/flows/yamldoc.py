@@ -1,6 +1,8 @@
 """Flows as code: one flow file's text -> data with the line and column of every node.
 
-Parsed once with libyaml (node marks give every value's line and column). Anything libyaml
+Parsed once with libyaml (node marks give every value's line and column), after the event pass
+of :func:`kestra_ops.yamlio.check_shape` has bounded depth and node count (libyaml's composer
+recurses in C: 30,000 nested '[' were a SIGSEGV, not an error). Anything libyaml
 refuses, and anything suspicious (duplicate keys, merge keys, custom tags, aliases that expand
 too far, deep nesting), is re-read with :mod:`kestra_ops.yamlio`, whose safe loading names
 the rule, file, line and column of the problem. Scalars are typed as Kestra (Jackson) reads them:
@@ -12,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kestra_ops.yamlio import (MAX_DEPTH, MAX_NODES, Location, YamlLoadError, load_yaml_text,
-                               to_plain)
+from kestra_ops.yamlio import (MAX_DEPTH, MAX_NODES, Location, YamlLoadError, check_shape,
+                               load_yaml_text, to_plain)
 
 Path_ = tuple  # a node's path in the document: ("tasks", 0, "then", 1, "type")
 
@@ -93,6 +95,7 @@ def _fast_parse(text: str, name: str) -> tuple[Any, dict]:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    check_shape(text, name)  # libyaml's composer recurses in C: depth first (SIGSEGV otherwise)
     try:
         root = yaml.compose(text, Loader=loader)
     except yaml.YAMLError:
