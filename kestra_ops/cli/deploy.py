@@ -21,7 +21,7 @@ from kestra_ops.cli.common import (check_duration, confirm_diff, emit, env_optio
               metavar="DURATION", help="How long helm waits for the release to be ready.")
 @click.option("--repair", is_flag=True,
               help="When the release is stuck in pending-*, roll it back to the last deployed "
-                   "revision first.")
+                   "revision first (not with --dry-run).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--skip-bucket", is_flag=True, help="Do not check the MinIO bucket in preflight.")
 @helm_option()
@@ -62,6 +62,9 @@ def deploy_cmd(state, env: str, dry_run: bool, show_diff: bool, detailed_exitcod
     """
     from kestra_ops.workflows.deploy.upgrade import deploy
 
+    if dry_run and repair:  # a repair is a rollback: a dry run changes nothing
+        raise click.UsageError("--repair rolls a stuck release back (a change): it cannot go "
+                               "with --dry-run; run --dry-run alone to see the diff")
     result = deploy(state.environment(env), timeout=timeout, dry_run=dry_run, repair=repair,
                     confirm=confirm_diff(yes, f"deploy these changes to {env}?",
                                          f"deploy to {env}"),
