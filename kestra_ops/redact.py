@@ -54,8 +54,8 @@ def is_secret_env_name(name: Any) -> bool:
 def secret_spans(text: str) -> list[tuple[int, int]]:
     """Where ``text`` holds a literal secret inside it (a URL's password, ``password=...``,
     ``-D...Password=...``); placeholders (``${VAR}``) are references, not secrets."""
-    if not isinstance(text, str) or not text:
-        return []
+    if not isinstance(text, str) or ("=" not in text and ":" not in text):
+        return []  # most strings (names, globs, hosts): nothing to look for
     spans = []
     for m in _IN_URL.finditer(text):
         if not m["value"].startswith("${"):
