@@ -59,6 +59,20 @@ class DatabaseURL:
     def dbname(self) -> str:
         return unquote(urlsplit(self.url).path.lstrip("/")) or ""
 
+    @property
+    def address(self) -> tuple[str, str, str]:
+        """(host, port, database) as libpq reads them from the URL (``?host=``/``?port=``
+        win; defaults: the local socket, 5432, the user's name)."""
+        p = urlsplit(self.url)
+        query = dict(parse_qsl(p.query))
+        host = query.get("host") or p.hostname or ""
+        try:
+            port = query.get("port") or str(p.port or 5432)
+        except ValueError:
+            port = p.netloc.rpartition(":")[2]
+        return (host.lower(), port, self.dbname or query.get("dbname")
+                or unquote(p.username or ""))
+
     def with_dbname(self, name: str) -> "DatabaseURL":
         p = urlsplit(self.url)
         return DatabaseURL(urlunsplit((p.scheme, p.netloc, "/" + quote(name, safe=""), p.query,
@@ -171,21 +185,72 @@ def row_counts(url: DatabaseURL) -> dict[str, int]:
         return out
 
 
-def create_database(url: DatabaseURL, name: str) -> DatabaseURL:
-    """Create database ``name`` on ``url``'s server; returns its URL."""
-    from psycopg import sql
+def _execute(url: DatabaseURL, statement, what: str) -> None:
+    import psycopg
 
     with connect(url) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            conn.execute(statement)
+        except psycopg.Error as err:
+            raise OperationFailed(f"{what} on {url}: {url.mask(str(err).strip())}") from None
+
+
+def create_database(url: DatabaseURL, name: str) -> DatabaseURL:
+    """Create database ``name`` on ``url``'s server; returns its URL. OperationFailed when it
+    exists already (then it is not ours) or the role may not create databases."""
+    from psycopg import sql
+
+    _execute(url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)),
+             f"create database {name!r}")
     return url.with_dbname(name)
 
 
 def drop_database(url: DatabaseURL, name: str) -> None:
     from psycopg import sql
 
+    _execute(url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+        sql.Identifier(name)), f"drop database {name!r}")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What tells two connections apart: the cluster (``pg_control_system()``'s system
+    identifier, None when not readable; the postmaster's start time) and the database (oid,
+    name)."""
+
+    system_identifier: int | None
+    started: str
+    oid: int
+    database: str
+
+    def same_database(self, other: "Identity") -> bool:
+        """The same database of the same cluster. A cluster is the same when the system
+        identifiers are (a copy made from a base backup or snapshot shares it too: refused
+        alike), or, one of them unreadable, when the postmaster started at the same
+        microsecond."""
+        if (self.oid, self.database) != (other.oid, other.database):
+            return False
+        if self.system_identifier is not None and other.system_identifier is not None:
+            return self.system_identifier == other.system_identifier
+        return self.started == other.started
+
+
+def identity(url: DatabaseURL) -> Identity:
+    import psycopg
+
     with connect(url) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+        try:
+            oid, name, started = conn.execute(
+                "SELECT d.oid, d.datname, pg_postmaster_start_time()::text FROM pg_database d "
+                "WHERE d.datname = current_database()").fetchone()
+        except psycopg.Error as err:
+            raise OperationFailed(f"PostgreSQL {url}: {url.mask(str(err).strip())}") from None
+        try:
+            system = conn.execute("SELECT system_identifier FROM pg_control_system()"
+                                  ).fetchone()[0]
+        except psycopg.Error:
+            system = None  # not granted to this role (a managed service may revoke it)
+    return Identity(None if system is None else int(system), started, int(oid), name)
 
 
 @functools.lru_cache(maxsize=None)

@@ -102,9 +102,10 @@ def verify_cmd(state, env: str, set_name: str, toc: bool, output: str) -> None:
               "(postgresql:// URL); it must be empty unless --clean.")
 @click.option("--clean", is_flag=True, help="Drop the target's objects that the dump holds "
               "before recreating them (pg_restore --clean --if-exists).")
-@click.option("--flows", is_flag=True, help="Import the set's flows into ENV's Kestra.")
+@click.option("--flows", is_flag=True, help="Import the set's flows into ENV's Kestra (only when "
+              "they pass the rules of `flows validate`, ENV's plugin blacklist included).")
 @click.option("--config", is_flag=True, help="Put the set's ConfigMap back (the live one is "
-              "backed up first) and restart Kestra.")
+              "backed up first) and restart Kestra, holding the deploy lock.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required when "
               "stdin is not a terminal).")
 @output_option()
@@ -125,8 +126,9 @@ def restore_cmd(state, env: str, set_name: str, to_database: str | None, clean: 
 @env_option()
 @click.option("--database-url", metavar="URL", help="The source database (default: "
               "KESTRA_OPS_DATABASE_URL).")
-@click.option("--scratch-url", metavar="URL", help="Restore into this database instead of a "
-              "new kestra_drill_<time> one on the source's server (created, then dropped).")
+@click.option("--scratch-url", metavar="URL", help="Restore into this EMPTY database (never the "
+              "source: refused) instead of a new kestra_drill_<time>_<random> one on the "
+              "source's server (created, then dropped).")
 @output_option()
 @quiet_option()
 @pass_state
@@ -134,9 +136,12 @@ def drill_cmd(state, env: str, database_url: str | None, scratch_url: str | None
               output: str, quiet: bool) -> None:
     """Restore the newest complete set into a scratch database; compare row counts.
 
+    The drill never touches a database it did not create: its own scratch database is dropped
+    afterwards (also on failure and Ctrl-C); a --scratch-url that is the source (however the
+    URL spells it) or is not empty is refused (exit 2, nothing changed).
     Exit 0 when every table has the same row count as the source; 1 on any difference.
     """
-    from kestra_ops.workflows.backup.restore import drill
+    from kestra_ops.workflows.backup.drill import drill
 
     emit(drill(state.environment(env), database_url=database_url, scratch_url=scratch_url,
                progress=progress_for(output, quiet)), output, quiet=quiet)

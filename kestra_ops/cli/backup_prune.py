@@ -29,7 +29,9 @@ def prune_cmd(state, env: str, keep_daily: int, keep_weekly: int, keep_monthly: 
     the newest set per day, ISO week and month, for the N most recent of each.
     - the newest complete set is never deleted;
     - when the newest set is incomplete or failed, nothing is deleted (exit 1);
-    - incomplete sets older than a day are deleted (younger ones may still be running).
+    - incomplete sets older than a day are deleted (younger ones may still be running);
+    - sets dated in the future (more than 5 min ahead) are ignored: never kept as the
+      newest, never deleted.
     Exit 0 when done (or planned), 1 when blocked or a deletion fails.
     """
     from kestra_ops.workflows.backup.prune import prune_backups

@@ -92,3 +92,22 @@ def test_no_sets_and_negative_counts():
     assert empty.keep == {} and empty.to_delete == [] and empty.blocked is None
     with pytest.raises(InvalidInput, match="--keep-weekly"):
         select(daily(1), now=NOW, keep_daily=1, keep_weekly=-1, keep_monthly=0)
+
+
+def test_sets_dated_in_the_future_are_never_counted():
+    """A set from the future (a wrong clock, a made-up name) would be "the newest" forever and
+    steer every deletion: it is ignored, never kept, never deleted, never blocking."""
+    far = S(NOW + datetime.timedelta(days=400))
+    failed = S(NOW + datetime.timedelta(days=1), complete=False)
+    plan = select(daily(5) + [far, failed], now=NOW, keep_daily=1, keep_weekly=0,
+                  keep_monthly=0)
+    assert plan.blocked is None
+    assert plan.keep == {"20260331T020000Z": ["daily", "newest complete"]}
+    assert plan.ignored == [far.name, failed.name]
+    assert len(plan.to_delete) == 4 and not set(plan.ignored) & set(plan.to_delete)
+
+
+def test_a_set_within_the_clock_skew_counts():
+    near = S(NOW + datetime.timedelta(minutes=4))
+    plan = select(daily(2) + [near], now=NOW, keep_daily=0, keep_weekly=0, keep_monthly=0)
+    assert plan.keep == {near.name: ["newest complete"]} and plan.ignored == []

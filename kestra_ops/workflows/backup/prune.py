@@ -7,12 +7,14 @@
 * daily keeps the newest complete set of each of the N most recent days that have one, weekly
   the newest per ISO week (N weeks), monthly the newest per calendar month (N months);
 * the newest complete set is always kept, whatever the counts;
-* incomplete sets older than a day are deleted; younger ones may still be running and are kept.
+* incomplete sets older than a day are deleted; younger ones may still be running and are kept;
+* sets dated more than ``FUTURE_SKEW`` after now (a wrong clock, or a made-up name) are ignored:
+  never the newest, never kept for a period, never blocking, never deleted (listed as ignored).
 
 :func:`prune_backups` lists the sets (:mod:`kestra_ops.workflows.backup.sets`), and deletes the
 plan's sets only with ``confirm`` (each set manifest first, by ``backup_set.delete_set``). It
 returns a :class:`kestra_ops.results.Report` (JSON: env, bucket, dry_run, blocked, keep, delete,
-delete_incomplete, deleted), exit 1 when blocked.
+delete_incomplete, ignored, deleted), exit 1 when blocked.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Iterable
 from kestra_ops.errors import InvalidInput
 from kestra_ops.results import FAIL, PASS, Recorder, Report, Table
 from kestra_ops.settings import Environment
+from kestra_ops.workflows.backup.sets import FUTURE_SKEW
 
 INCOMPLETE_GRACE = datetime.timedelta(days=1)
 
@@ -34,6 +37,7 @@ class PrunePlan:
     delete: list[str] = field(default_factory=list)  # complete sets outside the retention
     delete_incomplete: list[str] = field(default_factory=list)  # incomplete, older than a day
     blocked: str | None = None  # why nothing may be deleted
+    ignored: list[str] = field(default_factory=list)  # dated in the future: never counted
 
     @property
     def to_delete(self) -> list[str]:
@@ -57,13 +61,15 @@ class PruneResult:
                 "blocked": self.plan.blocked, "keep": dict(self.plan.keep),
                 "delete": list(self.plan.delete),
                 "delete_incomplete": list(self.plan.delete_incomplete),
-                "deleted": list(self.deleted)}
+                "ignored": list(self.plan.ignored), "deleted": list(self.deleted)}
 
     def to_report(self, steps=()) -> Report:
         plan = self.plan
         report = Report("backup prune", self.env, title=f"backup prune {self.env} (bucket "
                         f"{self.bucket})", steps=list(steps), data=self.to_dict(),
                         exit_code=self.exit_code, status=FAIL if plan.blocked else PASS)
+        report.warnings += [f"backup set {name} is dated in the future: prune ignores it "
+                            "(check the clock of the host that took it)" for name in plan.ignored]
         if plan.blocked:
             report.outcome, report.message = "blocked", f"backup prune {self.env}: {plan.blocked}"
             return report
@@ -71,6 +77,7 @@ class PruneResult:
         rows += [["delete", name, ""] for name in plan.delete]
         rows += [["delete", name, "incomplete, older than a day"]
                  for name in plan.delete_incomplete]
+        rows += [["ignore", name, "dated in the future"] for name in plan.ignored]
         if rows:
             report.tables.append(Table(["ACTION", "SET", "WHY"], rows))
         verb = "would delete" if self.dry_run else "deleted"
@@ -88,8 +95,10 @@ def select(sets: Iterable, *, now: datetime.datetime, keep_daily: int, keep_week
     for label, n in (("daily", keep_daily), ("weekly", keep_weekly), ("monthly", keep_monthly)):
         if n < 0:
             raise InvalidInput(f"--keep-{label} must be 0 or more (got {n})")
-    ordered = sorted(sets, key=lambda s: s.time, reverse=True)
     plan = PrunePlan()
+    ordered = sorted(sets, key=lambda s: s.time, reverse=True)
+    plan.ignored = [s.name for s in ordered if s.time > now + FUTURE_SKEW]
+    ordered = [s for s in ordered if s.time <= now + FUTURE_SKEW]
     if not ordered:
         return plan
     if not ordered[0].complete:
@@ -127,7 +136,7 @@ def prune_backups(env: Environment, *, keep_daily: int, keep_weekly: int, keep_m
 
     storage, bucket = storage_for(env)
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    sets = list_sets(storage, bucket, env.name)
+    sets = list_sets(storage, bucket, env.name, now=now)
     plan = select(sets, now=now, keep_daily=keep_daily, keep_weekly=keep_weekly,
                   keep_monthly=keep_monthly)
     result = PruneResult(env.name, bucket, not confirm, plan)

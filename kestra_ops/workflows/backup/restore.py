@@ -1,25 +1,35 @@
-"""``backup verify``, ``backup restore`` and ``backup drill`` (layout: backup_set).
+"""``backup verify`` and ``backup restore`` (layout: backup_set; the drill: backup/drill.py).
 
 Every artefact is read back as a stream (sha256 and size checked against the manifest, never a
 temp file). The dump goes object -> zstd decompress -> ``pg_restore`` on stdin: ``--list`` for
 verify, ``--no-owner --single-transaction [--clean --if-exists] -d URL`` for restore (so a
 failed restore leaves the target as it was). A non-empty target is refused without ``clean``.
+
+Everything a restore needs is read and checked before the confirmation and before any write:
+the target database empty (or ``clean``); ``flows.zip`` holding only flow files that pass the
+offline rules of ``flows validate`` (:func:`kestra_ops.workflows.flows.local.validate_local`,
+the environment's plugin blacklist included), else nothing is restored (exit 1, the findings
+shown); the ConfigMap read. ``config`` takes the deploy lock (the Lease deploy takes) before the
+first write, so a restore cannot interleave with a deploy. A set dated in the future is
+restored only when named (never as ``latest``), with a warning; verify flags it.
 Each returns a :class:`kestra_ops.results.Report` (JSON: env, set, ok, artefacts, toc_entries,
-details; counts for the drill), exit 1 when something does not match.
+details, future), exit 1 when something does not match.
 """
 
 from __future__ import annotations
 
-import datetime
+import dataclasses
 import hashlib
 import tempfile
 import threading
+import zipfile
+from contextlib import nullcontext
 from pathlib import Path
 
 from kestra_ops import chart
 from kestra_ops.adapters import postgres as pg
 from kestra_ops.errors import Aborted, Conflict, InvalidInput, NotFound, OperationFailed
-from kestra_ops.results import FAIL, PASS, Item, Recorder, Report, Section, worst
+from kestra_ops.results import FAIL, PASS, WARN, Item, Recorder, Report, Section, worst
 from kestra_ops.workflows.backup import sets as bs
 
 READ_SIZE = 1024 * 1024
@@ -60,13 +70,16 @@ def _pipe_sink(child: pg.Child):
     return sink
 
 
-def _report(command: str, env, name: str) -> Report:
-    return Report(command, env.name, title=f"{command} {env.name} {name}",
-                  data={"env": env.name, "set": name, "ok": True, "artefacts": {},
-                        "toc_entries": 0})
+def report_for(command: str, env, s: bs.BackupSet) -> Report:
+    report = Report(command, env.name, title=f"{command} {env.name} {s.name}",
+                    data={"env": env.name, "set": s.name, "ok": True, "artefacts": {},
+                          "toc_entries": 0, "future": s.future})
+    if s.future:
+        report.warnings.append(bs.future_warning(s))
+    return report
 
 
-def _finish(report: Report, verdict: str | None = None) -> Report:
+def finish(report: Report, verdict: str | None = None) -> Report:
     ok = report.data["ok"] and all(s.status != FAIL for s in report.steps)
     report.data["ok"] = ok
     report.exit_code = 0 if ok else 1
@@ -83,7 +96,9 @@ def verify(env, name: str, *, storage=None, toc: bool = False) -> Report:
     contents."""
     storage, bucket = (storage, env.minio_bucket) if storage else bs.storage_for(env)
     s = bs.get_set(storage, bucket, env.name, name)
-    report = _report("backup verify", env, s.name)
+    report = report_for("backup verify", env, s)
+    if s.future:
+        report.items.append(Item("date", WARN, bs.future_warning(s)))
     lines: list[str] = []
     for artefact, expected in sorted(s.manifest["artefacts"].items()):
         key = bs.key(env.name, s.name, artefact)
@@ -101,7 +116,7 @@ def verify(env, name: str, *, storage=None, toc: bool = False) -> Report:
     if toc:
         report.data["toc"] = lines
         report.sections.append(Section(f"{bs.DB}: table of contents", lines))
-    return _finish(report)
+    return finish(report)
 
 
 def _verify_dump(storage, bucket, key, expected, toc: list[str]) -> tuple[bool, str]:
@@ -132,12 +147,13 @@ def restore(env, name: str, *, to_database: str | None, clean: bool = False,
             flows: bool = False, config: bool = False, confirm=None, progress=None,
             storage=None, kestra=None, kube=None) -> Report:
     """Restore a set's database into ``to_database`` (and flows / the ConfigMap when asked).
-    ``confirm(what)`` is asked once the set and its artefacts are known, before any change."""
+    ``confirm(what)`` is asked once the set and its artefacts are known and checked, before any
+    change (see the module doc)."""
     if to_database is None and not (flows or config):
         raise InvalidInput("nothing to restore: give --to-database, --flows or --config")
     storage, bucket = (storage, env.minio_bucket) if storage else bs.storage_for(env)
     s = bs.get_set(storage, bucket, env.name, name)
-    report = _report("backup restore", env, s.name)
+    report = report_for("backup restore", env, s)
     rec = Recorder(report, progress)
     arts = s.manifest["artefacts"]
     for wanted, artefact in ((to_database, bs.DB), (flows, bs.FLOWS), (config, bs.CONFIGMAP)):
@@ -150,27 +166,99 @@ def restore(env, name: str, *, to_database: str | None, clean: bool = False,
         if not clean and not pg.is_empty(url):
             raise Conflict(f"database {url.dbname!r} at {url} is not empty: refusing to restore "
                            "into it", hint="pass --clean to drop and replace its objects")
+    flows_zip = _read_checked(storage, bucket, env.name, s, bs.FLOWS) if flows else None
+    if flows_zip is not None:
+        with rec.step(f"check {bs.FLOWS} like flows validate") as step:
+            found = check_flows(env, flows_zip, where=f"s3://{bucket}/"
+                                f"{bs.key(env.name, s.name, bs.FLOWS)}")
+            step.detail = "; ".join(found.layers + [f"{found.errors} error(s)",
+                                                    f"{found.warnings} warning(s)"])
+            report.findings.append(found)
+            if found.errors or found.unreadable:
+                step.fail()
+        if found.errors or found.unreadable:
+            return _refused_flows(report, s, found)
+    config_yaml = _read_checked(storage, bucket, env.name, s, bs.CONFIGMAP) if config else None
     parts = [w for w, on in (("database", url), ("flows", flows), ("config", config)) if on]
     if confirm is not None and not confirm(f"restore {', '.join(parts)} of {env.name} from "
                                            f"{s.name}"):
         raise Aborted("restore declined; nothing changed")
-    if url is not None:
-        with rec.step(f"database {s.name} -> {url}") as step:
-            step.detail = restore_db(storage, bucket, env.name, s, url, clean=clean)
-            report.details.append(step.detail)
-    if flows:
-        _restore_flows(env, rec, storage, bucket, s, kestra, kube)
-    if config:
-        _restore_config(env, rec, storage, bucket, s, kube)
-    return _finish(report)
+    if config and kube is None:
+        from kestra_ops.wiring import kube as connect
+
+        kube = connect(env)
+    with _config_lock(kube, env) if config else nullcontext() as lock:
+        if url is not None:
+            with rec.step(f"database {s.name} -> {url}") as step:
+                step.detail = restore_db(storage, bucket, env.name, s, url, clean=clean)
+                report.details.append(step.detail)
+        if flows_zip is not None:
+            _restore_flows(env, rec, flows_zip, kestra, kube)
+        if config_yaml is not None:
+            _restore_config(env, rec, s, config_yaml, kube, lock)
+    return finish(report)
 
 
-def _restore_flows(env, rec: Recorder, storage, bucket, s: bs.BackupSet, kestra, kube) -> None:
+def _config_lock(kube, env):
+    """The deploy lock (the Lease deploy and rollback take), held from before the first write
+    until the last; config restore gets it as its ``lock``."""
+    from kestra_ops.workflows.deploy.lock import deploy_lock
+
+    return deploy_lock(kube, env, operation="backup restore")
+
+
+def check_flows(env, data: bytes, *, where: str):
+    """``flows.zip``'s flows checked as ``flows validate`` checks them offline (the env's
+    blacklist included): a :class:`kestra_ops.values.findings.Report` naming ``where``. An
+    entry that is not a flow file (``*.yml``/``*.yaml``) is an error: Kestra would import it
+    unchecked."""
+    from kestra_ops.values.findings import Finding
+    from kestra_ops.workflows.flows.local import FLOW_SUFFIXES, validate_local
+    from kestra_ops.yamlio import Location
+
+    with tempfile.TemporaryDirectory(prefix="kestra-ops-restore-") as tmp:
+        path = Path(tmp) / "flows.zip"
+        path.write_bytes(data)
+        path.chmod(0o600)
+        shown = str(path)
+        try:
+            with zipfile.ZipFile(path) as zf:
+                strays = [i.filename for i in zf.infolist()
+                          if not i.is_dir() and not i.filename.lower().endswith(FLOW_SUFFIXES)]
+        except (zipfile.BadZipFile, OSError):
+            strays = []  # validate_local says it is not a readable ZIP archive
+        try:
+            found = validate_local(path, env).report
+        except InvalidInput as err:
+            raise InvalidInput(str(err).replace(shown, where), hint=err.hint) from None
+    found.findings += [Finding("flows/not-a-flow-file", "error", f"{name}: not a flow file "
+                               f"({'/'.join(FLOW_SUFFIXES)}); Kestra would import it unchecked",
+                               "$", Location(f"{where}!{name}")) for name in strays]
+    found.target = where
+    found.findings = [dataclasses.replace(
+        f, message=f.message.replace(shown, where),
+        location=dataclasses.replace(f.location, file=f.location.file.replace(shown, where)))
+        for f in found.findings]
+    return found
+
+
+def _refused_flows(report: Report, s: bs.BackupSet, found) -> Report:
+    from kestra_ops.values.findings import exit_code
+
+    report.data["ok"] = False
+    finish(report)
+    report.exit_code = exit_code([found])
+    report.outcome = "refused"
+    report.message = (f"restore {report.env} {s.name}: {bs.FLOWS} fails the flows rules "
+                      f"({found.errors} error(s)): nothing restored")
+    return report
+
+
+def _restore_flows(env, rec: Recorder, data: bytes, kestra, kube) -> None:
     if kestra is None:
         from kestra_ops.wiring import client_for_env
 
         kestra = client_for_env(env, kube=kube)
-    data = _read_checked(storage, bucket, env.name, s, bs.FLOWS)
     with rec.step("flows -> Kestra import") as step:
         failed = kestra.import_flows(data, "flows.zip")
         if failed:
@@ -180,17 +268,16 @@ def _restore_flows(env, rec: Recorder, storage, bucket, s: bs.BackupSet, kestra,
         rec.report.details.append(step.detail)
 
 
-def _restore_config(env, rec: Recorder, storage, bucket, s: bs.BackupSet, kube) -> None:
+def _restore_config(env, rec: Recorder, s: bs.BackupSet, data: bytes, kube, lock) -> None:
     from kestra_ops.workflows.configmap.patch import restore_config
 
-    data = _read_checked(storage, bucket, env.name, s, bs.CONFIGMAP)
     with rec.step(f"configmap <- {s.name}") as step:
         with tempfile.TemporaryDirectory(prefix="kestra-ops-restore-") as tmp:
             path = Path(tmp) / f"{chart.CONFIGMAP}-{s.name}.yaml"
             path.write_bytes(data)
             path.chmod(0o600)
             done = restore_config(env, path, confirm=lambda shown: True,
-                                  progress=rec.progress, kube=kube)
+                                  progress=rec.progress, kube=kube, lock=lock)
         backup, cm = done.data.get("backup"), done.data.get("configmap")
         if done.exit_code != 0:
             step.fail(f"configmap {cm}: {done.message}")
@@ -229,49 +316,3 @@ def _read_checked(storage, bucket, env, s: bs.BackupSet, artefact: str) -> bytes
     if len(data) != exp.get("size") or hashlib.sha256(data).hexdigest() != exp.get("sha256"):
         raise OperationFailed(f"backup set {s.name}: {artefact} does not match its manifest")
     return data
-
-
-def drill(env, *, database_url: str | None = None, scratch_url: str | None = None,
-          progress=None, storage=None) -> Report:
-    """Restore the newest complete set with a database into a scratch database and compare
-    per-table row counts with the source (exit 1 on any difference)."""
-    from kestra_ops.credentials import database_url as resolve
-
-    storage, bucket = (storage, env.minio_bucket) if storage else bs.storage_for(env)
-    source = resolve(database_url)
-    s = next((x for x in bs.list_sets(storage, bucket, env.name)
-              if x.complete and bs.DB in x.manifest["artefacts"]), None)
-    if s is None:
-        raise NotFound(f"no complete backup set with a database for {env.name}")
-    report = _report("backup drill", env, s.name)
-    report.data["counts"] = counts = {}
-    rec = Recorder(report, progress)
-    created = None
-    if scratch_url:
-        target = pg.DatabaseURL.parse(scratch_url)
-    else:
-        created = f"kestra_drill_{datetime.datetime.now(datetime.timezone.utc):%Y%m%d%H%M%S}"
-        target = pg.create_database(source, created)
-        report.details.append(f"scratch database {created} created")
-    try:
-        with rec.step(f"restore {s.name} into {target.dbname}") as step:
-            step.detail = restore_db(storage, bucket, env.name, s, target,
-                                     clean=scratch_url is not None)
-            report.details.append(step.detail)
-        with rec.step("compare row counts") as step:
-            src, dst = pg.row_counts(source), pg.row_counts(target)
-            for table in sorted(set(src) | set(dst)):
-                a, b = src.get(table), dst.get(table)
-                counts[table] = [a, b]
-                if a != b:
-                    report.data["ok"] = False
-                    report.details.append(f"{table}: source {a}, restored {b}")
-            step.detail = f"{len(counts)} tables compared"
-            if not report.data["ok"]:
-                step.fail()
-        report.details.append(f"{len(counts)} tables compared")
-    finally:
-        if created:
-            pg.drop_database(source, created)
-            report.details.append(f"scratch database {created} dropped")
-    return _finish(report, "FAILED: row counts differ")

@@ -9,7 +9,9 @@ A set lives under ``backups/<env>/<UTC stamp YYYYmmddTHHMMSSZ>/`` in the environ
     manifest.json    written LAST
 
 A set without ``manifest.json`` is incomplete and never counts (not listed as restorable, never
-the "newest" set). The manifest (``MANIFEST_VERSION`` 1) holds::
+the "newest" set). A set dated more than :data:`FUTURE_SKEW` after now (a wrong clock where it
+was taken, or a name made up) is ``future``: never ``latest`` nor the drill's set, flagged by
+list and verify, and left out of prune's counts. The manifest (``MANIFEST_VERSION`` 1) holds::
 
     {"version": 1, "env": "dev", "set": "20261124T041500Z", "status": "complete",
      "created": "2026-11-24T04:15:00Z", "finished": "...", "tool_version": "...",
@@ -42,6 +44,7 @@ VALUES = "values.yaml"
 ARTEFACTS = {"db": (DB,), "flows": (FLOWS,), "config": (CONFIGMAP, VALUES)}
 WHAT = ("db", "flows", "config")
 MANIFEST_VERSION = 1
+FUTURE_SKEW = datetime.timedelta(minutes=5)
 _STAMP = re.compile(r"^\d{8}T\d{6}Z$")
 
 
@@ -86,6 +89,7 @@ class BackupSet:
     complete: bool                 # manifest.json present (and readable, status complete)
     manifest: dict | None = None
     objects: dict[str, int] = field(default_factory=dict)  # artefact -> size as listed
+    future: bool = False           # dated after now + FUTURE_SKEW (see the module doc)
 
     @property
     def size(self) -> int:
@@ -102,12 +106,30 @@ class BackupSet:
                 "objects": dict(self.objects),
                 "postgres_version": (m.get("postgres") or {}).get("server_version"),
                 "kestra_version": (m.get("kestra") or {}).get("version"),
-                "status": m.get("status") if m else "incomplete"}
+                "status": m.get("status") if m else "incomplete", "future": self.future}
 
 
-def list_sets(storage, bucket: str, env: str, *, manifests: bool = True) -> list[BackupSet]:
+def is_future(time: datetime.datetime, now: datetime.datetime | None = None) -> bool:
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return time > now + FUTURE_SKEW
+
+
+def usable(s: BackupSet) -> bool:
+    """Complete and not dated in the future: a set that may be ``latest``."""
+    return s.complete and not s.future
+
+
+def future_warning(s: BackupSet) -> str:
+    return (f"backup set {s.name} is dated in the future (more than "
+            f"{int(FUTURE_SKEW.total_seconds() // 60)} min after now): it is never used as "
+            "latest and prune does not count it; check the clock of the host that took it")
+
+
+def list_sets(storage, bucket: str, env: str, *, manifests: bool = True,
+              now: datetime.datetime | None = None) -> list[BackupSet]:
     """Every set of ``env`` in ``bucket``, newest first. ``complete`` is True only for sets whose
-    manifest.json exists (and, with ``manifests``, parses with status "complete")."""
+    manifest.json exists (and, with ``manifests``, parses with status "complete"); ``future``
+    for those dated after ``now`` (default: the clock) + FUTURE_SKEW."""
     prefix = env_prefix(env)
     sets: dict[str, BackupSet] = {}
     for obj in storage.list_objects(bucket, prefix=prefix):
@@ -115,7 +137,10 @@ def list_sets(storage, bucket: str, env: str, *, manifests: bool = True) -> list
         name, _, artefact = rest.partition("/")
         if not artefact or "/" in artefact or not _STAMP.match(name):
             continue
-        s = sets.get(name) or sets.setdefault(name, BackupSet(name, parse_stamp(name), False))
+        if name not in sets:
+            time = parse_stamp(name)
+            sets[name] = BackupSet(name, time, False, future=is_future(time, now))
+        s = sets[name]
         s.objects[artefact] = obj.size or 0
     for s in sets.values():
         if MANIFEST not in s.objects:
@@ -132,15 +157,20 @@ def list_sets(storage, bucket: str, env: str, *, manifests: bool = True) -> list
 
 
 def newest_complete(storage, bucket: str, env: str) -> BackupSet:
-    for s in list_sets(storage, bucket, env):
-        if s.complete:
+    """The newest complete set that is not dated in the future."""
+    sets = list_sets(storage, bucket, env)
+    for s in sets:
+        if usable(s):
             return s
-    raise NotFound(f"no complete backup set for {env} in bucket {bucket}",
-                   hint=f"take one with: kestra-ops backup run --env {env}")
+    future = [s.name for s in sets if s.complete and s.future]
+    raise NotFound(f"no complete backup set for {env} in bucket {bucket}" + (
+        f" (dated in the future, not used as latest: {', '.join(future)})" if future else ""),
+        hint=f"take one with: kestra-ops backup run --env {env}")
 
 
 def get_set(storage, bucket: str, env: str, name: str) -> BackupSet:
-    """One set by name (``latest`` = the newest complete set); must be complete."""
+    """One set by name (``latest`` = the newest complete set not dated in the future); must be
+    complete. A future set named explicitly is returned (``s.future``: the caller warns)."""
     if name == "latest":
         return newest_complete(storage, bucket, env)
     parse_stamp(name)
@@ -212,8 +242,13 @@ def list_report(env):
         report.message = f"no backup sets under s3://{bucket}/{env_prefix(env.name)}"
         return report
     report.tables.append(Table(["SET", "STATUS", "SIZE", "INCLUDED", "POSTGRES"], [
-        [s.name, "complete" if s.complete else "incomplete", f"{s.size / 1e6:.1f}MB",
-         ",".join(s.included) or "-", s.to_dict()["postgres_version"] or "-"] for s in sets]))
-    complete = sum(1 for s in sets if s.complete)
-    report.message = f"{len(sets)} set(s), {complete} complete, newest first"
+        [s.name, "future" if s.future else "complete" if s.complete else "incomplete",
+         f"{s.size / 1e6:.1f}MB", ",".join(s.included) or "-",
+         s.to_dict()["postgres_version"] or "-"] for s in sets]))
+    complete = sum(1 for s in sets if usable(s))
+    future = [s for s in sets if s.future]
+    report.warnings += [future_warning(s) for s in future]
+    report.message = (f"{len(sets)} set(s), {complete} complete" +
+                      (f", {len(future)} dated in the future" if future else "") +
+                      ", newest first")
     return report
