@@ -8,7 +8,6 @@ never through a shell; helm's environment is :func:`kestra_ops.adapters.childenv
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
@@ -83,6 +82,8 @@ def reads_command():
     ``run`` starts helm itself: an argument list (no shell) and :func:`childenv.for_helm` as its
     environment (pyhelm3 runs ``/bin/sh -c`` with all of ours). The errors raised are pyhelm3's,
     as ``Helm._read`` expects them."""
+    import asyncio  # here, not at the top: ~16 ms that lint and template never need
+
     from pyhelm3 import Command, errors
     from pyhelm3.command import CONNECTION_ERROR
 
