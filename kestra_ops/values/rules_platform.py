@@ -19,6 +19,21 @@ ISO_DURATION_RE = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d
 KESTRA_DEFAULT_GRACE = 300.0  # kestra.server.termination-grace-period defaults to 5m
 
 
+def valid_glob(entry) -> bool:
+    """A blacklist entry that is a usable plugin-type glob (dotted Java names, * and ?)."""
+    return isinstance(entry, str) and bool(GLOB_RE.match(entry)) and "**" not in entry
+
+
+def valid_blacklist_entries(entries) -> tuple[str, ...]:
+    """The entries of a ``kestra.plugins.blacklist`` value that are valid globs (none when it
+    is not a list): what a blacklist built from it may use. Outside dev the caller adds the
+    built-in minimum whatever this returns, and :func:`plugin_blacklist` makes every invalid
+    or missing entry an error, so an empty result never means "nothing is blacklisted"."""
+    if not isinstance(entries, list):
+        return ()
+    return tuple(dict.fromkeys(e for e in entries if valid_glob(e)))
+
+
 def plugin_blacklist(ctx: Context) -> Iterator[Hit]:
     path, entries = ctx.get_any(("kestra", "plugins", "blacklist"))
     if entries is MISSING or entries is None or entries == []:
@@ -32,7 +47,7 @@ def plugin_blacklist(ctx: Context) -> Iterator[Hit]:
         if not isinstance(entry, str):
             continue
         here = path + (i,)
-        if not GLOB_RE.match(entry) or "**" in entry:
+        if not valid_glob(entry):
             yield Hit("kestra/plugin-blacklist-glob", "error",
                       f"blacklist entry {entry!r} is not a valid plugin-type glob", here,
                       "dotted Java names with * or ?, e.g. io.kestra.plugin.docker.*")
@@ -42,8 +57,8 @@ def plugin_blacklist(ctx: Context) -> Iterator[Hit]:
             yield Hit("kestra/plugin-blacklist-typo", "error",
                       f"blacklist entry {entry!r} matches no plugin package", here,
                       f"did you mean {suggestion!r}?")
-    if ctx.strict and not any(isinstance(e, str) and fnmatch.fnmatchcase(DOCKER_PROBE, e)
-                              for e in entries):
+    if ctx.strict and not any(fnmatch.fnmatchcase(DOCKER_PROBE, e)
+                              for e in valid_blacklist_entries(entries)):
         yield Hit("kestra/plugin-blacklist-docker", "error",
                   f"io.kestra.plugin.docker.* is not blacklisted in {ctx.env or 'this file'}", path,
                   'add "io.kestra.plugin.docker.*" to kestra.plugins.blacklist')

@@ -152,3 +152,31 @@ def test_a_zip_export_is_a_target(tmp_path):
 def test_flow_text_ignores_line_endings_and_outer_blank_lines():
     assert flow_text("\nid: a\r\nnamespace: b\r\n\n") == flow_text("id: a\nnamespace: b")
     assert flow_text("id: a\n") != flow_text("id: b\n")
+
+
+@pytest.mark.parametrize("blacklist, rules", [
+    ('["io..kestra", "**", " io.kestra.plugin.docker.*"]',
+     ["kestra/plugin-blacklist-glob"] * 3 + ["kestra/plugin-blacklist-docker"]),
+    ("[]", ["kestra/plugin-blacklist-missing"]),
+    ("null", ["kestra/plugin-blacklist-missing"]),
+    ('"io.kestra.plugin.docker.*"', ["kestra/plugin-blacklist-glob"]),
+    ("[1, null]", ["kestra/plugin-blacklist-docker"] + ["kestra/plugin-blacklist-glob"] * 2),
+    ('["io.kestra.plugin.scripts.*"]', ["kestra/plugin-blacklist-docker"]),
+], ids=["invalid-globs", "empty", "null", "not-a-list", "not-strings", "no-docker"])
+def test_the_blacklist_fails_closed_outside_dev(tmp_path, blacklist, rules):
+    """Whatever the list says, production blacklists docker, and a wrong list is an error."""
+    (tmp_path / "v.yaml").write_text(f"kestra:\n  plugins:\n    blacklist: {blacklist}\n")
+    (tmp_path / "kestra-ops.yaml").write_text(
+        "environments:\n  dev: {values: [v.yaml]}\n  production: {values: [v.yaml]}\n")
+    config = load_config(tmp_path / "kestra-ops.yaml")
+    docker = parse_flow("id: d\nnamespace: company.team\ntasks:\n  - id: d\n"
+                        "    type: io.kestra.plugin.docker.Run\n", "d.yaml")
+    for env, severity in (("production", "error"), ("dev", "warning")):
+        black, notes = blacklist_for(config.environment(env))
+        assert black.patterns, env
+        if env == "production" or not black.origin.startswith("kestra.plugins"):
+            # dev keeps a valid list as it is (docker may be allowed there)
+            assert [f.rule for f in check_flows([docker], black)] == ["flows/blacklisted-type"]
+        wanted = [r for r in rules if env == "production" or r != "kestra/plugin-blacklist-docker"]
+        assert sorted(n.rule for n in notes) == sorted(wanted), (env, notes)
+        assert {n.severity for n in notes} <= {severity}, env

@@ -17,21 +17,19 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from kestra_ops.errors import InvalidInput
 from kestra_ops.values.findings import Finding, Report, json_path
+from kestra_ops.workflows.flows.files import FLOW_SUFFIXES, flow_entries  # noqa: F401
 from kestra_ops.workflows.flows.yamldoc import LocalFlow, Path_, parse_flow
-from kestra_ops.yamlio import MAX_BYTES, Location, YamlLoadError, decode_utf8, display_name
+from kestra_ops.yamlio import Location, YamlLoadError, decode_utf8, display_name
 
 DEFAULT_BLACKLIST = ("io.kestra.plugin.docker.*",)
 FLOW_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,99}$")  # Kestra's Flow.id constraint
 NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*$")  # our naming rule
 TASK_LISTS = ("tasks", "errors", "finally", "afterExecution", "then", "else", "default")
-FLOW_SUFFIXES = (".yml", ".yaml")
 
 
 @dataclass(frozen=True)
@@ -52,53 +50,17 @@ class Blacklist:
 
 # ---- reading ----------------------------------------------------------------------------------
 
-def _entries(target: Path) -> Iterator[tuple[str, bytes | None, str | None]]:
-    """(display name, bytes, problem) for every flow file of ``target``."""
-    shown = display_name(target)
-    if target.is_file() and target.suffix.lower() == ".zip":
-        try:
-            with zipfile.ZipFile(target) as zf:
-                for info in sorted(zf.infolist(), key=lambda i: i.filename):
-                    if info.is_dir() or not info.filename.lower().endswith(FLOW_SUFFIXES):
-                        continue
-                    name = f"{shown}!{info.filename}"
-                    if info.file_size > MAX_BYTES:
-                        yield name, None, (f"{info.file_size:,} bytes; flows are limited "
-                                           f"to {MAX_BYTES:,}")
-                        continue
-                    yield name, zf.read(info), None
-        except (zipfile.BadZipFile, OSError) as err:
-            raise InvalidInput(f"{shown}: not a readable ZIP archive ({err})") from None
-        return
-    if target.is_file():
-        files = [target]
-    elif target.is_dir():
-        files = sorted(p for p in target.rglob("*") if p.suffix.lower() in FLOW_SUFFIXES
-                       and p.is_file() and not any(part.startswith(".")
-                                                   for part in p.relative_to(target).parts))
-    else:
-        raise InvalidInput(f"{shown}: no such directory or file")
-    for path in files:
-        name = display_name(path)
-        try:
-            size = path.stat().st_size
-            if size > MAX_BYTES:
-                yield name, None, f"{size:,} bytes; flows are limited to {MAX_BYTES:,}"
-                continue
-            yield name, path.read_bytes(), None
-        except OSError as err:
-            yield name, None, f"cannot read: {err.strerror or err}"
-
-
 def read_flows(target: Path) -> tuple[list[LocalFlow], list[Finding]]:
-    """Every flow of ``target`` and the findings of files that could not be read as YAML."""
+    """Every flow of ``target`` and the findings of files that could not be read as YAML (or
+    were not read at all: a symlink leaving the directory, a FIFO; see :mod:`files`)."""
     flows, findings = [], []
-    for name, raw, problem in _entries(Path(target)):
-        if problem is not None:
-            findings.append(Finding("io/unreadable", "error", problem, "$", Location(name)))
+    for entry in flow_entries(Path(target)):
+        if entry.raw is None:
+            findings.append(Finding(entry.rule or "io/unreadable", "error", entry.problem or "",
+                                    "$", Location(entry.name)))
             continue
         try:
-            flows.append(parse_flow(decode_utf8(raw, name), name))
+            flows.append(parse_flow(decode_utf8(entry.raw, entry.name), entry.name))
         except YamlLoadError as err:
             findings.append(Finding(err.rule, "error", err.detail, "$", err.location, err.hint))
     return flows, findings
@@ -209,29 +171,55 @@ def check_flows(flows: list[LocalFlow], blacklist: Blacklist) -> list[Finding]:
 
 
 def blacklist_for(env=None) -> tuple[Blacklist, list[Finding]]:
-    """The environment's ``kestra.plugins.blacklist`` (merged values), else the default; with
-    warnings for entries the values rules find wrong (reported in full by values validate)."""
+    """The blacklist flows are checked against, and the findings about the list itself.
+
+    Without ``env``: :data:`DEFAULT_BLACKLIST`. With one, the valid globs of its merged
+    ``kestra.plugins.blacklist``; outside dev the built-in minimum (:data:`DEFAULT_BLACKLIST`)
+    is always added, whatever the list says, and a list that is missing, empty, not a list or
+    holds an invalid glob is an error (the values rules' findings, reused) that stops validate
+    and apply; in dev those findings are warnings and a list without one valid glob falls back
+    to the default. Fails closed: never an empty blacklist."""
     if env is None:
         return Blacklist(DEFAULT_BLACKLIST, "default blacklist"), []
     from kestra_ops.values.merge import load_layers
-    from kestra_ops.values.rules import GLOB_RE, Context
-    from kestra_ops.values.rules_platform import plugin_blacklist
+    from kestra_ops.values.rules import Context
+    from kestra_ops.values.rules_platform import plugin_blacklist, valid_blacklist_entries
 
     merged = load_layers(env.values_paths)
-    plugins = (merged.plain.get("kestra") or {}).get("plugins") or {}
-    entries = plugins.get("blacklist") if isinstance(plugins, dict) else None
-    findings = []
-    for hit in plugin_blacklist(Context(merged.plain, env.name)):
-        if hit.rule in ("kestra/plugin-blacklist-glob", "kestra/plugin-blacklist-typo",
-                        "kestra/plugin-blacklist-missing"):
-            findings.append(Finding(hit.rule, "warning", hit.message, json_path(hit.path),
-                                    merged.locate(hit.path), hit.hint))
-    if not isinstance(entries, list) or not entries:
-        return Blacklist(DEFAULT_BLACKLIST, f"default blacklist: none in the values of "
-                                            f"{env.name}"), findings
-    patterns = tuple(e for e in entries if isinstance(e, str) and GLOB_RE.match(e))
-    where = merged.locate(("kestra", "plugins", "blacklist"))
-    return Blacklist(patterns, f"kestra.plugins.blacklist, {where.file}:{where.line}"), findings
+    ctx = Context(merged.plain, env.name)
+    path, entries = ctx.get_any(("kestra", "plugins", "blacklist"))
+    severity = "error" if ctx.strict else "warning"
+    findings = [Finding(hit.rule, hit.severity if ctx.strict else "warning", hit.message,
+                        json_path(hit.path), merged.locate(hit.path), hit.hint)
+                for hit in plugin_blacklist(ctx)]
+    findings += [Finding("kestra/plugin-blacklist-glob", severity, message, json_path(where),
+                         merged.locate(where), "a list of plugin-type globs, e.g. "
+                         '["io.kestra.plugin.docker.*"]')
+                 for where, message in _malformed(path, entries)]
+    patterns = valid_blacklist_entries(entries)
+    if patterns:
+        where = merged.locate(path)
+        origin = f"kestra.plugins.blacklist, {where.file}:{where.line}"
+    else:
+        origin = f"default blacklist: no valid entry in the values of {env.name}"
+    if ctx.strict:
+        extra = tuple(p for p in DEFAULT_BLACKLIST if p not in patterns)
+        if patterns and extra:
+            origin += ", and the built-in minimum"
+        patterns += extra
+    return Blacklist(patterns or DEFAULT_BLACKLIST, origin), findings
+
+
+def _malformed(path: tuple, entries: Any) -> Iterator[tuple[tuple, str]]:
+    """What the chart's schema says of the list (flows do not run the schema)."""
+    from kestra_ops.values.rules import MISSING
+
+    if isinstance(entries, list):
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, str):
+                yield path + (i,), f"blacklist entry {i} is not a string"
+    elif entries is not None and entries is not MISSING:
+        yield path, "kestra.plugins.blacklist is not a list"
 
 
 @dataclass
