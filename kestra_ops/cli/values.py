@@ -14,16 +14,39 @@ def values() -> None:
     """Layered values: render an environment's values, validate values files."""
 
 
+RENDER_FORMATS = ("yaml", "json")
+
+
+def _render_output(ctx, param, value):
+    """-o/--output is the format (yaml, json), as everywhere. For one release a value that is
+    not a format name is still taken as the file to write (its old meaning), with a warning."""
+    if value is None or value in RENDER_FORMATS:
+        return value
+    from kestra_ops.output import ALIASES, format_names
+
+    if value in (*format_names(), *ALIASES):
+        raise click.BadParameter(f"{value!r}: values render prints {' or '.join(RENDER_FORMATS)}"
+                                 " (the values themselves, not a report)")
+    click.echo(f"warning: -o {value} is deprecated: -o/--output names the format "
+               f"({', '.join(RENDER_FORMATS)}); write to a file with -O/--out-file {value}",
+               err=True)
+    return Path(value)
+
+
 @values.command("render")
 @env_option()
 @click.option("-f", "--values", "extra", multiple=True, type=click.Path(path_type=Path),
               metavar="FILE", help="Extra values file layered on top (repeatable).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Set a value (Helm --set syntax: a.b.c=value, {a,b} for a list; repeatable).")
-@click.option("--out", "-o", "out", type=click.Path(path_type=Path), metavar="OUT",
-              help="Write to OUT (mode 0600 when it holds a secret) instead of stdout.")
+@click.option("--output", "-o", "fmt", metavar="[yaml|json]", callback=_render_output,
+              help="Output format: yaml (the default, comments kept) or json. (Not a report: "
+                   "the values themselves.)")
+@click.option("--out-file", "-O", "--out", "out", type=click.Path(path_type=Path),
+              metavar="FILE", help="Write to FILE (mode 0600, secrets kept) instead of stdout.")
 @pass_state
-def render_cmd(state, env: str, extra: tuple[Path, ...], sets: tuple[str, ...], out: Path | None):
+def render_cmd(state, env: str, extra: tuple[Path, ...], sets: tuple[str, ...],
+               fmt: str | Path | None, out: Path | None):
     """Merge an environment's values layers with Helm's rules and print or write the result.
 
     Layers come from kestra-ops.yaml (default: values/base.yaml then values/ENV.yaml), then
@@ -32,7 +55,11 @@ def render_cmd(state, env: str, extra: tuple[Path, ...], sets: tuple[str, ...], 
     """
     from kestra_ops.workflows.values import render_values
 
-    rendered = render_values(state.environment(env), extra, sets, out=out)
+    if isinstance(fmt, Path):  # the deprecated -o FILE
+        if out is not None:
+            raise click.UsageError("give the file once: -O/--out-file FILE (-o is the format)")
+        fmt, out = None, fmt
+    rendered = render_values(state.environment(env), extra, sets, out=out, fmt=fmt or "yaml")
     if rendered.written is None:
         click.echo(rendered.text, nl=False)
     if rendered.notice:

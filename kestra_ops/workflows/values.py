@@ -121,32 +121,61 @@ class Rendered:
 
 
 def render_values(env: Environment, extra: Iterable[Path] = (), sets: Iterable[str] = (), *,
-                  out: Path | None = None) -> Rendered:
-    """``values render``: for stdout (literal secrets masked), or written to ``out`` (the
-    secrets kept, mode 0600 when there are any, else 0644)."""
+                  out: Path | None = None, fmt: str = "yaml") -> Rendered:
+    """``values render``: YAML (comments kept) or JSON (``fmt``), for stdout (literal secrets
+    masked), or written to ``out`` (the secrets kept; mode 0600 always: rendered values may
+    hold a secret nobody marked). A place that cannot hold the file is :class:`InvalidInput`."""
+    if fmt not in ("yaml", "json"):
+        raise InvalidInput(f"values render prints yaml or json, not {fmt!r}")
     if out is None:
-        rendered = render(env, extra, sets, redact=True)
+        rendered = render(env, extra, sets, redact=True, fmt=fmt)
         if rendered.has_secrets:
             rendered.notice = (f"warning: {len(rendered.secret_paths)} plaintext secret(s) "
-                               "masked in this output; use --out FILE to write them (0600)")
+                               "masked in this output; use -O/--out-file FILE to write them "
+                               "(0600)")
         return rendered
+    _check_target(out)
     from kestra_ops.fileio import write_atomic
 
-    rendered = render(env, extra, sets)
-    write_atomic(out, rendered.text, secret=rendered.has_secrets)
-    mode = "0600, holds secrets" if rendered.has_secrets else "0644"
+    rendered = render(env, extra, sets, fmt=fmt)
+    try:
+        write_atomic(out, rendered.text, secret=True)
+    except OSError as err:
+        raise InvalidInput(f"--out-file {out}: cannot write: {err.strerror or err}") from None
+    held = ", holds secrets" if rendered.has_secrets else ""
     rendered.written = out
-    rendered.notice = f"wrote {out} ({mode}) from {' + '.join(rendered.merged.layers)}"
+    rendered.notice = f"wrote {out} (0600{held}) from {' + '.join(rendered.merged.layers)}"
     return rendered
 
 
-def render(env: Environment, extra: Iterable[Path] = (), sets: Iterable[str] = (), *,
-           redact: bool = False) -> Rendered:
-    """Merge the env's layers (+ extra files, + --set) into one YAML document."""
-    import copy
+def _check_target(out: Path) -> None:
+    """Refuse, before rendering, a file name that cannot take a rendered file: a directory,
+    anything but a regular file (a device, a FIFO), a folder that is a file."""
+    import os
+    import stat
 
+    try:
+        st = os.stat(out)
+    except FileNotFoundError:
+        parent = out.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if parent.exists() and not parent.is_dir():
+            raise InvalidInput(f"--out-file {out}: {parent} is not a directory") from None
+        return
+    except OSError as err:
+        raise InvalidInput(f"--out-file {out}: {err.strerror or err}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InvalidInput(f"--out-file {out}: is a directory (name a file in it)")
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidInput(f"--out-file {out}: not a regular file")
+
+
+def render(env: Environment, extra: Iterable[Path] = (), sets: Iterable[str] = (), *,
+           redact: bool = False, fmt: str = "yaml") -> Rendered:
+    """Merge the env's layers (+ extra files, + --set) into one YAML (or JSON) document."""
     from kestra_ops.redact import MASK, literal_secrets, mask_embedded
-    from kestra_ops.values.merge import load_layers
+    from kestra_ops.values.merge import copy_tree, load_layers
 
     merged = load_layers([*env.values_paths, *extra], sets)
     if merged.data is None:
@@ -154,7 +183,7 @@ def render(env: Environment, extra: Iterable[Path] = (), sets: Iterable[str] = (
     secrets = literal_secrets(merged.plain)
     data = merged.data
     if redact and secrets:
-        data = copy.deepcopy(data)
+        data = copy_tree(data)
         for path in secrets:
             node = data
             for part in path[:-1]:
@@ -163,7 +192,15 @@ def render(env: Environment, extra: Iterable[Path] = (), sets: Iterable[str] = (
             shown = mask_embedded(value) if isinstance(value, str) else value
             # a URL keeps all but its password; a value under a secret key goes entirely
             node[path[-1]] = shown if shown != value and _only_embedded(node, path) else MASK
-    return Rendered(merged, dump_yaml(data, header=_header(env, merged)), secrets)
+    if fmt == "json":
+        import json
+
+        from kestra_ops.yamlio import to_plain
+
+        text = json.dumps(to_plain(data), indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = dump_yaml(data, header=_header(env, merged))
+    return Rendered(merged, text, secrets)
 
 
 def _only_embedded(parent, path: tuple) -> bool:

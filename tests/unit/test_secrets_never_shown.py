@@ -45,7 +45,7 @@ def test_render_masks_on_stdout_and_writes_0600(tmp_path, monkeypatch):
     shown = CliRunner().invoke(cli, ["values", "render", "--env", "dev", *sets])
     assert shown.exit_code == 0 and SECRET not in shown.output and "******" in shown.output
     out = tmp_path / "rendered.yaml"
-    written = CliRunner().invoke(cli, ["values", "render", "--env", "dev", *sets, "-o", str(out)])
+    written = CliRunner().invoke(cli, ["values", "render", "--env", "dev", *sets, "-O", str(out)])
     assert written.exit_code == 0 and SECRET not in written.output
     assert SECRET in out.read_text() and (out.stat().st_mode & 0o777) == 0o600
 
