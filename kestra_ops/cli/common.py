@@ -60,8 +60,32 @@ def kube_version_option():
     from kestra_ops.defaults import DEFAULT_KUBE_VERSION
 
     return click.option("--kube-version", default=DEFAULT_KUBE_VERSION, show_default=True,
+                        callback=check_kube_version,
                         help="Kubernetes version whose API schemas the rendered manifests must "
-                             "match.")
+                             "match (MAJOR.MINOR[.PATCH], one of the bundled schema sets).")
+
+
+def check_kube_version(ctx, param, value):
+    """Click callback: a Kubernetes version that helm parses and whose API schemas are bundled
+    (kubernetes-validate's sets), refused before anything runs; the text is kept as given."""
+    import re
+
+    from kestra_ops.defaults import DEFAULT_KUBE_VERSION
+
+    if value is None or value == DEFAULT_KUBE_VERSION:
+        return value
+    m = re.fullmatch(r"v?([0-9]{1,3})\.([0-9]{1,3})(?:\.[0-9]{1,6})?", value)
+    from kubernetes_validate.utils import all_versions
+
+    known = sorted({tuple(int(n) for n in v.split(".")[:2]) for v in all_versions()})
+    span = f"{known[0][0]}.{known[0][1]} to {known[-1][0]}.{known[-1][1]}" if known else "none"
+    if not m:
+        raise click.BadParameter(f"{value!r} is not a Kubernetes version (MAJOR.MINOR[.PATCH], "
+                                 f"e.g. {DEFAULT_KUBE_VERSION})")
+    if (int(m[1]), int(m[2])) not in known:
+        raise click.BadParameter(f"{value!r}: no Kubernetes API schemas for {m[1]}.{m[2]} "
+                                 f"(bundled: {span})")
+    return value
 
 
 def helm_option():
