@@ -21,17 +21,18 @@ def plan(env: Environment, *, kube_version: str | None = None, helm: str | None 
     """Render, validate and lint ``env``'s chart; exit 0 all pass (warnings allowed), 1 a step
     failed, 2 a values file could not be read. ``progress`` mirrors each step as it ends."""
     from kestra_ops.defaults import DEFAULT_KUBE_VERSION
-    from kestra_ops.values.merge import load_layers
-    from kestra_ops.workflows.deploy.chart_lint import lint_chart
+    from kestra_ops.workflows.deploy.chart_lint import start_lint
     from kestra_ops.workflows.values import validate_env
 
     result = Report("plan", env.name, title=f"plan {env.name} (namespace {env.namespace}, "
                     f"release {env.release}, chart {env.chart})")
     rec = Recorder(result, progress)
+    # helm lint and helm template (read-only, offline) run while we render and validate; the
+    # chart lint step judges their outcome (or raises their error) as when it started them
+    pending = start_lint(env, kube_version=kube_version or DEFAULT_KUBE_VERSION, helm=helm)
     with rec.step("render") as step:
         try:  # the merge is what render writes; plan needs only its outcome, not the YAML text
-            merged = load_layers(env.values_paths)
-            step.detail = f"{' + '.join(merged.layers)} -> {len(merged.origins)} values"
+            step.detail = _rendered(env)
         except KestraOpsError as err:  # an unreadable layer (YamlLoadError) among them
             step.fail(str(err))
 
@@ -42,11 +43,12 @@ def plan(env: Environment, *, kube_version: str | None = None, helm: str | None 
                        f"{report.errors} error(s), {report.warnings} warning(s)")
         _mark(step, _status(report))
     if report.unreadable:
+        pending.wait()
         result.steps.append(Step("chart lint", SKIP, "values could not be read"))
         return _finish(result, env)
 
     with rec.step("chart lint") as step:
-        lint = lint_chart(env, kube_version=kube_version or DEFAULT_KUBE_VERSION, helm=helm)
+        lint = pending.result()
         result.findings.append(lint.report)
         kinds = ", ".join(sorted({m.doc.get("kind", "?") for m in lint.manifests}))
         step.detail = (f"{len(lint.manifests)} manifests ({kinds}) against Kubernetes "
@@ -54,6 +56,28 @@ def plan(env: Environment, *, kube_version: str | None = None, helm: str | None 
                        f"{lint.report.warnings} warning(s)")
         _mark(step, _status(lint.report))
     return _finish(result, env)
+
+
+def _rendered(env: Environment) -> str:
+    """The render step's outcome: the layers merged, and how many values they set. It derives
+    from the layers' bytes alone, so it is kept in the content-addressed cache (key: the layers'
+    paths and bytes, the values code and this file), as validation reports are: an unchanged
+    environment is not parsed again. An unreadable layer raises, and is never cached."""
+    from pathlib import Path
+
+    from kestra_ops import cache
+
+    paths = list(env.values_paths)
+    key = cache.content_key(("plan render",), [*paths, Path(__file__)])
+    hit = cache.get_json("plan-render", key)
+    if isinstance(hit, dict) and isinstance(hit.get("detail"), str):
+        return hit["detail"]
+    from kestra_ops.values.merge import load_layers
+
+    merged = load_layers(paths)
+    detail = f"{' + '.join(merged.layers)} -> {len(merged.origins)} values"
+    cache.put_json("plan-render", key, {"detail": detail})
+    return detail
 
 
 def _mark(step, status: str) -> None:

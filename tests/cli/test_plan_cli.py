@@ -133,3 +133,56 @@ def test_golden_normalisation_keeps_what_matters():
     assert [s["status"] for s in doc["steps"]] == ["pass"] * 3
     bad = json.loads((GOLDEN / "plan-unreadable.json").read_text())
     assert (bad["exit_code"], [s["status"] for s in bad["steps"]]) == (2, ["fail", "fail", "skip"])
+
+
+# --------------------------------------------------------------------------- speed (issue 12, item 17)
+
+def test_a_warm_plan_parses_no_values_and_imports_no_schema_validator(tmp_path):
+    """An unchanged environment's second plan reads its render summary, validation report and
+    Kubernetes schema verdicts from the cache (fails without them: ruamel parsed both layers
+    and kubernetes-validate was imported, ~0.3 s, on every run) and prints the same plan."""
+    code = (
+        "import sys\n"
+        "from kestra_ops.cli import main\n"
+        "sys.argv = ['kestra-ops', 'plan', '--env', 'production', '-o', 'json']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as stop:\n"
+        "    code = stop.code\n"
+        "print(code, 'ruamel.yaml' in sys.modules, 'kubernetes_validate' in sys.modules,"
+        " 'jsonschema' in sys.modules, file=sys.stderr)\n")
+    env = {**os.environ, "KESTRA_OPS_CACHE_DIR": str(tmp_path / "cache"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env.pop("KESTRA_OPS_NO_CACHE", None)
+
+    def run():
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              cwd=ROOT, env=env, check=False)
+        return normalised(proc.stdout, ROOT), proc.stderr.strip().splitlines()[-1]
+
+    cold_out, cold = run()
+    warm_out, warm = run()
+    assert cold == "0 True True True", cold
+    assert warm == "0 False False False", warm
+    assert warm_out == cold_out and json.loads(warm_out)["ok"] is True
+
+
+def test_plan_leaves_no_helm_running(tmp_path):
+    """helm lint and helm template start with the plan and run beside render and validate; the
+    plan waits for both, also when the chart lint is skipped."""
+    import threading
+
+    from kestra_ops.settings import load_config
+    from kestra_ops.workflows.plan import plan
+
+    for config, exit_code in ((ROOT / "kestra-ops.yaml", 0), (unreadable_project(tmp_path), 2)):
+        report = plan(load_config(config).environment("dev", environ={}))
+        assert report.exit_code == exit_code
+        assert not [t for t in threading.enumerate() if t.name == "kestra-ops-helm"]
+
+
+def test_plan_without_helm_fails_its_chart_lint_step_only():
+    result = CliRunner().invoke(cli, ["plan", "--env", "dev", "--helm", "/nonexistent/helm",
+                                      "-o", "json"])
+    assert result.exit_code == 1, result.output
+    assert "helm not found" in result.output and "Traceback" not in result.output

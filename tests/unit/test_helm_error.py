@@ -20,8 +20,8 @@ def result(stdout: str = "", stderr: str = "") -> HelmResult:
     # helm template, values refused by the chart's schema: the heading and the detail
     ("", "Error: values don't meet the specifications of the schema(s) in the following "
          "chart(s):\nkestra:\n- at '/datasources': missing property 'default'\n",
-     "values don't meet the specifications of the schema(s) in the following chart(s): "
-     "kestra: - at '/datasources': missing property 'default'"),
+     "values don't meet the specifications of the schema(s) in the following chart(s):; "
+     "kestra:; - at '/datasources': missing property 'default'"),
     # helm lint on a missing chart: the reason is on stdout, stderr has only the tally
     ("==> Linting /x\nError unable to check Chart.yaml file in chart: stat /x/Chart.yaml: no "
      "such file or directory\n\n", "Error: 1 chart(s) linted, 1 chart(s) failed\n",

@@ -64,15 +64,17 @@ class LintResult:
 
 
 def helm_error(result) -> str:
-    """helm's own error, on one line: stderr from its last ``Error:`` line on (a multi-line error
-    keeps its detail), else stdout's last ``Error`` line (helm lint prints its reason there),
-    else the last line of either; never the advice or the tally helm adds ("Use --debug flag to
-    render out invalid YAML", which hid "chart requires kubeVersion: ..."; "Error: 1 chart(s)
-    linted, 1 chart(s) failed")."""
+    """helm's own error, on one line: stderr from its last ``Error:`` line on (the adapter's
+    :func:`~kestra_ops.adapters.helm.error_line`: a multi-line error keeps its detail), else
+    stdout's last ``Error`` line (helm lint prints its reason there), else the last line of
+    either; never the advice or the tally helm adds ("Use --debug flag to render out invalid
+    YAML", which hid "chart requires kubeVersion: ..."; "Error: 1 chart(s) linted, 1 chart(s)
+    failed")."""
+    from kestra_ops.adapters.helm import error_line
+
     err, out = _lines(result.stderr), _lines(result.stdout)
-    starts = [i for i, line in enumerate(err) if HELM_ERROR.match(line)]
-    if starts:
-        return HELM_ERROR.sub("", " ".join(err[starts[-1]:]), count=1).strip() or "failed"
+    if any(line.startswith("Error:") for line in err):
+        return error_line("\n".join(err)) or "failed"
     errors = [line for line in out if HELM_ERROR.match(line)]
     if errors:
         return HELM_ERROR.sub("", errors[-1], count=1).strip() or "failed"
@@ -101,9 +103,82 @@ def lint_chart(env: Environment, *, kube_version: str = DEFAULT_KUBE_VERSION,
                helm=None) -> LintResult:
     """Lint ``env``'s chart with its values. ``helm``: a :class:`Helm`, a helm binary's path,
     or None."""
-    from kestra_ops import wiring
+    return start_lint(env, kube_version=kube_version, helm=helm).result()
 
-    helm = wiring.helm(env, helm=helm)
+
+def start_lint(env: Environment, *, kube_version: str = DEFAULT_KUBE_VERSION,
+               helm=None) -> "PendingLint":
+    """Start ``helm lint --strict`` and ``helm template`` of ``env``'s chart at once (each waits
+    for its own child process in a thread; helm reads the values files itself), for
+    :meth:`PendingLint.result` to judge. Never raises: an error (no helm) is raised by
+    ``result``, where :func:`lint_chart` raised it."""
+    return PendingLint(env, kube_version, helm)
+
+
+class PendingLint:
+    """helm lint and helm template running side by side (read-only, offline)."""
+
+    def __init__(self, env: Environment, kube_version: str, helm) -> None:
+        self.env, self.kube_version = env, kube_version
+        self._error: BaseException | None = None
+        try:
+            from kestra_ops import wiring
+
+            self._helm = wiring.helm(env, helm=helm)
+            getattr(self._helm, "executable", None)  # resolved here, not by two threads
+        except Exception as err:  # noqa: BLE001 - raised again by result()
+            self._error = err
+            return
+        chart, values = env.chart_path, list(env.values_paths)
+        self._lint = _Background(lambda: self._helm.lint(chart, values, strict=True,
+                                                         namespace=env.namespace))
+        self._template = _Background(lambda: self._helm.template(
+            chart, values, release=env.release, namespace=env.namespace,
+            kube_version=kube_version))
+
+    def wait(self) -> None:
+        """Let both helm runs end (their outcome unused): nothing outlives the command."""
+        if self._error is None:
+            self._lint.join()
+            self._template.join()
+
+    def result(self) -> LintResult:
+        if self._error is not None:
+            raise self._error
+        return _judge(self.env, self.kube_version, self._lint.result(), self._template.result())
+
+
+class _Background:
+    """``fn()`` in a daemon thread (a daemon: a Ctrl-C while it waits on helm leaves nothing
+    for the interpreter to join at exit); :meth:`result` returns its value or raises its
+    error."""
+
+    def __init__(self, fn) -> None:
+        import threading
+
+        self._value = self._error = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True,
+                                        name="kestra-ops-helm")
+        self._thread.start()
+
+    def _run(self, fn) -> None:
+        try:
+            self._value = fn()
+        except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
+            self._error = err
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _judge(env: Environment, kube_version: str, lint, rendered) -> LintResult:
+    """The findings of helm lint's and helm template's outcomes, then of the rendered objects."""
     chart = env.chart_path
     values = list(env.values_paths)
     report = Report(target=f"chart:{env.name}", env=env.name,
@@ -111,7 +186,6 @@ def lint_chart(env: Environment, *, kube_version: str = DEFAULT_KUBE_VERSION,
     result = LintResult(report, kube_version=kube_version)
     chart_file = str(chart / "Chart.yaml")
 
-    lint = helm.lint(chart, values, strict=True, namespace=env.namespace)
     for line in (lint.stdout + "\n" + lint.stderr).splitlines():
         m = HELM_LINE.match(line.strip())
         if m and m["level"] != "INFO":
@@ -123,8 +197,6 @@ def lint_chart(env: Environment, *, kube_version: str = DEFAULT_KUBE_VERSION,
         report.findings.append(Finding("helm/lint", "error", f"helm lint failed: {helm_error(lint)}",
                                        "$", Location(chart_file)))
 
-    rendered = helm.template(chart, values, release=env.release, namespace=env.namespace,
-                             kube_version=kube_version)
     if not rendered.ok:
         report.findings.append(Finding("helm/template", "error",
                                        f"helm template: {helm_error(rendered)}", "$",
