@@ -145,6 +145,7 @@ class PendingLint:
     def result(self) -> LintResult:
         if self._error is not None:
             raise self._error
+        _prepare()  # while helm still runs
         return _judge(self.env, self.kube_version, self._lint.result(), self._template.result())
 
 
@@ -175,6 +176,16 @@ class _Background:
         if self._error is not None:
             raise self._error
         return self._value
+
+
+def _prepare() -> None:
+    """What judging helm's outcome imports (PyYAML, the Kubernetes schema verdicts, our rules),
+    imported while the main thread would only wait for helm."""
+    import yaml  # noqa: F401
+
+    from kestra_ops.workflows.deploy import kube_schema, manifest_rules  # noqa: F401
+
+    kube_schema.installed()
 
 
 def _judge(env: Environment, kube_version: str, lint, rendered) -> LintResult:

@@ -20,6 +20,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+try:  # hashlib's own BLAKE2 without loading OpenSSL, as kestra_ops.cache does
+    from _blake2 import blake2b as _digest
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import blake2b as _digest
+
 from kestra_ops.values.findings import Finding
 
 KIND = "k8s-schema"
@@ -33,8 +38,9 @@ def kube_schema_findings(manifests: list, kube_version: str, chart: Path) -> lis
     from kestra_ops import cache
 
     findings = []
+    prefix = _key_prefix(kube_version)
     for manifest in manifests:
-        key = verdict_key(manifest.doc, kube_version)
+        key = verdict_key(manifest.doc, kube_version, prefix)
         verdict = cache.get_json(KIND, key) if key else None
         if not _well_formed(verdict):
             verdict = _validate(manifest.doc, kube_version)
@@ -83,18 +89,29 @@ def _well_formed(verdict: Any) -> bool:
             and all(type(p) in (str, int) for p in verdict["path"]))
 
 
-def verdict_key(doc: Any, kube_version: str) -> str | None:
+def verdict_key(doc: Any, kube_version: str, prefix: str | None = None) -> str | None:
     """The cache key of ``doc``'s verdict under ``kube_version``; None (do not cache) when the
-    object is not plain JSON or the validator's installation cannot be identified."""
+    object is not plain JSON or the validator's installation cannot be identified. ``prefix``:
+    :func:`_key_prefix` of ``kube_version``, computed once for many objects."""
+    prefix = prefix if prefix is not None else _key_prefix(kube_version)
+    if not prefix or not _plain(doc):
+        return None
+    digest = _digest(prefix.encode() + b"\0")
+    digest.update(json.dumps(doc, sort_keys=True, separators=(",", ":"),
+                             ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _key_prefix(kube_version: str) -> str:
+    """Everything but the object in a verdict's key (the cache's code fingerprint and working
+    folder, the Kubernetes version, the validator's installation, this file's bytes); "" when
+    the installation cannot be identified or this file read."""
     from kestra_ops import cache
 
-    if not _plain(doc):
-        return None
-    installed = _installed()
-    if installed is None:
-        return None
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return cache.content_key((KIND, "strict", kube_version, installed, text), [_CODE])
+    found = installed()
+    if found is None:
+        return ""
+    return cache.content_key((KIND, "strict", kube_version, found), [_CODE]) or ""
 
 
 def _plain(node: Any, depth: int = 0) -> bool:
@@ -112,7 +129,7 @@ def _plain(node: Any, depth: int = 0) -> bool:
 _INSTALLED: list = []
 
 
-def _installed() -> str | None:
+def installed() -> str | None:
     """The installed versions of the validator and what writes its messages, read from their
     distributions' metadata folder names (no import: that import is what a hit saves)."""
     if _INSTALLED:
