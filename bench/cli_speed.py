@@ -8,6 +8,10 @@ values/production.yaml` median wall <= 1.0 x `helm lint charts/kestra -f values/
 Commands are interleaved round-robin so machine noise hits all of them alike. The validate figure
 is given warm (the content-addressed report cache populated, as on a developer's machine or a
 re-run) and cold (--no-cache: parse and validate from scratch, as on a fresh CI machine).
+
+Then (issue 12, item 17) the same ratios as alternated pairs (each pair's ratio, the median shown):
+cold and warm validate against `helm lint` (<= 1.0 x), and a warm `plan --env production` against
+the `helm lint --strict` + `helm template` it runs (<= 1.5 x); a cold plan is shown without target.
 """
 
 from __future__ import annotations
@@ -71,7 +75,77 @@ def main() -> int:
         ratio = med[label] / med["helm lint"]
         print(f"values {label} / helm lint: {ratio:.2f} x (target <= 1.0: "
               f"{'met' if ratio <= 1.0 else 'MISSED'})")
+    validate_and_plan_pairs(kestra_ops, helm, args.runs)
     return 0
+
+
+# --------------------------------------------------------------- issue 12, item 17: alternated pairs
+
+def _wall(cmd: list[str], env: dict) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, check=False)
+    took = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"bench: {' '.join(cmd[:4])} failed ({proc.returncode}): "
+                 f"{proc.stderr.decode()[-300:]}")
+    return took
+
+
+def _pair_ratios(baseline: list[list[str]], ours: list[str], env: dict, pairs: int,
+                 warmup: int = 2) -> tuple[list[float], float, float]:
+    """Alternated (baseline, ours) pairs, the first ``warmup`` not counted; the baseline is the
+    sum of its commands' walls. Returns each pair's ratio ours / baseline and both medians (s)."""
+    ratios, base_walls, our_walls = [], [], []
+    for run in range(warmup + pairs):
+        if run % 2:  # alternate which side goes first, too
+            ours_wall = _wall(ours, env)
+            base_wall = sum(_wall(cmd, env) for cmd in baseline)
+        else:
+            base_wall = sum(_wall(cmd, env) for cmd in baseline)
+            ours_wall = _wall(ours, env)
+        if run >= warmup:
+            ratios.append(ours_wall / base_wall)
+            base_walls.append(base_wall)
+            our_walls.append(ours_wall)
+    return ratios, statistics.median(base_walls), statistics.median(our_walls)
+
+
+def validate_and_plan_pairs(kestra_ops: str, helm: str, pairs: int) -> None:
+    """Issue 12, item 17, as alternated pairs with the median ratio: cold and warm ``values
+    validate`` of the shipped production values against ``helm lint`` (targets <= 1.0 x), and a
+    warm ``plan --env production`` (validation report and Kubernetes schema verdicts cached)
+    against the two helm commands it runs, ``helm lint --strict`` + ``helm template`` (target
+    <= 1.5 x); a cold plan (nothing cached) is shown too, without a target."""
+    cache = tempfile.mkdtemp(prefix="kestra-ops-bench-")
+    warm = {**os.environ, "KESTRA_OPS_CACHE_DIR": cache}
+    warm.pop("KESTRA_OPS_NO_CACHE", None)
+    cold = {**warm, "KESTRA_OPS_NO_CACHE": "1"}
+    values = ["-f", "values/base.yaml", "-f", "values/production.yaml"]
+    lint = [helm, "lint", "charts/kestra", "-f", "values/production.yaml"]
+    plan_helm = [[helm, "lint", "charts/kestra", "--namespace", "hyperplane-kestra", *values,
+                  "--strict"],
+                 [helm, "template", "kestra", "charts/kestra", "--namespace", "hyperplane-kestra",
+                  *values, "--kube-version", "1.33.0"]]
+    validate = [kestra_ops, "values", "validate", "values/production.yaml"]
+    plan = [kestra_ops, "plan", "--env", "production", "-q"]
+    rows = [("values validate (cold, --no-cache)", [lint], [*validate[:3], "--no-cache",
+                                                             validate[3]], cold, 1.0),
+            ("values validate (warm)", [lint], validate, warm, 1.0),
+            ("plan --env production (warm)", plan_helm, plan, warm, 1.5),
+            ("plan --env production (cold)", plan_helm, plan, cold, None)]
+    print(f"alternated pairs (issue 12, item 17): {pairs} per row after 2 warm-up, "
+          "median ratio shown")
+    try:
+        for label, baseline, ours, env, target in rows:
+            ratios, base, mine = _pair_ratios(baseline, ours, env, pairs)
+            ratio = statistics.median(ratios)
+            verdict = ("" if target is None else
+                       f" (target <= {target}: {'met' if ratio <= target else 'MISSED'})")
+            against = "helm lint" if len(baseline) == 1 else "helm lint --strict + helm template"
+            print(f"  {label:36} {ratio:5.2f} x {against}{verdict}; medians {mine * 1000:.0f} "
+                  f"vs {base * 1000:.0f} ms; pairs {min(ratios):.2f}..{max(ratios):.2f}")
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 if __name__ == "__main__":
