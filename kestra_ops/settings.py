@@ -19,19 +19,18 @@ and a config file that carries one is refused.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from kestra_ops.defaults import (CONFIG_NAME, DEFAULT_CHART, DEFAULT_ENVS,
                                  DEFAULT_NAMESPACE, DEFAULT_RELEASE)
+from kestra_ops.config_schema import check_config, check_setting
 from kestra_ops.errors import ConfigError
 
 # Settable per environment; each has a KESTRA_OPS_<NAME> variable.
 FIELDS = ("namespace", "release", "context", "kestra_url", "minio_endpoint", "minio_bucket",
           "minio_secure", "chart", "minio_versioning", "minio_lifecycle_days")
-_SECRET_KEY = re.compile(r"(password|passwd|secret|token|access[_-]?key|credential)", re.I)
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,17 @@ class Environment:
     @property
     def values_paths(self) -> tuple[Path, ...]:
         return tuple(p if p.is_absolute() else self.root / p for p in self.values)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Settings that work but weaken the environment (shown by values validate --env)."""
+        out = []
+        if not self.minio_secure and self.name != "dev" and self.minio_endpoint \
+                and not str(self.minio_endpoint).startswith("https://"):
+            out.append(f"minio.secure is false for {self.name} "
+                       f"({self.sources.get('minio_secure', 'config')}): kestra-ops reaches "
+                       "MinIO over plain HTTP, so its keys and backups travel unencrypted")
+        return out
 
     @property
     def kubeconfig(self) -> str | None:
@@ -109,6 +119,10 @@ class Config:
                                   ("flag", (flags or {}).get(key))):
                 if value is not None:
                     merged[key], sources[key] = value, origin
+            if sources.get(key) in ("environment", "flag"):  # the file's are checked on load
+                where = (f"KESTRA_OPS_{key.upper()}" if sources[key] == "environment"
+                         else f"--{key.replace('_', '-')}")
+                check_setting(key, merged[key], where)
         values = section.get("values") or _flatten(self.defaults).get("values")
         if values is None:
             values = ["values/base.yaml", f"values/{name}.yaml"]
@@ -185,16 +199,8 @@ def load_config(path: Path | None = None, *, start: Path | None = None,
     if path is None:
         return Config(root=(start or Path.cwd()).resolve(), path=None, defaults={},
                       environments={name: {} for name in DEFAULT_ENVS})
-    data = _parse_config(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: the configuration must be a mapping")
-    unknown = set(data) - {"defaults", "environments"}
-    if unknown:
-        raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)} "
-                          "(expected 'defaults' and 'environments')")
-    envs = data.get("environments") or {}
-    if not isinstance(envs, dict) or not envs:
-        raise ConfigError(f"{path}: 'environments' must map environment names to settings")
+    data = _parse_config(path)  # checked by config_schema: keys, types, names, credentials
+    envs = data["environments"]
     return Config(root=path.parent.resolve(), path=path, defaults=data.get("defaults") or {},
                   environments=envs)
 
@@ -213,22 +219,15 @@ def _parse_config(path: Path) -> Any:
     key = cache.file_key("config", path.resolve(), raw)
     hit = cache.get_json("config", key)
     if isinstance(hit, dict) and "data" in hit:
-        return hit["data"]
+        try:  # checked again (the schema may be newer than the entry); lines come from a parse
+            check_config(path, hit["data"])
+            return hit["data"]
+        except ConfigError:
+            pass
     from kestra_ops.yamlio import decode_utf8, load_yaml_text, to_plain
 
     node = load_yaml_text(decode_utf8(raw, str(path)), str(path))
-    _refuse_credentials(path, node)
-    data = to_plain(node) if node is not None else {}
+    check_config(path, node)
+    data = to_plain(node)
     cache.put_json("config", key, {"data": data})
     return data
-
-
-def _refuse_credentials(path: Path, node: Any, trail: str = "") -> None:
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            where = f"{trail}.{key}" if trail else str(key)
-            if _SECRET_KEY.search(str(key)) and not isinstance(value, (Mapping, list)):
-                line = node.lc.key(key)[0] + 1 if hasattr(node, "lc") else 1
-                raise ConfigError(f"{path}:{line}: {where}: credentials do not belong in the "
-                                  "configuration file; use KESTRA_OPS_* variables or Secrets")
-            _refuse_credentials(path, value, where)

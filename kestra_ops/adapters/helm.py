@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from kestra_ops.adapters import childenv, helm_cli
-from kestra_ops.errors import Conflict, NotFound, OperationFailed, Unreachable
+from kestra_ops.errors import Conflict, InvalidInput, NotFound, OperationFailed, Unreachable
 
 GOOD_STATUSES = ("deployed", "superseded")
 PENDING_STATUSES = ("pending-install", "pending-upgrade", "pending-rollback")
@@ -120,6 +120,15 @@ def error_line(stderr: str) -> str:
     return text[len("Error:"):].strip()
 
 
+def _names(**names: str | None) -> None:
+    """The last guard of helm's argv: a release or namespace that is empty or starts with '-'
+    would be read by helm as a flag (settings refuse them first, as non-DNS labels)."""
+    for what, value in names.items():
+        if value is not None and (not str(value) or str(value).startswith("-")):
+            raise InvalidInput(f"{what} {str(value)!r} is not a valid name (it would reach helm "
+                               "as a flag)")
+
+
 class Helm:
     """Helm for one kube context. Building it runs nothing; the binary is resolved on first use."""
 
@@ -176,6 +185,11 @@ class Helm:
         from pyhelm3 import errors
 
         try:
+            _names(release=release, namespace=namespace)
+        except InvalidInput:
+            coro.close()
+            raise
+        try:
             return asyncio.run(coro)
         except errors.ReleaseNotFoundError:
             raise _not_found(release, namespace, revision) from None
@@ -220,6 +234,7 @@ class Helm:
     def lint(self, chart: Path | str, values_files: Sequence[Path | str], *,
              namespace: str = "default", strict: bool = True) -> helm_cli.HelmResult:
         """``helm lint [--strict]`` with the values files in order (no cluster needed)."""
+        _names(namespace=namespace)
         return helm_cli.lint(Path(chart), [Path(p) for p in values_files], strict=strict,
                              namespace=namespace, helm=self.executable)
 
@@ -227,6 +242,7 @@ class Helm:
                  namespace: str, kube_version: str | None = None) -> helm_cli.HelmResult:
         """``helm template`` with the values files in order: the rendered manifests on stdout
         (no cluster needed)."""
+        _names(release=release, namespace=namespace)
         return helm_cli.template(Path(chart), [Path(p) for p in values_files], release=release,
                                  namespace=namespace, kube_version=kube_version,
                                  helm=self.executable)
@@ -245,6 +261,7 @@ class Helm:
         the release (``pending-*``). helm is stopped ``grace`` seconds after its own timeout (twice
         its timeout with rollback-on-failure, which waits again while rolling back).
         """
+        _names(release=release, namespace=namespace)
         helm_timeout = go_duration(timeout)
         args = ["upgrade", release, str(chart), "--install", "--namespace", namespace,
                 "--timeout", helm_timeout, "--output", "json"]
@@ -284,6 +301,7 @@ class Helm:
                  force_conflicts: bool = False,
                  on_interrupt: Callable[[], None] | None = None) -> Revision:
         """``helm rollback RELEASE REVISION``; returns the new revision helm wrote."""
+        _names(release=release, namespace=namespace)
         args = ["rollback", release, str(int(revision)), "--namespace", namespace,
                 "--timeout", go_duration(timeout)]
         if wait:

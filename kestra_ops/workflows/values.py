@@ -90,7 +90,10 @@ def validate_report(config: Config, files: Iterable[Path], env: str | None = Non
         reports = [validate_env(environment, use_cache=use_cache)]
     else:
         raise InvalidInput("give FILE arguments or --env ENV")
-    return findings_report("values validate", env, reports)
+    report = findings_report("values validate", env, reports)
+    if environment is not None:  # its settings, too (minio.secure: false outside dev)
+        report.warnings.extend(environment.warnings)
+    return report
 
 
 def rules_report() -> results.Report:
