@@ -252,7 +252,11 @@ def database_url(given: str | None, *, environ: Mapping[str, str] | None = None,
         raise InvalidInput(f"no database: pass {what} or set {DATABASE_URL_VAR}",
                            hint="e.g. postgresql://kestra@kestra-postgres:5432/kestra with the "
                                 "password in PGPASSWORD or the URL")
-    url = DatabaseURL.parse(text)
+    try:
+        url = DatabaseURL.parse(text)
+    except ValueError:  # urlsplit: "Invalid IPv6 URL" and the like; the URL is never echoed
+        raise InvalidInput(f"database URL ({what} or {DATABASE_URL_VAR}): not a URL; expected "
+                           "postgresql://user[:password]@host[:port]/db") from None
     if url.password is None:
         password = resolver.value(DB_PASSWORD)
         if password:

@@ -178,3 +178,14 @@ def test_a_value_given_by_file_is_masked_in_outside_text_like_a_variable(tmp_pat
     line = f"connect failed for kestra:{VALUE}@db with key minio-Secret-5be0"
     masked = mask_line(line, secrets)
     assert VALUE not in masked and "minio-Secret-5be0" not in masked
+
+
+@pytest.mark.parametrize("text", ["postgresql://kestra:Zq9Secret@[bad/kestra",
+                                  "postgresql://[::1/kestra?password=Zq9Secret"])
+def test_a_database_url_that_is_not_a_url_is_invalid_input_never_echoed(text):
+    from kestra_ops.credentials import database_url
+    from kestra_ops.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as err:
+        database_url(text, environ={})
+    assert "Zq9Secret" not in str(err.value) and "not a URL" in str(err.value)
