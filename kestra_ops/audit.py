@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import getpass
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,9 @@ def log_change(root: Path, *, action: str, env: str, target: str, before: Any = 
     entry = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
              "user": _user(), "action": action, "env": env, "target": target,
              "before": before, "after": after, **extra}
-    path = root / "backups" / "changes.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry, default=str) + "\n")
+    from kestra_ops.fileio import append_private  # O_NOFOLLOW: never through a symlink
+
+    append_private(root / "backups" / "changes.jsonl", json.dumps(entry, default=str) + "\n")
     return entry
 
 

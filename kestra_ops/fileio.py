@@ -47,11 +47,22 @@ def write_atomic(path: Path | str, text: str, *, secret: bool = False) -> Path:
 
 
 def open_private(path: Path | str, flags: int):
-    """``os.open`` of a 0600 file with ``O_NOFOLLOW`` (a symlink is an OSError, ELOOP); its
-    folder is created 0700 when missing."""
+    """``os.open`` of a 0600 file with ``O_NOFOLLOW``: a symlink there is refused
+    (:class:`~kestra_ops.errors.InvalidInput`, exit 2), never written through; the folder is
+    created 0700 when missing."""
+    import errno
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, flags | os.O_CREAT | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        fd = os.open(path, flags | os.O_CREAT | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError as err:
+        if err.errno == errno.ELOOP or path.is_symlink():
+            from kestra_ops.errors import InvalidInput
+
+            raise InvalidInput(f"{path}: is a symbolic link; refusing to write through it "
+                               "(remove it)") from None
+        raise
     try:
         os.fchmod(fd, 0o600)
     except BaseException:

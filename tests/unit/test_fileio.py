@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from kestra_ops.errors import InvalidInput
 from kestra_ops.fileio import write_atomic
 
 
@@ -66,7 +67,7 @@ def test_append_private_refuses_a_symlink(tmp_path):
     link = tmp_path / "backups" / "changes.jsonl"
     link.parent.mkdir()
     link.symlink_to(target)
-    with pytest.raises(OSError):
+    with pytest.raises(InvalidInput, match="symbolic link"):
         append_private(link, "x\n")
     assert target.read_text() == ""
     path = tmp_path / "backups" / "other.jsonl"
@@ -82,8 +83,73 @@ def test_write_private_refuses_a_symlink(tmp_path):
     target.write_text("keep")
     link = tmp_path / "report.json"
     link.symlink_to(target)
-    with pytest.raises(OSError):
+    with pytest.raises(InvalidInput, match="symbolic link"):
         write_private(link, "x")
     assert target.read_text() == "keep"
     path = write_private(tmp_path / "r" / "report.json", "x")
     assert path.read_text() == "x" and path.stat().st_mode & 0o777 == 0o600
+
+
+# --------------------------------------------------------------------------- backups/ and exports
+
+def test_the_change_log_is_never_written_through_a_symlink(tmp_path):
+    from kestra_ops.audit import log_change
+
+    target = tmp_path / "elsewhere"
+    target.write_text("")
+    (tmp_path / "backups").mkdir()
+    (tmp_path / "backups" / "changes.jsonl").symlink_to(target)
+    with pytest.raises(InvalidInput, match="symbolic link"):
+        log_change(tmp_path, action="x", env="dev", target="y")
+    assert target.read_text() == ""
+
+
+def test_a_release_backup_is_never_written_through_a_symlink(tmp_path):
+    from kestra_ops.workflows.release.report import write_private as release_write
+
+    target = tmp_path / "elsewhere"
+    target.write_text("keep")
+    folder = tmp_path / "backups" / "releases" / "dev" / "stamp"
+    folder.mkdir(parents=True)
+    (folder / "configmap.yaml").symlink_to(target)
+    with pytest.raises(InvalidInput, match="symbolic link"):
+        release_write(folder / "configmap.yaml", "data")
+    assert target.read_text() == "keep"
+
+
+def test_a_symlink_in_the_config_backups_folder_is_neither_listed_nor_restored(tmp_path):
+    from kestra_ops.workflows.configmap import backups
+
+    live = {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "kestra-config", "namespace": "ns"}, "data": {"a": "b"}}
+    real = backups.write_backup(tmp_path, live, env="dev")
+    assert real.stat().st_mode & 0o777 == 0o600
+    planted = tmp_path / "planted.yaml"
+    planted.write_text(real.read_text())
+    link = backups.folder(tmp_path) / "kestra-config-20990101T000000Z.yaml"
+    link.symlink_to(planted)
+    assert [b.path for b in backups.list_backups(tmp_path)] == [real]
+    with pytest.raises(InvalidInput, match="symbolic link"):
+        backups.resolve(tmp_path, link.name)
+
+
+def test_exported_flows_are_0600_whatever_the_umask(tmp_path, umask):
+    import io
+    import zipfile
+
+    from kestra_ops.workflows.flows.remote import export
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("company.team.hello.yml", "id: hello\nnamespace: company.team\ntasks: []\n")
+
+    class Client:
+        def export_flows(self, namespace=None):
+            return buf.getvalue()
+
+    umask(0o022)
+    export(Client(), tmp_path / "export.zip")
+    assert (tmp_path / "export.zip").stat().st_mode & 0o777 == 0o600
+    export(Client(), tmp_path / "flows")
+    files = list((tmp_path / "flows").rglob("*.yaml"))
+    assert files and all(f.stat().st_mode & 0o777 == 0o600 for f in files)

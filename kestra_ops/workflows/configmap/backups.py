@@ -130,7 +130,7 @@ def list_backups(root: Path, env: str | None = None) -> list[BackupInfo]:
         return []
     for path in base.iterdir():
         m = _NAME.match(path.name)
-        if not m or not path.is_file():
+        if not m or path.is_symlink() or not path.is_file():  # a planted link is not ours
             continue
         info = _info(path, m)
         if env is None or info.env in (None, env):
@@ -143,7 +143,8 @@ def _info(path: Path, m: re.Match) -> BackupInfo:
     taken = datetime.datetime.strptime(m["stamp"], STAMP_FORMAT).replace(
         tzinfo=datetime.timezone.utc)
     stat = path.stat()
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, encoding="utf-8", errors="replace") as fh:
         head = fh.read(1024)
     h = _HEADER.search(head)
     return BackupInfo(path, path.name, taken, stat.st_size, h["env"] if h else None,
@@ -154,6 +155,9 @@ def resolve(root: Path, backup: str | os.PathLike) -> Path:
     """A backup named by path, or by file name in the backups folder."""
     given = Path(backup)
     for candidate in (given, folder(root) / given.name):
+        if candidate.parent.resolve() == folder(root).resolve() and candidate.is_symlink():
+            raise InvalidInput(f"{candidate}: is a symbolic link in the backups folder; "
+                               "refusing to restore through it")
         if candidate.is_file():
             return candidate
     raise InvalidInput(f"backup {str(backup)!r} not found (neither a file nor in "

@@ -9,6 +9,7 @@ Kestra splits them on ``---`` (validate on ``\\n---`` lines, namespace sync and 
 from __future__ import annotations
 
 import io
+import os
 import re
 import zipfile
 from dataclasses import dataclass
@@ -172,7 +173,11 @@ def export(client, to: Path, namespace: str | None = None) -> ExportResult:
         if namespace and len(entries) != len(read_zip(data)):
             data = _zip(entries)
         to.parent.mkdir(parents=True, exist_ok=True)
-        to.write_bytes(data)
+        fd = os.open(to, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0),
+                     0o600)  # exported flows may hold secrets: 0600, never through a symlink
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            fh.write(data)
         return ExportResult(str(to), len(entries), "zip", [str(to)], [])
     if to.exists() and not to.is_dir():
         raise InvalidInput(f"{to}: not a directory (name a directory, or a FILE.zip)")
@@ -184,7 +189,7 @@ def export(client, to: Path, namespace: str | None = None) -> ExportResult:
             skipped.append(f"{name}: no usable namespace/id for a file name")
             continue
         path = to / ns / f"{fid}.yaml"
-        write_atomic(path, source if source.endswith("\n") else source + "\n")
+        write_atomic(path, source if source.endswith("\n") else source + "\n", secret=True)
         files.append(str(path))
     return ExportResult(str(to), len(files), "directory", files, skipped)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,13 +107,11 @@ class ReleaseReport:
 
 
 def write_private(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` with mode 0600 (values and application.yml may hold secrets)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(path, 0o600)
-    return path
+    """Write ``text`` to ``path`` with mode 0600 (values and application.yml may hold secrets),
+    never through a symlink (O_NOFOLLOW)."""
+    from kestra_ops.fileio import write_private as write
+
+    return write(path, text)
 
 
 def store(report: Report, folder: Path, env, *, storage=None) -> None:
