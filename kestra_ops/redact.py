@@ -38,11 +38,26 @@ def is_placeholder(value: Any) -> bool:
 
 # an environment variable's name that says it holds a secret (extraEnv: DB_PASS, STRIPE_KEY...)
 _SECRET_ENV_NAME = re.compile(r"PASS|PWD|SECRET|TOKEN|KEY|CREDENTIAL", re.I)
-# secrets inside a string: a URL's user:PASSWORD@ (postgresql://, jdbc:postgresql://, https://)
-_IN_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/?#@:]*:(?P<value>[^\s/?#@]+)@")
+# secrets inside a string: a URL's user:PASSWORD@ (postgresql://, jdbc:postgresql://, https://),
+# up to the last '@' of the authority (urlsplit's reading: a raw '@' in the password too)
+_IN_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/?#@:]*:(?P<value>[^\s/?#]+)@"
+                     r"(?=[^\s/?#@]*(?:[/?#\s]|$))")
 # ... and KEY=VALUE / KEY: VALUE pairs whose key says secret: a URL's ?password=, a JDBC
 # ;password=, -Dx.keyStorePassword=, a conninfo's password=, an embedded YAML's password:
-_IN_PAIR = re.compile(r"(?P<key>[\w.-]+)[ \t]*(?:=|:(?!//))[ \t]*[\"']?(?P<value>[^\s,;&?#\"'}\]]+)")
+_IN_PAIR = re.compile(r"(?P<pre>^|[\s?&;,{(\[\"'])(?P<key>[\w.-]+)[\"']?[ \t]*(?:=|:(?!//))[ \t]*"
+                      r"(?P<quote>[\"']?)")
+_REFERENCE_VALUE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_.-]*\}[,;}\])]*$")  # ${VAR}, ${VAR}},
+_QUERY_END = re.compile(r"[\s&;#]")  # after ?key= / &key= / ;key=: the next parameter
+_WORD_END = re.compile(r"\s")  # elsewhere (-Dkey=, conninfo, YAML): the next blank
+
+
+def _value_end(text: str, m: re.Match) -> int:
+    start = m.end()
+    if m["quote"]:
+        end = text.find(m["quote"], start)
+        return len(text) if end < 0 else end
+    stop = (_QUERY_END if m["pre"] in ("?", "&", ";") else _WORD_END).search(text, start)
+    return stop.start() if stop else len(text)
 
 
 def is_secret_env_name(name: Any) -> bool:
@@ -63,17 +78,28 @@ def secret_spans(text: str) -> list[tuple[int, int]]:
     for m in _IN_PAIR.finditer(text):
         key = m["key"].rsplit(".", 1)[-1]  # -Djavax.net.ssl.keyStorePassword: the last part
         key = key[2:] if key.startswith("-D") else key.lstrip("-")
-        if is_secret_key(key) and not m["value"].startswith("${"):
-            spans.append(m.span("value"))
-    return sorted(set(spans))
+        end = _value_end(text, m)
+        value = text[m.end():end]
+        if value and is_secret_key(key) and not _REFERENCE_VALUE.match(value):
+            spans.append((m.end(), end))
+    return _merged(spans)
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping spans as one (a URL's password that is also a pair's value)."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(set(spans)):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def mask_embedded(text: str) -> str:
     """``text`` with every secret inside it (:func:`secret_spans`) replaced by :data:`MASK`."""
     out, last = [], 0
     for start, end in secret_spans(text):
-        if start < last:
-            continue
         out += [text[last:start], MASK]
         last = end
     return "".join(out) + text[last:] if out else text
