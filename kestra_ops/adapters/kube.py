@@ -30,26 +30,11 @@ _WRITES = ("create_", "replace_", "patch_")
 class Kube:
     def __init__(self, *, context: str | None = None, kubeconfig: str | None = None,
                  namespace: str):
-        from kubernetes import client, config
-        from kubernetes.config.config_exception import ConfigException
+        from kubernetes import client
 
         self.namespace = namespace
         self.context = context
-        try:
-            if kubeconfig is None and not os.environ.get("KUBECONFIG") and context is None \
-                    and os.environ.get("KUBERNETES_SERVICE_HOST"):
-                configuration = client.Configuration()
-                config.load_incluster_config(client_configuration=configuration)
-                self.source = "in-cluster"
-            else:
-                configuration = client.Configuration()
-                # the client reads $KUBECONFIG once, at import: read it again for every connection
-                kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or None
-                config.load_kube_config(config_file=kubeconfig, context=context,
-                                        client_configuration=configuration)
-                self.source = f"kubeconfig context {context or '(current)'}"
-        except (ConfigException, OSError) as err:
-            raise InvalidInput(f"cannot load Kubernetes configuration: {err}") from None
+        configuration, self.source = load_configuration(context=context, kubeconfig=kubeconfig)
         configuration.retries = 1
         self.host = configuration.host
         self.api_client = client.ApiClient(configuration)
@@ -119,8 +104,68 @@ def _reason(err) -> str:
         return str(err.reason)
 
 
+def _in_cluster(context: str | None, kubeconfig: str | None) -> bool:
+    return (kubeconfig is None and not os.environ.get("KUBECONFIG") and context is None
+            and bool(os.environ.get("KUBERNETES_SERVICE_HOST")))
+
+
+def load_configuration(*, context: str | None = None, kubeconfig: str | None = None):
+    """(the client's Configuration, where it came from): in-cluster (no kubeconfig, KUBECONFIG
+    or context, and a pod's service host), else the kubeconfig (``kubeconfig``, else
+    $KUBECONFIG, else ~/.kube/config) and its ``context``. No usable configuration is invalid
+    input (:class:`InvalidInput`, exit 2) naming the file and the context: no kubeconfig
+    file, an unknown context, a file that does not parse."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    configuration = client.Configuration()
+    if _in_cluster(context, kubeconfig):
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except (ConfigException, OSError) as err:
+            raise InvalidInput(f"cannot load the in-cluster Kubernetes configuration: {err}",
+                               hint=_HINT) from None
+        return configuration, "in-cluster"
+    # the client reads $KUBECONFIG once, at import: read it again for every connection
+    given = kubeconfig or os.environ.get("KUBECONFIG") or None
+    _require_files(kubeconfig)
+    try:
+        config.load_kube_config(config_file=given, context=context,
+                                client_configuration=configuration)
+    except (ConfigException, OSError, ValueError, TypeError, AttributeError) as err:
+        where = given or os.path.expanduser("~/.kube/config")
+        about = f" (context {context})" if context else ""
+        raise InvalidInput(f"cannot load Kubernetes configuration from {where}{about}: {err}",
+                           hint=_HINT) from None
+    return configuration, f"kubeconfig context {context or '(current)'}"
+
+
+_HINT = ("point KUBECONFIG (or kubeconfig in kestra-ops.yaml / KESTRA_OPS_KUBECONFIG) at a "
+         "kubeconfig, and context at one of its contexts (KESTRA_OPS_CONTEXT)")
+
+
+def _require_files(kubeconfig: str | None) -> None:
+    """A kubeconfig that does not exist is named, not "Invalid kube-config file"."""
+    given = kubeconfig or os.environ.get("KUBECONFIG") or None
+    origin = ("KESTRA_OPS_KUBECONFIG" if kubeconfig else "KUBECONFIG" if given else
+              "the default; KUBECONFIG is not set")
+    paths = [p for p in (given or os.path.expanduser("~/.kube/config")).split(os.pathsep) if p]
+    if not any(os.path.isfile(p) for p in paths):
+        raise InvalidInput(f"no kubeconfig: {os.pathsep.join(paths) or repr(given)} ({origin}) "
+                           "does not exist, and this is not a pod (no in-cluster "
+                           "configuration)", hint=_HINT)
+
+
+def require_config(env) -> None:
+    """Refuse (:class:`InvalidInput`, exit 2) before anything runs when ``env`` has no usable
+    Kubernetes configuration: commands that need the cluster (and helm, which reads the same
+    kubeconfig) fail as invalid input, not as a failed check."""
+    load_configuration(context=env.context, kubeconfig=getattr(env, "kubeconfig", None))
+
+
 def connect(env) -> Kube:
     """A :class:`Kube` for an environment (its context, namespace, and kubeconfig:
-    :attr:`kestra_ops.settings.Environment.kubeconfig`)."""
+    :attr:`kestra_ops.settings.Environment.kubeconfig`); no usable configuration is
+    :class:`InvalidInput` (exit 2) naming the file and context."""
     return Kube(context=env.context, kubeconfig=getattr(env, "kubeconfig", None),
                 namespace=env.namespace)

@@ -2,11 +2,19 @@
 
 Exit codes: 0 success; 1 a check or operation failed; 2 invalid input or usage;
 3 changes found (commands with --detailed-exitcode); 130 interrupted.
+
+The edge, once for every command: a typed error is one line and its exit code; Ctrl-C is
+"interrupted", exit 130, and once the command is over (its result printed, or the first Ctrl-C
+handled) a further Ctrl-C ends the process at once with 130 (no traceback from threads still
+being joined, never a death by SIGINT); a reader that left (``| head -1``: EPIPE on stdout) is
+not a failure: exit 0, or the exit code of the report being printed.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import sys
 
 import click
@@ -101,30 +109,47 @@ class KestraOpsGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def make_context(self, *args, **kwargs):
+        try:  # `kestra-ops --help | head -1`: the top-level help and version are written here
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:
+            if not reader_left():
+                raise
+            raise click.exceptions.Exit(0) from None
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except KestraOpsError as err:
-            click.echo(f"error: {err}", err=True)
+            say(f"error: {err}")
             if err.hint:
-                click.echo(f"hint: {err.hint}", err=True)
+                say(f"hint: {err.hint}")
             ctx.exit(err.exit_code)
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            _Edge.finishing = True  # the command is over: a second Ctrl-C ends it at once
+            say("interrupted")
             ctx.exit(EXIT_INTERRUPTED)
-        except BrokenPipeError:  # `kestra-ops values render | head`: the reader left, not a bug
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            ctx.exit(EXIT_FAILED)
+        except BrokenPipeError as err:  # `kestra-ops values render | head`: the reader left
+            if reader_left():
+                ctx.exit(0)
+            self._internal(ctx, err)  # a pipe to a child process (pg_restore...): a failure
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Exception as err:  # noqa: BLE001 - the one place that turns bugs into a line
-            state = ctx.find_object(State)
-            if state is not None and state.debug:
-                raise
-            click.echo(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the "
-                       "traceback)", err=True)
-            ctx.exit(EXIT_FAILED)
+            if _after_interrupt(err):  # e.g. a lock left half-released by a second Ctrl-C
+                _Edge.finishing = True
+                say("interrupted")
+                ctx.exit(EXIT_INTERRUPTED)
+            self._internal(ctx, err)
+
+    @staticmethod
+    def _internal(ctx: click.Context, err: Exception) -> None:
+        state = ctx.find_object(State)
+        if state is not None and state.debug:
+            raise err
+        say(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the "
+            "traceback)")
+        ctx.exit(EXIT_FAILED)
 
 
 @click.group(cls=KestraOpsGroup, context_settings=CONTEXT_SETTINGS)
@@ -143,9 +168,136 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     ctx.obj = State(config_path, debug)
 
 
+def _after_interrupt(err: BaseException) -> bool:
+    """``err`` was raised while a Ctrl-C was being handled (a KeyboardInterrupt in its context
+    chain): the consequence of the interrupt, not a bug."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def say(line: str) -> None:
+    """One line on stderr; a stderr nobody reads any more (``2>&1 | head``) changes nothing
+    (the exit code stays the command's)."""
+    try:
+        click.echo(line, err=True)
+    except BrokenPipeError:
+        reader_left()
+
+
+def reader_left() -> bool:
+    """After an EPIPE: True when stdout (or stderr) is a pipe whose reader is gone; each such
+    stream is pointed at /dev/null, so what is still buffered is dropped quietly. False when
+    neither is: the broken pipe was another one (a child process's), a real failure."""
+    gone = False
+    for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
+        if _peer_gone(fd):
+            _to_devnull(stream, fd)
+            gone = True
+    return gone
+
+
+def _peer_gone(fd: int) -> bool:
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _to_devnull(stream, fd: int) -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+class _Edge:
+    finishing = False  # the command is over: a Ctrl-C now ends the process at once
+
+
+def _on_sigint(signum, frame) -> None:
+    """Python's own behaviour (KeyboardInterrupt) while the command runs, so workflows stop
+    cleanly and say where; once it is over, exit 130 at once (threads still being joined at
+    exit, the report already printed)."""
+    if _Edge.finishing:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001 - a reentrant or broken flush: exit anyway
+                pass
+        os._exit(EXIT_INTERRUPTED)
+    raise KeyboardInterrupt
+
+
+def _run() -> int:
+    """The command's exit code (click's own ``Abort``, ``UsageError`` and ``Exit`` handled here,
+    so that a Ctrl-C is 130 wherever it lands, never click's "Aborted!", exit 1)."""
+    try:
+        rv = cli.main(prog_name="kestra-ops", standalone_mode=False)
+    except click.exceptions.Abort as err:
+        if isinstance(err.__cause__ or err.__context__, KeyboardInterrupt):
+            _Edge.finishing = True
+            say("interrupted")
+            return EXIT_INTERRUPTED
+        say("Aborted!")
+        return EXIT_FAILED
+    except click.ClickException as err:
+        try:
+            err.show()
+        except BrokenPipeError:
+            reader_left()
+        return err.exit_code
+    except KeyboardInterrupt:  # raised outside a command (during parsing)
+        _Edge.finishing = True
+        say("interrupted")
+        return EXIT_INTERRUPTED
+    return rv if isinstance(rv, int) else 0
+
+
+def _flush() -> None:
+    """Flush stdout and stderr now (a reader that left makes it /dev/null), so the interpreter's
+    own flush at exit cannot fail (it would print a traceback and exit 120)."""
+    for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
+        try:
+            stream.flush()
+        except OSError as err:
+            if err.errno in (errno.EPIPE, errno.EINVAL) or _peer_gone(fd):
+                _to_devnull(stream, fd)
+                try:
+                    stream.flush()
+                except OSError:
+                    pass
+
+
 def main() -> None:
     try:
-        cli.main(prog_name="kestra-ops")
-    except KeyboardInterrupt:  # raised outside a command (during parsing)
-        click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        signal.signal(signal.SIGINT, _on_sigint)
+    except (ValueError, OSError):  # not the main thread of the main interpreter
+        pass
+    else:
+        import atexit
+
+        # registered first, so it runs last: the threads are joined by then, and the rest of
+        # the interpreter's teardown restores SIGINT's default action (death by signal, -2)
+        atexit.register(signal.signal, signal.SIGINT, signal.SIG_IGN)
+    try:
+        try:
+            code = _run()
+        except KeyboardInterrupt:  # a second Ctrl-C while the first was being reported
+            _Edge.finishing = True
+            code = EXIT_INTERRUPTED
+        _Edge.finishing = True
+        _flush()
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    sys.exit(code)

@@ -31,12 +31,20 @@ def output_option(*legacy: str, default: str = "text"):
 
 
 def emit(report, output: str, *, quiet: bool = False) -> None:
-    """Print ``report`` in ``output`` format on stdout and exit with its exit code."""
+    """Print ``report`` in ``output`` format on stdout and exit with its exit code (also when
+    the reader of stdout left before the end: ``| head -1``)."""
     from kestra_ops.output import render
 
     text = render(report, output, color=output == "text" and color(), quiet=quiet)
     if text:
-        click.echo(text)
+        try:
+            click.echo(text)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `| head -1`: the reader left; the verdict is still the report's
+            from kestra_ops.cli import reader_left
+
+            if not reader_left():
+                raise
     click.get_current_context().exit(report.exit_code)
 
 

@@ -198,6 +198,10 @@ def run_check(env: Environment, *, only: str | list[str] | None = None,
     ids = select(only)
     if timeout <= 0:
         raise InvalidInput("--timeout-per-check must be positive")
+    if kube is None and any({"kube", "helm"} & set(c.needs) for c in registry.select(ids)):
+        from kestra_ops.adapters.kube import require_config
+
+        require_config(env)  # no kubeconfig is invalid input (exit 2), not a failed item
     started = time.perf_counter()
     report = CheckReport(env.name, env.namespace)
     shared = Connections(env, kube=kube, kestra_url=kestra_url, insecure=insecure)

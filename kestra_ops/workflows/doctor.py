@@ -189,7 +189,9 @@ def run_doctor(env: Environment, *, kestra_url: str | None = None, insecure: boo
     owned = kube is None
     if kube is None:
         from kestra_ops import wiring
+        from kestra_ops.adapters.kube import require_config
 
+        require_config(env)  # no kubeconfig is invalid input (exit 2), not a "not checked"
         try:
             kube = wiring.kube(env)
         except KestraOpsError as err:

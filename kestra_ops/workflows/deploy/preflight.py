@@ -272,6 +272,10 @@ def run_preflight(env: Environment, *, kube=None, progress=None, check_bucket: b
     failed check: each ends as a :class:`Check` among the report's items. Exit 0 when none
     fails (warnings allowed), 1 otherwise. ``helm``: a :class:`Helm`, a helm binary's path or
     None."""
+    if kube is None:  # no kubeconfig is invalid input (exit 2), not a failed check
+        from kestra_ops.adapters.kube import require_config
+
+        require_config(env)
     result = Report("preflight", env.name, items_key="checks",
                     title=f"preflight {env.name} (namespace {env.namespace}, release "
                           f"{env.release}, context {env.context or '(current)'})")

@@ -142,7 +142,11 @@ def release_history(env: Environment, *, helm=None) -> History:
 
 
 def history_report(env: Environment, *, helm=None) -> Report:
-    """``kestra-ops history``: :func:`release_history` as a report."""
+    """``kestra-ops history``: :func:`release_history` as a report (no kubeconfig for helm:
+    :class:`InvalidInput`, exit 2)."""
+    from kestra_ops.adapters.kube import require_config
+
+    require_config(env)
     return release_history(env, helm=helm).to_report()
 
 
@@ -191,6 +195,10 @@ def rollback(env: Environment, *, to: int | None = None, timeout: str = "10m",
     durations.parse(timeout)  # a bad --timeout is refused before anything else
     from kestra_ops import wiring
 
+    if kube is None:  # no kubeconfig: invalid input (exit 2), before helm is asked anything
+        from kestra_ops.adapters.kube import require_config
+
+        require_config(env)
     helm = wiring.helm(env, helm=helm)
     rec = Recorder(Report("rollback", env.name), progress)
     if on_interrupt is None:

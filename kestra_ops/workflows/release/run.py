@@ -51,24 +51,29 @@ def release(env: Environment, *, timeout: str = "10m", check_timeout: str = "5m"
     rec = Recorder(report.result, progress)
     rec.info(f"release {env.name}: release {env.release} in {env.namespace}")
     folder = Path(env.root) / "backups" / "releases" / env.name / report.started
-    helm = wiring.helm(env, helm=helm)
     own_kube = kube is None
     opts = dict(timeout=timeout, check_seconds=check_seconds, rollback=rollback,
                 rollback_timeout=rollback_timeout or timeout, skip_backup=skip_backup,
                 repair=repair, confirm=confirm, kestra_url=kestra_url, insecure=insecure,
                 check_bucket=check_bucket, folder=folder)
     try:
+        helm = wiring.helm(env, helm=helm)
         rendered = _lint(env, rec, report, helm)
         if rendered is not None:
             if own_kube:
                 kube = wiring.kube(env)
             _locked(env, rec, report, kube, helm, rendered=rendered, **opts)
     except KeyboardInterrupt:
-        _interrupted(report, "before the deploy lock was taken")
+        _interrupted(report, _between(report))
+        if not _locked_yet(report):
+            report.message += "; nothing was changed"
     except InvalidInput as err:  # no terminal to confirm on, and no --yes
         report.outcome, report.message = "refused", str(err)
     except KestraOpsError as err:
-        report.outcome, report.message = "failed", f"{rec.current or 'release'}: {err}"
+        report.outcome, report.stopped_at = "failed", _failed_at(rec, report)
+        report.message = f"failed at {report.stopped_at}: {err}"
+        if not _locked_yet(report):
+            report.message += "; nothing was changed"
     finally:
         if own_kube and kube is not None:
             kube.close()
@@ -102,7 +107,29 @@ def _interrupted(report: ReleaseReport, where: str) -> None:
     report.outcome = "interrupted"
     stopped = next((s.name for s in reversed(report.steps) if s.status == INTERRUPTED), None)
     report.stopped_at = stopped or where
-    report.message = f"interrupted at {report.stopped_at}"
+    between = stopped is None and where.startswith("after ")  # between two steps
+    report.message = f"interrupted {'' if between else 'at '}{report.stopped_at}"
+
+
+def _between(report: ReleaseReport) -> str:
+    """Where a Ctrl-C outside any step came: "the start", or after the last step that ended."""
+    return f"after {report.steps[-1].name}" if report.steps else "the start"
+
+
+def _failed_at(rec, report: ReleaseReport) -> str:
+    """The step a failure stopped: the running one, else the last failed one, else where the
+    release was between steps."""
+    if rec.current:
+        return rec.current
+    failed = next((s.name for s in reversed(report.steps) if s.status == FAIL), None)
+    return failed or _between(report)
+
+
+def _locked_yet(report: ReleaseReport) -> bool:
+    """The deploy lock was taken (so something may have changed after it); before it, nothing
+    the release does changes the cluster."""
+    return any(s.name == "take the deploy lock" and s.status not in (FAIL, INTERRUPTED)
+               for s in report.steps)
 
 
 def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_seconds, rollback,
