@@ -190,15 +190,15 @@ def say(line: str) -> None:
 
 
 def reader_left() -> bool:
-    """After an EPIPE: True when stdout (or stderr) is a pipe whose reader is gone; each such
-    stream is pointed at /dev/null, so what is still buffered is dropped quietly. False when
-    neither is: the broken pipe was another one (a child process's), a real failure."""
-    gone = False
+    """After an EPIPE: True when stdout is a pipe whose reader is gone (the result's reader
+    left: not a failure). Stdout and stderr, when gone, are pointed at /dev/null, so what is
+    still buffered is dropped quietly. False otherwise: the broken pipe was another one (a
+    child process's, or stderr alone while the command still had work to do), a failure."""
+    gone = {fd: _peer_gone(fd) for fd in (1, 2)}
     for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
-        if _peer_gone(fd):
+        if gone[fd]:
             _to_devnull(stream, fd)
-            gone = True
-    return gone
+    return gone[1]
 
 
 def _peer_gone(fd: int) -> bool:

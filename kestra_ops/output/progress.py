@@ -35,23 +35,31 @@ class Progress:
         self.quiet = quiet
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
 
+    def _print(self, *args, **kwargs) -> None:
+        """Progress is a courtesy: a stderr nobody reads any more (``2>&1 | head``) ends the
+        progress, never the operation (its result and exit code stay)."""
+        try:
+            print(*args, **kwargs)
+        except BrokenPipeError:
+            self.quiet = True
+
     def info(self, message: str) -> None:
         if not self.quiet:
             if self.tty:
-                print("\r\x1b[2K", end="", file=self.stream)
-            print(message, file=self.stream, flush=True)
+                self._print("\r\x1b[2K", end="", file=self.stream)
+            self._print(message, file=self.stream, flush=True)
 
     def clear(self) -> None:
         """Take a transient status line (:meth:`update`) off the terminal, before the result is
         printed on the same screen."""
         if self.tty and not self.quiet:
-            print("\r\x1b[2K", end="", file=self.stream, flush=True)
+            self._print("\r\x1b[2K", end="", file=self.stream, flush=True)
 
     def update(self, message: str) -> None:
         """A transient status (a wait loop's latest state): overwritten on a TTY, else skipped."""
         if self.quiet or not self.tty:
             return
-        print(f"\r\x1b[2K  … {message}", end="", file=self.stream, flush=True)
+        self._print(f"\r\x1b[2K  … {message}", end="", file=self.stream, flush=True)
 
     @contextmanager
     def step(self, name: str) -> Iterator[StepStatus]:
@@ -62,9 +70,9 @@ class Progress:
         status = StepStatus()
         if not self.quiet:
             if self.tty:
-                print(f"  … {name}", end="", file=self.stream, flush=True)
+                self._print(f"  … {name}", end="", file=self.stream, flush=True)
             else:
-                print(f"- {name}", file=self.stream, flush=True)
+                self._print(f"- {name}", file=self.stream, flush=True)
         try:
             yield status
         except BaseException as err:
@@ -78,4 +86,4 @@ class Progress:
             return
         elapsed = time.monotonic() - start
         prefix = "\r\x1b[2K" if self.tty else ""
-        print(f"{prefix}  {status:11} {name} ({elapsed:.1f}s)", file=self.stream, flush=True)
+        self._print(f"{prefix}  {status:11} {name} ({elapsed:.1f}s)", file=self.stream, flush=True)

@@ -84,6 +84,29 @@ def test_a_closed_stderr_does_not_change_the_exit_code(tmp_path):
     assert proc.returncode == 2
 
 
+@pytest.mark.parametrize("layer, code", [("standalone:\n  workerThreads: 4\n", 0),
+                                         ("standalone:\n  workerThreads: many\n", 1)])
+def test_progress_to_a_closed_stderr_never_stops_the_command(tmp_path, layer, code):
+    """`plan ... 2>&1 | head -1`-like: the progress cannot be written; the command still runs to
+    its end, prints its result and keeps its verdict (never exit 0 without having run)."""
+    (tmp_path / "values").mkdir()
+    (tmp_path / "values" / "base.yaml").write_text((ROOT / "values" / "base.yaml").read_text())
+    (tmp_path / "values" / "dev.yaml").write_text(layer)
+    (tmp_path / "kestra-ops.yaml").write_text(
+        f"defaults: {{chart: {ROOT / 'charts' / 'kestra'}}}\nenvironments:\n  dev: {{}}\n")
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([*EXE, "plan", "--env", "dev"], stdout=subprocess.PIPE,
+                              stderr=write, cwd=tmp_path, env=clean_env(), timeout=120,
+                              check=False, text=True)
+    finally:
+        os.close(write)
+    assert proc.returncode == code, proc.stdout
+    assert proc.stdout.rstrip().endswith("plan dev: ok" if code == 0 else "plan dev: FAILED")
+    assert "chart lint" in proc.stdout
+
+
 # --------------------------------------------------------------------------- Ctrl-C twice
 
 def closed_port() -> int:
