@@ -106,6 +106,7 @@ def setup_minio(env: Environment, *, environ: Mapping[str, str] | None = None, k
     user, password, _ = credentials.minio_root(credentials.Resolver(environ=environ))
     report = _report("minio setup", env, storage)
     rec = Recorder(report, progress)
+    _header(rec, report, env, storage)
     with rec.step("health") as step:
         healthy = check_health(storage, step)
     if not healthy:
@@ -132,6 +133,7 @@ def check_minio(env: Environment, *, environ: Mapping[str, str] | None = None,
     storage = _storage(env, environ)
     report = _report("minio check", env, storage)
     rec = Recorder(report, progress)
+    _header(rec, report, env, storage)
     try:
         with rec.step("health") as step:
             check_health(storage, step)
@@ -166,6 +168,12 @@ def _probe(storage, env: Environment, bucket: str, key: str, payload: bytes, whe
         step.fail(f"{where}: still there after delete")
         return
     step.detail = f"wrote, read back and deleted {where}"
+
+
+def _header(rec: Recorder, report: Report, env: Environment, storage) -> None:
+    """The progress starts with what is looked at, as deploy's and release's do: the steps'
+    lines (a FAIL among them) never come before the command's own first line."""
+    rec.info(f"{report.command} {env.name}: {storage.url}, bucket {env.minio_bucket}")
 
 
 def _report(command: str, env: Environment, storage) -> Report:
