@@ -87,3 +87,40 @@ def test_checker_rejects_unknown_command_and_option():
         check_args(["plan", "--env", "dev", "--no-such-flag"])
     with pytest.raises(click.MissingParameter):
         check_args(["plan"])
+
+
+PROMOTE = [(doc, line, args) for doc, line, args in CASES if args[:2] == ["flows", "promote"]]
+
+
+@pytest.fixture
+def fake_kestra(monkeypatch):
+    from tests.fakes.kestra_server import FakeKestra
+
+    with FakeKestra(step_seconds=0.02) as fake:
+        for name in ("KESTRA_OPS_CONFIG", "KESTRA_OPS_ENV", "KUBECONFIG"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("KESTRA_OPS_KESTRA_URL", fake.url)
+        monkeypatch.setenv("KESTRA_OPS_BASIC_AUTH_USERNAME", fake.username)
+        monkeypatch.setenv("KESTRA_OPS_BASIC_AUTH_PASSWORD", fake.password)
+        monkeypatch.setenv("KESTRA_OPS_NO_CACHE", "1")
+        monkeypatch.chdir(ROOT)
+        yield fake
+
+
+def test_docs_show_flows_promote():
+    assert {doc.name for doc, _, _ in PROMOTE} >= {"README.md", "flows.md"}
+
+
+@pytest.mark.parametrize("doc,line,args", PROMOTE, ids=[f"{d.name}:{n}" for d, n, _ in PROMOTE])
+def test_flows_promote_examples_run_on_the_repository(fake_kestra, doc, line, args):
+    """Issue 12: the documented promote works on this repository's own files (against a Kestra
+    server: the fake one), not only parses."""
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, f"{doc.name}:{line}: {result.output}"
+    assert "company.production.sales.orders-report" in result.output, result.output
+    if "--yes" in args:
+        names = {f"{f['namespace']}.{f['id']}" for f in fake_kestra.all_flows()}
+        assert {"company.production.sales.orders-report",
+                "company.production.shared.notify"} <= names
