@@ -66,6 +66,10 @@ def patch_cmd(state, env: str, sets: tuple[str, ...], patch_file: Path | None, y
     and, once confirmed, reverts it (Helm 4: with --force-conflicts; a plain `helm upgrade`
     on Helm 4 fails on the conflict). --persist also writes it into the values, so deploys
     keep it.
+
+    It runs under the deploy lock (Lease kestra-ops-deploy, the one deploy, release and
+    rollback take), from the read to the end of the rollout: while another change holds it,
+    the patch is refused (exit 1) naming the holder, with nothing read or written.
     """
     from kestra_ops.workflows.configmap.patch import patch_config
     from kestra_ops.workflows.configmap.doc import Patch
@@ -94,7 +98,8 @@ def restore_cmd(state, env: str, backup: str, yes: bool, no_restart: bool, timeo
 
     BACKUP is a path or a file name in backups/configmap/ (see `config backups`). The live
     ConfigMap is backed up first; the write is refused if it changes meanwhile; a failed
-    rollout puts the live data back (exit 1).
+    rollout puts the live data back (exit 1). Under the deploy lock, as `config patch`: a
+    held lock refuses it (exit 1) naming the holder.
     """
     from kestra_ops.workflows.configmap.patch import restore_config
 
