@@ -140,7 +140,8 @@ def _guarded_classes():
             # a syntax error at that node, never echoing the value (it may be a secret)
             try:
                 return super().construct_non_recursive_object(node, tag)
-            except (ValueError, KeyError, TypeError, OverflowError) as err:
+            except (ValueError, KeyError, TypeError, OverflowError, IndexError,
+                    ArithmeticError) as err:
                 reason = str(err).split(":")[0] if not isinstance(err, KeyError) else "unknown"
                 if "Exceeds the limit" in reason or "digits" in str(err):
                     reason = "a number with thousands of digits (quote it if it is text)"

@@ -87,7 +87,7 @@ def validate_layers(paths: Iterable[Path], schema_path: Path, env: str | None,
     try:
         from kestra_ops.values.merge import load_layers
 
-        merged = load_layers(paths, sets)
+        merged = load_layers(paths, sets, fast=True)
     except YamlLoadError as err:
         return Report(target=target, env=env, layers=[str(p) for p in paths], unreadable=True,
                       findings=[Finding(err.rule, "error", err.detail, "$", err.location,

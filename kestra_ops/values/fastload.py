@@ -1,0 +1,175 @@
+"""A fast reader of values files for validation, where comments are not needed.
+
+The round-trip loader (:mod:`kestra_ops.yamlio`) scans in pure Python: ~0.6 s for a 1 MB overlay
+(a long plugin blacklist), most of a cold ``values validate``. Here libyaml's C parser gives the
+events and a loop without recursion builds plain data, each plain scalar typed by ruamel's own
+YAML 1.2 resolver and constructor, so the result equals ``to_plain`` of the round-trip load, with
+the line and column of every key and item (for findings and provenance).
+
+Only plain documents are read this way: one document of maps, lists and untagged scalars, with
+no anchor, alias, merge key (``<<``), explicit tag, directive, complex key or duplicate key, and
+within the loader's depth and node limits. For anything else, or any error, :func:`load_plain`
+returns None and the caller reads the file with the round-trip loader, which applies every guard
+and reports every problem (one loader decides what is wrong; this one only goes faster when
+nothing is).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from kestra_ops import yamlio
+from kestra_ops.yamlio import (MAX_BYTES, MAX_DEPTH, YamlDoc, decode_utf8, display_name,
+                               read_bytes, to_plain)
+
+# the loader's limit on nodes as written (never read here what it would refuse)
+MAX_NODES = getattr(yamlio, "MAX_DOC_NODES", yamlio.MAX_NODES)
+
+_STR = "tag:yaml.org,2002:str"
+
+
+class _Lines:
+    """``lc`` as ruamel's containers have it: 0-based (line, col) of each key or item."""
+
+    __slots__ = ("line", "col", "data")
+
+    def __init__(self, line: int, col: int):
+        self.line, self.col, self.data = line, col, {}
+
+    def key(self, key: Any) -> tuple[int, int]:
+        return self.data[key]
+
+    def item(self, index: int) -> tuple[int, int]:
+        return self.data[index]
+
+
+class PlainMap(dict):
+    """A dict with ``lc`` (see :class:`_Lines`)."""
+
+    __slots__ = ("lc",)
+
+    def copy_attributes(self, other: Any) -> None:
+        other.lc = self.lc
+
+
+class PlainSeq(list):
+    """A list with ``lc`` (see :class:`_Lines`)."""
+
+    __slots__ = ("lc",)
+
+    def copy_attributes(self, other: Any) -> None:
+        other.lc = self.lc
+
+
+class _NotPlain(Exception):
+    """The document needs the round-trip loader (or holds something it will report)."""
+
+
+@functools.lru_cache(maxsize=1)
+def _typing():
+    from ruamel.yaml import YAML
+    from ruamel.yaml.nodes import ScalarNode
+
+    yaml = YAML(typ="rt")
+    return yaml.resolver, yaml.constructor, ScalarNode
+
+
+def _scalar(event) -> Any:
+    if event.tag is not None and not (event.implicit[0] or event.implicit[1]):
+        raise _NotPlain("explicit tag")
+    if event.style:  # quoted or block: text, as the round-trip loader reads it
+        return event.value
+    resolver, constructor, node_class = _typing()
+    tag = resolver.resolve(node_class, event.value, (True, False))
+    if tag == _STR:
+        return event.value
+    node = node_class(tag, event.value, style=None)
+    return to_plain(constructor.construct_object(node, deep=True))
+
+
+def _compose(events) -> Any:
+    """The one document of ``events`` as plain data with lines (raises :class:`_NotPlain`)."""
+    import yaml
+
+    stack: list[list] = []  # [container, pending key (or _NO_KEY), the key's mark]
+    root: Any = None
+    documents = nodes = 0
+
+    def add(value: Any, mark) -> None:
+        top = stack[-1]
+        container = top[0]
+        if isinstance(container, list):
+            container.lc.data[len(container)] = (mark.line, mark.column)
+            container.append(value)
+        elif top[1] is _NO_KEY:  # a key: text only, once, never the merge key
+            if type(value) is not str or value == "<<" or value in container:
+                raise _NotPlain("a key that is not text, a merge key or a duplicate key")
+            top[1], top[2] = value, mark
+        else:
+            container.lc.data[top[1]] = (top[2].line, top[2].column)
+            container[top[1]] = value
+            top[1] = _NO_KEY
+
+    for event in events:
+        if isinstance(event, yaml.NodeEvent):
+            nodes += 1
+            if nodes > MAX_NODES or event.anchor is not None \
+                    or isinstance(event, yaml.AliasEvent):
+                raise _NotPlain("an anchor, an alias or too many nodes")
+            if not stack and root is not None:
+                raise _NotPlain("a second root")
+            mark = event.start_mark
+            if isinstance(event, yaml.ScalarEvent):
+                value = _scalar(event)
+                if stack:
+                    add(value, mark)
+                else:
+                    root = value
+                continue
+            if event.tag is not None and not event.implicit:
+                raise _NotPlain("an explicit tag")
+            if len(stack) >= MAX_DEPTH:
+                raise _NotPlain("too deep")
+            container = (PlainMap if isinstance(event, yaml.MappingStartEvent) else PlainSeq)()
+            container.lc = _Lines(mark.line, mark.column)
+            if stack:
+                add(container, mark)
+            else:
+                root = container
+            stack.append([container, _NO_KEY, None])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            stack.pop()
+        elif isinstance(event, yaml.DocumentStartEvent):
+            documents += 1
+            if documents > 1 or event.version or event.tags:
+                raise _NotPlain("several documents or a directive")
+    return root
+
+
+_NO_KEY = object()
+
+
+def load_plain(path: Path | str, max_bytes: int = MAX_BYTES) -> YamlDoc | None:
+    """``path`` as a :class:`YamlDoc` of plain data with lines, or None when it is not a plain
+    mapping document (then read it with :func:`kestra_ops.yamlio.load_yaml_file`). A file that
+    cannot be read, or is not UTF-8, raises the loader's own :class:`YamlLoadError`."""
+    import yaml
+
+    path = Path(path)
+    name = display_name(path)
+    text = decode_utf8(read_bytes(path, name, max_bytes), name)
+    if any(c in text for c in "\t\x85\u2028\u2029"):
+        return None  # tabs have their own rule; for libyaml (YAML 1.1) the others end a line
+
+    loader = getattr(yaml, "CSafeLoader", None)
+    if loader is None:  # no libyaml: nothing to gain
+        return None
+    try:
+        data = _compose(yaml.parse(text, Loader=loader))
+    except Exception:  # noqa: BLE001 - anything at all: the round-trip loader reads and reports
+        return None
+    if not isinstance(data, PlainMap) or not data:
+        return None
+    return YamlDoc(path, data, name, 1)
