@@ -245,6 +245,26 @@ def check_setting(key: str, value: Any, origin: str) -> None:
         raise ConfigError(f"{origin}: {problem}")
 
 
+def plain_http_host(url: str | None) -> str | None:
+    """The host of an ``http://`` URL that leaves this machine (loopback is not the wire)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url or "")
+        host = parts.hostname or ""
+    except ValueError:
+        return None
+    if parts.scheme != "http" or host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return host
+
+
 def _line(node: Any, key: Any) -> int:
     lc = getattr(node, "lc", None)
     try:

@@ -69,6 +69,12 @@ class Environment:
             out.append(f"minio.secure is false for {self.name} "
                        f"({self.sources.get('minio_secure', 'config')}): kestra-ops reaches "
                        "MinIO over plain HTTP, so its keys and backups travel unencrypted")
+        from kestra_ops.config_schema import plain_http_host
+
+        host = plain_http_host(self.kestra_url)
+        if host:
+            out.append(f"kestra_url is plain http:// ({host}): Kestra's basic-auth credentials "
+                       "would travel unencrypted; use https://")
         return out
 
     @property

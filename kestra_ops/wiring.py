@@ -131,7 +131,9 @@ def client_for_env(env, *, kube=None, environ: Mapping[str, str] | None = None,
     finally:
         for connection in owned:
             connection.close()
-    plain = _plain_http(client.url) if secret else None
+    from kestra_ops.config_schema import plain_http_host
+
+    plain = plain_http_host(client.url) if secret else None
     if plain:
         warnings.append(f"Kestra's URL is plain http:// ({plain}): the basic-auth credentials "
                         "travel unencrypted; use https://")
@@ -172,26 +174,6 @@ def _pick_url(flag: str | None, environ: Mapping[str, str], env) -> tuple[str | 
         if value and str(value).strip():
             return str(value).strip(), route
     return None, ""
-
-
-def _plain_http(url: str | None) -> str | None:
-    """The host of an ``http://`` URL that leaves this machine (loopback is not the wire)."""
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url or "")
-        host = parts.hostname or ""
-    except ValueError:
-        return None
-    if parts.scheme != "http" or host == "localhost":
-        return None
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return None
-    except ValueError:
-        pass
-    return host
 
 
 def _load_values(env, warnings: list[str]) -> Mapping[str, Any]:

@@ -176,3 +176,14 @@ def test_minio_secure_false_outside_dev_is_a_validate_warning(tmp_path, monkeypa
         assert result.exit_code == 0 and "minio.secure" not in all_output(result), env
     assert "minio.secure is false" in run_cli("values", "validate", "--env", "staging",
                                               "-o", "json").stdout
+
+
+@pytest.mark.parametrize("url, warned", [("http://kestra.example.com/", True),
+                                         ("https://kestra.example.com/", False),
+                                         ("http://127.0.0.1:8080", False), (None, False)])
+def test_a_plain_http_kestra_url_is_an_environment_warning(url, warned, tmp_path):
+    line = f"    kestra_url: {url}\n" if url else ""
+    config = load(tmp_path, f"environments:\n  production:\n{line or '    {}'}\n"
+                  if not url else f"environments:\n  production:\n{line}")
+    warnings = config.environment("production", environ={}).warnings
+    assert any("kestra_url is plain http://" in w for w in warnings) is warned
