@@ -139,8 +139,9 @@ def test_golden_normalisation_keeps_what_matters():
 
 def test_a_warm_plan_parses_no_values_and_imports_no_schema_validator(tmp_path):
     """An unchanged environment's second plan reads its render summary, validation report and
-    Kubernetes schema verdicts from the cache (fails without them: ruamel parsed both layers
-    and kubernetes-validate was imported, ~0.3 s, on every run) and prints the same plan."""
+    judged chart lint from the cache (fails without them: ruamel parsed both layers, PyYAML the
+    rendered manifests, and kubernetes-validate was imported, ~0.3 s, on every run) and prints
+    the same plan. helm lint and helm template still run."""
     code = (
         "import sys\n"
         "from kestra_ops.cli import main\n"
@@ -150,7 +151,7 @@ def test_a_warm_plan_parses_no_values_and_imports_no_schema_validator(tmp_path):
         "except SystemExit as stop:\n"
         "    code = stop.code\n"
         "print(code, 'ruamel.yaml' in sys.modules, 'kubernetes_validate' in sys.modules,"
-        " 'jsonschema' in sys.modules, file=sys.stderr)\n")
+        " 'jsonschema' in sys.modules, 'yaml' in sys.modules, file=sys.stderr)\n")
     env = {**os.environ, "KESTRA_OPS_CACHE_DIR": str(tmp_path / "cache"),
            "XDG_CONFIG_HOME": str(tmp_path / "config")}
     env.pop("KESTRA_OPS_NO_CACHE", None)
@@ -162,8 +163,8 @@ def test_a_warm_plan_parses_no_values_and_imports_no_schema_validator(tmp_path):
 
     cold_out, cold = run()
     warm_out, warm = run()
-    assert cold == "0 True True True", cold
-    assert warm == "0 False False False", warm
+    assert cold == "0 True True True True", cold
+    assert warm == "0 False False False False", warm
     assert warm_out == cold_out and json.loads(warm_out)["ok"] is True
 
 

@@ -179,16 +179,53 @@ class _Background:
 
 
 def _prepare() -> None:
-    """What judging helm's outcome imports (PyYAML, the Kubernetes schema verdicts, our rules),
-    imported while the main thread would only wait for helm."""
-    import yaml  # noqa: F401
-
-    from kestra_ops.workflows.deploy import kube_schema, manifest_rules  # noqa: F401
+    """What judging helm's outcome needs first (the cache, the validator's installation),
+    done while the main thread would only wait for helm."""
+    from kestra_ops import cache  # noqa: F401
+    from kestra_ops.workflows.deploy import kube_schema
 
     kube_schema.installed()
 
 
+JUDGED = "chart-lint"  # the cache's kind for judged helm outcomes
+_JUDGE_CODE = ("workflows/deploy/chart_lint.py", "workflows/deploy/kube_schema.py",
+               "workflows/deploy/manifest_rules.py", "chart.py")
+
+
 def _judge(env: Environment, kube_version: str, lint, rendered) -> LintResult:
+    """:func:`_judge_afresh`, kept in the content-addressed cache: the key holds helm's exit
+    codes and outputs byte for byte, the environment's name, chart and layers, the Kubernetes
+    version, the schema validator's and PyYAML's installed versions and the code that judges (so
+    a hit is the same result, without PyYAML, parsing or rules). helm itself always runs."""
+    from kestra_ops import cache
+    from kestra_ops.workflows.deploy.kube_schema import installed, plain_json
+
+    found = installed()
+    package = Path(__file__).resolve().parents[2]
+    key = None if found is None else cache.content_key(
+        (JUDGED, env.name, str(env.chart_path), *map(str, env.values_paths), kube_version, found,
+         str(lint.returncode), lint.stdout, lint.stderr,
+         str(rendered.returncode), rendered.stdout, rendered.stderr),
+        [package / name for name in _JUDGE_CODE])
+    hit = cache.get_json(JUDGED, key) if key else None
+    if hit is not None:
+        try:
+            result = LintResult(Report.from_dict(hit["report"]), kube_version=kube_version,
+                                manifests=[Manifest(src, doc) for src, doc in hit["manifests"]],
+                                rendered=rendered.stdout if hit["rendered"] else None)
+            if all(isinstance(m.source, str) and isinstance(m.doc, dict) for m in result.manifests):
+                return result
+        except (KeyError, TypeError, ValueError):
+            pass  # not one of ours: judged afresh
+    result = _judge_afresh(env, kube_version, lint, rendered)
+    if key and all(plain_json(m.doc) for m in result.manifests):
+        cache.put_json(JUDGED, key, {
+            "report": result.report.to_dict(), "rendered": result.rendered is not None,
+            "manifests": [[m.source, m.doc] for m in result.manifests]})
+    return result
+
+
+def _judge_afresh(env: Environment, kube_version: str, lint, rendered) -> LintResult:
     """The findings of helm lint's and helm template's outcomes, then of the rendered objects."""
     chart = env.chart_path
     values = list(env.values_paths)

@@ -30,7 +30,10 @@ from kestra_ops.values.findings import Finding
 KIND = "k8s-schema"
 OK, ERROR, UNKNOWN = "ok", "error", "unknown-kind"
 _CODE = Path(__file__)
-_DISTRIBUTIONS = ("kubernetes_validate", "jsonschema", "referencing")
+# module -> its distribution (what writes the verdicts and their messages; PyYAML parses for
+# the manifest rules, whose judged results chart lint caches with these versions in the key)
+_DISTRIBUTIONS = {"kubernetes_validate": "kubernetes_validate", "jsonschema": "jsonschema",
+                  "referencing": "referencing", "yaml": "pyyaml"}
 
 
 def kube_schema_findings(manifests: list, kube_version: str, chart: Path) -> list[Finding]:
@@ -94,7 +97,7 @@ def verdict_key(doc: Any, kube_version: str, prefix: str | None = None) -> str |
     object is not plain JSON or the validator's installation cannot be identified. ``prefix``:
     :func:`_key_prefix` of ``kube_version``, computed once for many objects."""
     prefix = prefix if prefix is not None else _key_prefix(kube_version)
-    if not prefix or not _plain(doc):
+    if not prefix or not plain_json(doc):
         return None
     digest = _digest(prefix.encode() + b"\0")
     digest.update(json.dumps(doc, sort_keys=True, separators=(",", ":"),
@@ -114,15 +117,15 @@ def _key_prefix(kube_version: str) -> str:
     return cache.content_key((KIND, "strict", kube_version, found), [_CODE]) or ""
 
 
-def _plain(node: Any, depth: int = 0) -> bool:
+def plain_json(node: Any, depth: int = 0) -> bool:
     """Only dict (string keys), list, str, int, float, bool and None: JSON tells them apart."""
     if depth > 200:
         return False
     kind = type(node)
     if kind is dict:
-        return all(type(k) is str and _plain(v, depth + 1) for k, v in node.items())
+        return all(type(k) is str and plain_json(v, depth + 1) for k, v in node.items())
     if kind is list:
-        return all(_plain(v, depth + 1) for v in node)
+        return all(plain_json(v, depth + 1) for v in node)
     return kind in (str, int, float, bool, type(None))
 
 
@@ -137,7 +140,7 @@ def installed() -> str | None:
     from importlib.util import find_spec
 
     names = []
-    for module in _DISTRIBUTIONS:
+    for module, distribution in _DISTRIBUTIONS.items():
         try:
             spec = find_spec(module)
         except (ImportError, ValueError):
@@ -149,7 +152,7 @@ def installed() -> str | None:
         folder = Path(origin).parent.parent
         try:
             found = sorted(n for n in os.listdir(folder)
-                           if n.lower().startswith(module.lower() + "-") and n.endswith(
+                           if n.lower().startswith(distribution + "-") and n.endswith(
                                (".dist-info", ".egg-info")))
         except OSError:
             found = []
