@@ -139,7 +139,7 @@ def installed() -> str | None:
         return _INSTALLED[0]
     from importlib.util import find_spec
 
-    names = []
+    names, listed = [], {}
     for module, distribution in _DISTRIBUTIONS.items():
         try:
             spec = find_spec(module)
@@ -149,13 +149,14 @@ def installed() -> str | None:
         if not origin:
             _INSTALLED.append(None)
             return None
-        folder = Path(origin).parent.parent
-        try:
-            found = sorted(n for n in os.listdir(folder)
-                           if n.lower().startswith(distribution + "-") and n.endswith(
-                               (".dist-info", ".egg-info")))
-        except OSError:
-            found = []
+        folder = str(Path(origin).parent.parent)
+        if folder not in listed:
+            try:
+                listed[folder] = [n.lower() for n in os.listdir(folder)
+                                  if n.endswith((".dist-info", ".egg-info"))]
+            except OSError:
+                listed[folder] = []
+        found = [n for n in listed[folder] if n.startswith(distribution + "-")]
         if len(found) != 1:  # none, or several (a broken install): do not guess
             _INSTALLED.append(None)
             return None
