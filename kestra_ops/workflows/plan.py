@@ -22,14 +22,15 @@ def plan(env: Environment, *, kube_version: str | None = None, helm: str | None 
     failed, 2 a values file could not be read. ``progress`` mirrors each step as it ends."""
     from kestra_ops.defaults import DEFAULT_KUBE_VERSION
     from kestra_ops.workflows.deploy.chart_lint import start_lint
+
+    # helm lint and helm template (read-only, offline) run while we render and validate; the
+    # chart lint step judges their outcome (or raises their error) as when it started them
+    pending = start_lint(env, kube_version=kube_version or DEFAULT_KUBE_VERSION, helm=helm)
     from kestra_ops.workflows.values import validate_env
 
     result = Report("plan", env.name, title=f"plan {env.name} (namespace {env.namespace}, "
                     f"release {env.release}, chart {env.chart})")
     rec = Recorder(result, progress)
-    # helm lint and helm template (read-only, offline) run while we render and validate; the
-    # chart lint step judges their outcome (or raises their error) as when it started them
-    pending = start_lint(env, kube_version=kube_version or DEFAULT_KUBE_VERSION, helm=helm)
     with rec.step("render") as step:
         try:  # the merge is what render writes; plan needs only its outcome, not the YAML text
             step.detail = _rendered(env)
