@@ -38,8 +38,7 @@ def emit(report, output: str, *, quiet: bool = False) -> None:
     text = render(report, output, color=output == "text" and color(), quiet=quiet)
     if text:
         try:
-            click.echo(text)
-            sys.stdout.flush()
+            click.echo(text)  # (echo flushes: a reader that left shows here)
         except BrokenPipeError:  # `| head -1`: the reader left; the verdict is still the report's
             from kestra_ops.cli import reader_left
 
