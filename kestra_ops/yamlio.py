@@ -8,7 +8,7 @@ anything that is not a regular file (a FIFO, /dev/zero: refused before reading),
 :data:`MAX_BYTES` (read with a hard cap), bytes that are not UTF-8, syntax errors (tabs get their
 own rule), duplicate keys, several documents, alias bombs whose expansion exceeds
 :data:`MAX_NODES`, and documents that nest deeper than :data:`MAX_DEPTH` or hold more than
-:data:`MAX_NODES` nodes. Depth and node count are checked by :func:`check_shape`, an event pass
+:data:`MAX_DOC_NODES` nodes. Depth and node count are checked by :func:`check_shape`, an event pass
 with counters (libyaml: no composing, no recursion) BEFORE any composer runs, so that no input can
 recurse the C composer into a crash or make the Python one build millions of nodes.
 """
@@ -26,6 +26,9 @@ from kestra_ops.errors import InvalidInput
 
 MAX_BYTES = 4 * 1024 * 1024  # values files are kilobytes; anything this large is a mistake
 MAX_NODES = 200_000  # nodes after alias expansion
+# nodes as written, keys included (the round-trip composer takes ~35 us a node: 100,000 is ~3.5 s,
+# and 10 x the largest values file we know of)
+MAX_DOC_NODES = 100_000
 MAX_DEPTH = 200
 
 
@@ -73,11 +76,20 @@ class _TooDeep(Exception):
 
 
 class _TooMany(Exception):
-    """More than MAX_NODES nodes composed (the composer's own guard, when the event pass could
+    """More than MAX_DOC_NODES nodes composed (the composer's own guard, when the event pass could
     not run to the end)."""
 
     def __init__(self, mark):
         super().__init__("too many nodes")
+        self.mark = mark
+
+
+class _ComplexKey(Exception):
+    """A mapping or a list used as a mapping key (ruamel builds nested ones in exponential
+    time: 14 nested '? ' take seconds, 30 forever; neither Helm nor Kestra accepts them)."""
+
+    def __init__(self, mark):
+        super().__init__("complex key")
         self.mark = mark
 
 
@@ -93,7 +105,8 @@ class _RecursiveAlias(Exception):
 def _guarded_classes():
     from ruamel.yaml.composer import Composer
     from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
-    from ruamel.yaml.events import AliasEvent
+    from ruamel.yaml.events import AliasEvent, CollectionStartEvent
+    from ruamel.yaml.nodes import CollectionNode, MappingNode
     from ruamel.yaml.scanner import RoundTripScanner
 
     class GuardedScanner(RoundTripScanner):
@@ -107,10 +120,15 @@ def _guarded_classes():
             event = self.parser.peek_event()
             counts = self.__dict__.setdefault("_counts", [0, 0])  # nodes, depth
             counts[0] += 1
-            if counts[0] > MAX_NODES:
+            if counts[0] > MAX_DOC_NODES:
                 raise _TooMany(event.start_mark)
             if counts[1] >= MAX_DEPTH:
                 raise _TooDeep(event.start_mark)
+            if index is None and isinstance(parent, MappingNode) and (
+                    isinstance(event, CollectionStartEvent) or (
+                        isinstance(event, AliasEvent)
+                        and isinstance(self.anchors.get(event.anchor), CollectionNode))):
+                raise _ComplexKey(event.start_mark)
             counts[1] += 1
             try:
                 return self._guarded_compose(event, parent, index)
@@ -208,35 +226,51 @@ def content_line(text: str) -> int:
 
 def _too_many(where: Location) -> YamlLoadError:
     return YamlLoadError("yaml/too-large", where, f"too many nodes: the document holds more "
-                         f"than {MAX_NODES:,} YAML nodes", "values files and flows hold a few "
+                         f"than {MAX_DOC_NODES:,} YAML nodes", "values files and flows hold a few "
                          "thousand; is this the right file?")
 
 
+def _complex_key(where: Location) -> YamlLoadError:
+    return YamlLoadError("yaml/syntax", where, "invalid YAML: a mapping or a list is used as a "
+                         "mapping key", "keys are plain names: Helm and Kestra accept no other")
+
+
 def check_shape(text: str, name: str) -> None:
-    """Refuse ``text`` when it nests deeper than MAX_DEPTH or holds more than MAX_NODES nodes
-    (scalars, aliases, collections, keys included), from libyaml's event stream: no node is
-    composed and nothing recurses, so this runs before any composer, in about 1 us an event.
-    A syntax error ends the pass quietly: the loader that follows reports it, under its own
-    guards (ruamel's composer counts depth and nodes too)."""
+    """Refuse ``text`` when it nests deeper than MAX_DEPTH, holds more than MAX_DOC_NODES nodes
+    (scalars, aliases, collections, keys included) or uses a collection as a mapping key, from
+    libyaml's event stream: no node is composed and nothing recurses, so this runs before any
+    composer, in about 1 us an event. A syntax error ends the pass quietly: the loader that
+    follows reports it, under its own guards (ruamel's composer checks the same three)."""
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
     start, end, node = yaml.CollectionStartEvent, yaml.CollectionEndEvent, yaml.NodeEvent
-    nodes = depth = 0
+    nodes = 0
+    open_: list[list[bool]] = []  # per open collection: [is a mapping, next node is a key]
+    collections: set[str] = set()  # anchors that name a collection
     try:
         for event in yaml.parse(text, Loader=loader):
             if isinstance(event, node):
                 nodes += 1
-                if nodes > MAX_NODES:
+                if nodes > MAX_DOC_NODES:
                     raise _too_many(_mark_loc(name, event.start_mark))
+                is_key = bool(open_) and open_[-1][0] and open_[-1][1]
+                if open_ and open_[-1][0]:
+                    open_[-1][1] = not open_[-1][1]
+                if is_key and (isinstance(event, start) or (
+                        isinstance(event, yaml.AliasEvent) and event.anchor in collections)):
+                    raise _complex_key(_mark_loc(name, event.start_mark))
                 if isinstance(event, start):
-                    depth += 1
-                    if depth > MAX_DEPTH:
+                    if len(open_) >= MAX_DEPTH:
                         raise YamlLoadError("yaml/too-deep", _mark_loc(name, event.start_mark),
                                             f"nesting deeper than {MAX_DEPTH} levels")
-            elif isinstance(event, end):
-                depth -= 1
-    except yaml.YAMLError:
+                    open_.append([isinstance(event, yaml.MappingStartEvent), True])
+                if getattr(event, "anchor", None) and not isinstance(event, yaml.AliasEvent):
+                    (collections.add if isinstance(event, start) else collections.discard)(
+                        event.anchor)
+            elif isinstance(event, end) and open_:
+                open_.pop()
+    except (yaml.YAMLError, UnicodeError, ValueError):
         return
 
 
@@ -255,6 +289,8 @@ def load_yaml_text(text: str, name: str) -> Any:
                             f"nesting deeper than {MAX_DEPTH} levels") from None
     except _TooMany as err:
         raise _too_many(_mark_loc(name, err.mark)) from None
+    except _ComplexKey as err:
+        raise _complex_key(_mark_loc(name, err.mark)) from None
     except _RecursiveAlias as err:
         raise YamlLoadError("yaml/alias-bomb", _mark_loc(name, err.mark),
                             "an alias refers to the node that contains it") from None

@@ -98,7 +98,7 @@ def _fast_parse(text: str, name: str) -> tuple[Any, dict]:
     check_shape(text, name)  # libyaml's composer recurses in C: depth first (SIGSEGV otherwise)
     try:
         root = yaml.compose(text, Loader=loader)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, UnicodeError, ValueError):  # e.g. a lone surrogate from JSON
         raise _Fallback("syntax") from None
     positions: dict[Path_, tuple[int, int]] = {}
     budget = [MAX_NODES]
