@@ -240,7 +240,9 @@ def check_config(path: Any, data: Any) -> None:
 def check_setting(key: str, value: Any, origin: str) -> None:
     """A setting given by a KESTRA_OPS_* variable or a flag (``origin`` names it)."""
     check = FLAT.get(key)
-    problem = check(value) if check is not None and value is not None else None
+    if check is None or value is None or (value == "" and key not in ("namespace", "release")):
+        return  # an empty variable clears the setting (no endpoint, no URL: said where used)
+    problem = check(value)
     if problem:
         raise ConfigError(f"{origin}: {problem}")
 

@@ -187,3 +187,13 @@ def test_a_plain_http_kestra_url_is_an_environment_warning(url, warned, tmp_path
                   if not url else f"environments:\n  production:\n{line}")
     warnings = config.environment("production", environ={}).warnings
     assert any("kestra_url is plain http://" in w for w in warnings) is warned
+
+
+def test_an_empty_variable_clears_a_setting_but_never_the_namespace(tmp_path):
+    config = load(tmp_path, GOOD)
+    env = config.environment("dev", environ={"KESTRA_OPS_MINIO_ENDPOINT": "",
+                                             "KESTRA_OPS_KESTRA_URL": ""})
+    assert env.minio_endpoint == "" and not env.kestra_url
+    for variable in ("KESTRA_OPS_NAMESPACE", "KESTRA_OPS_RELEASE"):
+        with pytest.raises(ConfigError, match=variable):
+            config.environment("dev", environ={variable: ""})
