@@ -51,10 +51,14 @@ def validate_cmd(state, target: Path, env: str | None, kestra_url, insecure, out
     (lowercase.with-hyphens), no flow defined twice, unique task ids, and no blacklisted
     plugin type anywhere in a flow (tasks at any depth, triggers, errors, finally,
     afterExecution, task runners, pluginDefaults). The blacklist is --env's
-    kestra.plugins.blacklist (merged values), else io.kestra.plugin.docker.*. Every finding
-    names file:line:col. DIR may also be one flow file or an export ZIP.
+    kestra.plugins.blacklist (merged values), else io.kestra.plugin.docker.*; outside dev
+    io.kestra.plugin.docker.* always applies, and a missing, empty or invalid list is an
+    error. Every finding names file:line:col. DIR may also be one flow file or an export ZIP.
 
-    Exit 0 clean, 1 any error, 2 a file is not readable YAML.
+    Symlinks are never followed out of DIR: such a link is a flows/symlink error, its content
+    neither read nor sent. A FIFO or device is refused unread.
+
+    Exit 0 clean, 1 any error, 2 a file is not readable YAML or not read.
     """
     from kestra_ops.workflows.flows import run as flows_run
 
