@@ -180,3 +180,37 @@ def test_the_blacklist_fails_closed_outside_dev(tmp_path, blacklist, rules):
         wanted = [r for r in rules if env == "production" or r != "kestra/plugin-blacklist-docker"]
         assert sorted(n.rule for n in notes) == sorted(wanted), (env, notes)
         assert {n.severity for n in notes} <= {severity}, env
+
+
+@pytest.mark.parametrize("limit, value, words", [
+    ("MAX_FLOW_FILES", 3, "more than 3 flow files"),
+    ("MAX_TOTAL_BYTES", 250, "more than 250 bytes in all"),
+    ("MAX_WALK_ENTRIES", 5, "more than 5 entries below it"),
+])
+def test_a_flows_directory_has_a_total_budget(tmp_path, monkeypatch, limit, value, words):
+    from kestra_ops.errors import InvalidInput
+    from kestra_ops.workflows.flows import files
+
+    for i in range(4):
+        (tmp_path / f"f{i}.yaml").write_text(f"id: f{i}\nnamespace: company.team\ntasks:\n{LOG}")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("x")
+    assert len(validate_local(tmp_path).flows) == 4
+    monkeypatch.setattr(files, limit, value)
+    with pytest.raises(InvalidInput) as err:
+        validate_local(tmp_path)
+    assert words in str(err.value) and "refused as a whole" in str(err.value)
+    assert err.value.exit_code == 2
+
+
+def test_a_zip_target_has_the_same_budget(tmp_path, monkeypatch):
+    from kestra_ops.errors import InvalidInput
+    from kestra_ops.workflows.flows import files
+
+    archive = tmp_path / "flows.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i in range(4):
+            zf.writestr(f"f{i}.yml", f"id: f{i}\nnamespace: company.team\ntasks:\n{LOG}")
+    monkeypatch.setattr(files, "MAX_FLOW_FILES", 3)
+    with pytest.raises(InvalidInput, match="more than 3 flow files"):
+        validate_local(archive)
