@@ -96,8 +96,11 @@ def test_render_o_with_a_path_still_writes_it_with_a_deprecation_line(tmp_path, 
 
 
 @pytest.mark.parametrize("fmt", ["text", "sarif", "junit", "github", "table"])
-def test_render_refuses_a_report_format(fmt, in_repo):
+def test_render_refuses_a_report_format(fmt, in_repo, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # were it taken as a file name, it would land here
+    monkeypatch.setenv("KESTRA_OPS_CONFIG", str(in_repo / "kestra-ops.yaml"))
     result = run_cli("values", "render", "--env", "dev", "-o", fmt)
+    assert list(tmp_path.iterdir()) == []
     assert result.exit_code == 2 and "Traceback" not in all_output(result)
     assert "yaml" in result.stderr and "json" in result.stderr
 
