@@ -151,6 +151,7 @@ def test_validate_and_render_never_show_it(tmp_path_factory, base_text, case, wh
                                       "extraEnv" not in fragment else {"standalone": fragment}))
     before = os.getcwd()
     os.chdir(REPO_ROOT)
+    saved = os.environ.get("KESTRA_OPS_NO_CACHE")
     os.environ["KESTRA_OPS_NO_CACHE"] = "1"
     try:
         outputs = []
@@ -166,6 +167,9 @@ def test_validate_and_render_never_show_it(tmp_path_factory, base_text, case, wh
             outputs.append(result.output)
     finally:
         os.chdir(before)
-        os.environ.pop("KESTRA_OPS_NO_CACHE", None)
+        if saved is None:
+            os.environ.pop("KESTRA_OPS_NO_CACHE", None)
+        else:
+            os.environ["KESTRA_OPS_NO_CACHE"] = saved
     for text in outputs:
         assert secret not in text, text[-800:]

@@ -95,12 +95,16 @@ def test_on_the_cli_exit_0_or_2_never_a_traceback(expr):
 
     before = os.getcwd()
     os.chdir(REPO_ROOT)
+    saved = os.environ.get("KESTRA_OPS_NO_CACHE")
     os.environ["KESTRA_OPS_NO_CACHE"] = "1"  # nothing written to the user's cache
     try:
         result = run_cli("values", "render", "--env", "dev", "--set", expr)
     finally:
         os.chdir(before)
-        os.environ.pop("KESTRA_OPS_NO_CACHE", None)
+        if saved is None:
+            os.environ.pop("KESTRA_OPS_NO_CACHE", None)
+        else:
+            os.environ["KESTRA_OPS_NO_CACHE"] = saved
     output = (result.stdout or "") + (result.stderr or "")
     assert result.exit_code in (0, 2), output[-600:]
     assert "Traceback" not in output and "internal error" not in output
