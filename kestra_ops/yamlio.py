@@ -8,9 +8,11 @@ anything that is not a regular file (a FIFO, /dev/zero: refused before reading),
 :data:`MAX_BYTES` (read with a hard cap), bytes that are not UTF-8, syntax errors (tabs get their
 own rule), duplicate keys, several documents, alias bombs whose expansion exceeds
 :data:`MAX_NODES`, and documents that nest deeper than :data:`MAX_DEPTH` or hold more than
-:data:`MAX_DOC_NODES` nodes. Depth and node count are checked by :func:`check_shape`, an event pass
-with counters (libyaml: no composing, no recursion) BEFORE any composer runs, so that no input can
-recurse the C composer into a crash or make the Python one build millions of nodes.
+:data:`MAX_DOC_NODES` nodes, or use a collection as a key. Depth and node count are checked by
+:func:`check_shape`, an event pass with counters (libyaml: no composing, no recursion) BEFORE any
+composer runs, so that no input can recurse the C composer into a crash or make the Python one
+build millions of nodes; the round-trip composer checks the same while composing (texts under
+:data:`SHAPE_PASS_CHARS` rely on that alone: they cannot hold enough nodes to be slow).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ MAX_NODES = 200_000  # nodes after alias expansion
 # nodes as written, keys included (the round-trip composer takes ~35 us a node: 100,000 is ~3.5 s,
 # and 10 x the largest values file we know of)
 MAX_DOC_NODES = 100_000
+# below this size the round-trip composer's own guards (depth, nodes, complex keys) bound the
+# work to about a second, and the event pass (which imports PyYAML, ~10 ms) is skipped
+SHAPE_PASS_CHARS = 64 * 1024
 MAX_DEPTH = 200
 
 
@@ -278,7 +283,8 @@ def load_yaml_text(text: str, name: str) -> Any:
     """Parse ``text`` (one document); errors name ``name`` and the line."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    check_shape(text, name)
+    if len(text) > SHAPE_PASS_CHARS:
+        check_shape(text, name)
     yaml = _yaml()
     limit = sys.getrecursionlimit()
     try:
