@@ -49,7 +49,8 @@ _MAC_HEX = 64  # hex digits of the MAC line that starts every entry
 def _code() -> list[Path]:
     """The code whose output is cached (a change to any of it is a miss)."""
     return sorted((_PACKAGE / "values").glob("*.py")) + [
-        _PACKAGE / name for name in ("yamlio.py", "cache.py", "redact.py", "settings.py")]
+        _PACKAGE / name for name in ("yamlio.py", "yamlshape.py", "readfile.py", "cache.py",
+                                     "redact.py", "settings.py")]
 
 
 def cache_dir() -> Path | None:

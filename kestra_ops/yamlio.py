@@ -7,34 +7,31 @@ Hostile input is refused with a :class:`YamlLoadError` naming the rule, file, li
 anything that is not a regular file (a FIFO, /dev/zero: refused before reading), files over
 :data:`MAX_BYTES` (read with a hard cap), bytes that are not UTF-8, syntax errors (tabs get their
 own rule), duplicate keys, several documents, alias bombs whose expansion exceeds
-:data:`MAX_NODES`, and documents that nest deeper than :data:`MAX_DEPTH` or hold more than
-:data:`MAX_DOC_NODES` nodes, or use a collection as a key. Depth and node count are checked by
-:func:`check_shape`, an event pass with counters (libyaml: no composing, no recursion) BEFORE any
-composer runs, so that no input can recurse the C composer into a crash or make the Python one
-build millions of nodes; the round-trip composer checks the same while composing (texts under
-:data:`SHAPE_PASS_CHARS` rely on that alone: they cannot hold enough nodes to be slow).
+:data:`MAX_NODES`, and the shape limits of :mod:`kestra_ops.yamlshape` (depth, nodes as written,
+merge keys, collections as keys): checked by :func:`check_shape`, an event pass (libyaml: no
+composing, no recursion) BEFORE any composer runs, so that no input can recurse the C composer
+into a crash or make the Python one build millions of nodes; the round-trip composer checks the
+same while composing (texts under :data:`SHAPE_PASS_CHARS` rely on that alone: they cannot hold
+enough nodes to be slow).
 """
 
 from __future__ import annotations
 
 import datetime
-import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kestra_ops.errors import InvalidInput
+from kestra_ops.yamlshape import (MAX_DEPTH, MAX_DOC_NODES, MAX_MERGES,  # noqa: F401
+                                  ShapeError, guarded_classes, scan)
 
 MAX_BYTES = 4 * 1024 * 1024  # values files are kilobytes; anything this large is a mistake
 MAX_NODES = 200_000  # nodes after alias expansion
-# nodes as written, keys included (the round-trip composer takes ~35 us a node: 100,000 is ~3.5 s,
-# and 10 x the largest values file we know of)
-MAX_DOC_NODES = 100_000
-# below this size the round-trip composer's own guards (depth, nodes, complex keys) bound the
-# work to about a second, and the event pass (which imports PyYAML, ~10 ms) is skipped
+# below this size the round-trip composer's own guards (depth, nodes, complex keys, merges) bound
+# the work to about a second, and the event pass (which imports PyYAML, ~10 ms) is skipped
 SHAPE_PASS_CHARS = 64 * 1024
-MAX_DEPTH = 200
 
 
 @dataclass(frozen=True)
@@ -71,115 +68,11 @@ class YamlDoc:
         return self.data is None
 
 
-class _TooDeep(Exception):
-    """Flow collections nest past MAX_DEPTH (refused while scanning: ruamel's scanner is
-    quadratic in the flow depth, so a few kilobytes of '[' would take seconds)."""
-
-    def __init__(self, mark):
-        super().__init__("too deep")
-        self.mark = mark
-
-
-class _TooMany(Exception):
-    """More than MAX_DOC_NODES nodes composed (the composer's own guard, when the event pass could
-    not run to the end)."""
-
-    def __init__(self, mark):
-        super().__init__("too many nodes")
-        self.mark = mark
-
-
-class _ComplexKey(Exception):
-    """A mapping or a list used as a mapping key (ruamel builds nested ones in exponential
-    time: 14 nested '? ' take seconds, 30 forever; neither Helm nor Kestra accepts them)."""
-
-    def __init__(self, mark):
-        super().__init__("complex key")
-        self.mark = mark
-
-
-class _RecursiveAlias(Exception):
-    """An alias refers to a node that contains it (ruamel would silently load it as null)."""
-
-    def __init__(self, mark):
-        super().__init__("recursive alias")
-        self.mark = mark
-
-
-@functools.lru_cache(maxsize=1)
-def _guarded_classes():
-    from ruamel.yaml.composer import Composer
-    from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
-    from ruamel.yaml.events import AliasEvent, CollectionStartEvent
-    from ruamel.yaml.nodes import CollectionNode, MappingNode
-    from ruamel.yaml.scanner import RoundTripScanner
-
-    class GuardedScanner(RoundTripScanner):
-        def fetch_flow_collection_start(self, TokenClass, to_push):
-            if self.flow_level >= MAX_DEPTH:
-                raise _TooDeep(self.reader.get_mark())
-            super().fetch_flow_collection_start(TokenClass, to_push)
-
-    class GuardedComposer(Composer):
-        def compose_node(self, parent, index):
-            event = self.parser.peek_event()
-            counts = self.__dict__.setdefault("_counts", [0, 0])  # nodes, depth
-            counts[0] += 1
-            if counts[0] > MAX_DOC_NODES:
-                raise _TooMany(event.start_mark)
-            if counts[1] >= MAX_DEPTH:
-                raise _TooDeep(event.start_mark)
-            if index is None and isinstance(parent, MappingNode) and (
-                    isinstance(event, CollectionStartEvent) or (
-                        isinstance(event, AliasEvent)
-                        and isinstance(self.anchors.get(event.anchor), CollectionNode))):
-                raise _ComplexKey(event.start_mark)
-            counts[1] += 1
-            try:
-                return self._guarded_compose(event, parent, index)
-            finally:
-                counts[1] -= 1
-
-        def _guarded_compose(self, event, parent, index):
-            # an alias is recursive when the latest definition of its anchor is still open
-            open_anchors = self.__dict__.setdefault("_open_anchors", [])
-            defined = self.__dict__.setdefault("_anchor_defs", {})
-            if isinstance(event, AliasEvent):
-                if (event.anchor, defined.get(event.anchor)) in open_anchors:
-                    raise _RecursiveAlias(event.start_mark)
-                return super().compose_node(parent, index)
-            if event.anchor is None:
-                return super().compose_node(parent, index)
-            defined[event.anchor] = defined.get(event.anchor, 0) + 1
-            open_anchors.append((event.anchor, defined[event.anchor]))
-            try:
-                return super().compose_node(parent, index)
-            finally:
-                open_anchors.pop()
-
-    class GuardedConstructor(RoundTripConstructor):
-        def construct_non_recursive_object(self, node, tag=None):
-            # a value ruamel cannot build (9 x 5,000, 2024-02-30, !!int abc, !!bool maybe) is
-            # a syntax error at that node, never echoing the value (it may be a secret)
-            try:
-                return super().construct_non_recursive_object(node, tag)
-            except (ValueError, KeyError, TypeError, OverflowError, IndexError,
-                    ArithmeticError) as err:
-                reason = str(err).split(":")[0] if not isinstance(err, KeyError) else "unknown"
-                if "Exceeds the limit" in reason or "digits" in str(err):
-                    reason = "a number with thousands of digits (quote it if it is text)"
-                tag = (tag or node.tag or "").rsplit(":", 1)[-1]
-                raise ConstructorError(None, None, f"cannot read this {tag} value: {reason}",
-                                       node.start_mark) from None
-
-    return GuardedScanner, GuardedComposer, GuardedConstructor
-
-
 def _yaml():
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
-    yaml.Scanner, yaml.Composer, yaml.Constructor = _guarded_classes()
+    yaml.Scanner, yaml.Composer, yaml.Constructor = guarded_classes()
     yaml.allow_duplicate_keys = False
     yaml.preserve_quotes = True
     return yaml
@@ -229,54 +122,32 @@ def content_line(text: str) -> int:
     return 1
 
 
-def _too_many(where: Location) -> YamlLoadError:
-    return YamlLoadError("yaml/too-large", where, f"too many nodes: the document holds more "
-                         f"than {MAX_DOC_NODES:,} YAML nodes", "values files and flows hold a few "
-                         "thousand; is this the right file?")
+_SHAPE_MESSAGES = {
+    "too-deep": ("yaml/too-deep", f"nesting deeper than {MAX_DEPTH} levels", None),
+    "too-many": ("yaml/too-large", f"too many nodes: the document holds more than "
+                 f"{MAX_DOC_NODES:,} YAML nodes", "values files and flows hold a few thousand; "
+                 "is this the right file?"),
+    "complex-key": ("yaml/syntax", "invalid YAML: a mapping or a list is used as a mapping key",
+                    "keys are plain names: Helm and Kestra accept no other"),
+    "merges": ("yaml/alias-bomb", f"more than {MAX_MERGES:,} merge keys (<<) in one document",
+               "a values file never needs this many merges; is it hostile?"),
+    "recursive-alias": ("yaml/alias-bomb", "an alias refers to the node that contains it", None),
+}
 
 
-def _complex_key(where: Location) -> YamlLoadError:
-    return YamlLoadError("yaml/syntax", where, "invalid YAML: a mapping or a list is used as a "
-                         "mapping key", "keys are plain names: Helm and Kestra accept no other")
+def _shape_error(err: ShapeError, name: str) -> YamlLoadError:
+    rule, message, hint = _SHAPE_MESSAGES[err.kind]
+    return YamlLoadError(rule, _mark_loc(name, err.mark), message, hint)
 
 
 def check_shape(text: str, name: str) -> None:
-    """Refuse ``text`` when it nests deeper than MAX_DEPTH, holds more than MAX_DOC_NODES nodes
-    (scalars, aliases, collections, keys included) or uses a collection as a mapping key, from
-    libyaml's event stream: no node is composed and nothing recurses, so this runs before any
-    composer, in about 1 us an event. A syntax error ends the pass quietly: the loader that
-    follows reports it, under its own guards (ruamel's composer checks the same three)."""
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
-    start, end, node = yaml.CollectionStartEvent, yaml.CollectionEndEvent, yaml.NodeEvent
-    nodes = 0
-    open_: list[list[bool]] = []  # per open collection: [is a mapping, next node is a key]
-    collections: set[str] = set()  # anchors that name a collection
+    """Refuse ``text`` (:class:`YamlLoadError`) when :func:`kestra_ops.yamlshape.scan` finds it
+    too deep, too large in nodes or merge keys, or with a collection as a key: libyaml's event
+    stream, no node composed and nothing recursing, run before any composer."""
     try:
-        for event in yaml.parse(text, Loader=loader):
-            if isinstance(event, node):
-                nodes += 1
-                if nodes > MAX_DOC_NODES:
-                    raise _too_many(_mark_loc(name, event.start_mark))
-                is_key = bool(open_) and open_[-1][0] and open_[-1][1]
-                if open_ and open_[-1][0]:
-                    open_[-1][1] = not open_[-1][1]
-                if is_key and (isinstance(event, start) or (
-                        isinstance(event, yaml.AliasEvent) and event.anchor in collections)):
-                    raise _complex_key(_mark_loc(name, event.start_mark))
-                if isinstance(event, start):
-                    if len(open_) >= MAX_DEPTH:
-                        raise YamlLoadError("yaml/too-deep", _mark_loc(name, event.start_mark),
-                                            f"nesting deeper than {MAX_DEPTH} levels")
-                    open_.append([isinstance(event, yaml.MappingStartEvent), True])
-                if getattr(event, "anchor", None) and not isinstance(event, yaml.AliasEvent):
-                    (collections.add if isinstance(event, start) else collections.discard)(
-                        event.anchor)
-            elif isinstance(event, end) and open_:
-                open_.pop()
-    except (yaml.YAMLError, UnicodeError, ValueError):
-        return
+        scan(text)
+    except ShapeError as err:
+        raise _shape_error(err, name) from None
 
 
 def load_yaml_text(text: str, name: str) -> Any:
@@ -290,16 +161,8 @@ def load_yaml_text(text: str, name: str) -> Any:
     try:
         sys.setrecursionlimit(max(limit, 4000))
         docs = list(yaml.load_all(text))
-    except _TooDeep as err:
-        raise YamlLoadError("yaml/too-deep", _mark_loc(name, err.mark),
-                            f"nesting deeper than {MAX_DEPTH} levels") from None
-    except _TooMany as err:
-        raise _too_many(_mark_loc(name, err.mark)) from None
-    except _ComplexKey as err:
-        raise _complex_key(_mark_loc(name, err.mark)) from None
-    except _RecursiveAlias as err:
-        raise YamlLoadError("yaml/alias-bomb", _mark_loc(name, err.mark),
-                            "an alias refers to the node that contains it") from None
+    except ShapeError as err:
+        raise _shape_error(err, name) from None
     except MarkedYAMLError as err:
         if "'\\t'" in (err.problem or ""):
             mark = err.problem_mark or err.context_mark
