@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,9 @@ def load_yaml_text(text: str, name: str) -> Any:
     limit = sys.getrecursionlimit()
     try:
         sys.setrecursionlimit(max(limit, 4000))
-        docs = list(yaml.load_all(text))
+        with warnings.catch_warnings():  # e.g. a reused anchor: ruamel prints the source
+            warnings.simplefilter("ignore")  # lines (a secret among them) to stderr
+            docs = list(yaml.load_all(text))
     except ShapeError as err:
         raise _shape_error(err, name) from None
     except MarkedYAMLError as err:

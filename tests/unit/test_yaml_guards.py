@@ -61,3 +61,12 @@ def test_text_libyaml_cannot_encode_is_an_error_not_a_crash(text):
         parse_flow(text, "f.yaml")
     except YamlLoadError:
         pass
+
+
+def test_a_reused_anchor_prints_nothing(recwarn, capfd):
+    """ruamel warns on a reused anchor, quoting both source lines (a secret among them)."""
+    data = load_yaml_text("a: &p hunter2-secret\nb: &p 2\nc: *p\n", "v.yaml")
+    assert data["c"] == 2
+    assert len(recwarn) == 0
+    out, err = capfd.readouterr()
+    assert "hunter2" not in out + err
