@@ -72,8 +72,9 @@ def run_checks(specs: list[Spec], *, timeout: float, wait_for: float | None = No
             note(f"waiting for {', '.join(s.id for s in todo)} ({len(todo)} failing, "
                  f"{left:.0f}s left): " + "; ".join(f"{s.id}: {results[s.id].reason}"
                                                       for s in todo))
-            if cancel.wait(min(poll, left)):
-                break
+            # a plain sleep: a Ctrl-C inside Event.wait can leave the event's lock held, and the
+            # cancel.set() below then blocks for ever (only this thread sets it anyway)
+            time.sleep(min(poll, left))
             poll = min(poll * 1.5, max_poll)
     except KeyboardInterrupt:
         cancel.set()

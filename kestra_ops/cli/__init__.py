@@ -298,6 +298,30 @@ def main() -> None:
             code = EXIT_INTERRUPTED
         _Edge.finishing = True
         _flush()
+        if code == EXIT_INTERRUPTED:
+            _leave_interrupted()
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
     sys.exit(code)
+
+
+THREAD_GRACE = 5.0  # seconds an interrupted command's leftover threads get before the exit
+
+
+def _leave_interrupted() -> None:
+    """Exit 130 without waiting for ever on threads the interrupt left behind (a worker stuck
+    on a lock a KeyboardInterrupt left held, a network call without a deadline): each gets
+    what is left of :data:`THREAD_GRACE`; the workflow already gave its cleanups their time."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + THREAD_GRACE
+    for thread in threading.enumerate():
+        if thread is threading.main_thread() or thread.daemon:
+            continue
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        thread.join(left)
+    _flush()
+    os._exit(EXIT_INTERRUPTED)

@@ -136,13 +136,19 @@ current-context: dev
 def interrupted_twice(project: Path, first: float, gap: float) -> subprocess.CompletedProcess:
     proc = subprocess.Popen([*EXE, "check", "--env", "dev", "--wait", "60s"], cwd=project,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=clean_env(KUBECONFIG=str(project / "kubeconfig")))
+                            env=clean_env(KUBECONFIG=str(project / "kubeconfig"),
+                                          PYTHONFAULTHANDLER="1"))
     time.sleep(first)
     proc.send_signal(signal.SIGINT)
     time.sleep(gap)
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        out, err = proc.communicate(timeout=40)
+    except subprocess.TimeoutExpired:  # a hang: the threads' stacks say where
+        proc.send_signal(signal.SIGABRT)
+        out, err = proc.communicate(timeout=30)
+        pytest.fail(f"hung after two Ctrl-C:\n{err[-8000:]}")
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
