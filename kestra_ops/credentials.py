@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import os
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -275,6 +274,8 @@ MINIO_DEFAULT_ROOT = "minioadmin"
 
 def same_secret(a: str | None, b: str | None) -> bool:
     """Constant-time equality of two secrets; False when either is empty or unset."""
+    import hmac  # here: hmac loads OpenSSL (~4 ms) for every command that builds a client
+
     return bool(a) and bool(b) and hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
 
