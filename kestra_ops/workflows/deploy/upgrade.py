@@ -281,9 +281,10 @@ def _render_diff(env, kube, helm, installed: bool, progress, rendered: str | Non
     if rendered is None:
         done = helm.template(env.chart_path, list(env.values_paths), release=env.release,
                              namespace=env.namespace)
-        if not done.ok:
-            lines = done.stderr.strip().splitlines() or ["failed without a message"]
-            raise OperationFailed(f"helm template: {lines[-1]}")
+        if not done.ok:  # helm's own error, not its "Use --debug" advice
+            from kestra_ops.workflows.deploy.chart_lint import helm_error
+
+            raise OperationFailed(f"helm template: {helm_error(done)}")
         rendered = done.stdout
     return live_diff(kube, rendered, stored, release=env.release, namespace=env.namespace,
                      progress=progress)
