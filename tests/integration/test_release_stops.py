@@ -106,7 +106,8 @@ def test_a_real_ctrl_c_at_once(install, delay):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err
-    assert "stopped at: " in out and out.rstrip().splitlines()[-1].startswith(
+    assert "stopped at: " in out, (out, err)
+    assert out.rstrip().splitlines()[-1].startswith(
         "release dev: interrupted "), out
     [report] = (install.root / "backups" / "releases" / "dev").glob("*/report.json")
     data = json.loads(report.read_text())

@@ -49,14 +49,14 @@ def release(env: Environment, *, timeout: str = "10m", check_timeout: str = "5m"
     started = time.perf_counter()
     report = ReleaseReport(env.name, env.release, env.namespace, stamp())
     rec = Recorder(report.result, progress)
-    rec.info(f"release {env.name}: release {env.release} in {env.namespace}")
     folder = Path(env.root) / "backups" / "releases" / env.name / report.started
     own_kube = kube is None
     opts = dict(timeout=timeout, check_seconds=check_seconds, rollback=rollback,
                 rollback_timeout=rollback_timeout or timeout, skip_backup=skip_backup,
                 repair=repair, confirm=confirm, kestra_url=kestra_url, insecure=insecure,
                 check_bucket=check_bucket, folder=folder)
-    try:
+    try:  # from the first line shown on: a Ctrl-C anywhere after it is reported and stored
+        rec.info(f"release {env.name}: release {env.release} in {env.namespace}")
         helm = wiring.helm(env, helm=helm)
         rendered = _lint(env, rec, report, helm)
         if rendered is not None:
