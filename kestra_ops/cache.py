@@ -197,20 +197,12 @@ def _mac(secret: bytes, kind: str, key: str, body: bytes) -> str:
 def _read_entry(path: Path) -> bytes | None:
     """The bytes of a regular file no larger than :data:`MAX_ENTRY`, else None (never blocks on
     a FIFO, never follows a symlink)."""
+    from kestra_ops.readfile import NotReadable, read_regular
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+        return read_regular(path, MAX_ENTRY, nofollow=True)
+    except (OSError, NotReadable):
         return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_ENTRY:
-            return None
-        with os.fdopen(os.dup(fd), "rb") as fh:
-            return fh.read(MAX_ENTRY + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def get_json(kind: str, key: str | None):

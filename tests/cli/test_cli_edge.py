@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+from tests.helpers_net import unreachable_kubeconfig
 
 ROOT = Path(__file__).resolve().parents[2]
 EXE = [sys.executable, "-m", "kestra_ops"]
@@ -109,24 +110,11 @@ def test_progress_to_a_closed_stderr_never_stops_the_command(tmp_path, layer, co
 
 # --------------------------------------------------------------------------- Ctrl-C twice
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def unreachable(tmp_path_factory) -> Path:
     """A project whose cluster (and so Kestra, through the service proxy) does not answer."""
     root = tmp_path_factory.mktemp("unreachable")
-    (root / "kubeconfig").write_text(f"""\
-apiVersion: v1
-kind: Config
-clusters: [{{name: gone, cluster: {{server: "http://127.0.0.1:{closed_port()}"}}}}]
-users: [{{name: u, user: {{token: t}}}}]
-contexts: [{{name: dev, context: {{cluster: gone, user: u}}}}]
-current-context: dev
-""")
+    unreachable_kubeconfig(root / "kubeconfig", context="dev")
     (root / "kestra-ops.yaml").write_text(
         f"defaults: {{chart: {ROOT / 'charts' / 'kestra'}}}\nenvironments:\n"
         f"  dev: {{values: [{ROOT / 'values' / 'base.yaml'}, {ROOT / 'values' / 'dev.yaml'}]}}\n")

@@ -5,27 +5,9 @@ code is 1, in every format."""
 from __future__ import annotations
 
 import json
-import socket
 
 from tests.helpers_checks import install  # noqa: F401
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def unreachable_kubeconfig(path) -> str:
-    path.write_text(f"""\
-apiVersion: v1
-kind: Config
-clusters: [{{name: gone, cluster: {{server: "http://127.0.0.1:{closed_port()}"}}}}]
-users: [{{name: u, user: {{token: t}}}}]
-contexts: [{{name: fake, context: {{cluster: gone, user: u}}}}]
-current-context: fake
-""")
-    return str(path)
+from tests.helpers_net import unreachable_kubeconfig
 
 
 def test_an_unreachable_cluster_is_not_checked_not_healthy(install, monkeypatch, tmp_path):

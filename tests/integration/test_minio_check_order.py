@@ -4,18 +4,13 @@ command's header comes before any step's FAIL line, and the report's title befor
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.helpers_net import closed_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_header_before_the_fail_line(tmp_path):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,10 @@ from pathlib import Path
 import pytest
 
 from tests.helpers_checks import install  # noqa: F401 - fixture
+from tests.helpers_net import unreachable_kubeconfig
 from tests.integration.release_support import lock_free, release
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def stored(install, data) -> dict:
@@ -34,17 +28,9 @@ def stored(install, data) -> dict:
 
 def test_an_unreachable_cluster_is_named_with_the_step_it_stopped_at(install, monkeypatch,
                                                                      tmp_path):
-    gone = tmp_path / "gone.yaml"
-    gone.write_text(f"""\
-apiVersion: v1
-kind: Config
-clusters: [{{name: gone, cluster: {{server: "http://127.0.0.1:{closed_port()}"}}}}]
-users: [{{name: u, user: {{token: t}}}}]
-contexts: [{{name: fake, context: {{cluster: gone, user: u}}}}]
-current-context: fake
-""")
-    monkeypatch.setenv("KESTRA_OPS_KUBECONFIG", str(gone))
-    monkeypatch.setenv("KUBECONFIG", str(gone))
+    gone = unreachable_kubeconfig(tmp_path / "gone.yaml")
+    monkeypatch.setenv("KESTRA_OPS_KUBECONFIG", gone)
+    monkeypatch.setenv("KUBECONFIG", gone)
     result, data = release(install)
     assert result.exit_code == 1, result.output
     assert data["outcome"] == "failed" and data["stopped_at"] == "take the deploy lock"
