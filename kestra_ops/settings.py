@@ -230,9 +230,15 @@ def _parse_config(path: Path) -> Any:
             return hit["data"]
         except ConfigError:
             pass
+    from kestra_ops.yamlfast import parse_plain
     from kestra_ops.yamlio import decode_utf8, load_yaml_text, to_plain
 
-    node = load_yaml_text(decode_utf8(raw, str(path)), str(path))
+    text = decode_utf8(raw, str(path))
+    # a plain document through libyaml; anything else (or any error) the round-trip loader reads
+    # and reports (both give the lines config_schema names)
+    node = parse_plain(text)
+    if node is None:
+        node = load_yaml_text(text, str(path))
     check_config(path, node)
     data = to_plain(node)
     cache.put_json("config", key, {"data": data})

@@ -111,9 +111,11 @@ def copy_tree(node: Any, memo: dict | None = None) -> Any:
 
 
 def _copy_attributes(src: Any, dst: Any) -> None:
+    src.copy_attributes(dst)  # format, line/col, anchor, tag: shared, never changed
+    if not type(src).__module__.startswith("ruamel."):
+        return  # yamlfast's containers: lines only, no comments (and no ruamel import)
     from ruamel.yaml.comments import Comment
 
-    src.copy_attributes(dst)  # format, line/col, anchor, tag: shared, never changed
     ca = getattr(src, Comment.attrib, None)
     if ca is not None:
         new = copy.copy(ca)
@@ -187,11 +189,11 @@ def merge_docs(docs: list[YamlDoc], sets: Iterable[str] = ()) -> Merged:
 def load_layers(paths: Iterable[Path], sets: Iterable[str] = (), *, fast: bool = False
                 ) -> Merged:
     """Load and merge ``paths`` (base first), then ``sets``. With ``fast`` (validation: no
-    comments needed), plain documents are read by :mod:`kestra_ops.values.fastload` (libyaml,
+    comments needed), plain documents are read by :mod:`kestra_ops.yamlfast` (libyaml,
     ~30x faster on a large file); anything else by the round-trip loader, which reports."""
     if not fast:
         return merge_docs([load_yaml_file(p) for p in paths], sets)
-    from kestra_ops.values.fastload import load_plain
+    from kestra_ops.yamlfast import load_plain
 
     return merge_docs([load_plain(p) or load_yaml_file(p) for p in paths], sets)
 

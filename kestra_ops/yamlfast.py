@@ -1,10 +1,16 @@
-"""A fast reader of values files for validation, where comments are not needed.
+"""A fast reader of plain YAML documents (values files, kestra-ops.yaml) where comments are not
+needed.
 
 The round-trip loader (:mod:`kestra_ops.yamlio`) scans in pure Python: ~0.6 s for a 1 MB overlay
 (a long plugin blacklist), most of a cold ``values validate``. Here libyaml's C parser gives the
-events and a loop without recursion builds plain data, each plain scalar typed by ruamel's own
-YAML 1.2 resolver and constructor, so the result equals ``to_plain`` of the round-trip load, with
-the line and column of every key and item (for findings and provenance).
+events and a loop without recursion builds plain data, so the result equals ``to_plain`` of the
+round-trip load, with the line and column of every key and item (for findings and provenance).
+
+Plain scalars are typed as the round-trip loader types them (YAML 1.2, ruamel's resolver): the
+common cases here without ruamel (importing it is ~7 ms of a ~60 ms cold run): text that cannot
+be anything else (its first character starts none of the 1.2 resolvers' patterns), the six
+booleans, the four nulls and short decimal integers. Every other plain scalar (floats, octal or
+hex, underscores, timestamps, ``=``, ``<<``) is typed by ruamel's own resolver and constructor.
 
 Only plain documents are read this way: one document of maps, lists and untagged scalars, with
 no anchor, alias, merge key (``<<``), explicit tag, directive, complex key or duplicate key, and
@@ -76,17 +82,71 @@ def _typing():
     return yaml.resolver, yaml.constructor, ScalarNode
 
 
+# ruamel's YAML 1.2 implicit resolvers are chosen by a scalar's first character: bool by
+# "tTfF", float by "-+0123456789.", int by "-+0123456789", merge by "<", null by "~nN" and "",
+# timestamp by digits, value by "=", yaml by "!&*" (ruamel/yaml/resolver.py). A scalar starting
+# with none of these is text; one starting with "tTfFnN~" is text unless it is one of the words.
+_MAYBE_TYPED = frozenset("tTfFnN~-+0123456789.<=!&*")
+_WORDS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False,
+          "FALSE": False, "~": None, "null": None, "Null": None, "NULL": None}
+_DIGITS = frozenset("0123456789")
+
+
+@functools.lru_cache(maxsize=1)
+def _number_like():
+    """The union of ruamel's YAML 1.2 float, int and timestamp patterns (ruamel/yaml/resolver.py,
+    ``implicit_resolvers``): the only resolvers for a scalar starting with "-+0123456789."."""
+    import re
+
+    return re.compile(r"""^(?:
+         [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN)
+        |[-+]?0b[0-1_]+
+        |[-+]?0o?[0-7_]+
+        |[-+]?[0-9_]+
+        |[-+]?0x[0-9a-fA-F_]+
+        |[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+        |[0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?
+         (?:[Tt]|[ \t]+)[0-9][0-9]?
+         :[0-9][0-9] :[0-9][0-9] (?:\.[0-9]*)?
+         (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$""", re.X)
+
+
+def _plain_scalar(value: str) -> Any:
+    """A plain (unquoted) scalar typed as ruamel's round-trip loader types it, YAML 1.2."""
+    if not value:
+        return None
+    first = value[0]
+    if first not in _MAYBE_TYPED:
+        return value
+    if value in _WORDS:
+        return _WORDS[value]
+    if first in "tTfFnN":
+        return value  # not one of the words: text (the 1.2 bool and null patterns are exact)
+    if first in "-+0123456789." and not _number_like().match(value):
+        return value  # starts like a number, is none (2Gi, 500m, 1.33.0): text
+    sign = first in "-+"
+    digits = value[1:] if sign else value
+    if (0 < len(digits) <= 18 and (digits == "0" or digits[0] != "0")
+            and _DIGITS.issuperset(digits)):
+        return int(value)  # [-+]?(0|[1-9][0-9]*): a short decimal int, as ruamel reads it
+    resolver, constructor, node_class = _typing()
+    tag = resolver.resolve(node_class, value, (True, False))
+    if tag == _STR:
+        return value
+    node = node_class(tag, value, style=None)
+    return to_plain(constructor.construct_object(node, deep=True))
+
+
 def _scalar(event) -> Any:
     if event.tag is not None and not (event.implicit[0] or event.implicit[1]):
         raise _NotPlain("explicit tag")
     if event.style:  # quoted or block: text, as the round-trip loader reads it
         return event.value
-    resolver, constructor, node_class = _typing()
-    tag = resolver.resolve(node_class, event.value, (True, False))
-    if tag == _STR:
-        return event.value
-    node = node_class(tag, event.value, style=None)
-    return to_plain(constructor.construct_object(node, deep=True))
+    return _plain_scalar(event.value)
 
 
 def _compose(events) -> Any:
@@ -155,13 +215,18 @@ def load_plain(path: Path | str, max_bytes: int = MAX_BYTES) -> YamlDoc | None:
     """``path`` as a :class:`YamlDoc` of plain data with lines, or None when it is not a plain
     mapping document (then read it with :func:`kestra_ops.yamlio.load_yaml_file`). A file that
     cannot be read, or is not UTF-8, raises the loader's own :class:`YamlLoadError`."""
-    import yaml
-
     path = Path(path)
     name = display_name(path)
-    text = decode_utf8(read_bytes(path, name, max_bytes), name)
+    data = parse_plain(decode_utf8(read_bytes(path, name, max_bytes), name))
+    return None if data is None else YamlDoc(path, data, name, 1)
+
+
+def parse_plain(text: str) -> PlainMap | None:
+    """``text`` as a non-empty :class:`PlainMap` with lines, or None when it is not a plain
+    mapping document (then parse it with the round-trip loader, which reports)."""
     if any(c in text for c in "\t\x85\u2028\u2029"):
         return None  # tabs have their own rule; for libyaml (YAML 1.1) the others end a line
+    import yaml
 
     loader = getattr(yaml, "CSafeLoader", None)
     if loader is None:  # no libyaml: nothing to gain
@@ -172,4 +237,4 @@ def load_plain(path: Path | str, max_bytes: int = MAX_BYTES) -> YamlDoc | None:
         return None
     if not isinstance(data, PlainMap) or not data:
         return None
-    return YamlDoc(path, data, name, 1)
+    return data

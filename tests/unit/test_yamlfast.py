@@ -1,4 +1,4 @@
-"""values/fastload.py reads plain values documents with libyaml for validation: what it reads
+"""yamlfast.py reads plain values documents with libyaml for validation: what it reads
 must be exactly what the round-trip loader reads (data, and the line and column of every key
 and item); anything not plain it leaves to the round-trip loader (None), which reports."""
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kestra_ops.values.fastload import load_plain
+from kestra_ops.yamlfast import load_plain
 from kestra_ops.yamlio import YamlLoadError, load_yaml_file, to_plain
 from tests.helpers_values import CORPUS_DIR, REPO_ROOT, VALUES_DIR
 
@@ -150,3 +150,63 @@ def test_documents_of_any_shape_and_style_read_the_same(tmp_path, data, flow, st
     path = tmp_path / "v.yaml"
     path.write_text(text, encoding="utf-8")
     same_as_round_trip(path)
+
+
+def _ruamel_typed(value: str):
+    """A plain scalar as ruamel's round-trip loader types it (its resolver and constructor)."""
+    from kestra_ops import yamlfast
+
+    resolver, constructor, node_class = yamlfast._typing()
+    tag = resolver.resolve(node_class, value, (True, False))
+    if tag == "tag:yaml.org,2002:str":
+        return value
+    try:
+        return to_plain(constructor.construct_object(node_class(tag, value, style=None),
+                                                     deep=True))
+    except Exception as err:  # noqa: BLE001 - the same refusal on both sides
+        return ("refused", type(err).__name__)
+
+
+def test_plain_scalars_typed_without_ruamel_are_typed_as_ruamel_types_them():
+    """Every string of up to 3 characters from the characters that steer YAML 1.2 typing, and
+    the edge cases: the shortcut and ruamel agree on value and type."""
+    import itertools
+    import math
+
+    from kestra_ops.yamlfast import _plain_scalar
+
+    def typed(value):
+        try:
+            return _plain_scalar(value)
+        except Exception as err:  # noqa: BLE001
+            return ("refused", type(err).__name__)
+
+    alphabet = "019+-_.eEoxbaGi~tTfFnNul:= <"
+    cases = ["".join(t) for n in range(4) for t in itertools.product(alphabet, repeat=n)]
+    cases += ["true", "True", "TRUE", "tRue", "false", "FALSE", "null", "Null", "NULL", "nULL",
+              "yes", "no", "on", "off", "y", "n", "-0", "+0", "00", "007", "0o17", "0x1F",
+              "123456789012345678", "-123456789012345678", "1234567890123456789", "1_000",
+              "2024-01-02", "2024-01-02T03:04:05Z", ".inf", "-.inf", ".nan", "1.5", "1e3",
+              "kestra", "io.kestra.plugin.*", "١٢٣", "9" * 5000, "2Gi", "500m", "7d", "1.33.0",
+              "2024-01-02 03:04:05", "2024-1-2T3:04:05.5+01:00", "1:30", "0b101", "0xfg"]
+    for value in cases:
+        fast, slow = typed(value), _ruamel_typed(value)
+        if isinstance(fast, float) and math.isnan(fast):
+            assert isinstance(slow, float) and math.isnan(slow), value
+            continue
+        assert (fast, type(fast)) == (slow, type(slow)), value
+
+
+def test_the_shipped_values_and_config_read_without_importing_ruamel():
+    """ruamel costs ~7 ms of a cold `values validate`: the shipped files never need it."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom pathlib import Path\nfrom kestra_ops.yamlfast import load_plain, "
+            "parse_plain\n"
+            f"for p in Path({str(VALUES_DIR)!r}).glob('*.yaml'):\n"
+            "    assert load_plain(p) is not None, p\n"
+            f"assert parse_plain(Path({str(REPO_ROOT / 'kestra-ops.yaml')!r}).read_text())\n"
+            "assert 'ruamel' not in sys.modules, sorted(m for m in sys.modules if 'ruamel' in m)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
