@@ -7,7 +7,10 @@ placeholders such as ``${KESTRA_DB_PASSWORD}`` are references, not secrets, and 
 from __future__ import annotations
 
 import re
-from typing import Any
+
+TYPE_CHECKING = False  # (not typing.TYPE_CHECKING: importing typing costs ~2 ms a run)
+if TYPE_CHECKING:
+    from typing import Any
 
 MASK = "******"
 _SECRET = re.compile(r"(password|passwd|secret|token|access[-_]?key|api[-_]?key|private[-_]?key|"

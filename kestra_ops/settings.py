@@ -21,7 +21,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from collections.abc import Mapping
+
+TYPE_CHECKING = False  # (not typing.TYPE_CHECKING: importing typing costs ~2 ms a run)
+if TYPE_CHECKING:
+    from typing import Any
 
 from kestra_ops.defaults import (CONFIG_NAME, DEFAULT_CHART, DEFAULT_ENVS,
                                  DEFAULT_NAMESPACE, DEFAULT_RELEASE)

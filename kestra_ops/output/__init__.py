@@ -14,12 +14,11 @@ ALIASES = {"table": "text"}  # the checklist's and history's earlier name of the
 
 def format_names() -> tuple[str, ...]:
     """The format names, text first (module names under kestra_ops/output/formats)."""
-    import importlib
-    import pkgutil
+    import os
 
-    package = importlib.import_module("kestra_ops.output.formats")
-    names = sorted(m.name for m in pkgutil.iter_modules(package.__path__)
-                   if not m.name.startswith("_"))
+    folder = os.path.join(os.path.dirname(__file__), "formats")
+    names = {name[:-3] for name in os.listdir(folder)
+             if name.endswith(".py") and not name.startswith("_")}
     return tuple(sorted(names, key=lambda n: (n != "text", n != "json", n)))
 
 

@@ -17,7 +17,8 @@ INFO_URI = "https://github.com/hyperplane/kestra-ops#values-rules"
 
 
 def render_text(reports: list[Report], *, color: bool = False) -> str:
-    import click
+    if color:
+        import click
 
     lines = []
     colors = {"error": "red", "warning": "yellow", "info": "blue"}

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator
+
+TYPE_CHECKING = False  # (not typing.TYPE_CHECKING: importing typing costs ~2 ms a run)
+if TYPE_CHECKING:
+    from typing import Any, Iterator
 
 from kestra_ops.redact import is_placeholder, mask_embedded
 
@@ -57,6 +60,8 @@ LEGACY_KEYS = {
 
 @dataclass(frozen=True)
 class Hit:
+    """What a rule found, at a path of the merged values (located by the caller)."""
+
     rule: str
     severity: str
     message: str
@@ -66,6 +71,8 @@ class Hit:
 
 @dataclass(frozen=True)
 class Context:
+    """What the rules see: the merged values and the environment's name."""
+
     values: dict
     env: str | None
 

@@ -6,7 +6,10 @@ import difflib
 import fnmatch
 import ipaddress
 import re
-from typing import Iterator
+
+TYPE_CHECKING = False  # (not typing.TYPE_CHECKING: importing typing costs ~2 ms a run)
+if TYPE_CHECKING:
+    from typing import Iterator
 
 from kestra_ops.redact import literal_secrets
 from kestra_ops.values.rules import (BUCKET_RE, CLUSTER_DNS_RE, DOCKER_PROBE, GLOB_RE,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+
+TYPE_CHECKING = False  # (not typing.TYPE_CHECKING: importing typing costs ~2 ms a run)
 
 from kestra_ops import results
 from kestra_ops.errors import InvalidInput
@@ -18,6 +19,7 @@ from kestra_ops.values.findings import Report, exit_code
 from kestra_ops.values.validate import validate_layers
 
 if TYPE_CHECKING:  # merging and masking only when rendering: a cached validation needs neither
+    from typing import Iterable
     from kestra_ops.values.merge import Merged
 
 
@@ -111,6 +113,8 @@ def rules_report() -> results.Report:
 
 @dataclass
 class Rendered:
+    """The rendered values of an environment: the text, and where it went."""
+
     merged: Merged
     text: str
     secret_paths: list[tuple] = field(default_factory=list)

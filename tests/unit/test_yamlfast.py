@@ -181,7 +181,7 @@ def test_plain_scalars_typed_without_ruamel_are_typed_as_ruamel_types_them():
         except Exception as err:  # noqa: BLE001
             return ("refused", type(err).__name__)
 
-    alphabet = "019+-_.eEoxbaGi~tTfFnNul:= <"
+    alphabet = "019+-_.eEoxbadmGi~tTfFnNul:= <"
     cases = ["".join(t) for n in range(4) for t in itertools.product(alphabet, repeat=n)]
     cases += ["true", "True", "TRUE", "tRue", "false", "FALSE", "null", "Null", "NULL", "nULL",
               "yes", "no", "on", "off", "y", "n", "-0", "+0", "00", "007", "0o17", "0x1F",
