@@ -1,4 +1,4 @@
-from kestra_ops.cli import main
+from kestra_ops.entry import main
 
 if __name__ == "__main__":  # pragma: no cover - exercised through subprocess tests
     main()

@@ -1,0 +1,158 @@
+"""The ``kestra-ops`` entry point.
+
+``values validate FILE...`` is the hot path of CI jobs and pre-commit hooks (run on every
+commit), and importing click is about a fifth of a cold run (``bench/cli_speed.py``). With
+plain arguments (files, ``--no-cache``, ``-o/--output FORMAT``), stdout not a terminal (no
+colour to decide) and no error, it runs here without click. Everything else goes to the click
+CLI (:mod:`kestra_ops.cli`): any other command, option or argument, a terminal, and any error at
+all (the CLI then does the work again and reports it the one way it reports everything). So the
+fast path only ever prints a verdict reached without error, the same bytes and exit code as the
+CLI (``tests/cli/test_entry.py`` compares both on the same inputs).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# the CLI's --output names (kestra_ops.output.format_names(), checked by the tests) and the
+# values click reads as a flag from KESTRA_OPS_NO_CACHE (anything else: the CLI decides)
+_FORMATS = frozenset(("text", "json", "yaml", "junit", "sarif", "github"))
+_TRUE = frozenset(("1", "true", "t", "yes", "y", "on"))
+_FALSE = frozenset(("", "0", "false", "f", "no", "n", "off"))
+
+
+def main() -> None:
+    code = values_validate(sys.argv[1:])
+    if code is None:
+        from kestra_ops.cli import main as cli_main
+
+        cli_main()
+        return
+    sys.exit(code)
+
+
+def plain_validate_args(argv: list[str]) -> tuple[list[str], bool, str] | None:
+    """``(files, no_cache, format)`` when ``argv`` is ``values validate`` with only files,
+    ``--no-cache`` and ``-o/--output FORMAT``; None for anything else."""
+    if argv[:2] != ["values", "validate"]:
+        return None
+    files: list[str] = []
+    no_cache, fmt = False, "text"
+    rest = argv[2:]
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg == "--no-cache":
+            no_cache = True
+        elif arg in ("-o", "--output") and i + 1 < len(rest) and rest[i + 1] in _FORMATS:
+            fmt = rest[i + 1]
+            i += 1
+        elif arg.startswith("--output=") and arg[len("--output="):] in _FORMATS:
+            fmt = arg[len("--output="):]
+        elif not arg or arg.startswith("-"):
+            return None  # any other option, "--", "-": the CLI's
+        else:
+            files.append(arg)
+        i += 1
+    return (files, no_cache, fmt) if files else None
+
+
+def _environment_ok() -> tuple[bool, str | None] | None:
+    """(no cache, --config path) as the CLI reads them from the environment; None when a value
+    is one the CLI may read otherwise (it decides)."""
+    no_cache = os.environ.get("KESTRA_OPS_NO_CACHE")
+    if no_cache is not None and no_cache.strip().lower() not in _TRUE | _FALSE:
+        return None
+    config = os.environ.get("KESTRA_OPS_CONFIG")
+    if config is not None and not config:
+        return None
+    return (no_cache is not None and no_cache.strip().lower() in _TRUE), config
+
+
+def values_validate(argv: list[str]) -> int | None:
+    """Run ``kestra-ops values validate`` without click and return its exit code, or None (the
+    CLI must run it): see the module doc."""
+    args = plain_validate_args(argv)
+    env = _environment_ok() if args else None
+    if args is None or env is None:
+        return None
+    try:
+        if sys.stdout.isatty():
+            return None
+    except (AttributeError, ValueError):  # no stdout, or a closed one
+        return None
+    files, no_cache, fmt = args
+    env_no_cache, config_path = env
+    _defer_stdlib(_DEFERRED)
+    try:
+        from pathlib import Path
+
+        from kestra_ops.output import render
+        from kestra_ops.settings import load_config
+        from kestra_ops.workflows.values import validate_report
+
+        report = validate_report(load_config(config_path), [Path(f) for f in files], None, None,
+                                 environment=None, use_cache=not (no_cache or env_no_cache))
+        text = render(report, fmt, color=False, quiet=False)
+    except KeyboardInterrupt:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: no traceback at exit
+        _say("interrupted")
+        return 130
+    except Exception:  # noqa: BLE001 - any error: the CLI runs the command again and reports it
+        return None
+    if text:
+        try:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:  # `| head -1`: the reader left; the verdict is still the report's
+            _to_devnull()
+    return report.exit_code
+
+
+# Standard-library modules this path imports without needing them for plain input: dataclasses
+# imports inspect (~4 ms with ast, dis, tokenize) for classes without a docstring; PyYAML's
+# constructor imports base64 for !!binary, which yamlfast leaves to ruamel. Until first used,
+# each is a stand-in module that imports the real one on its first attribute (PEP 562
+# ``__getattr__``; the way Mercurial's demandimport defers imports). An ``import`` of it
+# meanwhile binds the stand-in, whose every attribute is the real module's.
+_DEFERRED = ("inspect", "base64")
+
+
+def _defer_stdlib(names: tuple[str, ...]) -> None:
+    import types
+
+    for name in names:
+        if name in sys.modules:
+            continue
+        stand_in = types.ModuleType(name, f"{name}, imported on first use")
+
+        def load(attr: str, name: str = name, stand_in: types.ModuleType = stand_in):
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
+            import importlib
+
+            return getattr(importlib.import_module(name), attr)
+
+        stand_in.__getattr__ = load
+        sys.modules[name] = stand_in
+
+
+def _say(line: str) -> None:
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
+
+
+def _to_devnull() -> None:
+    """Point stdout at /dev/null, so the interpreter's flush at exit finds no broken pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
