@@ -76,7 +76,7 @@ class KestraClient(KestraHTTP):
     def export_flows(self, namespace: str | None = None) -> bytes:
         """A ZIP of the flow sources (of ``namespace`` and its children, or all)."""
         params = {"filters[namespace][PREFIX]": namespace} if namespace else None
-        return self._request("GET", "flows/export/by-query", params=params).content
+        return self._content("GET", "flows/export/by-query", params=params)
 
     def import_flows(self, data: bytes, filename: str = "flows.zip", *,
                      fail_on_error: bool = False) -> list[str]:

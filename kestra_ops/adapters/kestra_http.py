@@ -26,6 +26,10 @@ USERNAME_VAR = "KESTRA_OPS_BASIC_AUTH_USERNAME"
 PASSWORD_VAR = "KESTRA_OPS_BASIC_AUTH_PASSWORD"
 URL_VAR = "KESTRA_OPS_KESTRA_URL"
 _CRED_HINT = f"check {USERNAME_VAR} / {PASSWORD_VAR} or the environment's basic-auth Secret"
+# Kestra's answers are read with a cap (a broken or hostile server may send without end): a
+# flows export of the largest target kestra-ops reads (64 MB of flows) fits compressed or not
+MAX_BODY = 256 * 1024 * 1024
+MAX_ERROR_BODY = 1024 * 1024  # an error's body: only its message is shown
 
 
 class KestraValidationError(OperationFailed):
@@ -176,14 +180,33 @@ class KestraHTTP:
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         return self._error(OperationFailed, f"{call}: Kestra answered {status}{tries}: {message}")
 
-    def _json(self, *args, **kwargs) -> Any:
-        resp = self._request(*args, **kwargs)
-        if not resp.content:
+    def _answer(self, method: str, path: str, *, limit: int | None = None, **kwargs):
+        """(response, body) of a successful answer, the body read with a cap of ``limit``
+        bytes (more: an :class:`OperationFailed` naming the call; the rest is never read)."""
+        limit = MAX_BODY if limit is None else limit
+        resp = self._request(method, path, stream=True, **kwargs)
+        try:
+            raw = _read(resp, limit)
+        finally:
+            resp.close()
+        if raw is None:
+            raise OperationFailed(f"{method} {path}: Kestra's answer is larger than "
+                                  f"{limit:,} bytes; it was not read")
+        return resp, raw
+
+    def _content(self, method: str, path: str, **kwargs) -> bytes:
+        return self._answer(method, path, **kwargs)[1]
+
+    def _json(self, method: str, path: str, **kwargs) -> Any:
+        import json
+
+        resp, raw = self._answer(method, path, **kwargs)
+        if not raw:
             return None
         try:
-            return resp.json()
+            return json.loads(raw)
         except ValueError:
-            raise OperationFailed(f"{args[0]} {args[1]}: answered {resp.status_code} with a "
+            raise OperationFailed(f"{method} {path}: answered {resp.status_code} with a "
                                   f"non-JSON body ({resp.headers.get('Content-Type')}): is "
                                   f"{self.url} Kestra's URL?") from None
 
@@ -199,10 +222,25 @@ class KestraHTTP:
             page += 1
 
 
+def _read(resp, limit: int) -> bytes | None:
+    """At most ``limit`` bytes of ``resp``'s body; None when it is longer."""
+    chunks, size = [], 0
+    for chunk in resp.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _body(resp) -> Any:
+    """An error answer's JSON (its first :data:`MAX_ERROR_BODY` bytes), or None."""
+    import json
+
     try:
-        return resp.json() if resp.content else None
-    except ValueError:
+        raw = _read(resp, MAX_ERROR_BODY)
+        return json.loads(raw) if raw else None
+    except Exception:  # noqa: BLE001 - not JSON, cut short, or the connection went: no message
         return None
 
 

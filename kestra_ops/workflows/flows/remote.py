@@ -61,13 +61,36 @@ def join_sources(sources: Iterable[str]) -> str:
 
 
 def read_zip(data: bytes, what: str = "export") -> list[tuple[str, str]]:
-    """(entry name, source) of every YAML entry of a ZIP."""
+    """(entry name, source) of every YAML entry of a ZIP, within the budget of a flows target
+    (:mod:`kestra_ops.workflows.flows.files`: entries, bytes of each flow and in all, as they
+    are inflated, whatever the archive claims), so that a ZIP bomb is refused, never inflated."""
+    from kestra_ops.workflows.flows.files import MAX_FLOW_FILES, MAX_TOTAL_BYTES
+    from kestra_ops.yamlio import MAX_BYTES
+
+    def refuse(why: str) -> OperationFailed:
+        return OperationFailed(f"the server's {what} is not a ZIP of YAML flows ({why})")
+
+    out, total = [], 0
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            return [(n, zf.read(n).decode("utf-8")) for n in sorted(zf.namelist())
-                    if n.lower().endswith((".yml", ".yaml"))]
-    except (zipfile.BadZipFile, UnicodeDecodeError) as err:
-        raise OperationFailed(f"the server's {what} is not a ZIP of YAML flows ({err})") from None
+            infos = sorted((i for i in zf.infolist() if not i.is_dir()
+                            and i.filename.lower().endswith((".yml", ".yaml"))),
+                           key=lambda i: i.filename)
+            if len(infos) > MAX_FLOW_FILES:
+                raise refuse(f"more than {MAX_FLOW_FILES:,} flow files")
+            for info in infos:
+                with zf.open(info) as fh:
+                    raw = fh.read(MAX_BYTES + 1)
+                total += len(raw)
+                if len(raw) > MAX_BYTES:
+                    raise refuse(f"{info.filename}: more than {MAX_BYTES:,} bytes")
+                if total > MAX_TOTAL_BYTES:
+                    raise refuse(f"flow files of more than {MAX_TOTAL_BYTES:,} bytes in all")
+                out.append((info.filename, raw.decode("utf-8")))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, UnicodeDecodeError, OSError,
+            EOFError, RuntimeError, NotImplementedError) as err:
+        raise refuse(str(err)) from None
+    return out
 
 
 def _flow_of(name: str, source: str) -> LocalFlow | None:
