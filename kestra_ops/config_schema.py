@@ -127,7 +127,7 @@ class Checker:
         self.path = path
 
     def fail(self, node: Any, key: Any, where: str, problem: str, hint: str = "") -> None:
-        raise ConfigError(f"{self.path}:{_line(node, key)}: {where}: {problem}",
+        raise ConfigError(f"{self.path}:{_line(node, key)}: {_printable(where)}: {problem}",
                           hint=hint or None)
 
     def check(self, data: Any) -> None:
@@ -290,3 +290,10 @@ def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
     return "a string" if isinstance(value, str) else f"a {type(value).__name__}"
+
+
+def _printable(text: str) -> str:
+    """``text`` on one line: a key holding a newline or another control character is shown
+    with it escaped (``name\\nspace``), never printed raw (a second line, a terminal escape)."""
+    return text if text.isprintable() else repr(text)[1:-1]
+

@@ -59,7 +59,12 @@ def test_the_repository_config_loads():
     ("environments:\n  dev:\n    minio:\n      bukcet: kestra-dev\n", 4,
      ["environments.dev.minio.bukcet: unknown key", "bucket"]),
     ("environmnets:\n  dev: {}\n", 1, ["environmnets: unknown key"]),
-], ids=["namespcae", "kestra_urll", "minio-bukcet", "top-level"])
+    # a key holding a newline or a terminal escape: shown escaped, on one line
+    ('environments:\n  dev: {}\n"name\\nspace": x\n', 3, ["name\\nspace: unknown key"]),
+    ('environments:\n  "de\\nv": {}\n', 2, ["environments.de\\nv: an environment name"]),
+    ('environments:\n  dev: {"\\e[31mred": 1}\n', 2, ["environments.dev.\\x1b[31mred: unknown"]),
+], ids=["namespcae", "kestra_urll", "minio-bukcet", "top-level", "newline-key", "newline-env",
+        "escape-key"])
 def test_unknown_keys(text, line, says, tmp_path):
     refused(tmp_path, text, line, *says)
 
