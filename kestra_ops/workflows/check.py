@@ -124,17 +124,12 @@ class Connections:
 
     def kestra_client(self, timeout: float):
         """A client for this environment with the item's time budget (one per item: sessions
-        are not shared between threads). The Kubernetes connection is used only when needed:
-        for the service proxy (no URL) or the basic-auth Secret (no password variable or file)."""
-        import os
+        are not shared between threads). The Kubernetes connection is used only when needed
+        (:func:`kestra_needs_kube`)."""
+        from kestra_ops.wiring import client_for_env
 
-        from kestra_ops.credentials import BASIC_AUTH_PASSWORD as PASSWORD
-        from kestra_ops.wiring import URL_VAR, client_for_env
-
-        url = self.kestra_url or os.environ.get(URL_VAR) or self.env.kestra_url
-        need_kube = not (url and (os.environ.get(PASSWORD.variable)
-                                  or os.environ.get(PASSWORD.file_variable)))
-        client = client_for_env(self.env, kube=self._kube.get() if need_kube else None,
+        client = client_for_env(self.env, kube=self._kube.get()
+                                if kestra_needs_kube(self.env, self.kestra_url) else None,
                                 kestra_url=self.kestra_url, insecure=self.insecure,
                                 timeout=max(min(timeout, 30.0), 0.5), retries=1)
         self.warnings.update(client.warnings)
@@ -190,6 +185,19 @@ def build_specs(shared: Connections, ids: list[str]) -> list[Spec]:
     return [Spec(c.id, runner(c)) for c in registry.select(ids)]
 
 
+def kestra_needs_kube(env: Environment, kestra_url: str | None) -> bool:
+    """Whether reaching Kestra takes the Kubernetes API: for the service proxy (no URL from
+    the flag, the variable or the file) or the basic-auth Secret (no password variable/file)."""
+    import os
+
+    from kestra_ops.credentials import BASIC_AUTH_PASSWORD as PASSWORD
+    from kestra_ops.wiring import URL_VAR
+
+    url = kestra_url or os.environ.get(URL_VAR) or env.kestra_url
+    return not (url and (os.environ.get(PASSWORD.variable)
+                         or os.environ.get(PASSWORD.file_variable)))
+
+
 def run_check(env: Environment, *, only: str | list[str] | None = None,
               wait: float | None = None, timeout: float = 60.0, kestra_url: str | None = None,
               insecure: bool = False, progress=None, kube=None) -> CheckReport:
@@ -198,7 +206,9 @@ def run_check(env: Environment, *, only: str | list[str] | None = None,
     ids = select(only)
     if timeout <= 0:
         raise InvalidInput("--timeout-per-check must be positive")
-    if kube is None and any({"kube", "helm"} & set(c.needs) for c in registry.select(ids)):
+    needs = {need for c in registry.select(ids) for need in c.needs}
+    if kube is None and ({"kube", "helm"} & needs
+                         or "kestra" in needs and kestra_needs_kube(env, kestra_url)):
         from kestra_ops.adapters.kube import require_config
 
         require_config(env)  # no kubeconfig is invalid input (exit 2), not a failed item

@@ -169,7 +169,8 @@ def no_kubeconfig(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("args", [
-    ["preflight"], ["check"], ["history"], ["deploy", "--yes"], ["rollback", "--yes"],
+    ["preflight"], ["check"], ["check", "--only", "kestra-api,login"], ["history"],
+    ["deploy", "--yes"], ["rollback", "--yes"],
     ["doctor"], ["lock", "status"], ["release", "--yes"],
     ["config", "patch", "--set", "kestra.x=1", "--yes"]])
 def test_no_kubeconfig_is_invalid_input_everywhere(no_kubeconfig, args):
