@@ -2,7 +2,7 @@
 
 ``values validate FILE...`` is the hot path of CI jobs and pre-commit hooks (run on every
 commit), and importing click is about a fifth of a cold run (``bench/cli_speed.py``). With
-plain arguments (files, ``--no-cache``, ``-o/--output FORMAT``), stdout not a terminal (no
+plain arguments (files, ``-e/--env``, ``--no-cache``, ``-o/--output``), stdout not a terminal (no
 colour to decide) and no error, it runs here without click. Everything else goes to the click
 CLI (:mod:`kestra_ops.cli`): any other command, option or argument, a terminal, and any error at
 all (the CLI then does the work again and reports it the one way it reports everything). So the
@@ -32,42 +32,46 @@ def main() -> None:
     sys.exit(code)
 
 
-def plain_validate_args(argv: list[str]) -> tuple[list[str], bool, str] | None:
-    """``(files, no_cache, format)`` when ``argv`` is ``values validate`` with only files,
-    ``--no-cache`` and ``-o/--output FORMAT``; None for anything else."""
+def plain_validate_args(argv: list[str]) -> tuple[list[str], str | None, bool, str] | None:
+    """``(files, env, no_cache, format)`` when ``argv`` is ``values validate`` with only files,
+    ``-e/--env ENV``, ``--no-cache`` and ``-o/--output FORMAT``; None for anything else."""
     if argv[:2] != ["values", "validate"]:
         return None
     files: list[str] = []
-    no_cache, fmt = False, "text"
+    env, no_cache, fmt = None, False, "text"
     rest = argv[2:]
     i = 0
     while i < len(rest):
         arg = rest[i]
+        value = rest[i + 1] if i + 1 < len(rest) else None
         if arg == "--no-cache":
             no_cache = True
-        elif arg in ("-o", "--output") and i + 1 < len(rest) and rest[i + 1] in _FORMATS:
-            fmt = rest[i + 1]
-            i += 1
+        elif arg in ("-o", "--output") and value in _FORMATS:
+            fmt, i = value, i + 1
         elif arg.startswith("--output=") and arg[len("--output="):] in _FORMATS:
             fmt = arg[len("--output="):]
+        elif arg in ("-e", "--env") and value and not value.startswith("-"):
+            env, i = value, i + 1
         elif not arg or arg.startswith("-"):
-            return None  # any other option, "--", "-": the CLI's
+            return None  # any other option or form, "--", "-": the CLI's
         else:
             files.append(arg)
         i += 1
-    return (files, no_cache, fmt) if files else None
+    if not files and env is None:
+        return None  # the CLI says what is missing (or takes KESTRA_OPS_ENV)
+    return files, env, no_cache, fmt
 
 
-def _environment_ok() -> tuple[bool, str | None] | None:
-    """(no cache, --config path) as the CLI reads them from the environment; None when a value
-    is one the CLI may read otherwise (it decides)."""
+def _environment_ok() -> tuple[bool, str | None, str | None] | None:
+    """(no cache, --config path, --env) as the CLI reads them from the environment; None when
+    a value is one the CLI may read otherwise (it decides)."""
     no_cache = os.environ.get("KESTRA_OPS_NO_CACHE")
     if no_cache is not None and no_cache.strip().lower() not in _TRUE | _FALSE:
         return None
-    config = os.environ.get("KESTRA_OPS_CONFIG")
-    if config is not None and not config:
+    config, env = os.environ.get("KESTRA_OPS_CONFIG"), os.environ.get("KESTRA_OPS_ENV")
+    if config == "" or env == "":
         return None
-    return (no_cache is not None and no_cache.strip().lower() in _TRUE), config
+    return (no_cache is not None and no_cache.strip().lower() in _TRUE), config, env
 
 
 def values_validate(argv: list[str]) -> int | None:
@@ -82,8 +86,9 @@ def values_validate(argv: list[str]) -> int | None:
             return None
     except (AttributeError, ValueError):  # no stdout, or a closed one
         return None
-    files, no_cache, fmt = args
-    env_no_cache, config_path = env
+    files, env_name, no_cache, fmt = args
+    env_no_cache, config_path, env_default = env
+    env_name = env_name or env_default
     _defer_stdlib(_DEFERRED)
     try:
         from pathlib import Path
@@ -92,8 +97,12 @@ def values_validate(argv: list[str]) -> int | None:
         from kestra_ops.settings import load_config
         from kestra_ops.workflows.values import validate_report
 
-        report = validate_report(load_config(config_path), [Path(f) for f in files], None, None,
-                                 environment=None, use_cache=not (no_cache or env_no_cache))
+        config = load_config(config_path)
+        # as the CLI: with FILEs, --env names the rules; without, the environment's layers
+        environment = None if files else config.environment(env_name, flags={})
+        report = validate_report(config, [Path(f) for f in files], env_name, None,
+                                 environment=environment,
+                                 use_cache=not (no_cache or env_no_cache))
         text = render(report, fmt, color=False, quiet=False)
     except KeyboardInterrupt:
         import signal

@@ -40,12 +40,18 @@ def test_the_formats_are_the_clis():
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["values", "validate", "a.yaml"], (["a.yaml"], False, "text")),
-    (["values", "validate", "--no-cache", "a.yaml", "b.yaml"], (["a.yaml", "b.yaml"], True, "text")),
-    (["values", "validate", "-o", "json", "a.yaml"], (["a.yaml"], False, "json")),
-    (["values", "validate", "a.yaml", "--output=sarif"], (["a.yaml"], False, "sarif")),
-    (["values", "validate"], None),  # no file: the CLI's usage error
-    (["values", "validate", "--env", "dev"], None),
+    (["values", "validate", "a.yaml"], (["a.yaml"], None, False, "text")),
+    (["values", "validate", "--no-cache", "a.yaml", "b.yaml"],
+     (["a.yaml", "b.yaml"], None, True, "text")),
+    (["values", "validate", "-o", "json", "a.yaml"], (["a.yaml"], None, False, "json")),
+    (["values", "validate", "a.yaml", "--output=sarif"], (["a.yaml"], None, False, "sarif")),
+    (["values", "validate", "--env", "dev"], ([], "dev", False, "text")),
+    (["values", "validate", "-e", "dev", "a.yaml"], (["a.yaml"], "dev", False, "text")),
+    (["values", "validate"], None),  # no file: the CLI's usage error (or KESTRA_OPS_ENV)
+    (["values", "validate", "--env"], None),
+    (["values", "validate", "--env", "--no-cache"], None),
+    (["values", "validate", "--env=dev"], None),
+    (["values", "validate", "-edev"], None),
     (["values", "validate", "-o", "xml", "a.yaml"], None),  # the CLI names the choices
     (["values", "validate", "-o"], None),
     (["values", "validate", "--", "-a.yaml"], None),
@@ -77,6 +83,14 @@ CASES = [
     (["values/production.yaml"], {"KESTRA_OPS_CONFIG": str(ROOT / "kestra-ops.yaml")}),
     (["values/production.yaml"], {"KESTRA_OPS_CONFIG": "/nonexistent/kestra-ops.yaml"}),
     (["values/production.yaml"], {"KESTRA_OPS_CONFIG": ""}),
+    (["--env", "production"], {}),
+    (["-e", "dev", "--no-cache"], {}),
+    (["--env", "nosuchenv"], {}),
+    (["--env", "dev", str(CORPUS / "blacklist-empty.yaml")], {}),
+    ([str(CORPUS / "blacklist-empty.yaml")], {"KESTRA_OPS_ENV": "dev"}),
+    ([str(CORPUS / "blacklist-empty.yaml")], {"KESTRA_OPS_ENV": "production"}),
+    ([str(CORPUS / "blacklist-empty.yaml")], {"KESTRA_OPS_ENV": ""}),
+    (["-e", "staging", "values/production.yaml"], {"KESTRA_OPS_ENV": "dev"}),
     (["missing.yaml"], {}),
     (["values"], {}),  # a directory
     (["/dev/null"], {}),
