@@ -23,7 +23,10 @@ _FALSE = frozenset(("", "0", "false", "f", "no", "n", "off"))
 
 
 def main() -> None:
-    code = values_validate(sys.argv[1:])
+    try:
+        code = values_validate(sys.argv[1:])
+    except KeyboardInterrupt:  # between the verdict and its last byte written
+        code = _interrupted()
     if code is None:
         from kestra_ops.cli import main as cli_main
 
@@ -105,11 +108,7 @@ def values_validate(argv: list[str]) -> int | None:
                                  use_cache=not (no_cache or env_no_cache))
         text = render(report, fmt, color=False, quiet=False)
     except KeyboardInterrupt:
-        import signal
-
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: no traceback at exit
-        _say("interrupted")
-        return 130
+        return _interrupted()
     except Exception:  # noqa: BLE001 - any error: the CLI runs the command again and reports it
         return None
     if text:
@@ -118,7 +117,20 @@ def values_validate(argv: list[str]) -> int | None:
             sys.stdout.flush()
         except BrokenPipeError:  # `| head -1`: the reader left; the verdict is still the report's
             _to_devnull()
+        except OSError as err:  # a full disk, a device error: the report did not get out
+            _to_devnull()
+            _say(f"error: cannot write the report to stdout: {err.strerror or err}")
+            return 1
     return report.exit_code
+
+
+def _interrupted() -> int:
+    """Ctrl-C: "interrupted", exit 130, as the CLI does; a second Ctrl-C is ignored."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _say("interrupted")
+    return 130
 
 
 # Standard-library modules this path imports without needing them for plain input: dataclasses

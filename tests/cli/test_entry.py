@@ -171,3 +171,17 @@ def test_ctrl_c_on_the_fast_path_is_interrupted_130(monkeypatch, capsys):
     finally:
         signal.signal(signal.SIGINT, before)
     assert capsys.readouterr().err == "interrupted\n"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full on this system")
+@pytest.mark.parametrize("cmd", [ENTRY, CLICK], ids=["fast", "cli"])
+def test_a_full_disk_on_stdout_is_one_line_exit_1(cmd, tmp_path):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("KESTRA_OPS_")}
+    environ["KESTRA_OPS_CACHE_DIR"] = str(tmp_path)
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([*cmd, "values", "validate", "values/production.yaml"], cwd=ROOT,
+                              env=environ, stdout=full, stderr=subprocess.PIPE, text=True,
+                              timeout=60)
+    assert proc.returncode == 1
+    assert "No space left on device" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
