@@ -158,13 +158,19 @@ class KestraOpsGroup(click.Group):
               help="kestra-ops.yaml to use (default: found in the working directory or above; "
                    "without one, the embedded dev/staging/production defaults).")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+@click.option("--no-color", is_flag=True,
+              help="Plain text: no colour, no live progress line (also NO_COLOR, TERM=dumb).")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
+def cli(ctx: click.Context, config_path: str | None, debug: bool, no_color: bool) -> None:
     """Deploy, check, patch, back up and roll back a Kestra install on Kubernetes.
 
     Start with `kestra-ops plan --env dev`: it renders the environment's layered values,
     validates them and lints the chart, all offline.
     """
+    if no_color:
+        from kestra_ops.output import terminal
+
+        terminal.disable()
     ctx.obj = State(config_path, debug)
 
 

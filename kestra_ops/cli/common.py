@@ -60,7 +60,9 @@ def quiet_option():
 
 
 def color() -> bool:
-    return sys.stdout.isatty()
+    from kestra_ops.output.terminal import styled
+
+    return styled(sys.stdout)
 
 
 def kube_version_option():

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import IO, Iterator
 
 from kestra_ops.output import MARKS
+from kestra_ops.output.terminal import styled
 
 
 class StepStatus:
@@ -33,7 +34,7 @@ class Progress:
     def __init__(self, *, quiet: bool = False, stream: IO[str] | None = None):
         self.stream = stream or sys.stderr
         self.quiet = quiet
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.tty = styled(self.stream)  # a live line only on a terminal that takes escapes
 
     def _print(self, *args, **kwargs) -> None:
         """Progress is a courtesy: a stderr nobody reads any more (``2>&1 | head``) ends the
