@@ -89,6 +89,8 @@ class KestraOpsGroup(click.Group):
                    "restore, drill."),
         "doctor": ("kestra_ops.cli.doctor", "doctor_cmd",
                    "Walk the troubleshooting guide for ENV: each problem found, with its fix."),
+        "completion": ("kestra_ops.cli.completion", "completion_cmd",
+                       "Print the completion script for SHELL (bash, zsh or fish)."),
     }
 
     def list_commands(self, ctx):

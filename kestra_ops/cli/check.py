@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from kestra_ops.cli.completion import complete_check_ids
 from kestra_ops.cli.common import (duration_seconds, emit, env_option, kestra_options,
                                     output_option, pass_state, progress_for, quiet_option)
 from kestra_ops.workflows.check import CHECK_IDS, checklist_help
@@ -24,7 +25,7 @@ id, 130 interrupted.
 @env_option()
 @click.option("--wait", "wait", metavar="DURATION", callback=duration_seconds,
               help="Run failing checks again until all pass or DURATION has passed (e.g. 5m).")
-@click.option("--only", metavar="ID,...",
+@click.option("--only", metavar="ID,...", shell_complete=complete_check_ids,
               help=f"Run only these checks (comma-separated): {', '.join(CHECK_IDS)}.")
 @click.option("--timeout-per-check", "timeout", default="60s", show_default=True,
               metavar="DURATION", callback=duration_seconds,

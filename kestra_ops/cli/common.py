@@ -12,8 +12,11 @@ pass_state = click.make_pass_decorator(State)
 
 
 def env_option(required: bool = True):
+    from kestra_ops.cli.completion import complete_env
+
     return click.option("--env", "-e", "env", envvar="KESTRA_OPS_ENV", required=required,
-                        metavar="ENV", help="Environment from kestra-ops.yaml (dev, staging, "
+                        metavar="ENV", shell_complete=complete_env,
+                        help="Environment from kestra-ops.yaml (dev, staging, "
                         "production by default). Env: KESTRA_OPS_ENV.")
 
 
