@@ -69,14 +69,19 @@ def render_cmd(state, env: str, extra: tuple[Path, ...], sets: tuple[str, ...],
 @values.command("validate")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @env_option(required=False)
+@click.option("-f", "--values", "layers", multiple=True, type=click.Path(path_type=Path),
+              metavar="FILE", help="A values layer, merged in order as helm lint -f does "
+              "(on top of --env's layers when given; repeatable).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Set a value on top (Helm --set syntax; repeatable).")
 @click.option("--chart", type=click.Path(path_type=Path, file_okay=False),
               help="Chart whose values.schema.json to use (default: the environment's chart).")
 @output_option()
 @click.option("--no-cache", is_flag=True, envvar="KESTRA_OPS_NO_CACHE",
               help="Validate from scratch (reports are cached by the content of every input).")
 @pass_state
-def validate_cmd(state, files: tuple[Path, ...], env: str | None, chart: Path | None, output: str,
-                 no_cache: bool):
+def validate_cmd(state, files: tuple[Path, ...], env: str | None, layers: tuple[Path, ...],
+                 sets: tuple[str, ...], chart: Path | None, output: str, no_cache: bool):
     """Validate values files against values.schema.json and Kestra's rules.
 
     With --env and no FILE: the environment's merged layers. With FILEs: each file; an
@@ -84,17 +89,24 @@ def validate_cmd(state, files: tuple[Path, ...], env: str | None, chart: Path | 
     environment's earlier layers, any other file on its own (rules of --env, or of the
     environment its name gives, else production's).
 
+    With -f/--values and --set (as helm lint takes them): the layers merged in order, and each
+    --set on top, validated as one (on top of --env's layers when --env is given; else with
+    the rules of --env, of the environment the last layer's name gives, or production's).
+
     Every finding names its rule, JSON path and file:line:col (in the layer that set the
     value) with a fix hint. Exit 0 clean, 1 any error finding, 2 unreadable file or invalid
     YAML. Formats: text, json, yaml, sarif (2.1.0, for code scanning), junit, github.
     """
     from kestra_ops.workflows.values import validate_report
 
-    if not files and not env:
-        raise click.UsageError("give FILE arguments or --env ENV")
-    environment = None if files else state.environment(env, chart=str(chart) if chart else None)
+    if files and (layers or sets):
+        raise click.UsageError("give FILE arguments, or -f/--values layers and --set, not both")
+    if not files and not env and not layers:
+        raise click.UsageError("give FILE arguments, -f/--values FILE or --env ENV")
+    environment = None if files or (layers and not env) else \
+        state.environment(env, chart=str(chart) if chart else None)
     emit(validate_report(state.config, files, env, chart, environment=environment,
-                         use_cache=not no_cache), output)
+                         layers=layers, sets=sets, use_cache=not no_cache), output)
 
 
 @values.command("rules")

@@ -66,6 +66,21 @@ def validate_files(config: Config, files: Iterable[Path], env: str | None = None
     return reports
 
 
+def validate_stack(config: Config, layers: list[Path], sets: list[str], env: str | None = None,
+                   chart: Path | None = None, *, use_cache: bool = True) -> Report:
+    """``layers`` merged in order (as ``helm lint -f A -f B``), ``sets`` on top, validated as one
+    with the rules of ``env`` (or of the environment the last layer's name gives, or
+    production's when none)."""
+    known = set(config.env_names)
+    if env is not None and env not in known:
+        config.environment(env)  # raises: unknown environment, naming the known ones
+    rules_env = env or (layers[-1].stem if layers[-1].stem in known else None)
+    schema = chart / "values.schema.json" if chart else schema_path(config)
+    target = " ".join(f"-f {p}" for p in layers) + "".join(" --set ..." for _ in sets[:1])
+    return validate_layers(layers, schema, rules_env, target=target, sets=sets,
+                           use_cache=use_cache)
+
+
 def findings_report(command: str, env: str | None, reports: list[Report]) -> results.Report:
     """Validation findings (one :class:`Report` per target) as the command's result: exit 0
     clean, 1 any error, 2 any unreadable file. Its text is the findings and one status line per
@@ -82,16 +97,22 @@ def findings_report(command: str, env: str | None, reports: list[Report]) -> res
 
 def validate_report(config: Config, files: Iterable[Path], env: str | None = None,
                     chart: Path | None = None, *, environment: Environment | None = None,
+                    layers: Iterable[Path] = (), sets: Iterable[str] = (),
                     use_cache: bool = True) -> results.Report:
-    """``values validate``: each of ``files`` (:func:`validate_files`), or without files the
-    merged layers of ``environment`` (:func:`validate_env`)."""
-    files = list(files)
+    """``values validate``: each of ``files`` (:func:`validate_files`); or the merged layers of
+    ``environment`` (:func:`validate_env`) with ``layers`` and ``sets`` on top; or, without an
+    environment, ``layers`` merged in order with ``sets`` on top (:func:`validate_stack`)."""
+    files, layers, sets = list(files), list(layers), list(sets)
+    if files and (layers or sets):
+        raise InvalidInput("give FILE arguments, or -f/--values layers and --set, not both")
     if files:
         reports = validate_files(config, files, env, chart, use_cache=use_cache)
     elif environment is not None:
-        reports = [validate_env(environment, use_cache=use_cache)]
+        reports = [validate_env(environment, layers, sets, use_cache=use_cache)]
+    elif layers:
+        reports = [validate_stack(config, layers, sets, env, chart, use_cache=use_cache)]
     else:
-        raise InvalidInput("give FILE arguments or --env ENV")
+        raise InvalidInput("give FILE arguments, -f/--values FILE or --env ENV")
     report = findings_report("values validate", env, reports)
     if environment is not None:  # its settings, too (minio.secure: false outside dev)
         report.warnings.extend(environment.warnings)

@@ -73,7 +73,7 @@ def test_validate_without_arguments_is_a_usage_error(in_repo):
     assert result.exit_code == 2
     assert_no_traceback(result)
     assert "Usage:" in result.stderr
-    assert "give FILE arguments or --env ENV" in result.stderr
+    assert "give FILE arguments, -f/--values FILE or --env ENV" in result.stderr
     assert result.stdout == ""
 
 
