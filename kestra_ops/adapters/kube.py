@@ -163,6 +163,19 @@ def require_config(env) -> None:
     load_configuration(context=env.context, kubeconfig=getattr(env, "kubeconfig", None))
 
 
+def current_context(kubeconfig: str | None = None) -> str | None:
+    """The name of the kubeconfig's current context (``kubeconfig``, else $KUBECONFIG, else
+    ~/.kube/config), or None when there is none or the file cannot be read."""
+    try:
+        from kubernetes import config
+
+        _, current = config.list_kube_config_contexts(
+            config_file=kubeconfig or os.environ.get("KUBECONFIG") or None)
+        return (current or {}).get("name")
+    except Exception:  # noqa: BLE001 - a name to show, never a verdict
+        return None
+
+
 def connect(env) -> Kube:
     """A :class:`Kube` for an environment (its context, namespace, and kubeconfig:
     :attr:`kestra_ops.settings.Environment.kubeconfig`); no usable configuration is

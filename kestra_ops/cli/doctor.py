@@ -22,7 +22,11 @@ never "no problems found").
 
 
 @click.command("doctor", help=HELP)
-@env_option()
+@env_option(required=False)
+@click.option("--local", is_flag=True,
+              help="Check the local toolchain instead: helm 3.8+, pg_dump/pg_restore against "
+                   "the database server's major (KESTRA_OPS_DATABASE_URL), the kubeconfig and "
+                   "context ENV would use (the current one without --env). Talks to no cluster.")
 @click.option("--stuck-after", default="1h", show_default=True, metavar="DURATION",
               callback=duration_seconds,
               help="An execution RUNNING longer than this is reported as stuck.")
@@ -30,8 +34,15 @@ never "no problems found").
 @output_option()
 @quiet_option()
 @pass_state
-def doctor_cmd(state, env: str, stuck_after: float, kestra_url: str | None, insecure: bool,
-               output: str, quiet: bool) -> None:
+def doctor_cmd(state, env: str | None, local: bool, stuck_after: float, kestra_url: str | None,
+               insecure: bool, output: str, quiet: bool) -> None:
+    if local:
+        from kestra_ops.workflows.toolchain import run_local
+
+        emit(run_local(state.environment(env) if env else None), output, quiet=quiet)
+        return
+    if not env:
+        raise click.UsageError("Missing option '--env' / '-e' (or --local).")
     from kestra_ops.workflows.doctor import run_doctor
 
     emit(run_doctor(state.environment(env), kestra_url=kestra_url, insecure=insecure,
