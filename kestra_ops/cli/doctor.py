@@ -6,6 +6,7 @@ import click
 
 from kestra_ops.cli.common import (duration_seconds, emit, env_option, kestra_options,
                                     output_option, pass_state, progress_for, quiet_option)
+from kestra_ops.cli.common import kube_options
 from kestra_ops.workflows.doctor import doctor_help
 
 HELP = f"""Walk the troubleshooting guide for ENV: each problem found, with its fix.
@@ -23,6 +24,7 @@ never "no problems found").
 
 @click.command("doctor", help=HELP)
 @env_option()
+@kube_options()
 @click.option("--stuck-after", default="1h", show_default=True, metavar="DURATION",
               callback=duration_seconds,
               help="An execution RUNNING longer than this is reported as stuck.")
