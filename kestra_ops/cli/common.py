@@ -45,8 +45,8 @@ def kube_options(settings: tuple[str, ...] | None = None, *,
     ``--namespace`` already means something else (flows: a Kestra namespace)."""
     def store(key: str):
         def callback(ctx, param, value):
-            if value is not None:
-                state = ctx.find_object(State)
+            state = ctx.find_object(State)
+            if value is not None and state is not None:  # (None: parsed only, never run)
                 state.flags[key] = value
                 state.flag_names[key] = "/".join(sorted(param.opts, key=len))
         return callback
@@ -56,7 +56,7 @@ def kube_options(settings: tuple[str, ...] | None = None, *,
             if settings is not None and key not in settings:
                 continue
             names = namespace if key == "namespace" else opts
-            fn = click.option(*names, f"kube_{key}", metavar=metavar, expose_value=False,
+            fn = click.option(*names, f"kube_flag_{key}", metavar=metavar, expose_value=False,
                               callback=store(key), help=text)(fn)
         return fn
     return decorate
