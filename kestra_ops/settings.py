@@ -34,8 +34,8 @@ from kestra_ops.config_schema import check_config, check_setting
 from kestra_ops.errors import ConfigError
 
 # Settable per environment; each has a KESTRA_OPS_<NAME> variable.
-FIELDS = ("namespace", "release", "context", "kubeconfig", "kestra_url", "minio_endpoint", "minio_bucket",
-          "minio_secure", "chart", "minio_versioning", "minio_lifecycle_days")
+FIELDS = ("namespace", "release", "context", "kubeconfig", "kestra_url", "minio_endpoint",
+          "minio_bucket", "minio_secure", "chart", "minio_versioning", "minio_lifecycle_days")
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ class Config:
 
 
 # the command-line option that gives a setting, where it is not ``--<setting>``
-FLAG_NAMES = {"context": "--kube-context", "namespace": "--namespace"}
+FLAG_NAMES = {"context": "--kube-context", "namespace": "-n/--namespace"}
 
 
 def flag_name(key: str, names: Mapping[str, str] | None = None) -> str:

@@ -148,7 +148,8 @@ _HINT = ("point --kubeconfig (KESTRA_OPS_KUBECONFIG, kubeconfig in kestra-ops.ya
 def _require_files(kubeconfig: str | None) -> None:
     """A kubeconfig that does not exist is named, not "Invalid kube-config file"."""
     given = kubeconfig or os.environ.get("KUBECONFIG") or None
-    origin = ("--kubeconfig, KESTRA_OPS_KUBECONFIG or kestra-ops.yaml" if kubeconfig else "KUBECONFIG" if given else
+    origin = ("--kubeconfig, KESTRA_OPS_KUBECONFIG or kestra-ops.yaml" if kubeconfig else
+              "KUBECONFIG" if given else
               "the default; KUBECONFIG is not set")
     paths = [p for p in (given or os.path.expanduser("~/.kube/config")).split(os.pathsep) if p]
     if not any(os.path.isfile(p) for p in paths):
