@@ -55,6 +55,15 @@ def _context(value: Any) -> str | None:
     return None
 
 
+def _path(value: Any) -> str | None:
+    """A file path that cannot reach helm's argv as a flag."""
+    if _string(value):
+        return _string(value)
+    if value.startswith("-") or any(ord(c) < 32 for c in value):
+        return f"{value!r} is not a file path (it starts with '-' or holds a control character)"
+    return None
+
+
 def _url(value: Any) -> str | None:
     """An http(s) URL with a host and no user:password@."""
     from urllib.parse import urlsplit
@@ -109,7 +118,7 @@ def _paths(value: Any) -> str | None:
 
 SETTINGS: dict[str, Callable[[Any], str | None]] = {
     "namespace": _label("namespace"), "release": _label("release"), "context": _context,
-    "kestra_url": _url, "chart": _string, "values": _paths,
+    "kubeconfig": _path, "kestra_url": _url, "chart": _string, "values": _paths,
 }
 MINIO: dict[str, Callable[[Any], str | None]] = {
     "endpoint": _endpoint, "bucket": _string, "secure": _bool, "versioning": _bool,

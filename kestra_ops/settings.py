@@ -6,7 +6,8 @@
     defaults: {namespace: hyperplane-kestra, release: kestra, chart: charts/kestra}
     environments:
       production:
-        context: prod-cluster
+        context: prod-cluster        # unset: the kubeconfig's current context
+        kubeconfig: ~/.kube/prod     # unset: KUBECONFIG, else ~/.kube/config
         kestra_url: https://kestra.example.com/
         minio: {endpoint: minio.hyperplane-minio.svc.cluster.local:9000, bucket: kestra-production,
                 versioning: true, lifecycle_days: 30}   # the last two: optional, minio setup
@@ -33,8 +34,8 @@ from kestra_ops.config_schema import check_config, check_setting
 from kestra_ops.errors import ConfigError
 
 # Settable per environment; each has a KESTRA_OPS_<NAME> variable.
-FIELDS = ("namespace", "release", "context", "kestra_url", "minio_endpoint", "minio_bucket",
-          "minio_secure", "chart", "minio_versioning", "minio_lifecycle_days")
+FIELDS = ("namespace", "release", "context", "kubeconfig", "kestra_url", "minio_endpoint",
+          "minio_bucket", "minio_secure", "chart", "minio_versioning", "minio_lifecycle_days")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Environment:
     minio_lifecycle_days: int | None = None  # minio setup: expire noncurrent versions after N
     chart: Path = Path(DEFAULT_CHART)
     values: tuple[Path, ...] = ()
+    kubeconfig_file: str | None = None  # chosen by flag, variable or file (None: not chosen)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -83,9 +85,11 @@ class Environment:
 
     @property
     def kubeconfig(self) -> str | None:
-        """The kubeconfig file to use (``KESTRA_OPS_KUBECONFIG``), read when asked: the
-        Kubernetes and Helm adapters take it from here (None: ``KUBECONFIG``/the default)."""
-        return os.environ.get("KESTRA_OPS_KUBECONFIG") or None
+        """The kubeconfig file to use: the one chosen by ``--kubeconfig`` >
+        ``KESTRA_OPS_KUBECONFIG`` > kestra-ops.yaml (:attr:`kubeconfig_file`), else
+        ``KESTRA_OPS_KUBECONFIG`` read when asked. The Kubernetes and Helm adapters take it from
+        here (None: ``KUBECONFIG``, else ~/.kube/config)."""
+        return self.kubeconfig_file or os.environ.get("KESTRA_OPS_KUBECONFIG") or None
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,12 @@ class Config:
         return None
 
     def environment(self, name: str, *, flags: Mapping[str, Any] | None = None,
-                    environ: Mapping[str, str] | None = None) -> Environment:
+                    environ: Mapping[str, str] | None = None,
+                    flag_names: Mapping[str, str] | None = None) -> Environment:
+        """The environment ``name``: each of :data:`FIELDS` from ``flags`` > its
+        ``KESTRA_OPS_<NAME>`` variable (``environ``) > the file > the built-in default. A flag or
+        variable passes the file's rules (:func:`check_setting`); ``flag_names`` names the
+        option that gave a flag in an error (default: :data:`FLAG_NAMES`, else ``--key``)."""
         if name not in self.environments:
             known = ", ".join(self.environments) or "none"
             where = self.path or "the embedded default configuration"
@@ -131,7 +140,7 @@ class Config:
                     merged[key], sources[key] = value, origin
             if sources.get(key) in ("environment", "flag"):  # the file's are checked on load
                 where = (f"KESTRA_OPS_{key.upper()}" if sources[key] == "environment"
-                         else f"--{key.replace('_', '-')}")
+                         else flag_name(key, flag_names))
                 check_setting(key, merged[key], where)
         values = section.get("values") or _flatten(self.defaults).get("values")
         if values is None:
@@ -153,6 +162,13 @@ class Config:
             if isinstance(merged.get("minio_lifecycle_days"), bool) or days < 1:
                 raise ConfigError(f"environment {name}: minio.lifecycle_days must be a whole "
                                   "number of days (1 or more)")
+        kubeconfig = merged.get("kubeconfig")
+        if kubeconfig is not None and str(kubeconfig).strip():
+            kubeconfig = os.path.expanduser(str(kubeconfig))
+            if sources["kubeconfig"] == "config" and not os.path.isabs(kubeconfig):
+                kubeconfig = str(self.root / kubeconfig)  # the file's paths: from its folder
+        else:
+            kubeconfig = None
         return Environment(
             name=name, root=self.root, namespace=str(merged["namespace"]),
             release=str(merged["release"]), context=merged.get("context"),
@@ -161,7 +177,15 @@ class Config:
             minio_versioning=None if versioning is None else bool(versioning),
             minio_lifecycle_days=days,
             chart=Path(str(merged["chart"])), values=tuple(Path(v) for v in values),
-            sources=sources)
+            kubeconfig_file=kubeconfig, sources=sources)
+
+
+# the command-line option that gives a setting, where it is not ``--<setting>``
+FLAG_NAMES = {"context": "--kube-context", "namespace": "-n/--namespace"}
+
+
+def flag_name(key: str, names: Mapping[str, str] | None = None) -> str:
+    return (names or {}).get(key) or FLAG_NAMES.get(key) or f"--{key.replace('_', '-')}"
 
 
 def _builtin_default(key: str, env: str) -> Any:

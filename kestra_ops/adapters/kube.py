@@ -140,14 +140,16 @@ def load_configuration(*, context: str | None = None, kubeconfig: str | None = N
     return configuration, f"kubeconfig context {context or '(current)'}"
 
 
-_HINT = ("point KUBECONFIG (or kubeconfig in kestra-ops.yaml / KESTRA_OPS_KUBECONFIG) at a "
-         "kubeconfig, and context at one of its contexts (KESTRA_OPS_CONTEXT)")
+_HINT = ("point --kubeconfig (KESTRA_OPS_KUBECONFIG, kubeconfig in kestra-ops.yaml, else "
+         "KUBECONFIG) at a kubeconfig, and --kube-context (KESTRA_OPS_CONTEXT, context in "
+         "kestra-ops.yaml, else its current context) at one of its contexts")
 
 
 def _require_files(kubeconfig: str | None) -> None:
     """A kubeconfig that does not exist is named, not "Invalid kube-config file"."""
     given = kubeconfig or os.environ.get("KUBECONFIG") or None
-    origin = ("KESTRA_OPS_KUBECONFIG" if kubeconfig else "KUBECONFIG" if given else
+    origin = ("--kubeconfig, KESTRA_OPS_KUBECONFIG or kestra-ops.yaml" if kubeconfig else
+              "KUBECONFIG" if given else
               "the default; KUBECONFIG is not set")
     paths = [p for p in (given or os.path.expanduser("~/.kube/config")).split(os.pathsep) if p]
     if not any(os.path.isfile(p) for p in paths):
@@ -174,6 +176,17 @@ def current_context(kubeconfig: str | None = None) -> str | None:
         return (current or {}).get("name")
     except Exception:  # noqa: BLE001 - a name to show, never a verdict
         return None
+
+
+def context_in_use(env) -> str:
+    """The kube context ``env`` uses, by name: its own, else the kubeconfig's current context
+    ("in-cluster" in a pod without a kubeconfig; "(current)" when the file cannot say)."""
+    if env.context:
+        return str(env.context)
+    kubeconfig = getattr(env, "kubeconfig", None)
+    if _in_cluster(None, kubeconfig):
+        return "in-cluster"
+    return str(current_context(kubeconfig) or "(current)")
 
 
 def connect(env) -> Kube:

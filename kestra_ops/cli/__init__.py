@@ -32,6 +32,8 @@ class State:
         self.config_path = config_path
         self.debug = debug
         self._config = None
+        self.flags: dict[str, str] = {}  # settings given by the kube options (cli.common)
+        self.flag_names: dict[str, str] = {}  # ...and the option that gave each
 
     @property
     def config(self):
@@ -42,7 +44,10 @@ class State:
         return self._config
 
     def environment(self, name: str, **flags):
-        return self.config.environment(name, flags={k: v for k, v in flags.items() if v is not None})
+        """The environment ``name`` with the command's flags: the kube options
+        (:func:`kestra_ops.cli.common.kube_options`) and ``flags`` (None: not given)."""
+        given = {**self.flags, **{k: v for k, v in flags.items() if v is not None}}
+        return self.config.environment(name, flags=given, flag_names=self.flag_names)
 
 
 class KestraOpsGroup(click.Group):

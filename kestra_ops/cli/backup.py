@@ -6,6 +6,7 @@ import click
 
 from kestra_ops.cli.common import (confirm, emit, env_option, output_option, pass_state,
                                     progress_for, quiet_option)
+from kestra_ops.cli.common import kube_options
 
 
 class _BackupGroup(click.Group):
@@ -46,6 +47,7 @@ def backup() -> None:
 
 @backup.command("run")
 @env_option()
+@kube_options()
 @click.option("--what", default="db,flows,config", show_default=True, metavar="LIST",
               help="What to back up: a comma list of db, flows, config.")
 @click.option("--database-url", metavar="URL", help="PostgreSQL to dump (default: "
@@ -97,6 +99,7 @@ def verify_cmd(state, env: str, set_name: str, toc: bool, output: str) -> None:
 
 @backup.command("restore")
 @env_option()
+@kube_options()
 @click.argument("set_name", metavar="SET")
 @click.option("--to-database", metavar="URL", help="Restore the dump into this database "
               "(postgresql:// URL); it must be empty unless --clean.")

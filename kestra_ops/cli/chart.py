@@ -6,6 +6,7 @@ import click
 
 from kestra_ops.cli.common import (emit, env_option, helm_option, kube_version_option,
                                     output_option, pass_state)
+from kestra_ops.cli.common import RENDER_SETTINGS, kube_options
 
 
 @click.group()
@@ -15,6 +16,7 @@ def chart() -> None:
 
 @chart.command("lint")
 @env_option()
+@kube_options(RENDER_SETTINGS)
 @kube_version_option()
 @helm_option()
 @output_option()

@@ -7,6 +7,7 @@ import click
 from kestra_ops.cli.completion import complete_check_ids
 from kestra_ops.cli.common import (duration_seconds, emit, env_option, kestra_options,
                                     output_option, pass_state, progress_for, quiet_option)
+from kestra_ops.cli.common import kube_options
 from kestra_ops.workflows.check import CHECK_IDS, checklist_help
 
 HELP = f"""Run the post-deploy checklist for ENV: each item PASS, WARN or FAIL, with its time.
@@ -23,6 +24,7 @@ id, 130 interrupted.
 
 @click.command("check", help=HELP)
 @env_option()
+@kube_options()
 @click.option("--wait", "wait", metavar="DURATION", callback=duration_seconds,
               help="Run failing checks again until all pass or DURATION has passed (e.g. 5m).")
 @click.option("--only", metavar="ID,...", shell_complete=complete_check_ids,

@@ -20,6 +20,51 @@ def env_option(required: bool = True):
                         "production by default). Env: KESTRA_OPS_ENV.")
 
 
+# (setting, option names, help): the cluster a command talks to, as helm and kubectl name it
+KUBE_OPTIONS = (
+    ("context", ("--kube-context",), "CONTEXT",
+     "Kube context to use (default: KESTRA_OPS_CONTEXT, the env's context in kestra-ops.yaml, "
+     "else the kubeconfig's current context)."),
+    ("kubeconfig", ("--kubeconfig",), "PATH",
+     "Kubeconfig file (default: KESTRA_OPS_KUBECONFIG, the env's kubeconfig in "
+     "kestra-ops.yaml, else KUBECONFIG, else ~/.kube/config)."),
+    ("namespace", ("-n", "--namespace"), "NAMESPACE",
+     "Namespace of the install (default: KESTRA_OPS_NAMESPACE, the env's namespace in "
+     "kestra-ops.yaml, else hyperplane-kestra)."),
+    ("release", ("--release",), "NAME",
+     "Helm release name (default: KESTRA_OPS_RELEASE, the env's release in kestra-ops.yaml, "
+     "else kestra)."),
+)
+RENDER_SETTINGS = ("namespace", "release")  # what rendering the chart needs (plan, chart lint)
+
+
+def kube_options(settings: tuple[str, ...] | None = None, *,
+                 namespace: tuple[str, ...] = ("-n", "--namespace")):
+    """``--kube-context``, ``--kubeconfig``, ``-n/--namespace`` and ``--release`` (or only
+    ``settings``), for every command that talks to the cluster. Each value given is handed to
+    :meth:`State.environment` as a flag, so it wins over the KESTRA_OPS_* variable, the file
+    and the default, and passes the file's rules there (a bad value: one line, exit 2). The
+    command's function takes no argument for them. ``namespace``: the option's names where
+    ``--namespace`` already means something else (flows: a Kestra namespace)."""
+    def store(key: str):
+        def callback(ctx, param, value):
+            state = ctx.find_object(State)
+            if value is not None and state is not None:  # (None: parsed only, never run)
+                state.flags[key] = value
+                state.flag_names[key] = "/".join(sorted(param.opts, key=len))
+        return callback
+
+    def decorate(fn):
+        for key, opts, metavar, text in reversed(KUBE_OPTIONS):
+            if settings is not None and key not in settings:
+                continue
+            names = namespace if key == "namespace" else opts
+            fn = click.option(*names, f"kube_flag_{key}", metavar=metavar, expose_value=False,
+                              callback=store(key), help=text)(fn)
+        return fn
+    return decorate
+
+
 def output_option(*legacy: str, default: str = "text"):
     """``--output/-o``: every format of :mod:`kestra_ops.output` (a format added there is offered
     by every command). ``table`` is accepted for ``text``. (Positional names are ignored: they

@@ -8,6 +8,7 @@ import click
 
 from kestra_ops.cli.common import (confirm, duration_seconds, emit, env_option, output_option,
                                     pass_state, progress_for, quiet_option)
+from kestra_ops.cli.common import kube_options
 
 
 def timeout_option():
@@ -34,6 +35,7 @@ def config() -> None:
 
 @config.command("patch")
 @env_option()
+@kube_options()
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Set a key of application.yml (values --set syntax: "
                    "kestra.jdbc.cleaner.retention=14d; repeatable).")
@@ -85,6 +87,7 @@ def patch_cmd(state, env: str, sets: tuple[str, ...], patch_file: Path | None, y
 
 @config.command("restore")
 @env_option()
+@kube_options()
 @click.argument("backup", metavar="BACKUP")
 @yes_option()
 @no_restart_option()
@@ -112,6 +115,7 @@ def restore_cmd(state, env: str, backup: str, yes: bool, no_restart: bool, timeo
 
 @config.command("backups")
 @env_option()
+@kube_options()
 @output_option()
 @pass_state
 def backups_cmd(state, env: str, output: str):

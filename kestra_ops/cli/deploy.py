@@ -6,10 +6,12 @@ import click
 
 from kestra_ops.cli.common import (check_duration, confirm_diff, emit, env_option, helm_option,
                                     output_option, pass_state, progress_for, quiet_option)
+from kestra_ops.cli.common import kube_options
 
 
 @click.command("deploy")
 @env_option()
+@kube_options()
 @click.option("--dry-run", is_flag=True, help="Stop after the diff: change nothing.")
 @click.option("--diff", "show_diff", is_flag=True,
               help="Print the diff of every changed object (Secret values masked). Always "

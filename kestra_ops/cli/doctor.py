@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from kestra_ops.cli.common import (duration_seconds, emit, env_option, kestra_options,
-                                    output_option, pass_state, progress_for, quiet_option)
+                                    kube_options, output_option, pass_state, progress_for,
+                                    quiet_option)
 from kestra_ops.workflows.doctor import doctor_help
 
 HELP = f"""Walk the troubleshooting guide for ENV: each problem found, with its fix.
@@ -27,6 +28,7 @@ never "no problems found").
               help="Check the local toolchain instead: helm 3.8+, pg_dump/pg_restore against "
                    "the database server's major (KESTRA_OPS_DATABASE_URL), the kubeconfig and "
                    "context ENV would use (the current one without --env). Talks to no cluster.")
+@kube_options()
 @click.option("--stuck-after", default="1h", show_default=True, metavar="DURATION",
               callback=duration_seconds,
               help="An execution RUNNING longer than this is reported as stuck.")
@@ -39,7 +41,10 @@ def doctor_cmd(state, env: str | None, local: bool, stuck_after: float, kestra_u
     if local:
         from kestra_ops.workflows.toolchain import run_local
 
-        emit(run_local(state.environment(env) if env else None), output, quiet=quiet)
+        # without --env: the kubeconfig and context flags (or the kubeconfig's current context)
+        emit(run_local(state.environment(env) if env else None,
+                       context=state.flags.get("context"),
+                       kubeconfig=state.flags.get("kubeconfig")), output, quiet=quiet)
         return
     if not env:
         raise click.UsageError("Missing option '--env' / '-e' (or --local).")

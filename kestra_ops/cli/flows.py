@@ -9,6 +9,7 @@ import click
 
 from kestra_ops.cli.common import (confirm, emit, env_option, kestra_options, output_option,
                                     pass_state, progress_for, quiet_option)
+from kestra_ops.cli.common import kube_options
 
 DIR_ARG = click.Path(path_type=Path)
 
@@ -41,6 +42,7 @@ def flows() -> None:
 @flows.command("validate")
 @click.argument("target", type=DIR_ARG, metavar="DIR")
 @env_option(required=False)
+@kube_options(namespace=("--kube-namespace",))
 @server_options
 @output_option()
 @pass_state
@@ -69,6 +71,7 @@ def validate_cmd(state, target: Path, env: str | None, kestra_url, insecure, out
 @flows.command("plan")
 @click.argument("target", type=DIR_ARG, metavar="DIR")
 @env_option()
+@kube_options(namespace=("--kube-namespace",))
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 3 when there are changes.")
 @click.option("--no-diff", is_flag=True, help="List the changes without their diffs.")
 @server_options
@@ -94,6 +97,7 @@ def plan_cmd(state, target: Path, env: str, detailed_exitcode: bool, no_diff: bo
 @flows.command("apply")
 @click.argument("target", type=DIR_ARG, metavar="DIR")
 @env_option()
+@kube_options(namespace=("--kube-namespace",))
 @click.option("--prune", is_flag=True, help="Delete the server's flows in DIR's namespaces "
               "that DIR lacks (default: keep them).")
 @click.option("--max-deletions", type=click.IntRange(min=0), metavar="N",
@@ -134,6 +138,7 @@ def apply_cmd(state, target: Path, env: str, prune: bool, max_deletions, protect
 
 @flows.command("export")
 @env_option()
+@kube_options(namespace=("--kube-namespace",))
 @click.option("--to", "to", type=DIR_ARG, required=True, metavar="DIR|FILE.zip",
               help="A FILE.zip (the server's export as is) or a DIR (one flow per file, "
                    "<namespace>/<id>.yaml; other files left alone).")
@@ -152,6 +157,7 @@ def export_cmd(state, env: str, to: Path, namespace, kestra_url, insecure, outpu
 @flows.command("promote")
 @click.argument("target", type=DIR_ARG, metavar="[DIR]", default=Path("flows"))
 @env_option()
+@kube_options(namespace=("--kube-namespace",))
 @click.option("--from", "src", required=True, metavar="SEGMENT",
               help="Namespace segment(s) to replace, e.g. staging.")
 @click.option("--to", "dst", required=True, metavar="SEGMENT",
@@ -189,6 +195,7 @@ def promote_cmd(state, target: Path, env: str, src: str, dst: str, dry_run: bool
 @click.argument("namespace")
 @click.argument("flow_id", metavar="FLOW_ID")
 @env_option()
+@kube_options(namespace=("--kube-namespace",))
 @click.option("--start", required=True, metavar="TIME", help="First instant, inclusive "
               "(ISO 8601; without an offset, in the trigger's timezone).")
 @click.option("--end", required=True, metavar="TIME", help="Last instant, exclusive.")

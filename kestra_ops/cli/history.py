@@ -6,10 +6,12 @@ import click
 
 from kestra_ops.cli.common import (check_duration, confirm_diff, emit, env_option, helm_option,
                                     output_option, pass_state, progress_for, quiet_option)
+from kestra_ops.cli.common import kube_options
 
 
 @click.command("history")
 @env_option()
+@kube_options()
 @helm_option()
 @output_option()
 @pass_state
@@ -32,6 +34,7 @@ def history_cmd(state, env: str, helm: str | None, output: str) -> None:
 
 @click.command("rollback")
 @env_option()
+@kube_options()
 @click.option("--to", "to", type=click.IntRange(min=1), metavar="REVISION",
               help="Revision to return to (see `kestra-ops history`). Default: the last "
                    "deployed or superseded revision before the current one.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kestra_ops.cli.common import confirm, emit, env_option, output_option, pass_state
+from kestra_ops.cli.common import kube_options
 
 
 @click.group("lock")
@@ -21,6 +22,7 @@ def lock() -> None:
 
 @lock.command("status")
 @env_option()
+@kube_options()
 @output_option()
 @pass_state
 def status_cmd(state, env: str, output: str) -> None:
@@ -44,6 +46,7 @@ def status_cmd(state, env: str, output: str) -> None:
 
 @lock.command("break")
 @env_option()
+@kube_options()
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True,
               help="Break the lock even though its holder still renews it (a hung process, or "

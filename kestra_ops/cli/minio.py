@@ -6,6 +6,7 @@ import click
 
 from kestra_ops.cli.common import (confirm, emit, env_option, output_option, pass_state,
                                     progress_for, quiet_option)
+from kestra_ops.cli.common import kube_options
 
 
 @click.group("minio")
@@ -15,6 +16,7 @@ def minio() -> None:
 
 @minio.command("setup")
 @env_option()
+@kube_options()
 @click.option("--show-secret", is_flag=True,
               help="Print the new key on stdout instead of writing it to the Secret (a new "
                    "key is created on every such run).")

@@ -6,10 +6,12 @@ import click
 
 from kestra_ops.cli.common import (emit, env_option, helm_option, kube_version_option,
                                     output_option, pass_state, progress_for, quiet_option)
+from kestra_ops.cli.common import RENDER_SETTINGS, kube_options
 
 
 @click.command("plan")
 @env_option()
+@kube_options(RENDER_SETTINGS)
 @kube_version_option()
 @helm_option()
 @output_option()

@@ -6,10 +6,12 @@ import click
 
 from kestra_ops.cli.common import (emit, env_option, helm_option, output_option, pass_state,
                                     progress_for, quiet_option)
+from kestra_ops.cli.common import kube_options
 
 
 @click.command("preflight")
 @env_option()
+@kube_options()
 @helm_option()
 @click.option("--skip-bucket", is_flag=True,
               help="Do not check the MinIO bucket (reported as a warning).")

@@ -7,10 +7,12 @@ import click
 from kestra_ops.cli.common import (check_duration, confirm_diff, emit, env_option, helm_option,
                                     kestra_options, output_option, pass_state, progress_for,
                                     quiet_option)
+from kestra_ops.cli.common import kube_options
 
 
 @click.command("release")
 @env_option()
+@kube_options()
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation of the diff.")
 @click.option("--timeout", default="10m", show_default=True, callback=check_duration,
               metavar="DURATION", help="How long helm waits for the upgrade.")

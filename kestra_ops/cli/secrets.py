@@ -8,6 +8,7 @@ import click
 
 from kestra_ops.cli.common import (confirm, emit, env_option, output_option, pass_state,
                                     progress_for, quiet_option)
+from kestra_ops.cli.common import kube_options
 
 
 @click.group("secrets")
@@ -17,6 +18,7 @@ def secrets() -> None:
 
 @secrets.command("apply")
 @env_option()
+@kube_options()
 @click.option("--yes", "-y", is_flag=True, help="Write without asking.")
 @click.option("--dry-run", is_flag=True, help="Show what would be created or updated; write "
               "nothing.")

@@ -251,5 +251,11 @@ def run_check(env: Environment, *, only: str | list[str] | None = None,
 
 
 def check(env: Environment, **options) -> Report:
-    """The ``check`` command's report (options: those of :func:`run_check`)."""
+    """The ``check`` command's report (options: those of :func:`run_check`); its progress
+    starts with the cluster it looks at."""
+    progress = options.get("progress")
+    if progress is not None:
+        from kestra_ops.workflows.target import target
+
+        progress.info(f"check {env.name}: {target(env)}")
     return run_check(env, **options).to_report()

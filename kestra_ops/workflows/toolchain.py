@@ -104,9 +104,11 @@ def _server_major(database_url: str | None) -> tuple[int | None, str]:
         return None, f"cannot reach the database: {err}"
 
 
-def run_local(env=None, *, helm: str | None = None,
-              database_url: str | None = None) -> results.Report:
-    """The local toolchain as a report: exit 0 when nothing fails (warnings allowed), else 1."""
+def run_local(env=None, *, context: str | None = None, kubeconfig: str | None = None,
+              helm: str | None = None, database_url: str | None = None) -> results.Report:
+    """The local toolchain as a report: exit 0 when nothing fails (warnings allowed), else 1.
+    The kubeconfig and context are ``env``'s when given, else ``context`` and ``kubeconfig``
+    (None: $KUBECONFIG or ~/.kube/config, and its current context)."""
     started = time.perf_counter()
     name = env.name if env is not None else None
     report = results.Report("doctor --local", name, title="local toolchain",
@@ -114,8 +116,9 @@ def run_local(env=None, *, helm: str | None = None,
     report.items.append(_timed(helm_item, helm))
     server, why = _server_major(database_url)
     report.items.extend(pg_items(server, why))
-    report.items.append(_timed(kubeconfig_item, getattr(env, "context", None),
-                               getattr(env, "kubeconfig", None)))
+    if env is not None:
+        context, kubeconfig = env.context, getattr(env, "kubeconfig", None)
+    report.items.append(_timed(kubeconfig_item, context, kubeconfig))
     failed = [i.id for i in report.items if i.status == FAIL]
     warned = [i.id for i in report.items if i.status == WARN]
     report.status = FAIL if failed else WARN if warned else PASS

@@ -112,6 +112,9 @@ def test_confirmed_or_declined_on_a_terminal(helm, project, answer, code):
     overlay.write_text(overlay.read_text().replace("workerThreads: 8", "workerThreads: 12"))
     result = CliRunner().invoke(cli, ["deploy", "--env", "dev"], input=Terminal(answer))
     assert result.exit_code == code, result.output
+    # the first line says which cluster this is about, before anything is asked
+    assert result.stderr.splitlines()[0] == \
+        "deploy dev: release kestra in hyperplane-kestra (context fake)"
     assert "deploy these changes to dev? [y/N]" in result.stderr
     if code:
         assert result.stdout.rstrip().endswith("deploy dev: aborted, nothing changed")

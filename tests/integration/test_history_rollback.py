@@ -192,6 +192,8 @@ def test_rollback_confirmed_on_a_terminal(standin):
     standin.state.seed(MIXED)
     result = run("rollback", "--env", "dev", input=Terminal(b"y\n"))
     assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[0] == \
+        "rollback dev: release kestra in hyperplane-kestra (context fake)"
     assert "roll back dev? [y/N]" in result.stderr
     assert standin.state.statuses()[-1] == (5, "deployed")
 

@@ -86,7 +86,8 @@ def test_a_real_ctrl_c_at_once(install, delay):
                             cwd=install.root, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     first = proc.stderr.readline()
-    assert first.startswith("release dev: release kestra"), first
+    assert first.rstrip() == "release dev: release kestra in hyperplane-kestra (context fake)", \
+        first
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)

@@ -276,9 +276,15 @@ def run_preflight(env: Environment, *, kube=None, progress=None, check_bucket: b
         from kestra_ops.adapters.kube import require_config
 
         require_config(env)
+    from kestra_ops.workflows.target import context_name
+
+    context = context_name(env)
     result = Report("preflight", env.name, items_key="checks",
                     title=f"preflight {env.name} (namespace {env.namespace}, release "
-                          f"{env.release}, context {env.context or '(current)'})")
+                          f"{env.release}, context {context})")
+    if hasattr(progress, "clear"):  # the command's own progress (not deploy's Recorder)
+        progress.info(f"preflight {env.name}: release {env.release} in {env.namespace} "
+                      f"(context {context})")
     missing: list[str] = []
     owned = kube is None
 

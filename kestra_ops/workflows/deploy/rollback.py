@@ -201,6 +201,9 @@ def rollback(env: Environment, *, to: int | None = None, timeout: str = "10m",
         require_config(env)
     helm = wiring.helm(env, helm=helm)
     rec = Recorder(Report("rollback", env.name), progress)
+    from kestra_ops.workflows.target import target
+
+    rec.info(f"rollback {env.name}: {target(env)}")
     if on_interrupt is None:
         def on_interrupt() -> None:
             rec.info("interrupted: letting helm stop cleanly (Ctrl-C again to kill it)")

@@ -129,7 +129,9 @@ def deploy(env: Environment, *, timeout: str = "10m", dry_run: bool = False,
     durations.parse(rollback_timeout or timeout)
     if rec is None:
         rec = Recorder(Report("deploy", env.name), progress)
-        rec.info(f"deploy {env.name}: release {env.release} in {env.namespace}")
+        from kestra_ops.workflows.target import target
+
+        rec.info(f"deploy {env.name}: {target(env)}")
     result = DeployResult(env.name, env.release, env.namespace, rec.report)
 
     report = rec.run("validate values", lambda: validate_env(env),

@@ -56,7 +56,9 @@ def release(env: Environment, *, timeout: str = "10m", check_timeout: str = "5m"
                 repair=repair, confirm=confirm, kestra_url=kestra_url, insecure=insecure,
                 check_bucket=check_bucket, folder=folder)
     try:  # from the first line shown on: a Ctrl-C anywhere after it is reported and stored
-        rec.info(f"release {env.name}: release {env.release} in {env.namespace}")
+        from kestra_ops.workflows.target import target
+
+        rec.info(f"release {env.name}: {target(env)}")
         helm = wiring.helm(env, helm=helm)
         rendered = _lint(env, rec, report, helm)
         if rendered is not None:
