@@ -105,3 +105,14 @@ def test_through_the_cli(tmp_path, monkeypatch):
 def test_doctor_without_env_or_local_is_a_usage_error():
     result = run_cli("doctor")
     assert result.exit_code == 2 and "--local" in all_output(result)
+
+
+def test_the_kube_flags_choose_the_kubeconfig_and_context_without_env(tmp_path):
+    path = tmp_path / "kubeconfig"
+    path.write_text(KUBECONFIG)
+    result = run_cli("doctor", "--local", "--kubeconfig", str(path), "--kube-context", "other",
+                     "-o", "json")
+    assert_no_traceback(result)
+    by_id = {t["id"]: t for t in json.loads(result.stdout)["tools"]}
+    assert by_id["kubeconfig"]["status"] == "pass"
+    assert by_id["kubeconfig"]["reason"] == f"{path}, context other"
