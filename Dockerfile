@@ -10,8 +10,11 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/kestra-ops
-COPY constraints.txt pyproject.toml README.md ./
+COPY constraints.txt pyproject.toml setup.py README.md ./
 COPY kestra_ops ./kestra_ops
+# shipped inside the package (setup.py copies them into kestra_ops/_bundle)
+COPY charts ./charts
+COPY values ./values
 RUN pip install --no-cache-dir --constraint constraints.txt . \
     && pg_dump --version | grep -q " ${PG_MAJOR}\."
 

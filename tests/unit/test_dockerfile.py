@@ -38,3 +38,12 @@ def test_runs_as_the_uid_the_cronjob_expects_with_kestra_ops_entrypoint():
     assert f"--uid {uid}" in DOCKERFILE
     assert 'ENTRYPOINT ["kestra-ops"]' in DOCKERFILE
     assert re.search(r"- kestra-ops\n\s+- backup", cronjob)  # the chart's command: kestra-ops
+
+
+def test_the_image_installs_the_package_with_its_chart_and_values():
+    """`pip install .` in the image builds the wheel with setup.py's hook, which needs the
+    chart and the values layers beside the package (they ship as package data)."""
+    for copied in ("setup.py", "charts ./charts", "values ./values"):
+        assert re.search(rf"^COPY .*{re.escape(copied)}", DOCKERFILE, re.M), copied
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert {"!setup.py", "!charts/", "!values/"} <= set(ignored)
