@@ -42,6 +42,7 @@ class BuildPyWithBundle(build_py):
         if getattr(self, "editable_mode", False):
             return
         target = Path(self.build_lib).joinpath(*BUNDLE)
+        shutil.rmtree(target, ignore_errors=True)  # a file removed since the last build goes
         for source, inside in bundle_files():
             dest = target / inside
             dest.parent.mkdir(parents=True, exist_ok=True)
