@@ -12,8 +12,9 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eea
 
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
-COPY constraints.txt pyproject.toml README.md ./
+COPY constraints.txt pyproject.toml setup.py README.md ./
 COPY kestra_ops ./kestra_ops
+# shipped inside the package (setup.py copies them into kestra_ops/_bundle)
 COPY charts ./charts
 COPY values ./values
 RUN pip wheel --no-cache-dir --constraint constraints.txt --wheel-dir /wheels .

@@ -61,3 +61,7 @@ class Aborted(KestraOpsError):
     """The user declined a confirmation; nothing was changed."""
 
     exit_code = EXIT_FAILED
+
+
+class PackagedDataMissing(InvalidInput):
+    """The project has no chart or values of its own and this install ships none."""

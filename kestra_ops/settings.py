@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from collections.abc import Mapping
 
@@ -60,11 +61,50 @@ class Environment:
 
     @property
     def chart_path(self) -> Path:
-        return self.chart if self.chart.is_absolute() else self.root / self.chart
+        return self._chart[0]
+
+    @property
+    def chart_source(self) -> str:
+        """``project`` (the project's own chart, or one a setting names) or ``packaged``."""
+        return self._chart[1]
 
     @property
     def values_paths(self) -> tuple[Path, ...]:
-        return tuple(p if p.is_absolute() else self.root / p for p in self.values)
+        return self._values[0]
+
+    @property
+    def values_source(self) -> str:
+        """``project`` (the project's own layers, or those kestra-ops.yaml lists) or
+        ``packaged``."""
+        return self._values[1]
+
+    @cached_property
+    def _chart(self) -> tuple[Path, str]:
+        """The chart setting; left at its default, ``charts/kestra`` of the project (the folder
+        of kestra-ops.yaml, else the working directory) when it has one, else the packaged
+        chart. Resolved when first used: commands that need no chart never look."""
+        path = self.chart if self.chart.is_absolute() else self.root / self.chart
+        if self.sources.get("chart") == "default" and self.chart == Path(DEFAULT_CHART) \
+                and not path.is_dir():
+            from kestra_ops import packaged
+
+            return packaged.chart(), packaged.SOURCE
+        return path, "project"
+
+    @cached_property
+    def _values(self) -> tuple[tuple[Path, ...], str]:
+        """The values layers; left at their default (``values/base.yaml`` +
+        ``values/ENV.yaml``), the project's when it has a ``values/`` folder, else the packaged
+        ones (when the package has layers for this environment)."""
+        paths = tuple(p if p.is_absolute() else self.root / p for p in self.values)
+        if self.sources.get("values") == "default" and self.values == _default_values(self.name) \
+                and not (self.root / "values").is_dir():
+            from kestra_ops import packaged
+
+            layers = packaged.values_layers(self.name)
+            if layers is not None:
+                return layers, packaged.SOURCE
+        return paths, "project"
 
     @property
     def warnings(self) -> list[str]:
@@ -105,6 +145,20 @@ class Config:
     def env_names(self) -> list[str]:
         return list(self.environments)
 
+    @property
+    def chart_path(self) -> Path:
+        """The chart whose schema applies to values files validated on their own: the file's
+        ``defaults.chart``, else the project's ``charts/kestra``, else the packaged chart."""
+        chart = _flatten(self.defaults).get("chart")
+        if chart is not None:
+            return Path(str(chart)) if Path(str(chart)).is_absolute() else self.root / str(chart)
+        path = self.root / DEFAULT_CHART
+        if path.is_dir():
+            return path
+        from kestra_ops import packaged
+
+        return packaged.chart()
+
     def layer_owner(self, file: Path) -> tuple[str, int] | None:
         """The environment whose value stack has ``file`` as an overlay, and its index there."""
         target = file.resolve()
@@ -143,8 +197,9 @@ class Config:
                          else flag_name(key, flag_names))
                 check_setting(key, merged[key], where)
         values = section.get("values") or _flatten(self.defaults).get("values")
+        sources["values"] = "config"
         if values is None:
-            values = ["values/base.yaml", f"values/{name}.yaml"]
+            values, sources["values"] = [p.as_posix() for p in _default_values(name)], "default"
         if isinstance(values, str) or not all(isinstance(v, str) for v in values):
             raise ConfigError(f"{self.path}: environments.{name}.values must be a list of paths")
         secure = merged.get("minio_secure", True)
@@ -186,6 +241,10 @@ FLAG_NAMES = {"context": "--kube-context", "namespace": "-n/--namespace"}
 
 def flag_name(key: str, names: Mapping[str, str] | None = None) -> str:
     return (names or {}).get(key) or FLAG_NAMES.get(key) or f"--{key.replace('_', '-')}"
+
+
+def _default_values(env: str) -> tuple[Path, ...]:
+    return Path("values", "base.yaml"), Path("values", f"{env}.yaml")
 
 
 def _builtin_default(key: str, env: str) -> Any:

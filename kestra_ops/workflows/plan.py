@@ -29,7 +29,9 @@ def plan(env: Environment, *, kube_version: str | None = None, helm: str | None 
     from kestra_ops.workflows.values import validate_env
 
     result = Report("plan", env.name, title=f"plan {env.name} (namespace {env.namespace}, "
-                    f"release {env.release}, chart {env.chart})")
+                    f"release {env.release}, chart "
+                    f"{env.chart if env.chart_source == 'project' else env.chart_source})")
+    _origins(result, env)
     rec = Recorder(result, progress)
     with rec.step("render") as step:
         try:  # the merge is what render writes; plan needs only its outcome, not the YAML text
@@ -57,6 +59,33 @@ def plan(env: Environment, *, kube_version: str | None = None, helm: str | None 
                        f"{lint.report.warnings} warning(s)")
         _mark(step, _status(lint.report))
     return _finish(result, env)
+
+
+def _origins(result: Report, env: Environment) -> None:
+    """Say which chart and values layers plan used: the project's own or the packaged ones
+    (text: a ``chart:`` and a ``values:`` line; JSON: ``chart`` and ``values``)."""
+    from kestra_ops import packaged
+
+    chart, layers = env.chart_path, env.values_paths
+    for key, source, shown in (("chart", env.chart_source, _shown(chart)),
+                               ("values", env.values_source, " + ".join(map(_shown, layers)))):
+        result.details.append(f"{key}: {packaged.label() if source == packaged.SOURCE else shown}")
+    result.data["chart"] = {"source": env.chart_source, "path": str(chart)}
+    result.data["values"] = {"source": env.values_source, "layers": [str(p) for p in layers]}
+    if packaged.SOURCE in (env.chart_source, env.values_source):
+        from kestra_ops import __version__
+
+        result.data["packaged_version"] = __version__
+
+
+def _shown(path) -> str:
+    """``./charts/kestra`` for a path below the working directory, else the path itself."""
+    from pathlib import Path
+
+    try:
+        return f"./{Path(path).relative_to(Path.cwd()).as_posix()}"
+    except ValueError:
+        return str(path)
 
 
 def _rendered(env: Environment) -> str:

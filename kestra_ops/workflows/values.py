@@ -25,10 +25,7 @@ if TYPE_CHECKING:  # merging and masking only when rendering: a cached validatio
 
 def schema_path(env_or_config: Environment | Config, chart: Path | None = None) -> Path:
     if chart is None:
-        if isinstance(env_or_config, Environment):
-            chart = env_or_config.chart_path
-        else:
-            chart = env_or_config.root / "charts" / "kestra"
+        chart = env_or_config.chart_path  # the project's, else the packaged chart
     return chart / "values.schema.json"
 
 

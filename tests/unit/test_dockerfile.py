@@ -115,9 +115,18 @@ def test_runs_as_the_uid_the_cronjob_expects_with_kestra_ops_entrypoint():  # DL
 def test_the_build_context_is_what_the_wheel_needs():
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert ignored[ignored.index("*")] == "*"  # everything else stays out (tests, .venv, .git)
-    for path in ("constraints.txt", "pyproject.toml", "README.md", "kestra_ops/", "charts/",
-                 "values/"):
+    for path in ("constraints.txt", "pyproject.toml", "setup.py", "README.md", "kestra_ops/",
+                 "charts/", "values/"):
         assert f"!{path}" in ignored
         assert (ROOT / path.rstrip("/")).exists()
     copied = [src for k, r in stages()[0] if k == "COPY" for src in r.split()[:-1]]
     assert copied and all(f"!{c}" in ignored or f"!{c}/" in ignored for c in copied), copied
+
+
+def test_the_image_installs_the_package_with_its_chart_and_values():
+    """`pip install .` in the image builds the wheel with setup.py's hook, which needs the
+    chart and the values layers beside the package (they ship as package data)."""
+    for copied in ("setup.py", "charts ./charts", "values ./values"):
+        assert re.search(rf"^COPY .*{re.escape(copied)}", DOCKERFILE, re.M), copied
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert {"!setup.py", "!charts/", "!values/"} <= set(ignored)
