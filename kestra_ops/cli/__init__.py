@@ -94,6 +94,8 @@ class KestraOpsGroup(click.Group):
                    "restore, drill."),
         "doctor": ("kestra_ops.cli.doctor", "doctor_cmd",
                    "Walk the troubleshooting guide for ENV: each problem found, with its fix."),
+        "init": ("kestra_ops.cli.init", "init_cmd",
+                 "Start a deployment repository in DIRECTORY (default: here)."),
         "completion": ("kestra_ops.cli.completion", "completion_cmd",
                        "Print the completion script for SHELL (bash, zsh or fish)."),
     }

@@ -42,6 +42,7 @@ NO_CLUSTER = {
     "backup drill": "the bucket and a scratch database",
     "minio check": "the MinIO endpoint only",
     "completion": "prints a shell script",
+    "init": "writes files in a folder",
 }
 RENDER_ONLY = {"plan", "chart lint"}  # render the chart: namespace and release only
 
