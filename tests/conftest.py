@@ -22,3 +22,10 @@ def fake_kube(_fake_kube, monkeypatch):
 
 
 helm_standin = helm_standin_fixture()  # a recording stand-in helm: helm_standin("v4.1.4")
+
+
+@pytest.fixture(autouse=True)
+def _progress_lines(monkeypatch):
+    """Progress goes to a terminal only; the suite (no terminal) reads its lines, so it asks for
+    them as a CI log can (KESTRA_OPS_PROGRESS=1). Tests of the default delete the variable."""
+    monkeypatch.setenv("KESTRA_OPS_PROGRESS", "1")

@@ -96,10 +96,12 @@ def emit(report, output: str, *, quiet: bool = False) -> None:
 
 
 def progress_for(output: str, quiet: bool):
-    """Progress lines on stderr: none with --quiet or a machine format."""
+    """Progress lines on stderr: only on a terminal (or with KESTRA_OPS_PROGRESS=1), never with
+    --quiet or a machine format."""
+    from kestra_ops.output import terminal
     from kestra_ops.output.progress import Progress
 
-    return Progress(quiet=quiet or output != "text")
+    return Progress(quiet=quiet or output != "text" or not terminal.progress_shown())
 
 
 def quiet_option():

@@ -1,8 +1,9 @@
-"""What a terminal may be sent: colour, and the escape codes of a live progress line.
+"""What a terminal may be sent: progress lines, colour, and the escape codes of a live line.
 
-Neither without a terminal; neither with ``NO_COLOR`` set to anything but "" (no-color.org),
-``TERM=dumb``, or ``--no-color`` (:func:`disable`): the output is then plain text, the same
-lines a CI log gets.
+Progress goes to stderr on a terminal only: a CI log gets the result (whose steps carry their
+timings), unless ``KESTRA_OPS_PROGRESS=1`` asks for plain progress lines there too. Colour and
+escape codes: never without a terminal, nor with ``NO_COLOR`` set to anything but ""
+(no-color.org), ``TERM=dumb``, or ``--no-color`` (:func:`disable`): plain text then.
 """
 
 from __future__ import annotations
@@ -28,6 +29,21 @@ def styled(stream) -> bool:
     """True when ``stream`` may get colour and cursor control: a terminal, and not :func:`plain`."""
     if plain():
         return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def progress_shown(stream=None) -> bool:
+    """Progress lines on ``stream`` (stderr): a terminal, or ``KESTRA_OPS_PROGRESS`` set (not
+    "", "0")."""
+    if os.environ.get("KESTRA_OPS_PROGRESS", "").strip() not in ("", "0"):
+        return True
+    if stream is None:
+        import sys
+
+        stream = sys.stderr
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError, OSError):

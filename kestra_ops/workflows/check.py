@@ -35,6 +35,7 @@ class CheckReport:
     kestra_url: str | None = None  # the URL the Kestra items used (never with credentials)
     kestra_url_source: str | None = None  # how it was chosen (flag, variable, config, proxy)
     warnings: list[str] = field(default_factory=list)
+    context: str = ""  # the kube context in use, by name (the title says it)
 
     @property
     def ok(self) -> bool:
@@ -59,10 +60,13 @@ class CheckReport:
 
     def to_report(self) -> Report:
         """The command's report: the items, then ``check ENV: ok: N passed, ...``."""
+        from kestra_ops.workflows.target import in_context
+
         counts = self.counts()
         verdict = "ok" if self.ok else "FAILED"
         return Report(
-            "check", self.env, title=f"check {self.env} (namespace {self.namespace})",
+            "check", self.env, title=f"check {self.env} (namespace {self.namespace}"
+                                     f"{in_context(self.context)})",
             status=worst(r.status for r in self.results), exit_code=self.exit_code,
             message=f"check {self.env}: {verdict}: {counts[PASS]} passed, {counts[WARN]} "
                     f"warning(s), {counts[FAIL]} failed ({self.seconds:.1f}s)",
@@ -253,9 +257,12 @@ def run_check(env: Environment, *, only: str | list[str] | None = None,
 def check(env: Environment, **options) -> Report:
     """The ``check`` command's report (options: those of :func:`run_check`); its progress
     starts with the cluster it looks at."""
+    from kestra_ops.workflows.target import context_name, target
+
+    context = context_name(env)  # the title names it too (a CI log has no progress)
     progress = options.get("progress")
     if progress is not None:
-        from kestra_ops.workflows.target import target
-
-        progress.info(f"check {env.name}: {target(env)}")
-    return run_check(env, **options).to_report()
+        progress.info(f"check {env.name}: {target(env, context)}")
+    result = run_check(env, **options)
+    result.context = context
+    return result.to_report()

@@ -12,6 +12,12 @@ def context_name(env) -> str:
     return context_in_use(env)
 
 
-def target(env) -> str:
-    """``release kestra in hyperplane-kestra (context k8s-local)``."""
-    return f"release {env.release} in {env.namespace} (context {context_name(env)})"
+def in_context(context: str) -> str:
+    """``, context NAME`` for a report's title (nothing when unknown)."""
+    return f", context {context}" if context else ""
+
+
+def target(env, context: str | None = None) -> str:
+    """``release kestra in hyperplane-kestra (context k8s-local)`` (``context``: already
+    known)."""
+    return f"release {env.release} in {env.namespace} (context {context or context_name(env)})"

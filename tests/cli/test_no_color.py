@@ -82,3 +82,23 @@ def test_progress_on_a_terminal_is_plain_lines_when_asked(monkeypatch, env):
     with progress.step("helm upgrade"):
         progress.update("waiting")
     assert "\x1b" not in tty.getvalue() and "- helm upgrade" in tty.getvalue()
+
+
+def run_piped(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("KESTRA_OPS_")}
+    environ.update({"KESTRA_OPS_NO_CACHE": "1", **env})
+    return subprocess.run([sys.executable, "-m", "kestra_ops", *args], cwd=ROOT, env=environ,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_without_a_terminal_progress_is_off_unless_asked():
+    """A CI log gets the result (its steps with their timings), not the progress lines; with
+    KESTRA_OPS_PROGRESS=1 it gets plain lines too. On a terminal: shown."""
+    quiet = run_piped(["plan", "--env", "dev"])
+    asked = run_piped(["plan", "--env", "dev"], KESTRA_OPS_PROGRESS="1")
+    assert quiet.returncode == asked.returncode == 0, quiet.stderr + asked.stderr
+    assert quiet.stderr == "" and "- chart lint" in asked.stderr
+    assert quiet.stdout.splitlines()[-1] == asked.stdout.splitlines()[-1] == "plan dev: ok"
+    assert "chart lint" in quiet.stdout  # the report keeps every step
+    shown = on_a_terminal(["plan", "--env", "dev"])
+    assert b"chart lint" in shown and b"plan dev: ok" in shown

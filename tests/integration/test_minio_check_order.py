@@ -19,7 +19,8 @@ def test_header_before_the_fail_line(tmp_path):
         f"  dev: {{minio: {{endpoint: 'http://127.0.0.1:{closed_port()}', bucket: kestra-dev}}, "
         f"values: [{ROOT / 'values' / 'base.yaml'}, {ROOT / 'values' / 'dev.yaml'}]}}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KESTRA_OPS_")}
-    env.update(KESTRA_OPS_NO_CACHE="1", KESTRA_OPS_MINIO_ACCESS_KEY="probe",
+    env.update(KESTRA_OPS_NO_CACHE="1", KESTRA_OPS_PROGRESS="1",
+               KESTRA_OPS_MINIO_ACCESS_KEY="probe",
                KESTRA_OPS_MINIO_SECRET_KEY="probe-secret-key")
     proc = subprocess.run([sys.executable, "-m", "kestra_ops", "minio", "check", "--env", "dev"],
                           cwd=tmp_path, env=env, stdout=subprocess.PIPE,

@@ -104,6 +104,7 @@ class RollbackResult:
     seconds: float
     lock_holder: str = ""
     report: Report | None = None  # the recorder's (its steps)
+    context: str = ""  # the kube context in use, by name (the title says it)
 
     @property
     def ok(self) -> bool:
@@ -120,7 +121,10 @@ class RollbackResult:
         did. Exit 0 when the new revision is deployed, else 1."""
         plan, new = self.plan, self.new
         report = self.report or Report("rollback", plan.env)
-        report.title = f"rollback {plan.env} (release {plan.release} in {plan.namespace})"
+        from kestra_ops.workflows.target import in_context
+
+        report.title = (f"rollback {plan.env} (release {plan.release} in {plan.namespace}"
+                        f"{in_context(self.context)})")
         report.status, report.exit_code = (PASS, 0) if self.ok else (FAIL, 1)
         report.outcome = "rolled-back" if self.ok else "failed"
         report.message = (f"rolled back {plan.release} ({plan.env}) from revision "
@@ -201,9 +205,10 @@ def rollback(env: Environment, *, to: int | None = None, timeout: str = "10m",
         require_config(env)
     helm = wiring.helm(env, helm=helm)
     rec = Recorder(Report("rollback", env.name), progress)
-    from kestra_ops.workflows.target import target
+    from kestra_ops.workflows.target import context_name, target
 
-    rec.info(f"rollback {env.name}: {target(env)}")
+    context = context_name(env)  # the title names it too (a CI log has no progress)
+    rec.info(f"rollback {env.name}: {target(env, context)}")
     if on_interrupt is None:
         def on_interrupt() -> None:
             rec.info("interrupted: letting helm stop cleanly (Ctrl-C again to kill it)")
@@ -240,7 +245,7 @@ def rollback(env: Environment, *, to: int | None = None, timeout: str = "10m",
                before=plan.current.revision, after=new.revision, to=plan.target.revision,
                namespace=env.namespace, status=new.status, reverted=list(plan.drift))
     return RollbackResult(plan, new, time.monotonic() - started, lock_holder=lock.holder,
-                          report=rec.report)
+                          report=rec.report, context=context)
 
 
 def _with_drift(env, plan: RollbackPlan, helm: Helm, kube) -> RollbackPlan:

@@ -54,6 +54,7 @@ class DeployResult:
     details: list[str] = field(default_factory=list)  # findings / failing checks, one per line
     status_before: str | None = None  # helm's status of the latest revision before the deploy
     repair: str | None = None  # why a deploy is needed without object changes (failed release)
+    context: str = ""  # the kube context in use, by name (the title says it)
     force_conflicts: bool = False  # the upgrade took fields back from other writers (Helm 4)
     evidence: list[Item] = field(default_factory=list)  # why the upgrade failed (read first)
     rolled_back_to: int | None = None
@@ -87,7 +88,10 @@ class DeployResult:
         ``show_diff`` or a dry run; else the fields changed outside Helm), then ``deploy ENV:
         MESSAGE``. Exit :data:`OUTCOMES` (3 for changes with ``detailed``)."""
         report, diff = self.report, self.diff
-        report.title = f"deploy {self.env} (release {self.release} in {self.namespace})"
+        from kestra_ops.workflows.target import in_context
+
+        report.title = (f"deploy {self.env} (release {self.release} in {self.namespace}"
+                        f"{in_context(self.context)})")
         report.outcome, report.exit_code = self.outcome, self.exit_code(detailed)
         report.status = PASS if OUTCOMES[self.outcome] == 0 else FAIL
         report.message = f"deploy {self.env}: {self.message}"
@@ -127,12 +131,13 @@ def deploy(env: Environment, *, timeout: str = "10m", dry_run: bool = False,
 
     durations.parse(timeout)  # a bad --timeout is refused before anything else
     durations.parse(rollback_timeout or timeout)
+    from kestra_ops.workflows.target import context_name, target
+
+    context = context_name(env)  # the title names it too (a CI log has no progress)
     if rec is None:
         rec = Recorder(Report("deploy", env.name), progress)
-        from kestra_ops.workflows.target import target
-
-        rec.info(f"deploy {env.name}: {target(env)}")
-    result = DeployResult(env.name, env.release, env.namespace, rec.report)
+        rec.info(f"deploy {env.name}: {target(env, context)}")
+    result = DeployResult(env.name, env.release, env.namespace, rec.report, context=context)
 
     report = rec.run("validate values", lambda: validate_env(env),
                      lambda r: f"{r.errors} error(s), {r.warnings} warning(s)",

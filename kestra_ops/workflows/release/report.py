@@ -43,6 +43,7 @@ class ReleaseReport:
     diff: str | None = None
     details: list[str] = field(default_factory=list)  # validation / preflight findings
     backup: dict = field(default_factory=dict)
+    context: str = ""  # the kube context in use, by name (the title says it)
     explanation: list[Item] = field(default_factory=list)  # failing checklist items
     check: dict | None = None
     recheck: dict | None = None
@@ -69,8 +70,10 @@ class ReleaseReport:
         MESSAGE``. ``data`` keeps the release's own fields (revisions, backup, check...)."""
         report = self.result
         report.command, report.env = "release", self.env
-        report.title = (f"release {self.env} (release {self.release} in {self.namespace}, "
-                        f"{self.started})")
+        from kestra_ops.workflows.target import in_context
+
+        report.title = (f"release {self.env} (release {self.release} in {self.namespace}"
+                        f"{in_context(self.context)}, {self.started})")
         report.outcome, report.exit_code = self.outcome, self.exit_code
         report.status = (PASS if self.exit_code == 0 else
                          INTERRUPTED if self.outcome == "interrupted" else FAIL)

@@ -56,9 +56,10 @@ def release(env: Environment, *, timeout: str = "10m", check_timeout: str = "5m"
                 repair=repair, confirm=confirm, kestra_url=kestra_url, insecure=insecure,
                 check_bucket=check_bucket, folder=folder)
     try:  # from the first line shown on: a Ctrl-C anywhere after it is reported and stored
-        from kestra_ops.workflows.target import target
+        from kestra_ops.workflows.target import context_name, target
 
-        rec.info(f"release {env.name}: {target(env)}")
+        report.context = context_name(env)  # the title names it too (a CI log has no progress)
+        rec.info(f"release {env.name}: {target(env, report.context)}")
         helm = wiring.helm(env, helm=helm)
         rendered = _lint(env, rec, report, helm)
         if rendered is not None:
