@@ -181,3 +181,21 @@ def test_a_project_s_own_chart_and_values_override_the_packaged_ones(installed, 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "  chart: ./charts/kestra\n" in proc.stdout
     assert "  values: ./values/base.yaml + ./values/dev.yaml\n" in proc.stdout
+
+
+def test_init_then_plan_and_validate_from_the_installed_wheel(installed):
+    """Issue 13's first 'done when': in a fresh venv from the wheel, from an empty folder,
+    `kestra-ops init demo && cd demo && kestra-ops plan --env dev` passes, and
+    `kestra-ops values validate values/production.yaml` works."""
+    start = installed["work"] / "start"
+    start.mkdir()
+    proc = _kestra_ops(installed, "init", "demo", cwd=start)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    demo = start / "demo"
+    proc = _kestra_ops(installed, "plan", "--env", "dev", cwd=demo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.rstrip().endswith("plan dev: ok")
+    assert f"  chart: packaged (kestra-ops {__version__})\n" in proc.stdout
+    assert "  values: ./values/base.yaml + ./values/dev.yaml\n" in proc.stdout
+    proc = _kestra_ops(installed, "values", "validate", "values/production.yaml", cwd=demo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
