@@ -279,19 +279,24 @@ def _run() -> int:
     return rv if isinstance(rv, int) else 0
 
 
-def _flush() -> None:
-    """Flush stdout and stderr now (a reader that left makes it /dev/null), so the interpreter's
-    own flush at exit cannot fail (it would print a traceback and exit 120)."""
+def _flush() -> str | None:
+    """Flush stdout and stderr now, so the interpreter's own flush at exit cannot fail (it
+    would print "Exception ignored" and exit 120): a stream that cannot be written is pointed at
+    /dev/null. Returns why stdout could not be written (a full disk, an I/O error), or None
+    (written, or its reader left: ``| head``, not a failure)."""
+    lost = None
     for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
         try:
             stream.flush()
         except OSError as err:
-            if err.errno in (errno.EPIPE, errno.EINVAL) or _peer_gone(fd):
-                _to_devnull(stream, fd)
-                try:
-                    stream.flush()
-                except OSError:
-                    pass
+            if fd == 1 and err.errno not in (errno.EPIPE, errno.EINVAL) and not _peer_gone(fd):
+                lost = err.strerror or str(err)
+            _to_devnull(stream, fd)
+            try:
+                stream.flush()
+            except OSError:
+                pass
+    return lost
 
 
 def main() -> None:
@@ -312,7 +317,10 @@ def main() -> None:
             _Edge.finishing = True
             code = EXIT_INTERRUPTED
         _Edge.finishing = True
-        _flush()
+        lost = _flush()
+        if lost is not None and code == 0:  # the result never got out: not a success
+            say(f"error: cannot write the result to stdout: {lost}")
+            code = EXIT_FAILED
         if code == EXIT_INTERRUPTED:
             _leave_interrupted()
     except KeyboardInterrupt:
