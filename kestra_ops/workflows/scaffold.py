@@ -178,6 +178,21 @@ def scaffold(envs: list[str]) -> Scaffold:
     return out
 
 
+MAX_REPLACED = 16 * 1024 * 1024  # a file --force replaces is kept in memory until the end
+
+
+def _kept(path: Path) -> bytes:
+    """The bytes of a file --force replaces (a regular file, not a symlink, at most
+    :data:`MAX_REPLACED`): what an interrupted init puts back."""
+    from kestra_ops.readfile import NotReadable, read_regular
+
+    try:
+        return read_regular(path, MAX_REPLACED, nofollow=True)
+    except (NotReadable, OSError) as err:
+        reason = getattr(err, "reason", None) or getattr(err, "strerror", None) or str(err)
+        raise InvalidInput(f"{path}: not replaced ({reason}); nothing was written") from None
+
+
 def init(target: Path, envs: list[str], *, force: bool = False) -> results.Report:
     """Write the scaffold under ``target`` (see the module doc)."""
     from kestra_ops.fileio import write_atomic
@@ -203,7 +218,7 @@ def init(target: Path, envs: list[str], *, force: bool = False) -> results.Repor
                            if not any("symlink" in b or "directory" in b for b in blocked)
                            else None)
     report = results.Report("init", title=f"init {target}")
-    before = {rel: (target / rel).read_bytes() for rel in replaced}  # put back if interrupted
+    before = {rel: _kept(target / rel) for rel in replaced}  # put back if interrupted
     written: list[str] = []
     try:
         for rel, text in plan.files.items():

@@ -133,3 +133,16 @@ def test_bad_environment_names_are_exit_2(envs):
     result = init("demo", "--env", envs)
     assert result.exit_code == 2, all_output(result)
     assert not Path("demo").exists() or not any(Path("demo").iterdir())
+
+
+def test_force_never_reads_a_huge_file_into_memory(tmp_path, monkeypatch):
+    from kestra_ops.workflows import scaffold
+
+    monkeypatch.setattr(scaffold, "MAX_REPLACED", 1024)
+    init("demo")
+    root = tmp_path / "demo"
+    (root / "values/dev.yaml").write_text("#" * 2048)
+    before = tree(root)
+    result = init("demo", "--force")
+    assert result.exit_code == 2 and "not replaced" in all_output(result)
+    assert tree(root) == before
