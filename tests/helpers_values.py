@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,25 @@ def in_repo(monkeypatch):
     monkeypatch.setenv("KESTRA_OPS_NO_CACHE", "1")
     monkeypatch.chdir(REPO_ROOT)
     return REPO_ROOT
+
+
+@contextmanager
+def repo_without_cache():
+    """In the repository root with KESTRA_OPS_NO_CACHE=1, both put back after (for hypothesis
+    tests, whose examples share one function-scoped fixture)."""
+    import os
+
+    before, saved = os.getcwd(), os.environ.get("KESTRA_OPS_NO_CACHE")
+    os.chdir(REPO_ROOT)
+    os.environ["KESTRA_OPS_NO_CACHE"] = "1"  # nothing written to the user's cache
+    try:
+        yield REPO_ROOT
+    finally:
+        os.chdir(before)
+        if saved is None:
+            os.environ.pop("KESTRA_OPS_NO_CACHE", None)
+        else:
+            os.environ["KESTRA_OPS_NO_CACHE"] = saved
 
 
 def run_cli(*args: str, input: str | None = None) -> Result:

@@ -8,7 +8,6 @@ output format of ``values validate`` (text, json, yaml, sarif, junit, github) no
 from __future__ import annotations
 
 import json
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -142,18 +141,14 @@ def base_text() -> str:
 def test_validate_and_render_never_show_it(tmp_path_factory, base_text, case, where):
     import yaml
 
-    from tests.helpers_values import run_cli
+    from tests.helpers_values import repo_without_cache, run_cli
 
     fragment, secret = case
     folder = tmp_path_factory.mktemp("secret")
     overlay = folder / "production.yaml"
     overlay.write_text(yaml.safe_dump({where: fragment} if where != "standalone" or
                                       "extraEnv" not in fragment else {"standalone": fragment}))
-    before = os.getcwd()
-    os.chdir(REPO_ROOT)
-    saved = os.environ.get("KESTRA_OPS_NO_CACHE")
-    os.environ["KESTRA_OPS_NO_CACHE"] = "1"
-    try:
+    with repo_without_cache():
         outputs = []
         for fmt in FORMATS:
             result = run_cli("values", "validate", "--env", "production", "-o", fmt,
@@ -165,11 +160,5 @@ def test_validate_and_render_never_show_it(tmp_path_factory, base_text, case, wh
                              "-o", fmt)
             assert result.exit_code == 0, result.output[-500:]
             outputs.append(result.output)
-    finally:
-        os.chdir(before)
-        if saved is None:
-            os.environ.pop("KESTRA_OPS_NO_CACHE", None)
-        else:
-            os.environ["KESTRA_OPS_NO_CACHE"] = saved
     for text in outputs:
         assert secret not in text, text[-800:]

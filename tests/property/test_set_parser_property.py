@@ -89,22 +89,10 @@ def test_a_key_past_the_limit_is_refused(parts):
 @CLI
 @given(expressions())
 def test_on_the_cli_exit_0_or_2_never_a_traceback(expr):
-    import os
+    from tests.helpers_values import repo_without_cache, run_cli
 
-    from tests.helpers_values import REPO_ROOT, run_cli
-
-    before = os.getcwd()
-    os.chdir(REPO_ROOT)
-    saved = os.environ.get("KESTRA_OPS_NO_CACHE")
-    os.environ["KESTRA_OPS_NO_CACHE"] = "1"  # nothing written to the user's cache
-    try:
+    with repo_without_cache():
         result = run_cli("values", "render", "--env", "dev", "--set", expr)
-    finally:
-        os.chdir(before)
-        if saved is None:
-            os.environ.pop("KESTRA_OPS_NO_CACHE", None)
-        else:
-            os.environ["KESTRA_OPS_NO_CACHE"] = saved
     output = (result.stdout or "") + (result.stderr or "")
     assert result.exit_code in (0, 2), output[-600:]
     assert "Traceback" not in output and "internal error" not in output
