@@ -84,11 +84,11 @@ def values_validate(argv: list[str]) -> int | None:
     env = _environment_ok() if args else None
     if args is None or env is None:
         return None
-    try:
-        if sys.stdout.isatty():
-            return None
-    except (AttributeError, ValueError):  # no stdout, or a closed one
-        return None
+    from kestra_ops.output.terminal import is_terminal
+
+    out = sys.stdout
+    if out is None or getattr(out, "closed", True) or is_terminal(out):
+        return None  # no stdout, a closed one, or a terminal (colour): the CLI's to decide
     files, env_name, no_cache, fmt = args
     env_no_cache, config_path, env_default = env
     env_name = env_name or env_default

@@ -27,12 +27,7 @@ def plain() -> bool:
 
 def styled(stream) -> bool:
     """True when ``stream`` may get colour and cursor control: a terminal, and not :func:`plain`."""
-    if plain():
-        return False
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError, OSError):
-        return False
+    return not plain() and is_terminal(stream)
 
 
 def progress_shown(stream=None) -> bool:
@@ -44,6 +39,11 @@ def progress_shown(stream=None) -> bool:
         import sys
 
         stream = sys.stderr
+    return is_terminal(stream)
+
+
+def is_terminal(stream) -> bool:
+    """``stream`` is a terminal (False for a missing, closed or odd stream)."""
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError, OSError):
