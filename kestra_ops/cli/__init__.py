@@ -286,6 +286,9 @@ def _flush() -> str | None:
     (written, or its reader left: ``| head``, not a failure)."""
     lost = None
     for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
+        if stream is None:  # started with the descriptor closed (`>&-`)
+            lost = lost or ("stdout is closed" if fd == 1 else None)
+            continue
         try:
             stream.flush()
         except OSError as err:

@@ -191,3 +191,14 @@ def test_a_full_disk_on_stdout_is_one_line_exit_1(cmd, buffered, tmp_path):
     assert proc.returncode == 1
     assert "No space left on device" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_a_closed_stdout_is_one_line_exit_1_not_a_traceback(tmp_path):
+    """Started with stdout closed (`>&-`): the CLI says the result could not be written."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("KESTRA_OPS_")}
+    environ["KESTRA_OPS_CACHE_DIR"] = str(tmp_path)
+    proc = subprocess.run(["sh", "-c", 'exec >&-; exec "$@"', "sh", *ENTRY, "values",
+                           "validate", "values/production.yaml"], cwd=ROOT, env=environ,
+                          stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == "error: cannot write the result to stdout: stdout is closed\n"
