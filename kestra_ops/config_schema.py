@@ -108,6 +108,27 @@ def _days(value: Any) -> str | None:
     return None
 
 
+def _recipients(value: Any) -> str | None:
+    """age recipients: public keys only (``age1...`` or an ``ssh-ed25519``/``ssh-rsa`` line);
+    an identity (``AGE-SECRET-KEY-1...``) is a private key and never belongs here."""
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not value:
+        return "must be a list of age public keys (age1...)"
+    for item in value:
+        if not isinstance(item, str):
+            return "must be a list of age public keys (age1...)"
+        text = item.strip()
+        if text.upper().startswith("AGE-SECRET-KEY-"):
+            return "holds an age identity (a PRIVATE key): only public keys (age1...) go here"
+        if not (AGE_RECIPIENT.match(text) or text.startswith(("ssh-ed25519 ", "ssh-rsa "))):
+            return f"{text[:80]!r} is not an age public key (age1...) or an ssh public key"
+    return None
+
+
+AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
+
+
 def _paths(value: Any) -> str | None:
     if value is None:
         return None
@@ -124,9 +145,17 @@ MINIO: dict[str, Callable[[Any], str | None]] = {
     "endpoint": _endpoint, "bucket": _string, "secure": _bool, "versioning": _bool,
     "lifecycle_days": _days,
 }
+# backup: the backup destination (its own bucket and credentials) and the sealing recipients
+BACKUP: dict[str, Callable[[Any], str | None]] = {
+    "bucket": _string, "endpoint": _endpoint, "secure": _bool, "recipients": _recipients,
+    "lock_days": _days, "include_executions": _bool,
+}
+SECTIONS = {"minio": MINIO, "backup": BACKUP}
 # what a KESTRA_OPS_* variable or a flag gives (text), checked with the same rules
 FLAT = {**{k: v for k, v in SETTINGS.items() if k != "values"},
-        **{f"minio_{k}": v for k, v in MINIO.items() if k in ("endpoint", "bucket")}}
+        **{f"minio_{k}": v for k, v in MINIO.items() if k in ("endpoint", "bucket")},
+        **{f"backup_{k}": v for k, v in BACKUP.items()
+           if k in ("bucket", "endpoint", "recipients")}}
 
 
 class Checker:
@@ -168,28 +197,30 @@ class Checker:
         if not isinstance(node, Mapping):
             self.fail(parent, key, where, f"must be a mapping of settings, not {_kind(node)}",
                       "write {} for an environment that takes every default")
-        known = (*SETTINGS, "minio", *(f"minio_{k}" for k in MINIO))
+        known = (*SETTINGS, *SECTIONS,
+                 *(f"{sec}_{k}" for sec, rules in SECTIONS.items() for k in rules))
         self.keys(node, where, known)
         for name, value in node.items():
             norm = str(name).replace("-", "_")
             here = f"{where}.{name}"
-            if norm == "minio":
-                self.minio(node, name, here)
-            elif norm.startswith("minio_"):
-                self.value(node, name, here, MINIO[norm[6:]], value)
+            sec, _, sub = norm.partition("_")
+            if norm in SECTIONS:
+                self.subsection(node, name, here, SECTIONS[norm])
+            elif sec in SECTIONS and sub in SECTIONS[sec]:
+                self.value(node, name, here, SECTIONS[sec][sub], value)
             else:
                 self.value(node, name, here, SETTINGS[norm], value)
 
-    def minio(self, parent: Mapping, key: Any, where: str) -> None:
+    def subsection(self, parent: Mapping, key: Any, where: str, rules: Mapping) -> None:
         node = parent[key]
         if node is None:
             return
         if not isinstance(node, Mapping):
-            self.fail(parent, key, where, f"must be a mapping (endpoint, bucket, secure, "
-                      f"versioning, lifecycle_days), not {_kind(node)}")
-        self.keys(node, where, tuple(MINIO))
+            self.fail(parent, key, where, f"must be a mapping ({', '.join(rules)}), not "
+                      f"{_kind(node)}")
+        self.keys(node, where, tuple(rules))
         for name, value in node.items():
-            self.value(node, name, f"{where}.{name}", MINIO[str(name).replace("-", "_")], value)
+            self.value(node, name, f"{where}.{name}", rules[str(name).replace("-", "_")], value)
 
     def value(self, node: Mapping, key: Any, where: str, check: Callable, value: Any) -> None:
         if value is None:

@@ -12,6 +12,11 @@
         minio: {endpoint: minio.hyperplane-minio.svc.cluster.local:9000, bucket: kestra-production,
                 versioning: true, lifecycle_days: 30}   # the last two: optional, minio setup
         values: [values/base.yaml, values/production.yaml]
+        backup: {bucket: kestra-production-backups,   # default kestra-<env>-backups
+                 endpoint: ..., secure: ...,        # default: minio.endpoint / minio.secure
+                 recipients: [age1...],             # public keys the Secrets are sealed to
+                 lock_days: 30,                     # minio setup: object-lock retention
+                 include_executions: false}         # backup run: execution files too
 
 Credentials never live here: they come from environment variables, files or Kubernetes Secrets,
 and a config file that carries one is refused.
@@ -36,7 +41,9 @@ from kestra_ops.errors import ConfigError
 
 # Settable per environment; each has a KESTRA_OPS_<NAME> variable.
 FIELDS = ("namespace", "release", "context", "kubeconfig", "kestra_url", "minio_endpoint",
-          "minio_bucket", "minio_secure", "chart", "minio_versioning", "minio_lifecycle_days")
+          "minio_bucket", "minio_secure", "chart", "minio_versioning", "minio_lifecycle_days",
+          "backup_bucket", "backup_endpoint", "backup_secure", "backup_recipients",
+          "backup_lock_days", "backup_include_executions")
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,12 @@ class Environment:
     minio_secure: bool = True
     minio_versioning: bool | None = None  # minio setup: None = leave the bucket as it is
     minio_lifecycle_days: int | None = None  # minio setup: expire noncurrent versions after N
+    backup_bucket: str | None = None  # the backup destination (default kestra-<env>-backups)
+    backup_endpoint: str | None = None  # None: minio_endpoint (the same S3 server)
+    backup_secure: bool | None = None  # None: minio_secure
+    backup_recipients: tuple[str, ...] = ()  # age public keys the Secrets are sealed to
+    backup_lock_days: int | None = None  # minio setup: object-lock retention (governance)
+    backup_include_executions: bool = False  # backup run: execution files too
     chart: Path = Path(DEFAULT_CHART)
     values: tuple[Path, ...] = ()
     kubeconfig_file: str | None = None  # chosen by flag, variable or file (None: not chosen)
@@ -105,6 +118,14 @@ class Environment:
             if layers is not None:
                 return layers, packaged.SOURCE
         return paths, "project"
+
+    @property
+    def backup_target(self) -> tuple[str | None, bool, str]:
+        """(endpoint, secure, bucket) of the backup destination: backup.endpoint/secure when set,
+        else the env's MinIO (minio.endpoint/secure); bucket backup.bucket."""
+        endpoint = self.backup_endpoint or self.minio_endpoint
+        secure = self.minio_secure if self.backup_secure is None else self.backup_secure
+        return endpoint, bool(secure), self.backup_bucket or f"kestra-{self.name}-backups"
 
     @property
     def warnings(self) -> list[str]:
@@ -202,21 +223,14 @@ class Config:
             values, sources["values"] = [p.as_posix() for p in _default_values(name)], "default"
         if isinstance(values, str) or not all(isinstance(v, str) for v in values):
             raise ConfigError(f"{self.path}: environments.{name}.values must be a list of paths")
-        secure = merged.get("minio_secure", True)
-        if isinstance(secure, str):
-            secure = secure.strip().lower() not in ("0", "false", "no", "off")
-        versioning = merged.get("minio_versioning")
-        if isinstance(versioning, str):
-            versioning = versioning.strip().lower() not in ("0", "false", "no", "off")
-        days = merged.get("minio_lifecycle_days")
-        if days is not None:
-            try:
-                days = int(days)
-            except (TypeError, ValueError):
-                days = 0
-            if isinstance(merged.get("minio_lifecycle_days"), bool) or days < 1:
-                raise ConfigError(f"environment {name}: minio.lifecycle_days must be a whole "
-                                  "number of days (1 or more)")
+        secure = _flag(merged.get("minio_secure", True))
+        versioning = _flag(merged.get("minio_versioning"))
+        days = _whole_days(merged, "minio_lifecycle_days", name)
+        lock_days = _whole_days(merged, "backup_lock_days", name)
+        recipients = merged.get("backup_recipients") or ()
+        if isinstance(recipients, str):
+            recipients = [r for r in recipients.split(",") if r.strip()]
+        recipients = tuple(str(r).strip() for r in recipients)
         kubeconfig = merged.get("kubeconfig")
         if kubeconfig is not None and str(kubeconfig).strip():
             kubeconfig = os.path.expanduser(str(kubeconfig))
@@ -231,8 +245,35 @@ class Config:
             minio_bucket=merged.get("minio_bucket"), minio_secure=bool(secure),
             minio_versioning=None if versioning is None else bool(versioning),
             minio_lifecycle_days=days,
+            backup_bucket=merged.get("backup_bucket"),
+            backup_endpoint=merged.get("backup_endpoint") or None,
+            backup_secure=_flag(merged.get("backup_secure")),
+            backup_recipients=recipients, backup_lock_days=lock_days,
+            backup_include_executions=bool(_flag(merged.get("backup_include_executions"))),
             chart=Path(str(merged["chart"])), values=tuple(Path(v) for v in values),
             kubeconfig_file=kubeconfig, sources=sources)
+
+
+def _flag(value: Any) -> bool | None:
+    """true/false from the file, or text from a variable ("0", "false", "no", "off": false)."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("0", "false", "no", "off")
+    return None if value is None else bool(value)
+
+
+def _whole_days(merged: Mapping[str, Any], key: str, env: str) -> int | None:
+    days = merged.get(key)
+    if days is None:
+        return None
+    try:
+        whole = int(days)
+    except (TypeError, ValueError):
+        whole = 0
+    if isinstance(days, bool) or whole < 1:
+        section, _, sub = key.partition("_")
+        raise ConfigError(f"environment {env}: {section}.{sub} must be a whole number of days "
+                          "(1 or more)")
+    return whole
 
 
 # the command-line option that gives a setting, where it is not ``--<setting>``
@@ -249,17 +290,18 @@ def _default_values(env: str) -> tuple[Path, ...]:
 
 def _builtin_default(key: str, env: str) -> Any:
     return {"namespace": DEFAULT_NAMESPACE, "release": DEFAULT_RELEASE, "chart": DEFAULT_CHART,
-            "minio_bucket": f"kestra-{env}"}.get(key)
+            "minio_bucket": f"kestra-{env}", "backup_bucket": f"kestra-{env}-backups"}.get(key)
 
 
 def _flatten(section: Mapping[str, Any]) -> dict[str, Any]:
-    """``minio: {endpoint: x}`` -> ``minio_endpoint: x``; other keys unchanged."""
+    """``minio: {endpoint: x}`` -> ``minio_endpoint: x`` (``backup:`` alike); other keys
+    unchanged."""
     out: dict[str, Any] = {}
     for key, value in section.items():
         key = str(key).replace("-", "_")
-        if key == "minio" and isinstance(value, Mapping):
+        if key in ("minio", "backup") and isinstance(value, Mapping):
             for sub, v in value.items():
-                out[f"minio_{str(sub).replace('-', '_')}"] = v
+                out[f"{key}_{str(sub).replace('-', '_')}"] = v
         else:
             out[key] = value
     return out
