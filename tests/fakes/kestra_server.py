@@ -312,9 +312,11 @@ class FakeKestra:
             return
         self._server.shutdown()
         if self.backend is not None:
-            with self._lock:
-                persist.sync(self)
-            self.data.close()
+            try:
+                with self._lock:
+                    persist.sync(self)
+            finally:
+                self.data.close()
         self._server.server_close()
         for conn in list(self._connections):
             try:

@@ -106,6 +106,11 @@ class Backend:
     bucket: str = "kestra"
     secure: bool = False
 
+    def __repr__(self) -> str:  # no password of the database URL, no secret key
+        url = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", self.database_url)
+        return (f"Backend(database_url={url!r}, s3_endpoint={self.s3_endpoint!r}, "
+                f"s3_access_key={self.s3_access_key!r}, bucket={self.bucket!r}, secure={self.secure})")
+
 
 class ObjectMissing(Exception):
     """Metadata says the object exists, the storage does not have it (FileNotFoundException)."""

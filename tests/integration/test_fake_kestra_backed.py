@@ -5,6 +5,7 @@ wrote, and its canary fails when an object is gone."""
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 
@@ -149,3 +150,31 @@ def test_the_canary_fails_when_an_object_is_gone(backend, seaweed):  # noqa: F81
             client.get_kv(NS, "greeting")
         ex = finished(client, client.create_execution(NS, "canary")["id"])
         assert ex["state"]["current"] == "FAILED" and len(ex["taskRunList"]) == 1
+
+
+def test_a_copy_of_the_database_and_the_bucket_is_a_whole_kestra(backend, pg_cluster, seaweed):  # noqa: F811
+    """What a restore does, crudely: the database cloned, every object copied to a new bucket."""
+    with FakeKestra(backend=backend, step_seconds=0.02) as source:
+        seed(client_of(source))
+    dbname = f"t_{uuid.uuid4().hex[:10]}"
+    pg_cluster.execute("postgres", f'CREATE DATABASE "{dbname}" TEMPLATE "{backend.database_url.rsplit("/", 1)[1]}"')
+    s3 = seaweed.client()
+    bucket = f"restored-{uuid.uuid4().hex[:8]}"
+    s3.make_bucket(bucket)
+    for obj in s3.list_objects(backend.bucket, recursive=True):  # (SeaweedFS cannot server-side
+        resp = s3.get_object(backend.bucket, obj.object_name)      # copy a directory object)
+        data = resp.read()
+        resp.close()
+        s3.put_object(bucket, obj.object_name, io.BytesIO(data), len(data))
+    copy = Backend(database_url=pg_cluster.url(dbname), s3_endpoint=backend.s3_endpoint,
+                   s3_access_key=backend.s3_access_key, s3_secret_key=backend.s3_secret_key, bucket=bucket)
+    try:
+        with FakeKestra(backend=copy, step_seconds=0.02) as restored:
+            client = client_of(restored)
+            assert client.count_executions() == 1 and client.kv_keys(NS) == ["greeting", "limits"]
+            ex = finished(client, client.create_execution(NS, "canary")["id"])
+            assert ex["state"]["current"] == "SUCCESS"
+            assert outputs(ex)["read_file"]["files"]["/sql/query.sql"]
+        assert "secret" not in repr(copy).lower() and pg_cluster.url(dbname).split("@")[0] not in repr(copy)
+    finally:
+        seaweed.remove_bucket(bucket)
