@@ -21,6 +21,11 @@ Interpreted, as top-level tasks of a flow (nested ones are not):
   a pattern that matches nothing succeeds with an empty map, as the real task does: a canary must
   check that ``files`` holds what it expects.
 
+- ``io.kestra.plugin.core.execution.Assert`` (https://kestra.io/plugins/io.kestra.plugin.core.execution.Assert):
+  ``conditions`` (one or a list); the task FAILS unless every condition is true. The fake only
+  understands ``{{ outputs.<task>.<output> | length <op> <n> }}`` (op one of > >= < <= == !=), e.g.
+  ``{{ outputs.read_file.files | length > 0 }}``; any other condition counts as false.
+
 Globs are a model of PathMatcherPredicate: ``**`` any characters, ``*`` / ``?`` within a path
 segment, matched against the path with its leading ``/``. Only ``{{ flow.namespace }}`` /
 ``{{ flow.id }}`` are rendered in properties. Tasks run when the execution is created; the
@@ -38,7 +43,21 @@ if TYPE_CHECKING:
 
 KV_GET = "io.kestra.plugin.core.kv.Get"
 DOWNLOAD_FILES = "io.kestra.plugin.core.namespace.DownloadFiles"
-INTERPRETED = (KV_GET, DOWNLOAD_FILES)
+ASSERT = "io.kestra.plugin.core.execution.Assert"
+INTERPRETED = (KV_GET, DOWNLOAD_FILES, ASSERT)
+LENGTH_CONDITION = re.compile(r"\{\{\s*outputs\.([\w-]+)\.(\w+)\s*\|\s*length\s*(>=|<=|==|!=|>|<)\s*(\d+)\s*}}")
+_COMPARE = {">": int.__gt__, ">=": int.__ge__, "<": int.__lt__, "<=": int.__le__, "==": int.__eq__,
+            "!=": int.__ne__}
+
+
+def _condition(text: Any, outputs: dict[str, Any]) -> bool:
+    """One Assert condition; only ``{{ outputs.<task>.<output> | length <op> <n> }}`` is understood,
+    anything else is false (the fake cannot render it, so it does not let it pass)."""
+    m = LENGTH_CONDITION.fullmatch(str(text).strip())
+    if m is None:
+        return False
+    value = (outputs.get(m.group(1)) or {}).get(m.group(2))
+    return value is not None and _COMPARE[m.group(3)](len(value), int(m.group(4)))
 
 
 def task_run_id(execution_id: str, index: int) -> str:
@@ -106,4 +125,9 @@ def run(fake: "FakeKestra", flow: dict[str, Any], execution_id: str) -> tuple[st
                 data.objects.put(key, content)
                 files[path] = "kestra:///" + key[len(data.tenant) + 1:]
             outputs[task_id] = {"files": files}
+        elif kind == ASSERT:
+            conditions = task.get("conditions")
+            conditions = [conditions] if isinstance(conditions, str) else list(conditions or [])
+            if not all(_condition(c, outputs) for c in conditions):
+                return "FAILED", i, outputs
     return "SUCCESS", None, outputs

@@ -194,3 +194,31 @@ def test_canary_fails_on_a_missing_key_or_a_missing_object(kestra, client):
     assert ex["state"]["current"] == "FAILED"
     assert [(r["taskId"], r["state"]["current"]) for r in ex["taskRunList"]] == [
         ("read_kv", "SUCCESS"), ("optional", "SUCCESS"), ("read_files", "FAILED")]
+
+
+ASSERTED = """  - id: read_file
+    type: io.kestra.plugin.core.namespace.DownloadFiles
+    namespace: company.team
+    files: ["/sql/q.sql"]
+  - id: file_found
+    type: io.kestra.plugin.core.execution.Assert
+    conditions:
+      - "{{ outputs.read_file.files | length > 0 }}"
+"""
+
+
+@pytest.mark.parametrize("stored, condition, final", [
+    (True, None, "SUCCESS"),
+    (False, None, "FAILED"),  # DownloadFiles matched nothing: only the Assert notices
+    (True, "{{ outputs.read_file.files | length == 0 }}", "FAILED"),
+    (True, "{{ outputs.read_file.files is not empty }}", "FAILED"),  # not understood: false
+])
+def test_an_assert_on_the_downloaded_files(client, stored, condition, final):
+    tasks = ASSERTED if condition is None else ASSERTED.replace(
+        '"{{ outputs.read_file.files | length > 0 }}"', json.dumps(condition))
+    client.create_flow(flow("asserted", tasks=tasks))
+    if stored:
+        client.put_namespace_file(NS, "/sql/q.sql", b"select 1")
+    ex = finished(client, client.create_execution(NS, "asserted")["id"])
+    assert ex["state"]["current"] == final
+    assert ex["taskRunList"][-1]["taskId"] == "file_found"
