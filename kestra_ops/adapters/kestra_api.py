@@ -147,13 +147,17 @@ class KestraClient(KestraHTTP):
     def namespaces(self) -> list[str]:
         """The namespaces that have flows (``GET flows/distinct-namespaces``: Kestra OSS lists
         namespaces through their flows; one holding only KV entries or files is not in it)."""
-        return sorted(str(n) for n in self._json("GET", "flows/distinct-namespaces") or [])
+        return sorted(str(n) for n in _list(self._json("GET", "flows/distinct-namespaces"),
+                                            "GET flows/distinct-namespaces"))
 
     # ------------------------------------------------------------------ KV store
     def kv_keys(self, namespace: str) -> list[str]:
         """The keys of ``namespace``'s KV store (not of its parents or children)."""
-        entries = self._json("GET", f"namespaces/{_q(namespace)}/kv") or []
-        return sorted(str(e["key"]) for e in entries if isinstance(e, dict) and "key" in e)
+        call = f"GET namespaces/{namespace}/kv"
+        entries = _list(self._json("GET", f"namespaces/{_q(namespace)}/kv"), call)
+        if not all(isinstance(e, dict) and isinstance(e.get("key"), str) for e in entries):
+            raise OperationFailed(f"{call}: Kestra listed an entry without a key")
+        return sorted(e["key"] for e in entries)
 
     def get_kv(self, namespace: str, key: str) -> Any:
         """The value of ``key`` (any JSON value); NotFound when there is none."""
@@ -165,7 +169,7 @@ class KestraClient(KestraHTTP):
     def put_kv(self, namespace: str, key: str, value: Any) -> None:
         """Store ``value`` (any JSON value) under ``key``; Kestra keeps it as a new version."""
         try:
-            text = json.dumps(value)
+            text = json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as err:
             raise InvalidInput(f"KV {namespace}/{key}: the value is not JSON: {err}") from None
         self._answer("PUT", f"namespaces/{_q(namespace)}/kv/{_q(key)}", data=text.encode(),
@@ -186,8 +190,8 @@ class KestraClient(KestraHTTP):
                 continue
             seen.add(directory)
             params = {"path": directory} if directory != "/" else None
-            for item in self._json("GET", f"namespaces/{_q(namespace)}/files/directory",
-                                   params=params) or []:
+            for item in _list(self._json("GET", f"namespaces/{_q(namespace)}/files/directory",
+                                         params=params), f"GET namespaces/{namespace}/files/directory"):
                 entries += 1
                 if entries > limit:
                     raise OperationFailed(f"namespace {namespace}: more than {limit:,} namespace "
@@ -215,6 +219,15 @@ class KestraClient(KestraHTTP):
         self._answer("POST", f"namespaces/{_q(namespace)}/files", params={"path": _ns_path(path)},
                      files={"fileContent": ("content", bytes(data), "application/octet-stream")},
                      idempotent=True, limit=SMALL_ANSWER)
+
+
+def _list(body: Any, call: str) -> list:
+    """A list answer (none: empty); anything else is Kestra's error, not an empty list."""
+    if body is None:
+        return []
+    if not isinstance(body, list):
+        raise OperationFailed(f"{call}: expected a list from Kestra, got {type(body).__name__}")
+    return body
 
 
 def _ns_path(path: str) -> str:

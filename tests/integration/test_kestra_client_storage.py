@@ -117,12 +117,29 @@ def test_a_zip_upload_is_extracted_by_the_server(kestra):
     assert client.namespace_files(NS) == ["/dir/two.txt", "/one.txt"]
 
 
-@pytest.mark.parametrize("listing", [[{"fileName": "../etc", "type": "File"}],
-                                     [{"fileName": "a/b", "type": "Directory"}], [{"type": "File"}]])
-def test_a_hostile_directory_listing_is_refused(kestra, client, listing):
+@pytest.mark.parametrize("listing, message", [
+    ([{"fileName": "../etc", "type": "File"}], "unusable name"),
+    ([{"fileName": "a/b", "type": "Directory"}], "unusable name"),
+    ([{"type": "File"}], "unusable name"),
+    ({"fileName": "x"}, "expected a list"),
+])
+def test_a_hostile_directory_listing_is_refused(kestra, client, listing, message):
     kestra.fail_next(1, status=200, path=r"/files/directory$", body=listing)
-    with pytest.raises(OperationFailed, match="unusable name"):
+    with pytest.raises(OperationFailed, match=message):
         client.namespace_files(NS)
+
+
+@pytest.mark.parametrize("path, body, call", [
+    (r"/kv$", {"key": "a"}, lambda c: c.kv_keys(NS)),
+    (r"/kv$", [{"namespace": NS}], lambda c: c.kv_keys(NS)),
+    (r"/distinct-namespaces$", {"a": 1}, lambda c: c.namespaces()),
+])
+def test_a_listing_that_is_not_a_list_is_an_error_not_empty(kestra, client, path, body, call):
+    kestra.fail_next(1, status=200, path=path, body=body)
+    with pytest.raises(OperationFailed):
+        call(client)
+    with pytest.raises(InvalidInput, match="not JSON"):
+        client.put_kv(NS, "k", float("nan"))
 
 
 def test_listing_stops_at_the_limit(kestra, client):
