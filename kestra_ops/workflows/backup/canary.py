@@ -45,7 +45,7 @@ def canary_source(flow_id: str, namespace: str, kv: tuple[str, str] | None,
     q = json.dumps
     lines = [f"id: {flow_id}", f"namespace: {namespace}",
              "description: kestra-ops restore canary (deleted after the run)",
-             "labels:", "  kestra-ops/canary: \"true\"", "tasks:"]
+             "labels:", "  kestra-ops.canary: \"true\"", "tasks:"]
     if kv is not None:
         lines += ["  - id: read_kv", "    type: io.kestra.plugin.core.kv.Get",
                   f"    namespace: {q(kv[0])}", f"    key: {q(kv[1])}",
@@ -86,11 +86,14 @@ def run_canary(client, refs: dict | None, *, timeout: float = CANARY_TIMEOUT) ->
                 list(run.steps), data=data)
 
 
-def counts(client) -> dict[str, int]:
-    """Flows, executions, KV entries and namespace files that ``client``'s Kestra serves."""
+def counts(client, refs: dict | None = None) -> dict[str, int]:
+    """Flows, executions, KV entries and namespace files that ``client``'s Kestra serves. Kestra
+    OSS lists only the namespaces that hold flows (``flows/distinct-namespaces``), so the
+    namespaces the set's references name are looked at too."""
     flows = list(client.search_flows())
+    known = {r.get("namespace") for kind in ("kv", "files") for r in (refs or {}).get(kind) or []}
     namespaces = sorted({f.get("namespace") for f in flows if f.get("namespace")} |
-                        set(client.namespaces()))
+                        set(client.namespaces()) | {n for n in known if n})
     kv = sum(len(client.kv_keys(ns)) for ns in namespaces)
     files = sum(len(client.namespace_files(ns)) for ns in namespaces)
     return {"flows": len(flows), "executions": client.count_executions(), "kv": kv,

@@ -281,9 +281,10 @@ class _Context:
         env = dataclasses.replace(self.env, namespace=self.target.namespace)
         client = client_for_env(env, kube=self.kube, kestra_url=self.target.kestra_url,
                                 insecure=self.target.insecure)
+        refs = _refs(self)
         self.items.append(canary.compare(self.s.manifest.get("counts"),
-                                         canary.counts(client)))
-        self.items.append(canary.run_canary(client, _refs(self)))
+                                         canary.counts(client, refs)))
+        self.items.append(canary.run_canary(client, refs))
         checked = run_check(env, kestra_url=self.target.kestra_url, insecure=self.target.insecure,
                             kube=self.kube, wait=120.0)
         self.items += checked.results
