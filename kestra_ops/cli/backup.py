@@ -30,6 +30,12 @@ class _BackupGroup(click.Group):
         return super().get_command(ctx, name)
 
 
+def identity_option():
+    return click.option("--identity", metavar="FILE", help="An age identity file (the private "
+                        "key, AGE-SECRET-KEY-1... lines, as `backup keygen` writes) that opens "
+                        "the set's sealed Secrets (secrets.age); never stored anywhere.")
+
+
 @click.group("backup", cls=_BackupGroup)
 def backup() -> None:
     """Backup sets in the env's bucket: database, flows and config; verify, restore, drill.
@@ -48,8 +54,10 @@ def backup() -> None:
 @backup.command("run")
 @env_option()
 @kube_options()
-@click.option("--what", default="db,flows,config", show_default=True, metavar="LIST",
-              help="What to back up: a comma list of db, flows, config.")
+@click.option("--what", default="db,flows,config,secrets", show_default=True, metavar="LIST",
+              help="What to back up: a comma list of db, flows, config, secrets (the env's "
+              "Secrets sealed with age to backup.recipients; without recipients the set says "
+              "they are not included).")
 @click.option("--database-url", metavar="URL", help="PostgreSQL to dump (default: "
               "KESTRA_OPS_DATABASE_URL).")
 @output_option()
@@ -85,16 +93,20 @@ def list_cmd(state, env: str, output: str) -> None:
 @env_option()
 @click.argument("set_name", metavar="SET")
 @click.option("--toc", is_flag=True, help="Print the dump's table of contents.")
+@identity_option()
 @output_option()
 @pass_state
-def verify_cmd(state, env: str, set_name: str, toc: bool, output: str) -> None:
+def verify_cmd(state, env: str, set_name: str, toc: bool, identity: str | None,
+               output: str) -> None:
     """Re-read every artefact of SET (or `latest`): size, sha256 and the dump's contents.
 
+    With --identity, secrets.age (the sealed Secrets) is opened in memory and its Secrets and
+    keys compared with the manifest; a set without sealed Secrets is flagged (warning).
     Exit 0 when everything matches its manifest; 1 otherwise.
     """
     from kestra_ops.workflows.backup.restore import verify
 
-    emit(verify(state.environment(env), set_name, toc=toc), output)
+    emit(verify(state.environment(env), set_name, toc=toc, identity=identity), output)
 
 
 @backup.command("restore")
