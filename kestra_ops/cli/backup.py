@@ -123,16 +123,18 @@ def verify_cmd(state, env: str, set_name: str, toc: bool, identity: str | None,
               "backed up first) and restart Kestra, holding the deploy lock.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required when "
               "stdin is not a terminal).")
+@identity_option()
 @output_option()
 @quiet_option()
 @pass_state
 def restore_cmd(state, env: str, set_name: str, to_database: str | None, clean: bool,
-                flows: bool, config: bool, yes: bool, output: str, quiet: bool) -> None:
+                flows: bool, config: bool, yes: bool, identity: str | None, output: str,
+                quiet: bool) -> None:
     """Restore SET (or `latest`) of ENV: its database, and its flows / ConfigMap on request."""
     from kestra_ops.workflows.backup.restore import restore
 
     emit(restore(state.environment(env), set_name, to_database=to_database, clean=clean,
-                 flows=flows, config=config,
+                 flows=flows, config=config, identity=identity,
                  confirm=lambda what: confirm(yes, f"{what}?", what),
                  progress=progress_for(output, quiet)), output, quiet=quiet)
 
@@ -144,11 +146,12 @@ def restore_cmd(state, env: str, set_name: str, to_database: str | None, clean: 
 @click.option("--scratch-url", metavar="URL", help="Restore into this EMPTY database (never the "
               "source: refused) instead of a new kestra_drill_<time>_<random> one on the "
               "source's server (created, then dropped).")
+@identity_option()
 @output_option()
 @quiet_option()
 @pass_state
 def drill_cmd(state, env: str, database_url: str | None, scratch_url: str | None,
-              output: str, quiet: bool) -> None:
+              identity: str | None, output: str, quiet: bool) -> None:
     """Restore the newest complete set into a scratch database; compare row counts.
 
     The drill never touches a database it did not create: its own scratch database is dropped
@@ -159,4 +162,25 @@ def drill_cmd(state, env: str, database_url: str | None, scratch_url: str | None
     from kestra_ops.workflows.backup.drill import drill
 
     emit(drill(state.environment(env), database_url=database_url, scratch_url=scratch_url,
-               progress=progress_for(output, quiet)), output, quiet=quiet)
+               identity=identity, progress=progress_for(output, quiet)), output, quiet=quiet)
+
+
+@backup.command("keygen")
+@click.option("--out", required=True, metavar="FILE", help="Write the new identity (private "
+              "key) here, mode 0600; an existing file or a symlink is refused.")
+@output_option()
+@pass_state
+def keygen_cmd(state, out: str, output: str) -> None:
+    """Make an age identity for sealing backup Secrets; print only its public key.
+
+    Put the public key into backup.recipients in kestra-ops.yaml; keep FILE (the private key)
+    off the cluster and the bucket: `backup verify/restore/drill --identity FILE` open the
+    sealed Secrets with it.
+    """
+    from kestra_ops.workflows.backup.sealed import keygen
+
+    report = keygen(out)
+    if output == "text":
+        click.echo(report.details[0], err=True)
+        report.details = []
+    emit(report, output)

@@ -231,3 +231,113 @@ def test_a_set_without_the_secrets_component_is_flagged(env, seaweed):
                                          "included config); restoring it needs the env's "
                                          "Secrets (Kestra's encryption key among them) from "
                                          "elsewhere")
+
+
+def test_unseal_and_create_secrets_in_a_new_namespace(env, seaweed, fake_kube):
+    from kestra_ops.adapters.kube import connect
+    from kestra_ops.errors import Conflict, NotFound, OperationFailed
+    from kestra_ops.settings import load_config
+    from kestra_ops.workflows.backup import sealed
+    from kestra_ops.workflows.backup.sets import storage_for
+
+    root, ident, _public = env
+    name = backup(root)[0]["set"]
+    environment = load_config(root / "kestra-ops.yaml").environment("dev")
+    storage, bucket = storage_for(environment)
+    secrets = sealed.unseal(storage, bucket, "dev", "latest", ident)
+    assert {n: {k: v.decode() for k, v in s.data.items()} for n, s in secrets.items()} == VALUES
+    assert ENCRYPTION_KEY not in repr(secrets)  # the values are not in the repr
+    other = ident.parent / "other.agekey"
+    other.write_text(identity_pair()[0] + "\n")
+    with pytest.raises(OperationFailed, match="secrets.age: cannot be opened: the identity is "
+                       "not one of its recipients"):
+        sealed.unseal(storage, bucket, "dev", name, other)
+
+    kube = connect(environment)
+    try:
+        # same data already there: left as is; a missing one: created
+        fake_kube.store.delete("secrets", NS, "kestra-encryption")
+        assert sealed.create_secrets(kube, NS, secrets) == ["kestra-encryption"]
+        live = fake_kube.store.get("secrets", NS, "kestra-encryption")
+        assert base64.b64decode(live["data"]["encryption-key"]).decode() == ENCRYPTION_KEY
+        assert sealed.create_secrets(kube, NS, secrets) == []
+        # a Secret with other data is never overwritten, and nothing else is written
+        fake_kube.store.delete("secrets", NS, "kestra-minio")
+        changed = dict(live, data={"encryption-key": base64.b64encode(b"other").decode()})
+        fake_kube.store.delete("secrets", NS, "kestra-encryption")
+        fake_kube.seed(changed, namespace=NS)
+        with pytest.raises(Conflict) as err:
+            sealed.create_secrets(kube, NS, secrets)
+        assert "kestra-encryption" in str(err.value) and "\n" not in str(err.value)
+        assert fake_kube.store.get("secrets", NS, "kestra-minio") is None
+        no_plaintext(str(err.value))
+    finally:
+        kube.close()
+    # a set without sealed Secrets: unseal says so
+    write_config(root, None)
+    time.sleep(1.1)
+    bare = backup(root)[0]["set"]
+    with pytest.raises(NotFound, match=f"backup set {bare} of dev holds no sealed Secrets"):
+        sealed.unseal(storage, bucket, "dev", bare, ident)
+
+
+def test_restore_checks_the_identity_before_any_change(env, seaweed, tmp_path):
+    root, ident, _public = env
+    name = backup(root)[0]["set"]
+    other = tmp_path / "other.agekey"
+    other.write_text(identity_pair()[0] + "\n")
+    refused = run(root, "backup", "restore", "--env", "dev", name, "--flows", "--yes",
+                  "--identity", str(other))
+    assert refused.exit_code == 1
+    assert "secrets.age: cannot be opened: the identity is not one of its recipients" in \
+        refused.output and "nothing changed" in refused.output
+
+
+def test_identity_files_are_read_with_care(env, seaweed, tmp_path):
+    root, ident, _public = env
+    name = backup(root)[0]["set"]
+    loose = tmp_path / "loose.agekey"
+    loose.write_text(ident.read_text())
+    loose.chmod(0o644)
+    result, report = verify(root, name, "--identity", str(loose))
+    assert result.exit_code == 0, result.output
+    assert any("readable by group or others" in w for w in report["warnings"])
+    link = tmp_path / "link.agekey"
+    link.symlink_to(ident)
+    fifo = tmp_path / "fifo.agekey"
+    os.mkfifo(fifo)
+    public = tmp_path / "public.agekey"
+    public.write_text(_public + "\n")
+    for path, why in ((link, "is a symlink"), (fifo, "FIFO"), (tmp_path / "none", "not found"),
+                      (public, "a public key (recipient), not an identity")):
+        result = run(root, "backup", "verify", "--env", "dev", name, "--identity", str(path))
+        assert result.exit_code == 2 and why in result.output, result.output
+        assert "Traceback" not in result.output
+
+
+def test_keygen_writes_0600_prints_the_public_key_and_never_overwrites(tmp_path):
+    import pyrage
+
+    out = tmp_path / "id.agekey"
+    result = run(tmp_path, "backup", "keygen", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    public = result.stdout.strip()
+    assert public.startswith("age1") and "\n" not in public
+    assert out.stat().st_mode & 0o777 == 0o600
+    secret = [ln for ln in out.read_text().splitlines() if ln.startswith("AGE-SECRET-KEY-1")]
+    assert len(secret) == 1 and secret[0] not in result.output
+    assert str(pyrage.x25519.Identity.from_str(secret[0]).to_public()) == public
+    before = out.read_bytes()
+    again = run(tmp_path, "backup", "keygen", "--out", str(out))
+    assert again.exit_code == 2 and "refusing to overwrite" in again.output
+    assert out.read_bytes() == before
+    link = tmp_path / "link.agekey"
+    link.symlink_to(tmp_path / "target")
+    linked = run(tmp_path, "backup", "keygen", "--out", str(link))
+    assert linked.exit_code == 2 and "symbolic link" in linked.output
+    assert not (tmp_path / "target").exists()
+    as_json = run(tmp_path, "backup", "keygen", "--out", str(tmp_path / "j.agekey"),
+                  "--output", "json")
+    assert as_json.exit_code == 0
+    assert json.loads(as_json.stdout)["recipient"].startswith("age1")
+    assert "AGE-SECRET-KEY" not in as_json.output

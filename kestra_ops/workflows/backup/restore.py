@@ -157,15 +157,19 @@ def _verify_dump(storage, bucket, key, expected, toc: list[str]) -> tuple[bool, 
 
 def restore(env, name: str, *, to_database: str | None, clean: bool = False,
             flows: bool = False, config: bool = False, confirm=None, progress=None,
-            storage=None, kestra=None, kube=None) -> Report:
+            storage=None, kestra=None, kube=None, identity=None) -> Report:
     """Restore a set's database into ``to_database`` (and flows / the ConfigMap when asked).
     ``confirm(what)`` is asked once the set and its artefacts are known and checked, before any
-    change (see the module doc)."""
+    change (see the module doc). ``identity`` (an age identity file): the set's sealed
+    Secrets must open with it, checked before any change (not applied here)."""
+    from kestra_ops.workflows.backup import sealed
+
     if to_database is None and not (flows or config):
         raise InvalidInput("nothing to restore: give --to-database, --flows or --config")
     storage, bucket = (storage, env.minio_bucket) if storage else bs.storage_for(env)
     s = bs.get_set(storage, bucket, env.name, name)
     report = report_for("backup restore", env, s)
+    sealed.check_identity(report, storage, bucket, env.name, s, identity)
     rec = Recorder(report, progress)
     arts = s.manifest["artefacts"]
     for wanted, artefact in ((to_database, bs.DB), (flows, bs.FLOWS), (config, bs.CONFIGMAP)):

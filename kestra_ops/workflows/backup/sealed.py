@@ -380,3 +380,62 @@ def unsealed_warning(s: bs.BackupSet) -> str | None:
         why = f"not in this set (it included {', '.join(s.included) or 'nothing'})"
     return (f"secrets not included: {why}; restoring it needs the env's Secrets (Kestra's "
             "encryption key among them) from elsewhere")
+
+
+def check_identity(report, storage, bucket: str, env_name: str, s: bs.BackupSet,
+                   identity_path) -> None:
+    """restore/drill ``--identity``: the set's sealed Secrets must open with it (in memory,
+    before any change; OperationFailed otherwise); they are not applied here."""
+    if identity_path is None:
+        return
+    identities = identities_for(report, identity_path)
+    warning = unsealed_warning(s)
+    if warning:
+        report.warnings.append(warning)
+        return
+    ok, detail = verify_artefact(storage, bucket, env_name, s, identities, identity_path)
+    if not ok:
+        raise OperationFailed(f"backup set {s.name}: {bs.SECRETS}: {detail}; nothing changed")
+    report.details.append(f"{bs.SECRETS}: {detail} (checked, not applied)")
+
+
+# --------------------------------------------------------------------------- keygen
+
+def keygen(out: str | Path):
+    """``backup keygen``: a new age identity written to ``out`` (0600, created with O_EXCL:
+    never over an existing file, never through a symlink); the Report's message is the public
+    key alone (what goes into backup.recipients)."""
+    from kestra_ops.results import Report
+
+    path = Path(out)
+    if path.is_symlink():
+        raise InvalidInput(f"--out {path}: is a symbolic link; refusing to write through it")
+    if path.exists():
+        raise InvalidInput(f"--out {path}: exists; refusing to overwrite an identity (a lost "
+                           "identity makes the Secrets sealed to it unrecoverable)")
+    if not path.parent.is_dir():
+        raise InvalidInput(f"--out {path}: folder {path.parent} does not exist")
+    text, public = new_identity()
+    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise InvalidInput(f"--out {path}: exists; refusing to overwrite it") from None
+    except OSError as err:
+        raise InvalidInput(f"--out {path}: cannot create it: {err.strerror}") from None
+    try:
+        os.fchmod(fd, 0o600)
+        data = text.encode("ascii")
+        while data:
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        path.unlink(missing_ok=True)  # ours (O_EXCL): a half-written identity is no identity
+        raise
+    os.close(fd)
+    return Report("backup keygen", None, message=public, outcome="created",
+                  data={"recipient": public, "identity_file": str(path)},
+                  details=[f"identity written to {path} (mode 0600): keep it off the cluster "
+                           "and the bucket; put the public key below into backup.recipients"])
