@@ -177,7 +177,7 @@ def keygen_cmd(state, out: str, output: str) -> None:
     off the cluster and the bucket: `backup verify/restore/drill --identity FILE` open the
     sealed Secrets with it.
     """
-    from kestra_ops.workflows.backup.sealed import keygen
+    from kestra_ops.workflows.backup.age_keys import keygen
 
     report = keygen(out)
     if output == "text":

@@ -341,3 +341,19 @@ def test_keygen_writes_0600_prints_the_public_key_and_never_overwrites(tmp_path)
     assert as_json.exit_code == 0
     assert json.loads(as_json.stdout)["recipient"].startswith("age1")
     assert "AGE-SECRET-KEY" not in as_json.output
+
+
+def test_the_backup_cronjob_may_read_every_secret_it_seals():
+    """The chart's Role lets the nightly backup get exactly the Secrets sealed into the set:
+    existingSecrets and backup.existingSecret (production has the CronJob on)."""
+    from kestra_ops.values.merge import load_layers
+    from kestra_ops.workflows.backup.sealed import secret_names
+    from kestra_ops.workflows.deploy.chart_lint import lint_chart
+    from tests.integration.test_chart_lint import env as chart_env
+
+    environment = chart_env("production")
+    [role] = [m.doc for m in lint_chart(environment).manifests if m.name == "Role/kestra-backup"]
+    [rule] = [r for r in role["rules"] if r["resources"] == ["secrets"]]
+    names = secret_names(load_layers(environment.values_paths).plain)
+    assert "kestra-backup" in names and "kestra-encryption" in names
+    assert sorted(rule["resourceNames"]) == sorted(names) and rule["verbs"] == ["get"]
