@@ -41,7 +41,9 @@ def backup() -> None:
     """Backup sets in the env's bucket: database, flows and config; verify, restore, drill.
 
     A set is `backups/<env>/<UTC timestamp>/` in the bucket (db.dump.zst, flows.zip,
-    configmap.yaml, values.yaml) and counts only once its manifest.json is written, last.
+    configmap.yaml, values.yaml; secrets.age, the env's Secrets sealed with age to
+    backup.recipients, when recipients are set) and counts only once its manifest.json is
+    written, last. `backup keygen` makes an age identity for backup.recipients.
     Object storage: minio.endpoint/bucket in kestra-ops.yaml and the credentials in
     KESTRA_OPS_MINIO_ACCESS_KEY / KESTRA_OPS_MINIO_SECRET_KEY. Database: --database-url or
     KESTRA_OPS_DATABASE_URL (a postgresql:// URL; a password missing from it is taken from

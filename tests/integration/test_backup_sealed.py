@@ -357,3 +357,18 @@ def test_the_backup_cronjob_may_read_every_secret_it_seals():
     names = secret_names(load_layers(environment.values_paths).plain)
     assert "kestra-backup" in names and "kestra-encryption" in names
     assert sorted(rule["resourceNames"]) == sorted(names) and rule["verbs"] == ["get"]
+
+
+def test_a_manifest_that_hides_secrets_age_fails_verify(env, seaweed):
+    root, ident, _public = env
+    name = backup(root)[0]["set"]
+    client = seaweed.client()
+    manifest_key = f"backups/dev/{name}/manifest.json"
+    manifest = json.loads(client.get_object(BUCKET, manifest_key).read())
+    del manifest["artefacts"]["secrets.age"]  # sealed: true, but nothing left to check
+    body = json.dumps(manifest).encode()
+    client.put_object(BUCKET, manifest_key, io.BytesIO(body), len(body))
+    result, report = verify(root, name, "--identity", str(ident))
+    assert result.exit_code == 1, result.output
+    assert checks(report)["secrets"] == ("fail", "the manifest says the Secrets are sealed but "
+                                         "lists no secrets.age")

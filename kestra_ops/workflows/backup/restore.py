@@ -118,10 +118,13 @@ def verify(env, name: str, *, storage=None, toc: bool = False, identity=None) ->
         report.data["artefacts"][artefact] = {"ok": ok, "detail": detail}
         report.items.append(Item(artefact, PASS if ok else FAIL, detail))
         report.data["ok"] &= ok
-    unsealed = sealed.unsealed_warning(s)
+    unsealed, broken = sealed.unsealed_warning(s), sealed.manifest_problem(s)
     if unsealed:
         report.items.append(Item("secrets", WARN, unsealed))
         report.warnings.append(unsealed)
+    if broken:
+        report.items.append(Item("secrets", FAIL, broken))
+        report.data["ok"] = False
     report.data["toc_entries"] = len(lines)
     if toc:
         report.data["toc"] = lines

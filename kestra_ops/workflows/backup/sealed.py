@@ -274,9 +274,20 @@ def verify_artefact(storage, bucket: str, env_name: str, s: bs.BackupSet, identi
         _ns, secrets = open_sealed(data, identities)
         check_against(entry, secrets)
     except OperationFailed as err:
-        return False, f"{err} (identity {identity_path})"
+        return False, f"{str(err).removeprefix(bs.SECRETS + ': ')} (identity {identity_path})"
     return True, (f"{detail}; opened with {identity_path}: {len(secrets)} Secret(s) "
                   f"({', '.join(secrets)}), names and keys match the manifest")
+
+
+def manifest_problem(s: bs.BackupSet) -> str | None:
+    """A manifest that says the Secrets are sealed but lists no secrets.age artefact (so that
+    nothing would check it): verify fails it."""
+    manifest = s.manifest or {}
+    entry = manifest.get("secrets")
+    if isinstance(entry, Mapping) and entry.get("sealed") and bs.SECRETS not in (
+            manifest.get("artefacts") or {}):
+        return f"the manifest says the Secrets are sealed but lists no {bs.SECRETS}"
+    return None
 
 
 def unsealed_warning(s: bs.BackupSet) -> str | None:
