@@ -30,12 +30,20 @@ class _BackupGroup(click.Group):
         return super().get_command(ctx, name)
 
 
+def identity_option():
+    return click.option("--identity", metavar="FILE", help="An age identity file (the private "
+                        "key, AGE-SECRET-KEY-1... lines, as `backup keygen` writes) that opens "
+                        "the set's sealed Secrets (secrets.age); never stored anywhere.")
+
+
 @click.group("backup", cls=_BackupGroup)
 def backup() -> None:
     """Backup sets in the env's bucket: database, flows and config; verify, restore, drill.
 
     A set is `backups/<env>/<UTC timestamp>/` in the bucket (db.dump.zst, flows.zip,
-    configmap.yaml, values.yaml) and counts only once its manifest.json is written, last.
+    configmap.yaml, values.yaml; secrets.age, the env's Secrets sealed with age to
+    backup.recipients, when recipients are set) and counts only once its manifest.json is
+    written, last. `backup keygen` makes an age identity for backup.recipients.
     Object storage: minio.endpoint/bucket in kestra-ops.yaml and the credentials in
     KESTRA_OPS_MINIO_ACCESS_KEY / KESTRA_OPS_MINIO_SECRET_KEY. Database: --database-url or
     KESTRA_OPS_DATABASE_URL (a postgresql:// URL; a password missing from it is taken from
@@ -48,8 +56,10 @@ def backup() -> None:
 @backup.command("run")
 @env_option()
 @kube_options()
-@click.option("--what", default="db,flows,config", show_default=True, metavar="LIST",
-              help="What to back up: a comma list of db, flows, config.")
+@click.option("--what", default="db,flows,config,secrets", show_default=True, metavar="LIST",
+              help="What to back up: a comma list of db, flows, config, secrets (the env's "
+              "Secrets sealed with age to backup.recipients; without recipients the set says "
+              "they are not included).")
 @click.option("--database-url", metavar="URL", help="PostgreSQL to dump (default: "
               "KESTRA_OPS_DATABASE_URL).")
 @output_option()
@@ -85,16 +95,20 @@ def list_cmd(state, env: str, output: str) -> None:
 @env_option()
 @click.argument("set_name", metavar="SET")
 @click.option("--toc", is_flag=True, help="Print the dump's table of contents.")
+@identity_option()
 @output_option()
 @pass_state
-def verify_cmd(state, env: str, set_name: str, toc: bool, output: str) -> None:
+def verify_cmd(state, env: str, set_name: str, toc: bool, identity: str | None,
+               output: str) -> None:
     """Re-read every artefact of SET (or `latest`): size, sha256 and the dump's contents.
 
+    With --identity, secrets.age (the sealed Secrets) is opened in memory and its Secrets and
+    keys compared with the manifest; a set without sealed Secrets is flagged (warning).
     Exit 0 when everything matches its manifest; 1 otherwise.
     """
     from kestra_ops.workflows.backup.restore import verify
 
-    emit(verify(state.environment(env), set_name, toc=toc), output)
+    emit(verify(state.environment(env), set_name, toc=toc, identity=identity), output)
 
 
 @backup.command("restore")
@@ -111,16 +125,18 @@ def verify_cmd(state, env: str, set_name: str, toc: bool, output: str) -> None:
               "backed up first) and restart Kestra, holding the deploy lock.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required when "
               "stdin is not a terminal).")
+@identity_option()
 @output_option()
 @quiet_option()
 @pass_state
 def restore_cmd(state, env: str, set_name: str, to_database: str | None, clean: bool,
-                flows: bool, config: bool, yes: bool, output: str, quiet: bool) -> None:
+                flows: bool, config: bool, yes: bool, identity: str | None, output: str,
+                quiet: bool) -> None:
     """Restore SET (or `latest`) of ENV: its database, and its flows / ConfigMap on request."""
     from kestra_ops.workflows.backup.restore import restore
 
     emit(restore(state.environment(env), set_name, to_database=to_database, clean=clean,
-                 flows=flows, config=config,
+                 flows=flows, config=config, identity=identity,
                  confirm=lambda what: confirm(yes, f"{what}?", what),
                  progress=progress_for(output, quiet)), output, quiet=quiet)
 
@@ -132,11 +148,12 @@ def restore_cmd(state, env: str, set_name: str, to_database: str | None, clean: 
 @click.option("--scratch-url", metavar="URL", help="Restore into this EMPTY database (never the "
               "source: refused) instead of a new kestra_drill_<time>_<random> one on the "
               "source's server (created, then dropped).")
+@identity_option()
 @output_option()
 @quiet_option()
 @pass_state
 def drill_cmd(state, env: str, database_url: str | None, scratch_url: str | None,
-              output: str, quiet: bool) -> None:
+              identity: str | None, output: str, quiet: bool) -> None:
     """Restore the newest complete set into a scratch database; compare row counts.
 
     The drill never touches a database it did not create: its own scratch database is dropped
@@ -147,4 +164,25 @@ def drill_cmd(state, env: str, database_url: str | None, scratch_url: str | None
     from kestra_ops.workflows.backup.drill import drill
 
     emit(drill(state.environment(env), database_url=database_url, scratch_url=scratch_url,
-               progress=progress_for(output, quiet)), output, quiet=quiet)
+               identity=identity, progress=progress_for(output, quiet)), output, quiet=quiet)
+
+
+@backup.command("keygen")
+@click.option("--out", required=True, metavar="FILE", help="Write the new identity (private "
+              "key) here, mode 0600; an existing file or a symlink is refused.")
+@output_option()
+@pass_state
+def keygen_cmd(state, out: str, output: str) -> None:
+    """Make an age identity for sealing backup Secrets; print only its public key.
+
+    Put the public key into backup.recipients in kestra-ops.yaml; keep FILE (the private key)
+    off the cluster and the bucket: `backup verify/restore/drill --identity FILE` open the
+    sealed Secrets with it.
+    """
+    from kestra_ops.workflows.backup.age_keys import keygen
+
+    report = keygen(out)
+    if output == "text":
+        click.echo(report.details[0], err=True)
+        report.details = []
+    emit(report, output)

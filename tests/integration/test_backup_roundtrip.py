@@ -17,10 +17,13 @@ def test_round_trip(backup_env, s3, pg_cluster, pg_db, kestra, fake_kube):
     assert code == 0, output
     name = data["set"]
     assert (data["command"], data["status"], data["outcome"]) == ("backup run", "pass", "complete")
-    assert data["included"] == ["db", "flows", "config"]
+    assert data["included"] == ["db", "flows", "config", "secrets"]
     assert data["manifest"]["status"] == "complete"
     assert [s["name"].split(" ")[0] for s in data["steps"]] == ["db", "flows", "config",
-                                                                "manifest.json"]
+                                                                "secrets", "manifest.json"]
+    # no backup.recipients here: the set is complete and says the Secrets are not in it
+    assert data["manifest"]["secrets"]["sealed"] is False
+    assert [w.split(":")[0] for w in data["warnings"]] == ["secrets not included"]
     prefix = f"backups/dev/{name}/"
     assert objects(s3) == [prefix + f for f in ("configmap.yaml", "db.dump.zst", "flows.zip",
                                                  "manifest.json", "values.yaml")]
@@ -50,7 +53,7 @@ def test_round_trip(backup_env, s3, pg_cluster, pg_db, kestra, fake_kube):
     assert any("TABLE DATA public logs" in line for line in report["toc"])
     assert report["toc_entries"] == len(report["toc"])
     assert [(c["id"], c["status"]) for c in report["checks"]] == [
-        (a, "pass") for a in sorted(report["artefacts"])]
+        (a, "pass") for a in sorted(report["artefacts"])] + [("secrets", "warn")]
     text = run(project, "backup", "verify", "--env", "dev", name)
     assert text.exit_code == 0 and text.stdout.rstrip().endswith(f"verify dev {name}: ok")
     assert "TABLE DATA" not in text.stdout  # the table of contents only with --toc

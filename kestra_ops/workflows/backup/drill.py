@@ -53,8 +53,11 @@ def drill(env, *, database_url: str | None = None, scratch_url: str | None = Non
           insecure: bool = False, timeout: str = "10m", kube=None, helm=None,
           data_storage=None):
     """See the module doc. With ``namespace`` the drill is a whole disaster recovery into a
-    scratch namespace (:mod:`kestra_ops.workflows.backup.drill_namespace`)."""
+    scratch namespace (:mod:`kestra_ops.workflows.backup.drill_namespace`). ``identity`` (an age
+    identity file): the set's sealed Secrets must open with it, checked before the scratch
+    database is made."""
     from kestra_ops.credentials import database_url as resolve
+    from kestra_ops.workflows.backup import sealed
 
     storage, bucket = (storage, env.minio_bucket) if storage else bs.storage_for(env)
     source = resolve(database_url)
@@ -66,6 +69,7 @@ def drill(env, *, database_url: str | None = None, scratch_url: str | None = Non
     if given is not None:
         check_scratch(source, given)
     report = br.report_for("backup drill", env, s)
+    sealed.check_identity(report, storage, bucket, env.name, s, identity)
     report.data["counts"] = counts = {}
     rec = Recorder(report, progress)
     created = None

@@ -54,6 +54,7 @@ class RunResult:
     failed: str | None = None   # which component failed, and why
     timings: dict = field(default_factory=dict)
     steps: list = field(default_factory=list)  # results.Step, as recorded
+    warnings: list = field(default_factory=list)  # e.g. secrets not included
 
     def to_dict(self) -> dict:
         return {"env": self.env, "set": self.name, "bucket": self.bucket,
@@ -65,6 +66,7 @@ class RunResult:
         total = sum(a["size"] for a in (self.manifest or {}).get("artefacts", {}).values())
         return Report("backup run", self.env, title=f"backup run {self.env}: set {self.name}",
                       outcome=self.status, steps=list(self.steps), data=self.to_dict(),
+                      warnings=list(self.warnings),
                       message=f"backup {self.env}: set {self.name} {self.status} "
                               f"({', '.join(self.included)}; {total / 1e6:.1f} MB in "
                               f"s3://{self.bucket}/{bs.set_prefix(self.env, self.name)})")
@@ -195,6 +197,8 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
         kestra = wiring.client_for_env(env, kube=kube)
     if "config" in what and kube is None:
         kube = wiring.kube(env)
+    if "secrets" in what:
+        kube = _secrets_ready(env, kube)
     name = bs.stamp(now)
     if any(s.name == name for s in bs.list_sets(storage, bucket, env.name, manifests=False)):
         raise Conflict(f"backup set {name} of {env.name} already exists: retry in a second")
@@ -204,7 +208,7 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
     manifest = {"version": bs.MANIFEST_VERSION, "env": env.name, "set": name,
                 "created": _iso(started), "tool_version": __version__, "included": list(what),
                 "postgres": None, "kestra": None, "artefacts": {}, "timings": {}}
-    steps = [("db", _db), ("flows", _flows), ("config", _config)]
+    steps = [("db", _db), ("flows", _flows), ("config", _config), ("secrets", _secrets)]
     for component, fn in steps:
         if component not in what:
             continue
@@ -224,7 +228,7 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
     with rec.step(f"{bs.MANIFEST} -> s3://{bucket}/{bs.set_prefix(env.name, name)}"):
         bs.write_manifest(storage, bucket, env.name, name, manifest)
     result.status, result.manifest = "complete", manifest
-    result.steps = rec.report.steps
+    result.steps, result.warnings = rec.report.steps, list(rec.report.warnings)
     return result
 
 
@@ -265,6 +269,36 @@ def _config(env, storage, bucket, name, manifest, *, kube, **_):
     values = render(env, redact=True).text.encode()
     _put(storage, bucket, bs.key(env.name, name, bs.VALUES), values, manifest,
          "application/yaml")
+
+
+# --- component "secrets": the env's Secrets sealed with age (workflows/backup/sealed.py) ---
+
+def _secrets_ready(env, kube):
+    """Recipients parsed (a bad key fails before anything is written); the cluster connected
+    only when there is something to seal."""
+    from kestra_ops import wiring
+    from kestra_ops.workflows.backup import sealed
+
+    if not env.backup_recipients:
+        return kube
+    sealed.recipients(env.backup_recipients)
+    return kube if kube is not None else wiring.kube(env)
+
+
+def _secrets(env, storage, bucket, name, manifest, *, kube, rec, **_):
+    from kestra_ops.workflows.backup import sealed
+
+    entry, _size = sealed.seal_env(env, kube, storage, bucket, name)
+    manifest["secrets"] = entry
+    if entry["sealed"]:
+        manifest["artefacts"][bs.SECRETS] = {"size": entry["size"], "sha256": entry["sha256"],
+                                             "format": "age"}
+    else:
+        rec.report.warnings.append(f"secrets not included: {entry['reason']} (the env's "
+                                   "Secrets, Kestra's encryption key among them, are not in "
+                                   "this set; add age public keys to backup.recipients)")
+
+# --- end of component "secrets" ---
 
 
 def _put(storage, bucket, key, data: bytes, manifest, content_type) -> None:

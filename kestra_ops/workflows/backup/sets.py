@@ -6,6 +6,8 @@ A set lives under ``backups/<env>/<UTC stamp YYYYmmddTHHMMSSZ>/`` in the environ
     flows.zip        Kestra's flow export
     configmap.yaml   the live ConfigMap kestra-config (re-appliable manifest)
     values.yaml      the environment's values, rendered with secrets redacted
+    secrets.age      the env's Secrets sealed with age to backup.recipients (only with
+                     recipients; see :mod:`kestra_ops.workflows.backup.sealed`)
     manifest.json    written LAST
 
 A set without ``manifest.json`` is incomplete and never counts (not listed as restorable, never
@@ -20,7 +22,10 @@ list and verify, and left out of prune's counts. The manifest (``MANIFEST_VERSIO
      "kestra": {"version": "1.3.2"} | null,
      "artefacts": {"db.dump.zst": {"size": N, "sha256": "...", "raw_size": N,
                                    "compression": "zstd"}, ...},
-     "timings": {"db": 1.2, "flows": 0.1, "config": 0.2, "total": 1.5}}
+     "timings": {"db": 1.2, "flows": 0.1, "config": 0.2, "total": 1.5},
+     "secrets": {"sealed": true, "recipients": [...], "secrets": [names],
+                 "keys": {name: [keys]}, "size": N, "sha256": "..."}
+                | {"sealed": false, "reason": "..."}}     (component "secrets"; no values)
 
 Prune (another module) relies only on :func:`list_sets` and :func:`delete_set`.
 """
@@ -41,8 +46,10 @@ DB = "db.dump.zst"
 FLOWS = "flows.zip"
 CONFIGMAP = "configmap.yaml"
 VALUES = "values.yaml"
-ARTEFACTS = {"db": (DB,), "flows": (FLOWS,), "config": (CONFIGMAP, VALUES)}
-WHAT = ("db", "flows", "config")
+SECRETS = "secrets.age"
+ARTEFACTS = {"db": (DB,), "flows": (FLOWS,), "config": (CONFIGMAP, VALUES),
+             "secrets": (SECRETS,)}
+WHAT = ("db", "flows", "config", "secrets")
 MANIFEST_VERSION = 1
 FUTURE_SKEW = datetime.timedelta(minutes=5)
 _STAMP = re.compile(r"^\d{8}T\d{6}Z$")
