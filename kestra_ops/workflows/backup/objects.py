@@ -1,0 +1,216 @@
+"""Copy many objects between buckets, concurrently and resumably (a backup set's storage part).
+
+:func:`copy_objects` copies every listed object ``src_prefix + rel`` to ``dst_prefix + rel``:
+
+- server-side (CopyObject with the destination's credentials, no byte through kestra-ops) when
+  both storages are the same S3 endpoint; the first AccessDenied (the destination's keys may
+  not read the source) switches the rest to streaming;
+- streamed otherwise: GET -> PUT, one part (8 MiB) in memory per worker, a multipart upload
+  above that (aborted on failure), Content-Type and x-amz-meta-* kept (Kestra stores a KV
+  value's metadata there);
+- ``workers`` threads (default 16), at most ``2 * workers`` objects in flight, so a listing of
+  any length streams through in bounded memory;
+- resumable: the destination prefix is listed once and an object already there with the same
+  size and etag is skipped, so a rerun continues where an interrupted one stopped;
+- an object is recorded only once its copy completed (a PUT or CopyObject is atomic, a
+  multipart upload is aborted on failure): nothing half-written is ever in the result;
+- ``stop`` (a threading.Event) or Ctrl-C stops submitting; the copies in flight finish (or
+  fail) and are recorded, then Ctrl-C is raised again. Any failed copy raises
+  OperationFailed after the in-flight ones are done, naming the first and the count.
+
+:func:`restore_objects` is the other direction: a set's index back under the original keys.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from kestra_ops.errors import KestraOpsError, OperationFailed, PermissionDenied
+
+WORKERS = 16
+SERVER_SIDE, STREAMED, MIXED = "server-side", "streamed", "mixed"
+
+
+@dataclass
+class CopyResult:
+    objects: list[dict] = field(default_factory=list)  # {key, size, etag[, sha256]} by key
+    copied: int = 0           # copied now
+    skipped: int = 0          # already at the destination (same size and etag)
+    bytes: int = 0            # of every recorded object
+    streamed_bytes: int = 0   # bytes that went through kestra-ops (0 for server-side)
+    server_side: int = 0
+    streamed: int = 0
+    stopped: bool = False
+    seconds: float = 0.0
+
+    @property
+    def mode(self) -> str:
+        if self.streamed and self.server_side:
+            return MIXED
+        return STREAMED if self.streamed else SERVER_SIDE
+
+    def to_dict(self) -> dict:
+        return {"objects": len(self.objects), "copied": self.copied, "skipped": self.skipped,
+                "bytes": self.bytes, "streamed_bytes": self.streamed_bytes, "copy": self.mode,
+                "stopped": self.stopped, "seconds": round(self.seconds, 3)}
+
+
+class _Mode:
+    def __init__(self, server_side: bool):
+        self.server_side = server_side
+        self.lock = threading.Lock()
+
+
+def copy_objects(src, src_bucket: str, listing, dst, dst_bucket: str, dst_prefix: str, *,
+                 src_prefix: str = "", workers: int = WORKERS, server_side: bool | None = None,
+                 progress=None, stop: threading.Event | None = None,
+                 follow_changes: bool = True) -> CopyResult:
+    """Copy each entry of ``listing`` (objects with ``name``, ``size``, ``etag``; names start
+    with ``src_prefix``) to ``dst_bucket/dst_prefix + rel``; see the module doc.
+    ``progress(done, total_bytes)`` is called as objects complete; ``server_side`` forces the
+    choice (default: the same endpoint). A source rewritten since it was listed is copied as it
+    now is with ``follow_changes``, else that object fails."""
+    started = time.monotonic()
+    mode = _Mode(src.same_endpoint(dst) if server_side is None else server_side)
+    existing = {e.name[len(dst_prefix):]: e for e in dst.iter_entries(dst_bucket, dst_prefix)}
+    result = CopyResult()
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def one(entry) -> None:
+        rel = entry.name[len(src_prefix):]
+        dst_key = dst_prefix + rel
+        have = existing.get(rel)
+        if have is not None and have.size == entry.size and entry.etag and \
+                have.etag == entry.etag:
+            record({"key": rel, "size": entry.size, "etag": have.etag}, skipped=True)
+            return
+        record(*_copy_one(src, src_bucket, entry, dst, dst_bucket, dst_key, rel, mode,
+                          follow_changes))
+
+    def record(item: dict, how: str | None = None, through: int = 0, *,
+               skipped: bool = False) -> None:
+        with lock:
+            result.objects.append(item)
+            result.bytes += item["size"]
+            if skipped:
+                result.skipped += 1
+            else:
+                result.copied += 1
+                result.streamed_bytes += through
+                if how == SERVER_SIDE:
+                    result.server_side += 1
+                else:
+                    result.streamed += 1
+            if progress is not None:
+                progress(len(result.objects), result.bytes)
+
+    pending: set = set()
+    interrupted = False
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="backup-copy")
+    try:
+        for entry in listing:
+            if entry.name.startswith(src_prefix) is False:
+                continue
+            if failures or (stop is not None and stop.is_set()):
+                result.stopped = not failures
+                break
+            while len(pending) >= 2 * workers:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                _collect(done, failures)
+            pending.add(pool.submit(one, entry))
+    except KeyboardInterrupt:
+        interrupted = True
+        result.stopped = True
+    finally:
+        while pending:  # in-flight copies finish (and are recorded) before anything else
+            try:
+                done, pending = wait(pending)
+                _collect(done, failures)
+            except KeyboardInterrupt:
+                interrupted = True
+        pool.shutdown(wait=True)
+    result.objects.sort(key=lambda o: o["key"])
+    result.seconds = time.monotonic() - started
+    if interrupted:
+        raise KeyboardInterrupt
+    if failures:
+        raise OperationFailed(f"{len(failures)} object(s) not copied; first: {failures[0]}",
+                              hint="run it again: the objects already copied are skipped")
+    return result
+
+
+def _collect(done, failures: list[str]) -> None:
+    for fut in done:
+        err = fut.exception()
+        if isinstance(err, KestraOpsError):
+            failures.append(str(err))
+        elif err is not None:
+            failures.append(f"{type(err).__name__}: {err}")
+
+
+def _copy_one(src, src_bucket, entry, dst, dst_bucket, dst_key, rel, mode: _Mode,
+              follow_changes: bool):
+    """(index item, how, bytes through us) for one object."""
+    from kestra_ops.adapters.storage import SourceChanged
+
+    size, etag = entry.size, entry.etag or None
+    for attempt in (1, 2):
+        try:
+            if mode.server_side:
+                try:
+                    new = dst.copy_object(src_bucket, entry.name, dst_bucket, dst_key,
+                                          size=size, etag=etag)
+                    return {"key": rel, "size": size, "etag": new}, SERVER_SIDE, 0
+                except PermissionDenied:
+                    with mode.lock:  # the destination's keys may not read the source
+                        mode.server_side = False
+            return _stream_one(src, src_bucket, entry.name, size, dst, dst_bucket, dst_key,
+                               rel)
+        except SourceChanged:
+            if attempt == 2 or not follow_changes:
+                raise
+            now = src.stat(src_bucket, entry.name)  # rewritten since listed: copy what is there
+            if now is None:
+                raise
+            size, etag = now.size, now.etag
+    raise AssertionError("unreachable")
+
+
+def _stream_one(src, src_bucket, src_key, size, dst, dst_bucket, dst_key, rel):
+    from kestra_ops.adapters.storage import SourceChanged
+
+    headers, chunks = src.open_object(src_bucket, src_key)
+    lower = {k.lower(): v for k, v in headers.items()}
+    meta = {k: v for k, v in lower.items() if k.startswith("x-amz-meta-")}
+    try:
+        got = dst.put_stream(dst_bucket, dst_key, chunks, content_type=lower.get("content-type"),
+                             metadata=meta)
+    finally:
+        chunks.close()
+    if got.size != size:
+        raise SourceChanged(f"object {src_bucket}/{src_key}: {got.size} bytes read, "
+                            f"{size} listed")
+    return ({"key": rel, "size": got.size, "etag": got.etag, "sha256": got.sha256}, STREAMED,
+            got.size)
+
+
+def restore_objects(set_storage, set_bucket: str, set_prefix: str, objects, target,
+                    target_bucket: str, target_prefix: str, *, workers: int = WORKERS,
+                    progress=None, stop: threading.Event | None = None) -> CopyResult:
+    """Copy a set's objects back: each index item ``{key, size, etag}`` (``objects``, e.g.
+    ``storage-index.json``'s ``objects``) from ``set_bucket/set_prefix + key`` to
+    ``target_bucket/target_prefix + key`` (for Kestra: ``target_prefix`` = the tenant root,
+    ``main/``). Server-side when both are the same endpoint; resumable (objects already in
+    place with the same size and etag are skipped); an object of the set that no longer has
+    its indexed etag (tampered) fails instead of being restored; see :func:`copy_objects`."""
+    from kestra_ops.adapters.storage import Entry
+
+    listing = (Entry(set_prefix + o["key"], int(o["size"]), o.get("etag") or "")
+               for o in objects)
+    return copy_objects(set_storage, set_bucket, listing, target, target_bucket,
+                        target_prefix, src_prefix=set_prefix, workers=workers,
+                        progress=progress, stop=stop, follow_changes=False)
