@@ -112,6 +112,10 @@ def verify(env, name: str, *, storage=None, toc: bool = False) -> Report:
         report.data["artefacts"][artefact] = {"ok": ok, "detail": detail}
         report.items.append(Item(artefact, PASS if ok else FAIL, detail))
         report.data["ok"] &= ok
+    if "storage" in s.manifest:  # manifest version 2 (workflows/backup/storage_set.py)
+        from kestra_ops.workflows.backup import storage_set
+
+        storage_set.verify_into(report, storage, bucket, env.name, s)
     report.data["toc_entries"] = len(lines)
     if toc:
         report.data["toc"] = lines
