@@ -33,27 +33,25 @@ SHOWN = 20  # unreferenced objects listed by name in verify's warning
 
 def read_refs(snap, tenant: str = ks.TENANT) -> dict:
     """The objects Kestra's current (``last``, not ``deleted``) metadata rows of ``tenant``
-    name, read in ``snap`` (a :class:`kestra_ops.adapters.postgres.Snapshot`)."""
-    out: dict = {"version": 1, "tenant": tenant, "tables": {}, "refs": []}
-    if snap.has_table(ks.KV_TABLE):
-        rows = snap.rows(f"SELECT namespace, name, version FROM {ks.KV_TABLE} "
-                         "WHERE last AND NOT deleted AND tenant_id = %s", (tenant,))
-        out["tables"][ks.KV_TABLE] = len(rows)
-        out["refs"] += [{"key": ks.kv_key(ns, name, version), "table": ks.KV_TABLE,
-                         "namespace": ns, "name": name, "version": version}
-                        for ns, name, version in rows]
-    else:
-        out["tables"][ks.KV_TABLE] = None
-    if snap.has_table(ks.FILES_TABLE):
-        rows = snap.rows(f"SELECT namespace, path, version FROM {ks.FILES_TABLE} "
-                         "WHERE last AND NOT deleted AND tenant_id = %s", (tenant,))
-        out["tables"][ks.FILES_TABLE] = len(rows)
-        out["refs"] += [{"key": ks.file_key(ns, path, version), "table": ks.FILES_TABLE,
-                         "namespace": ns, "name": path, "version": version}
-                        for ns, path, version in rows]
-    else:
-        out["tables"][ks.FILES_TABLE] = None
+    name (``refs``), and those its other rows (older revisions, deleted entries) name
+    (``history``: known, so never "without metadata"), read in ``snap`` (a
+    :class:`kestra_ops.adapters.postgres.Snapshot`)."""
+    out: dict = {"version": 1, "tenant": tenant, "tables": {}, "refs": [], "history": []}
+    for table, column, key_of in ((ks.KV_TABLE, "name", ks.kv_key),
+                                  (ks.FILES_TABLE, "path", ks.file_key)):
+        if not snap.has_table(table):
+            out["tables"][table] = None
+            continue
+        rows = snap.rows(f"SELECT namespace, {column}, version, last AND NOT deleted "
+                         f"FROM {table} WHERE tenant_id = %s", (tenant,))
+        current = [(ns, name, version) for ns, name, version, cur in rows if cur]
+        out["tables"][table] = len(current)
+        out["refs"] += [{"key": key_of(ns, name, version), "table": table, "namespace": ns,
+                         "name": name, "version": version} for ns, name, version in current]
+        out["history"] += [key_of(ns, name, version)
+                           for ns, name, version, cur in rows if not cur]
     out["refs"].sort(key=lambda r: r["key"])
+    out["history"].sort()
     return out
 
 
@@ -104,7 +102,7 @@ def load_index(storage, bucket: str, env: str, name: str) -> dict:
 
 def check(storage, bucket: str, env: str, name: str, manifest_part: dict) -> dict:
     """verify's storage cross-check. Every indexed object is in the set with its size and
-    etag (missing / different: failure); every metadata ref is in the index (missing:
+    etag (missing / different: failure); every metadata ref is in the index and the set (else:
     failure); indexed KV values and namespace files no row names (warning), objects in the
     set's storage/ the index does not list (warning). One listing of the set's storage/
     gives every object's size and etag (what a HEAD of each would, in 1/1000 of the
@@ -118,6 +116,7 @@ def check(storage, bucket: str, env: str, name: str, manifest_part: dict) -> dic
     missing = sorted(k for k in indexed if k not in present)
     changed = sorted(k for k, o in indexed.items() if k in present and (
         present[k].size != o.get("size") or (o.get("etag") and present[k].etag != o["etag"])))
+    available = {k for k in indexed if k in present}  # indexed and in the set
     out = {"objects": len(indexed), "missing": missing, "changed": changed,
            "unindexed": sorted(k for k in present if k not in indexed),
            "refs_checked": False, "refs": 0, "refs_missing": [], "unreferenced": []}
@@ -126,11 +125,12 @@ def check(storage, bucket: str, env: str, name: str, manifest_part: dict) -> dic
         wanted = {r["key"] for r in refs.get("refs") or []}
         tables = refs.get("tables") or {}
         out.update(refs_checked=True, refs=len(wanted), tables=tables,
-                   refs_missing=sorted(k for k in wanted if not _found(k, indexed)))
+                   refs_missing=sorted(k for k in wanted if not _found(k, available)))
         kinds = {ks.KV} if tables.get(ks.KV_TABLE) is not None else set()
         kinds |= {ks.FILES} if tables.get(ks.FILES_TABLE) is not None else set()
+        known = wanted | set(refs.get("history") or [])
         out["unreferenced"] = sorted(k for k in indexed if ks.kind(k) in kinds
-                                     and not ks.is_directory(k) and k not in wanted)
+                                     and not ks.is_directory(k) and k not in known)
     out["ok"] = not (missing or changed or out["refs_missing"])
     return out
 
