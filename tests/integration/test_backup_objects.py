@@ -155,21 +155,21 @@ def test_a_failing_copy_raises_after_the_others_finish(sw):
     assert "not copied" in str(err.value) and listing[3].name in str(err.value)
 
 
-def test_restore_objects_puts_the_set_back_and_refuses_a_tampered_object(sw):
+def test_copy_back_puts_the_set_back_and_refuses_a_tampered_object(sw):
     data = fill(sw, 15)
     src, dst = storage(sw), storage(sw)
     backed = objects.copy_objects(src, SRC, src.iter_entries(SRC, "main/"), src, DST,
                                   "b/storage/main/", src_prefix="main/")
-    back = objects.restore_objects(dst, DST, "b/storage/main/", backed.objects, dst, "kestra-dst",
+    back = objects.copy_back(dst, DST, "b/storage/main/", backed.objects, dst, "kestra-dst",
                                    "restored/main/")
     assert back.copied == 15
     for key, value in data.items():
         assert sw.client().get_object(DST, "restored/" + key).read() == value
-    again = objects.restore_objects(dst, DST, "b/storage/main/", backed.objects, dst, DST,
+    again = objects.copy_back(dst, DST, "b/storage/main/", backed.objects, dst, DST,
                                     "restored/main/")
     assert again.skipped == 15 and again.copied == 0
     put(sw, DST, "b/storage/main/company/team/_kv/k0001.ion", b"evil bytes")
     with pytest.raises(OperationFailed) as err:
-        objects.restore_objects(dst, DST, "b/storage/main/", backed.objects, dst, DST,
+        objects.copy_back(dst, DST, "b/storage/main/", backed.objects, dst, DST,
                                 "other/main/")
     assert "k0001.ion" in str(err.value)

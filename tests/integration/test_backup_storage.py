@@ -197,3 +197,29 @@ def test_the_dump_and_the_refs_share_one_snapshot(pg_cluster, pg_db):
         assert child.wait() == 0
     assert [r["name"] for r in refs["refs"]] == ["before"]
     assert b"before" in dump and b"after" not in dump
+
+
+def test_restore_objects_brings_the_tenant_back_and_resumes(sw_env):
+    from kestra_ops.adapters.storage import Storage
+    from kestra_ops.workflows.backup import objects
+    from kestra_ops.workflows.backup import sets as bs
+
+    project, sw, _ = sw_env
+    data = backup(project, "--what", "storage")
+    target = "kestra-restored"
+    sw.remove_bucket(target)
+    sw.client().make_bucket(target)
+    try:
+        st = Storage(sw.endpoint, sw.root_user, sw.root_password, secure=False)
+        s = bs.get_set(st, BUCKET, "dev", data["set"])
+        done = objects.restore_objects(st, BUCKET, "dev", s, st, target)
+        assert (done.copied, done.skipped, done.streamed_bytes) == (6, 0, 0)
+        restored = {e.name for e in st.iter_entries(target, "")}
+        assert restored == {k for k in OBJECTS if k.startswith("main/")
+                            and "/states/" not in k and "/executions/" not in k}
+        for key in restored:
+            assert sw.client().get_object(target, key).read() == OBJECTS[key]
+        again = objects.restore_objects(st, BUCKET, "dev", s, st, target)
+        assert (again.copied, again.skipped) == (0, 6) and "6 already in place" in again.describe()
+    finally:
+        sw.remove_bucket(target)

@@ -18,7 +18,8 @@
   fail) and are recorded, then Ctrl-C is raised again. Any failed copy raises
   OperationFailed after the in-flight ones are done, naming the first and the count.
 
-:func:`restore_objects` is the other direction: a set's index back under the original keys.
+:func:`restore_objects` is the other direction: a set's objects back under their original keys
+(:func:`copy_back` for any list of index items).
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ class CopyResult:
         if self.streamed and self.server_side:
             return MIXED
         return STREAMED if self.streamed else SERVER_SIDE
+
+    def describe(self) -> str:
+        return (f"{len(self.objects)} objects ({self.bytes / 1e6:.1f} MB): {self.copied} "
+                f"copied {self.mode}, {self.skipped} already in place")
 
     def to_dict(self) -> dict:
         return {"objects": len(self.objects), "copied": self.copied, "skipped": self.skipped,
@@ -198,19 +203,62 @@ def _stream_one(src, src_bucket, src_key, size, dst, dst_bucket, dst_key, rel):
             got.size)
 
 
-def restore_objects(set_storage, set_bucket: str, set_prefix: str, objects, target,
-                    target_bucket: str, target_prefix: str, *, workers: int = WORKERS,
-                    progress=None, stop: threading.Event | None = None) -> CopyResult:
-    """Copy a set's objects back: each index item ``{key, size, etag}`` (``objects``, e.g.
-    ``storage-index.json``'s ``objects``) from ``set_bucket/set_prefix + key`` to
-    ``target_bucket/target_prefix + key`` (for Kestra: ``target_prefix`` = the tenant root,
-    ``main/``). Server-side when both are the same endpoint; resumable (objects already in
-    place with the same size and etag are skipped); an object of the set that no longer has
-    its indexed etag (tampered) fails instead of being restored; see :func:`copy_objects`."""
+def copy_back(set_storage, set_bucket: str, set_prefix: str, objects, target,
+              target_bucket: str, target_prefix: str, *, workers: int = WORKERS,
+              progress=None, stop: threading.Event | None = None) -> CopyResult:
+    """Copy index items ``{key, size, etag}`` from ``set_bucket/set_prefix + key`` to
+    ``target_bucket/target_prefix + key``. Server-side when both are the same endpoint;
+    resumable (objects already in place with the same size and etag are skipped); an object
+    of the set that no longer has its indexed etag (tampered) fails instead of being
+    restored; see :func:`copy_objects`."""
     from kestra_ops.adapters.storage import Entry
 
     listing = (Entry(set_prefix + o["key"], int(o["size"]), o.get("etag") or "")
                for o in objects)
     return copy_objects(set_storage, set_bucket, listing, target, target_bucket,
                         target_prefix, src_prefix=set_prefix, workers=workers,
-                        progress=progress, stop=stop, follow_changes=False)
+                        progress=_progress(progress), stop=stop, follow_changes=False)
+
+
+def restore_objects(set_storage, set_bucket: str, env: str, s, target, target_bucket: str, *,
+                    workers: int = WORKERS, progress=None,
+                    stop: threading.Event | None = None) -> CopyResult:
+    """Put backup set ``s`` (a :class:`kestra_ops.workflows.backup.sets.BackupSet` of
+    ``env`` in ``set_bucket``) 's internal-storage objects back under their original keys
+    (``<tenant>/...``) in ``target_bucket``: the disaster-recovery step. Rerunning it skips
+    what is already in place. ``progress``: a callable(done, bytes) or a Recorder (its
+    transient status line). NotFound when the set has no storage part."""
+    import json
+
+    from kestra_ops.errors import InvalidInput, NotFound
+    from kestra_ops.workflows.backup import sets as bs
+
+    part = (s.manifest or {}).get("storage")
+    if not part:
+        raise NotFound(f"backup set {s.name} of {env} holds no storage objects (it included "
+                       f"{', '.join(s.included) or 'nothing'})")
+    raw = bs.read_small(set_storage, set_bucket, bs.key(env, s.name,
+                                                        part.get("index") or bs.STORAGE_INDEX))
+    try:
+        index = json.loads(raw)
+        items, tenant = index["objects"], index.get("tenant") or "main"
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInput(f"backup set {s.name}: {bs.STORAGE_INDEX} is not a storage "
+                           "index") from None
+    root = f"{tenant}/"
+    return copy_back(set_storage, set_bucket,
+                     bs.key(env, s.name, (part.get("prefix") or "storage/") + root), items,
+                     target, target_bucket, root, workers=workers, progress=progress,
+                     stop=stop)
+
+
+def _progress(progress):
+    """A callable(done, bytes): ``progress`` itself, or a Recorder's status line."""
+    update = getattr(progress, "update", None)
+    if progress is None or update is None:
+        return progress
+
+    def show(done: int, size: int) -> None:
+        if done % 250 == 0:
+            update(f"storage: {done} objects, {size / 1e6:.1f} MB")
+    return show
