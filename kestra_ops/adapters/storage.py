@@ -44,7 +44,6 @@ class Storage:
         from minio import Minio
 
         self.endpoint, self.secure = split_endpoint(endpoint, secure)
-        self.access_key = access_key  # compared by same_endpoint(), never shown
         scheme = "https" if self.secure else "http"
         self.url = f"{scheme}://{self.endpoint}"
         # minio's default client waits 5 minutes and retries 5 times: too long for a check

@@ -145,14 +145,33 @@ def test_stop_records_only_finished_objects_and_a_rerun_completes(sw):
     assert rest.skipped == len(got.objects) and len(rest.objects) == 80
 
 
-def test_a_failing_copy_raises_after_the_others_finish(sw):
+def test_an_object_deleted_after_the_listing_is_left_out(sw):
     fill(sw, 20)
     src, dst = storage(sw), storage(sw)
     listing = list(src.iter_entries(SRC, "main/"))
-    sw.client().remove_object(SRC, listing[3].name)  # listed, then gone
+    sw.client().remove_object(SRC, listing[3].name)  # listed, then purged
+    got = objects.copy_objects(src, SRC, listing, dst, DST, "f/", src_prefix="main/")
+    assert (got.copied, got.vanished) == (19, 1)
+    assert listing[3].name[len("main/"):] not in {o["key"] for o in got.objects}
+
+
+def test_failing_copies_raise_after_the_others_finish(sw):
+    fill(sw, 20)
+
+    class FailOne(Storage):  # the injected fault: one object's copy fails
+        def copy_object(self, src_bucket, src_key, *a, **kw):
+            if src_key.endswith("k0007.ion"):
+                raise OperationFailed(f"copy {src_key}: InternalError")
+            return super().copy_object(src_bucket, src_key, *a, **kw)
+
+    src = storage(sw)
+    dst = FailOne(sw.endpoint, sw.root_user, sw.root_password, secure=False)
     with pytest.raises(OperationFailed) as err:
-        objects.copy_objects(src, SRC, listing, dst, DST, "f/", src_prefix="main/", workers=2)
-    assert "not copied" in str(err.value) and listing[3].name in str(err.value)
+        objects.copy_objects(src, SRC, src.iter_entries(SRC, "main/"), dst, DST, "f/",
+                             src_prefix="main/", workers=2)
+    assert "1 object(s) not copied" in str(err.value) and "k0007.ion" in str(err.value)
+    assert "run it again" in err.value.hint
+    assert len(list(dst.iter_entries(DST, "f/"))) >= 7  # those before it are whole and kept
 
 
 def test_copy_back_puts_the_set_back_and_refuses_a_tampered_object(sw):

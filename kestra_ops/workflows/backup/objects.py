@@ -5,11 +5,13 @@
 - server-side (CopyObject with the destination's credentials, no byte through kestra-ops) when
   both storages are the same S3 endpoint; the first AccessDenied (the destination's keys may
   not read the source) switches the rest to streaming;
-- streamed otherwise: GET -> PUT, one part (8 MiB) in memory per worker, a multipart upload
+- streamed otherwise: GET -> PUT, one part (5 MiB) in memory per worker, a multipart upload
   above that (aborted on failure), Content-Type and x-amz-meta-* kept (Kestra stores a KV
   value's metadata there);
 - ``workers`` threads (default 16), at most ``2 * workers`` objects in flight, so a listing of
   any length streams through in bounded memory;
+- an object deleted at the source between the listing and its copy (Kestra purges) is left
+  out and counted (``vanished``); one rewritten meanwhile is copied as it now is;
 - resumable: the destination prefix is listed once and an object already there with the same
   size and etag is skipped, so a rerun continues where an interrupted one stopped;
 - an object is recorded only once its copy completed (a PUT or CopyObject is atomic, a
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 from kestra_ops.errors import KestraOpsError, OperationFailed, PermissionDenied
 
 WORKERS = 16
+STREAM_PART = 5 * 1024 * 1024  # S3's smallest multipart part: at most 16 x 5 MiB held
 SERVER_SIDE, STREAMED, MIXED = "server-side", "streamed", "mixed"
 
 
@@ -42,6 +45,7 @@ class CopyResult:
     skipped: int = 0          # already at the destination (same size and etag)
     bytes: int = 0            # of every recorded object
     streamed_bytes: int = 0   # bytes that went through kestra-ops (0 for server-side)
+    vanished: int = 0         # listed, then deleted at the source before their copy
     server_side: int = 0
     streamed: int = 0
     stopped: bool = False
@@ -93,8 +97,13 @@ def copy_objects(src, src_bucket: str, listing, dst, dst_bucket: str, dst_prefix
                 have.etag == entry.etag:
             record({"key": rel, "size": entry.size, "etag": have.etag}, skipped=True)
             return
-        record(*_copy_one(src, src_bucket, entry, dst, dst_bucket, dst_key, rel, mode,
-                          follow_changes))
+        done = _copy_one(src, src_bucket, entry, dst, dst_bucket, dst_key, rel, mode,
+                         follow_changes)
+        if done is None:
+            with lock:
+                result.vanished += 1
+            return
+        record(*done)
 
     def record(item: dict, how: str | None = None, through: int = 0, *,
                skipped: bool = False) -> None:
@@ -159,7 +168,8 @@ def _collect(done, failures: list[str]) -> None:
 
 def _copy_one(src, src_bucket, entry, dst, dst_bucket, dst_key, rel, mode: _Mode,
               follow_changes: bool):
-    """(index item, how, bytes through us) for one object."""
+    """(index item, how, bytes through us) for one object; None when it was deleted at the
+    source since it was listed (only with ``follow_changes``)."""
     from kestra_ops.adapters.storage import SourceChanged
 
     size, etag = entry.size, entry.etag or None
@@ -180,7 +190,7 @@ def _copy_one(src, src_bucket, entry, dst, dst_bucket, dst_key, rel, mode: _Mode
                 raise
             now = src.stat(src_bucket, entry.name)  # rewritten since listed: copy what is there
             if now is None:
-                raise
+                return None  # deleted since listed (Kestra purged it): not in the set
             size, etag = now.size, now.etag
     raise AssertionError("unreachable")
 
@@ -193,7 +203,7 @@ def _stream_one(src, src_bucket, src_key, size, dst, dst_bucket, dst_key, rel):
     meta = {k: v for k, v in lower.items() if k.startswith("x-amz-meta-")}
     try:
         got = dst.put_stream(dst_bucket, dst_key, chunks, content_type=lower.get("content-type"),
-                             metadata=meta)
+                             metadata=meta, part_size=STREAM_PART)
     finally:
         chunks.close()
     if got.size != size:
@@ -228,6 +238,7 @@ def restore_objects(set_storage, set_bucket: str, env: str, s, target, target_bu
     (``<tenant>/...``) in ``target_bucket``: the disaster-recovery step. Rerunning it skips
     what is already in place. ``progress``: a callable(done, bytes) or a Recorder (its
     transient status line). NotFound when the set has no storage part."""
+    import hashlib
     import json
 
     from kestra_ops.errors import InvalidInput, NotFound
@@ -239,6 +250,10 @@ def restore_objects(set_storage, set_bucket: str, env: str, s, target, target_bu
                        f"{', '.join(s.included) or 'nothing'})")
     raw = bs.read_small(set_storage, set_bucket, bs.key(env, s.name,
                                                         part.get("index") or bs.STORAGE_INDEX))
+    expected = (s.manifest.get("artefacts") or {}).get(part.get("index") or bs.STORAGE_INDEX)
+    if not expected or hashlib.sha256(raw).hexdigest() != expected.get("sha256"):
+        raise InvalidInput(f"backup set {s.name}: {bs.STORAGE_INDEX} does not match its "
+                           "manifest: nothing restored")
     try:
         index = json.loads(raw)
         items, tenant = index["objects"], index.get("tenant") or "main"

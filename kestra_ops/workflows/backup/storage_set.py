@@ -79,7 +79,8 @@ def backup(src, src_bucket: str, dst, dst_bucket: str, env: str, name: str, *,
             "include_executions": include_executions, "copy": got.mode, "index": INDEX,
             "refs": REFS if REFS in files else None, "tenant": tenant,
             "prefix": PREFIX, "tables": tables or None,
-            "streamed_bytes": got.streamed_bytes, "seconds": round(got.seconds, 3)}
+            "streamed_bytes": got.streamed_bytes, "vanished": got.vanished,
+            "seconds": round(got.seconds, 3)}
     return part, files
 
 
