@@ -19,7 +19,9 @@ Facts relied on (read from Kestra's own source, kestra-io/kestra unless said oth
 - A KV value's file (core/src/main/java/io/kestra/core/storages/kv/KVStore.java,
   ``kvFileName``): ``<key>.ion``, plus ``.v<revision>`` when the revision is > 1; the
   revision is the metadata row's ``version`` (core/.../storages/kv/StorageKVBackend.java puts
-  the value under the revision the KV metadata store saved).
+  the value under the revision the KV metadata store saved; core/src/main/java/io/kestra/core/
+  models/kv/PersistedKvMetadata.java serialises it as the JSON ``version`` that
+  kv_metadata's ``version`` column reads).
 - A namespace file's object (core/src/main/java/io/kestra/core/storages/NamespaceFile.java,
   ``of(namespace, path, version)``): the path without leading ``/`` or ``./``, plus
   ``.v<version>`` when the version is > 1 and the path is not a directory (a path ending in

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from kestra_ops import __version__
 from kestra_ops.adapters import postgres as pg
-from kestra_ops.errors import Conflict, KestraOpsError, OperationFailed
+from kestra_ops.errors import Conflict, InvalidInput, KestraOpsError, OperationFailed
 from kestra_ops.results import Recorder, Report
 from kestra_ops.workflows.backup import sets as bs
 
@@ -163,6 +163,8 @@ def run_backup(env, *, what=bs.WHAT, database_url: str | None = None, progress=N
     from kestra_ops.credentials import database_url as resolve
 
     what = tuple(w for w in bs.WHAT if w in what)
+    if include_executions and "storage" not in what:
+        raise InvalidInput("--include-executions needs storage in --what")
     url = resolve(database_url) if ("db" in what or "storage" in what) else None
     # the consistent point: the snapshot first (metadata rows read in it, pg_dump dumps it),
     # held until pg_dump has finished; only then the storage copy (storage_set)

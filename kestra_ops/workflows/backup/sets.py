@@ -33,7 +33,9 @@ version 1 manifest is the same without ``storage`` and ``versions``) holds::
      "timings": {"db": 1.2, "flows": 0.1, "config": 0.2, "storage": 0.4, "total": 1.9}}
 
 The storage copy starts once pg_dump has finished dumping the snapshot in which the metadata
-rows naming objects were read (backup/run.py): an object a row names existed before the copy.
+rows naming objects were read (backup/run.py): Kestra saves a KV row before its object
+(StorageKVBackend.put), so an object a dumped row names has been written before the copy lists
+the bucket, unless it was purged meanwhile (then verify reports the row's object missing).
 
 Prune (another module) relies only on :func:`list_sets` and :func:`delete_set`.
 """
