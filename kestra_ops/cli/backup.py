@@ -56,28 +56,37 @@ def backup() -> None:
 @backup.command("run")
 @env_option()
 @kube_options()
-@click.option("--what", default="db,flows,config,secrets", show_default=True, metavar="LIST",
-              help="What to back up: a comma list of db, flows, config, secrets (the env's "
-              "Secrets sealed with age to backup.recipients; without recipients the set says "
-              "they are not included).")
+@click.option("--what", default="db,flows,config,storage,secrets", show_default=True,
+              metavar="LIST",
+              help="What to back up: a comma list of db, flows, config, storage (Kestra's "
+              "internal storage: KV values and namespace files), secrets (the env's Secrets "
+              "sealed with age to backup.recipients; without recipients the set says they are "
+              "not included).")
+@click.option("--include-executions", is_flag=True, help="With storage: also the execution "
+              "files (inputs, outputs) of the internal storage.")
 @click.option("--database-url", metavar="URL", help="PostgreSQL to dump (default: "
               "KESTRA_OPS_DATABASE_URL).")
 @output_option()
 @quiet_option()
 @pass_state
-def run_cmd(state, env: str, what: str, database_url: str | None, output: str,
-            quiet: bool) -> None:
+def run_cmd(state, env: str, what: str, include_executions: bool, database_url: str | None,
+            output: str, quiet: bool) -> None:
     """Take one backup set of ENV; exit 1 (no manifest, earlier sets intact) on any failure.
 
     The database is dumped with `pg_dump -Fc -Z0`, compressed by multi-threaded zstd and
     streamed into a multipart upload (no temp file); a failed or killed pg_dump, a dump too
-    small to be real, an S3 error or Ctrl-C aborts the upload.
+    small to be real, an S3 error or Ctrl-C aborts the upload. With storage, the dump is of
+    a snapshot in which the KV and namespace-file metadata rows are read; once it is done,
+    the tenant's objects are copied into the set (server-side on one S3 endpoint,
+    concurrently), each with its size and etag in storage-index.json.
     """
     from kestra_ops.workflows.backup.run import run_backup
     from kestra_ops.workflows.backup.sets import parse_what
 
     emit(run_backup(state.environment(env), what=parse_what(what), database_url=database_url,
-                    progress=progress_for(output, quiet)).to_report(), output, quiet=quiet)
+                    progress=progress_for(output, quiet),
+                    include_executions=include_executions or None).to_report(), output,
+         quiet=quiet)
 
 
 @backup.command("list")
@@ -104,6 +113,10 @@ def verify_cmd(state, env: str, set_name: str, toc: bool, identity: str | None,
 
     With --identity, secrets.age (the sealed Secrets) is opened in memory and its Secrets and
     keys compared with the manifest; a set without sealed Secrets is flagged (warning).
+    Storage objects: each one the index lists is in the set with its size and etag, and
+    each object a metadata row names is in the index; objects no row names are listed
+    (warning).
+
     Exit 0 when everything matches its manifest; 1 otherwise.
     """
     from kestra_ops.workflows.backup.restore import verify

@@ -125,6 +125,10 @@ def verify(env, name: str, *, storage=None, toc: bool = False, identity=None) ->
     if broken:
         report.items.append(Item("secrets", FAIL, broken))
         report.data["ok"] = False
+    if "storage" in s.manifest:  # manifest version 2 (workflows/backup/storage_set.py)
+        from kestra_ops.workflows.backup import storage_set
+
+        storage_set.verify_into(report, storage, bucket, env.name, s)
     report.data["toc_entries"] = len(lines)
     if toc:
         report.data["toc"] = lines
