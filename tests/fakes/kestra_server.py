@@ -162,6 +162,9 @@ class _Handler(BaseHTTPRequestHandler):
                                    {k: v for k, v in self.headers.items() if k.lower() not in ("authorization", "cookie")}, body)
         with fake._lock:
             fake.requests_log.append(recorded)
+            if fake._backend_pending:
+                fake._backend_pending = False
+                fake._open_backend()
         fault = fake._take_fault(self.command, path)
         if fault is not None and fault.kind == "drop":
             fake._record(recorded, RecordedResponse(None, {}, b""))
@@ -264,7 +267,7 @@ class FakeKestra:
                  fail_markers: tuple[str, ...] = ("Fail",), hang_markers: tuple[str, ...] = ("Hang",),
                  deprecated_types: tuple[str, ...] = (), basic_auth_initialized: bool = True,
                  follow_not_found_seconds: float = 0.5, host: str = "127.0.0.1", tenant: str = "main",
-                 backend: Backend | None = None):
+                 backend: Backend | None = None, open_backend_on_first_request: bool = False):
         self.username, self.password = username, password
         self.version = version
         self.step_seconds = step_seconds
@@ -279,6 +282,9 @@ class FakeKestra:
                                               tuple(hang_markers), tuple(deprecated_types)))
         self.executions: dict[str, Execution] = {}
         self.backend = backend  # None: everything in memory; else PostgreSQL + S3 (kestra_store)
+        # a Kestra started before its database is restored (a disaster recovery, a drill): the
+        # backend is opened (tables made, state read) by the first request, not by start()
+        self._backend_pending = backend is not None and open_backend_on_first_request
         self.data = KestraData.memory(tenant)
         self._persisted_flows: set[tuple[str, str, int]] = set()
         self._persisted_executions: dict[str, tuple[Any, dict[str, Any]]] = {}
@@ -292,14 +298,8 @@ class FakeKestra:
 
     # ---- lifecycle ----
     def start(self) -> "FakeKestra":
-        if self.backend is not None:  # (re)open the database and the bucket, read what is there
-            self.data = KestraData.backed(self.backend, self.tenant)
-            with self._lock:
-                self.flow_store.revisions.clear()
-                self.executions.clear()
-                self._persisted_flows.clear()
-                self._persisted_executions.clear()
-                persist.load(self)
+        if self.backend is not None and not self._backend_pending:
+            self._open_backend()
         self._server = _Server((self.host, 0), _Handler)
         self._server.fake = self
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
@@ -307,11 +307,21 @@ class FakeKestra:
         self._thread.start()
         return self
 
+    def _open_backend(self) -> None:
+        """(Re)open the database and the bucket and read what is there."""
+        self.data = KestraData.backed(self.backend, self.tenant)
+        with self._lock:
+            self.flow_store.revisions.clear()
+            self.executions.clear()
+            self._persisted_flows.clear()
+            self._persisted_executions.clear()
+            persist.load(self)
+
     def stop(self) -> None:
         if self._server is None:
             return
         self._server.shutdown()
-        if self.backend is not None:
+        if self.backend is not None and not self._backend_pending:
             try:
                 with self._lock:
                     persist.sync(self)

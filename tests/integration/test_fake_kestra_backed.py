@@ -178,3 +178,21 @@ def test_a_copy_of_the_database_and_the_bucket_is_a_whole_kestra(backend, pg_clu
         assert "secret" not in repr(copy).lower() and pg_cluster.url(dbname).split("@")[0] not in repr(copy)
     finally:
         seaweed.remove_bucket(bucket)
+
+
+def test_a_fake_started_before_its_database_is_restored_opens_it_on_the_first_request(
+        backend):
+    import psycopg as pg
+
+    kestra = FakeKestra(backend=backend, open_backend_on_first_request=True).start()
+    try:
+        with pg.connect(backend.database_url) as conn:
+            tables = conn.execute("SELECT count(*) FROM information_schema.tables WHERE "
+                                  "table_schema = 'public'").fetchone()[0]
+        assert tables == 0  # nothing made yet: a restore into this database is still allowed
+        with client_of(kestra) as client:
+            client.create_flow(FLOW)
+        with pg.connect(backend.database_url) as conn:
+            assert conn.execute("SELECT count(*) FROM flows").fetchone()[0] >= 1
+    finally:
+        kestra.stop()
