@@ -54,6 +54,7 @@ class RunResult:
     failed: str | None = None   # which component failed, and why
     timings: dict = field(default_factory=dict)
     steps: list = field(default_factory=list)  # results.Step, as recorded
+    warnings: list = field(default_factory=list)  # e.g. no backup key of its own
 
     def to_dict(self) -> dict:
         return {"env": self.env, "set": self.name, "bucket": self.bucket,
@@ -65,6 +66,7 @@ class RunResult:
         total = sum(a["size"] for a in (self.manifest or {}).get("artefacts", {}).values())
         return Report("backup run", self.env, title=f"backup run {self.env}: set {self.name}",
                       outcome=self.status, steps=list(self.steps), data=self.to_dict(),
+                      warnings=list(self.warnings),
                       message=f"backup {self.env}: set {self.name} {self.status} "
                               f"({', '.join(self.included)}; {total / 1e6:.1f} MB in "
                               f"s3://{self.bucket}/{bs.set_prefix(self.env, self.name)})")
@@ -183,10 +185,12 @@ def _start_dump(url) -> pg.Child:
 def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_size):
     from kestra_ops import wiring
 
+    from kestra_ops.workflows.backup.locations import key_warnings
+
     if storage is None:
-        storage, bucket = bs.storage_for(env)
+        storage, bucket = bs.storage_for(env)  # the backup destination, never Kestra's bucket
     else:
-        bucket = env.minio_bucket
+        bucket = env.backup_target[2]
     if not storage.bucket_exists(bucket):
         raise OperationFailed(f"bucket {bucket} does not exist at {storage.url}",
                               hint=f"create it with: kestra-ops minio setup --env {env.name}")
@@ -199,6 +203,7 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
     if any(s.name == name for s in bs.list_sets(storage, bucket, env.name, manifests=False)):
         raise Conflict(f"backup set {name} of {env.name} already exists: retry in a second")
     result = RunResult(env.name, name, bucket, what)
+    result.warnings = key_warnings(env)
     rec = Recorder(Report("backup run", env.name), progress)
     started = time.time()
     manifest = {"version": bs.MANIFEST_VERSION, "env": env.name, "set": name,
