@@ -68,8 +68,8 @@ class KestraOpsGroup(click.Group):
         "secrets": ("kestra_ops.cli.secrets", "secrets",
                     "The Kubernetes Secrets the chart reads (existingSecrets in values)."),
         "minio": ("kestra_ops.cli.minio", "minio",
-                  "The environment's bucket on the shared MinIO (or any S3 store): setup and "
-                  "check."),
+                  "The environment's buckets on the shared MinIO (or any S3 store): setup, "
+                  "check, policy."),
         "deploy": ("kestra_ops.cli.deploy", "deploy_cmd",
                    "Deploy ENV: validate, preflight, diff, then helm upgrade --install --wait."),
         "release": ("kestra_ops.cli.release", "release_cmd",
