@@ -148,3 +148,35 @@ def drill_cmd(state, env: str, database_url: str | None, scratch_url: str | None
 
     emit(drill(state.environment(env), database_url=database_url, scratch_url=scratch_url,
                progress=progress_for(output, quiet)), output, quiet=quiet)
+
+
+# ---- migrate-location (the legacy location -> the backup bucket; workflows/backup/migrate.py)
+
+@backup.command("migrate-location")
+@env_option()
+@click.option("--dry-run", is_flag=True, help="Show what would be copied; change nothing.")
+@click.option("--delete-source", is_flag=True, help="Delete each legacy copy once its copy at "
+              "the destination is verified (without it the legacy sets stay).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required when "
+              "stdin is not a terminal).")
+@output_option()
+@quiet_option()
+@pass_state
+def migrate_location_cmd(state, env: str, dry_run: bool, delete_source: bool, yes: bool,
+                         output: str, quiet: bool) -> None:
+    """Copy ENV's sets from the old location (backups/ENV/ in Kestra's bucket) to the backup
+    bucket.
+
+    Each complete legacy set is copied object by object, the artefacts' size and sha256 are
+    checked at the destination, and its manifest.json is copied LAST: an interrupted run
+    leaves no complete-looking half set and is resumed by running it again (sets already
+    complete at the destination are skipped). Incomplete legacy sets are left alone.
+    --delete-source deletes a legacy copy only after its copy is verified. Keys: Kestra's to
+    read (and delete) the legacy sets, the backup key to write. Exit 0 when done, 1 when a
+    set fails to copy or verify (the others are still done), 2 for bad configuration.
+    """
+    from kestra_ops.workflows.backup.migrate import migrate_location
+
+    emit(migrate_location(state.environment(env), dry_run=dry_run, delete_source=delete_source,
+                          confirm=lambda what: confirm(yes, f"{what}?", what),
+                          progress=progress_for(output, quiet)), output, quiet=quiet)
