@@ -90,8 +90,8 @@ class KestraOpsGroup(click.Group):
         "check": ("kestra_ops.cli.check", "check_cmd",
                   "Run the post-deploy checklist for ENV: each item PASS, WARN or FAIL."),
         "backup": ("kestra_ops.cli.backup", "backup",
-                   "Backup sets in the env's bucket: database, flows and config; verify, "
-                   "restore, drill."),
+                   "Backup sets in the env's backup bucket: database, flows and config; "
+                   "verify, restore, drill."),
         "doctor": ("kestra_ops.cli.doctor", "doctor_cmd",
                    "Walk the troubleshooting guide for ENV: each problem found, with its fix."),
         "init": ("kestra_ops.cli.init", "init_cmd",

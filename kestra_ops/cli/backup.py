@@ -32,12 +32,19 @@ class _BackupGroup(click.Group):
 
 @click.group("backup", cls=_BackupGroup)
 def backup() -> None:
-    """Backup sets in the env's bucket: database, flows and config; verify, restore, drill.
+    """Backup sets in the env's backup bucket: database, flows and config; verify, restore, drill.
 
-    A set is `backups/<env>/<UTC timestamp>/` in the bucket (db.dump.zst, flows.zip,
+    A set is `backups/<env>/<UTC timestamp>/` in the backup bucket (db.dump.zst, flows.zip,
     configmap.yaml, values.yaml) and counts only once its manifest.json is written, last.
-    Object storage: minio.endpoint/bucket in kestra-ops.yaml and the credentials in
-    KESTRA_OPS_MINIO_ACCESS_KEY / KESTRA_OPS_MINIO_SECRET_KEY. Database: --database-url or
+    Object storage: backup.bucket (default kestra-<env>-backups) on backup.endpoint (default
+    minio.endpoint) in kestra-ops.yaml, never Kestra's own bucket; its key in
+    KESTRA_OPS_BACKUP_ACCESS_KEY / KESTRA_OPS_BACKUP_SECRET_KEY (or the files their _FILE
+    variables name): the CronJob's may write but not delete, the operator's (prune,
+    migrate-location) may delete. Without a backup key, Kestra's key
+    (KESTRA_OPS_MINIO_ACCESS_KEY / _SECRET_KEY) is used and every report warns. Sets of
+    earlier versions, under backups/<env>/ in Kestra's bucket (read with Kestra's key), are
+    still listed (LOCATION legacy), verified and restored by name and may be `latest`;
+    `backup migrate-location` moves them. Database: --database-url or
     KESTRA_OPS_DATABASE_URL (a postgresql:// URL; a password missing from it is taken from
     KESTRA_OPS_DB_PASSWORD or the file KESTRA_OPS_DB_PASSWORD_FILE names, and is only ever
     passed to pg_dump through its environment). The MinIO keys may be files too
