@@ -44,7 +44,8 @@ def server_name(storage) -> str:
 
 
 def root_storage(env, main, user: str, password: str):
-    """The backup endpoint signed with the root credentials (``main`` when it is the same)."""
+    """The backup endpoint signed with the same root credentials (``main`` when it is the same
+    endpoint): a backup bucket on another server needs that server to accept them."""
     endpoint, secure, _bucket = env.backup_target
     if endpoint == env.minio_endpoint and secure == bool(env.minio_secure):
         return main
@@ -84,6 +85,10 @@ def ensure_backup_bucket(storage, env, rec) -> None:
             step.warn(f"object lock: not supported by {server_name(storage)}; versioning "
                       "keeps overwritten and deleted versions, but a key that may delete "
                       "can remove them")
+        elif not state.enabled and created_locked:
+            data["backup_lock"] = "absent"
+            step.warn(f"{server_name(storage)} created {bucket} but did not turn object lock "
+                      "on (it ignores the request): treat it as not supported")
         elif not state.enabled:
             data["backup_lock"] = "absent"
             step.warn(f"{bucket} was created without object lock, which cannot be added to "
