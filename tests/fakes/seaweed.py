@@ -85,12 +85,19 @@ class SeaweedS3:
         return sorted(b.name for b in self.client().list_buckets())
 
     def remove_bucket(self, name: str) -> None:
-        """Empty and delete ``name`` (no error when it is not there)."""
+        """Empty and delete ``name`` (no error when it is not there); versions under governance
+        retention too (the root identity may bypass it)."""
+        from minio.deleteobjects import DeleteObject
+
         client = self.client()
         if not client.bucket_exists(name):
             return
-        for obj in client.list_objects(name, recursive=True, include_version=True):
-            client.remove_object(name, obj.object_name, version_id=obj.version_id)
+        versions = [DeleteObject(o.object_name, o.version_id) for o in
+                    client.list_objects(name, recursive=True, include_version=True)]
+        errors = list(client.remove_objects(name, versions, bypass_governance_mode=True))
+        if errors:
+            raise RuntimeError(f"bucket {name}: {len(errors)} object(s) not removed: "
+                               f"{errors[0].code}")
         client.remove_bucket(name)
 
     # ------------------------------------------------------------------ lifecycle

@@ -28,9 +28,23 @@ from tests.integration.test_minio_seaweed import make_project
 from tests.integration.test_minio_seaweed import run as invoke
 
 
+@pytest.fixture(autouse=True)
+def _own_buckets(seaweed):  # noqa: F811
+    """Every bucket a test names with :func:`own_bucket` is removed afterwards (locked versions
+    too: the root may bypass governance), so the shared server is left as it was found."""
+    made.clear()
+    yield
+    for name in made:
+        seaweed.remove_bucket(name)
+
+
+made: list[str] = []
+
+
 def own_bucket() -> str:
-    """A bucket name of this test's own (a locked bucket with objects cannot be removed)."""
-    return f"kestra-lock-{uuid.uuid4().hex[:12]}"
+    """A bucket name of this test's own."""
+    made.append(f"kestra-lock-{uuid.uuid4().hex[:12]}")
+    return made[-1]
 
 
 @pytest.fixture
