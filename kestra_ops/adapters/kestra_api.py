@@ -10,12 +10,14 @@ Kubernetes service proxy). One client per thread: a requests Session is not thre
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import quote
 
 from kestra_ops.adapters.kestra_http import (PASSWORD_VAR, URL_VAR, USERNAME_VAR, KestraHTTP,
                                              KestraValidationError)
+from kestra_ops.errors import InvalidInput, OperationFailed
 
 __all__ = ["KestraClient", "KestraValidationError", "TERMINAL_STATES", "USERNAME_VAR",
            "PASSWORD_VAR", "URL_VAR"]
@@ -23,6 +25,8 @@ __all__ = ["KestraClient", "KestraValidationError", "TERMINAL_STATES", "USERNAME
 TERMINAL_STATES = frozenset({"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED",
                              "SKIPPED"})
 YAML = {"Content-Type": "application/x-yaml"}
+SMALL_ANSWER = 1024 * 1024  # the (empty) answer of a write, read with this cap
+MAX_FILES = 100_000  # namespace files + directories listed for one namespace, at most
 
 
 class KestraClient(KestraHTTP):
@@ -124,6 +128,114 @@ class KestraClient(KestraHTTP):
         if flow_id:
             params["filters[flowId][EQUALS]"] = flow_id
         return self._pages("executions/search", params, page_size)
+
+    def count_executions(self, namespace: str | None = None, *, state: str | None = None) -> int:
+        """How many executions (of ``namespace`` and its children; in ``state``): the ``total``
+        of one search page, so one call whatever the count."""
+        params: dict[str, Any] = {"page": 1, "size": 1}
+        if namespace:
+            params["filters[namespace][PREFIX]"] = namespace
+        if state:
+            params["filters[state][EQUALS]"] = state
+        body = self._json("GET", "executions/search", params=params) or {}
+        total = body.get("total") if isinstance(body, dict) else None
+        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+            raise OperationFailed("GET executions/search: Kestra's answer has no execution count")
+        return total
+
+    # ------------------------------------------------------------------ namespaces
+    def namespaces(self) -> list[str]:
+        """The namespaces that have flows (``GET flows/distinct-namespaces``: Kestra OSS lists
+        namespaces through their flows; one holding only KV entries or files is not in it)."""
+        return sorted(str(n) for n in _list(self._json("GET", "flows/distinct-namespaces"),
+                                            "GET flows/distinct-namespaces"))
+
+    # ------------------------------------------------------------------ KV store
+    def kv_keys(self, namespace: str) -> list[str]:
+        """The keys of ``namespace``'s KV store (not of its parents or children)."""
+        call = f"GET namespaces/{namespace}/kv"
+        entries = _list(self._json("GET", f"namespaces/{_q(namespace)}/kv"), call)
+        if not all(isinstance(e, dict) and isinstance(e.get("key"), str) for e in entries):
+            raise OperationFailed(f"{call}: Kestra listed an entry without a key")
+        return sorted(e["key"] for e in entries)
+
+    def get_kv(self, namespace: str, key: str) -> Any:
+        """The value of ``key`` (any JSON value); NotFound when there is none."""
+        body = self._json("GET", f"namespaces/{_q(namespace)}/kv/{_q(key)}")
+        if not isinstance(body, dict) or "value" not in body:
+            raise OperationFailed(f"GET namespaces/{namespace}/kv/{key}: Kestra's answer has no value")
+        return body["value"]
+
+    def put_kv(self, namespace: str, key: str, value: Any) -> None:
+        """Store ``value`` (any JSON value) under ``key``; Kestra keeps it as a new version."""
+        try:
+            text = json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise InvalidInput(f"KV {namespace}/{key}: the value is not JSON: {err}") from None
+        self._answer("PUT", f"namespaces/{_q(namespace)}/kv/{_q(key)}", data=text.encode(),
+                     headers={"Content-Type": "text/plain"}, limit=SMALL_ANSWER)
+
+    def delete_kv(self, namespace: str, key: str) -> bool:
+        """Delete ``key``; False when there was none."""
+        return bool(self._json("DELETE", f"namespaces/{_q(namespace)}/kv/{_q(key)}"))
+
+    # ------------------------------------------------------------------ namespace files
+    def namespace_files(self, namespace: str, *, limit: int = MAX_FILES) -> list[str]:
+        """Every namespace file of ``namespace`` (paths like ``/dir/file.sql``), walking
+        ``files/directory`` level by level; more than ``limit`` entries: OperationFailed."""
+        files, pending, seen, entries = [], ["/"], set(), 0
+        while pending:
+            directory = pending.pop()
+            if directory in seen:
+                continue
+            seen.add(directory)
+            params = {"path": directory} if directory != "/" else None
+            for item in _list(self._json("GET", f"namespaces/{_q(namespace)}/files/directory",
+                                         params=params), f"GET namespaces/{namespace}/files/directory"):
+                entries += 1
+                if entries > limit:
+                    raise OperationFailed(f"namespace {namespace}: more than {limit:,} namespace "
+                                          "files and directories; not listed")
+                name = item.get("fileName") if isinstance(item, dict) else None
+                if not isinstance(name, str) or name in ("", ".", "..") or "/" in name:
+                    raise OperationFailed(f"GET namespaces/{namespace}/files/directory: Kestra "
+                                          f"listed an entry with an unusable name {name!r}")
+                path = directory.rstrip("/") + "/" + name
+                if item.get("type") == "Directory":
+                    pending.append(path)
+                else:
+                    files.append(path)
+        return sorted(files)
+
+    def get_namespace_file(self, namespace: str, path: str) -> bytes:
+        """The content of namespace file ``path``; NotFound when there is none."""
+        return self._content("GET", f"namespaces/{_q(namespace)}/files",
+                             params={"path": _ns_path(path)})
+
+    def put_namespace_file(self, namespace: str, path: str, data: bytes) -> None:
+        """Store ``data`` as namespace file ``path`` (a new version when it exists). The upload's
+        file name is fixed: Kestra unzips an upload whose file name ends in ``.zip``. Retried on
+        5xx like an idempotent call: storing the same bytes again only adds a version."""
+        self._answer("POST", f"namespaces/{_q(namespace)}/files", params={"path": _ns_path(path)},
+                     files={"fileContent": ("content", bytes(data), "application/octet-stream")},
+                     idempotent=True, limit=SMALL_ANSWER)
+
+
+def _list(body: Any, call: str) -> list:
+    """A list answer (none: empty); anything else is Kestra's error, not an empty list."""
+    if body is None:
+        return []
+    if not isinstance(body, list):
+        raise OperationFailed(f"{call}: expected a list from Kestra, got {type(body).__name__}")
+    return body
+
+
+def _ns_path(path: str) -> str:
+    """A namespace file path as Kestra takes it: absolute, no ``..`` segment."""
+    clean = "/" + str(path).lstrip("/")
+    if clean == "/" or ".." in clean.split("/"):
+        raise InvalidInput(f"namespace file path {path!r}: expected a file path like /dir/file.txt")
+    return clean
 
 
 def _q(segment: str) -> str:

@@ -42,9 +42,12 @@ def read_secret(kube, namespace: str, name: str) -> dict | None:
         return None
 
 
-def create_secret(kube, namespace: str, body: dict) -> dict:
+def create_secret(kube, namespace: str, body: dict, *, field_manager: str | None = None) -> dict:
+    """Create; ``field_manager`` (default: kestra-ops, see Kube.call) names the writer."""
     name = (body.get("metadata") or {}).get("name", "?")
-    return _json(kube, f"secret {name}", kube.core.create_namespaced_secret, namespace, body)
+    extra = {"field_manager": field_manager} if field_manager else {}
+    return _json(kube, f"secret {name}", kube.core.create_namespaced_secret, namespace, body,
+                 **extra)
 
 
 def replace_secret(kube, namespace: str, name: str, body: dict) -> dict:

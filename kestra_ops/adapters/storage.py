@@ -38,7 +38,7 @@ def split_endpoint(endpoint: str, secure: bool) -> tuple[str, bool]:
 class Storage:
     def __init__(self, endpoint: str, access_key: str, secret_key: str, secure: bool = True,
                  region: str | None = None, *, cert_check: bool = True,
-                 timeout: float = 10.0, retries: int = 1):
+                 timeout: float = 10.0, retries: int = 1, pool: int = 32):
         import certifi
         import urllib3
         from minio import Minio
@@ -48,7 +48,7 @@ class Storage:
         self.url = f"{scheme}://{self.endpoint}"
         # minio's default client waits 5 minutes and retries 5 times: too long for a check
         http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=timeout, read=timeout), maxsize=10,
+            timeout=urllib3.Timeout(connect=timeout, read=timeout), maxsize=pool,
             cert_reqs="CERT_REQUIRED" if cert_check else "CERT_NONE",
             ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
             retries=urllib3.Retry(total=retries, backoff_factor=0.2,
@@ -180,6 +180,54 @@ class Storage:
             Listed(o.object_name, o.size or 0)
             for o in self.client.list_objects(bucket, prefix=prefix, recursive=recursive)])
 
+    def iter_entries(self, bucket: str, prefix: str = "", recursive: bool = True):
+        """The objects under ``prefix`` as :class:`Entry` (name, size, etag), lazily: a listing
+        of millions of objects is never held in memory."""
+        what = f"bucket {bucket}"
+        it = self.call(what, lambda: iter(self.client.list_objects(
+            bucket, prefix=prefix, recursive=recursive)))
+        while True:
+            obj = self.call(what, next, it, None)
+            if obj is None:
+                return
+            yield Entry(obj.object_name, obj.size or 0, _etag(obj.etag))
+
+    def stat(self, bucket: str, key: str) -> "Entry | None":
+        """One object's (name, size, etag), or None when it does not exist."""
+        found = self.stat_object(bucket, key)
+        return None if found is None else Entry(key, found.size or 0, _etag(found.etag))
+
+    def same_endpoint(self, other: "Storage") -> bool:
+        """The same S3 service (URL) as ``other``: a server-side copy between them is
+        possible (whether ``other``'s keys may read our buckets is another matter)."""
+        return self.url.rstrip("/").lower() == getattr(other, "url", "").rstrip("/").lower()
+
+    def copy_object(self, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str, *,
+                    size: int | None = None, etag: str | None = None) -> str:
+        """Server-side copy with THIS storage's credentials; returns the new etag
+        (:func:`kestra_ops.adapters.storage_copy.copy_object`)."""
+        from kestra_ops.adapters import storage_copy
+
+        return storage_copy.copy_object(self, src_bucket, src_key, dst_bucket, dst_key,
+                                        size=size, etag=etag)
+
+    def put_stream(self, bucket: str, key: str, chunks, *, content_type: str | None = None,
+                   metadata: dict | None = None, part_size: int = 8 * 1024 * 1024
+                   ) -> "Streamed":
+        """Store byte chunks as one object, never partially visible
+        (:func:`kestra_ops.adapters.storage_copy.put_stream`)."""
+        from kestra_ops.adapters import storage_copy
+
+        return storage_copy.put_stream(self, bucket, key, chunks, content_type=content_type,
+                                       metadata=metadata, part_size=part_size)
+
+    def open_object(self, bucket: str, key: str):
+        """(response headers, chunk iterator) of an object
+        (:func:`kestra_ops.adapters.storage_copy.open_object`)."""
+        from kestra_ops.adapters import storage_copy
+
+        return storage_copy.open_object(self, bucket, key)
+
     def iter_object(self, bucket: str, key: str, chunk: int = 1024 * 1024):
         """An object's bytes as a stream of chunks (nothing held beyond one chunk)."""
         what = f"object {bucket}/{key}"
@@ -221,6 +269,30 @@ class Storage:
 class Listed(NamedTuple):
     name: str
     size: int
+
+
+MAX_COPY_SIZE = 5 * 1024 ** 3  # S3's CopyObject limit
+
+
+class Entry(NamedTuple):
+    name: str
+    size: int
+    etag: str  # without quotes
+
+
+class Streamed(NamedTuple):
+    name: str
+    size: int
+    etag: str
+    sha256: str
+
+
+class SourceChanged(OperationFailed):
+    """A conditional copy's source is no longer the object that was listed."""
+
+
+def _etag(value) -> str:
+    return (value or "").strip('"')
 
 
 class HttpAnswer(NamedTuple):

@@ -141,21 +141,23 @@ def e2e_flow_source(flow_id: str, namespace: str = E2E_NAMESPACE) -> str:
             "    message: \"kestra-ops post-deploy check {{ execution.id }}\"\n")
 
 
-def new_flow_id(now: datetime.datetime | None = None) -> str:
+def new_flow_id(now: datetime.datetime | None = None, prefix: str = "check") -> str:
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    return f"check-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    return f"{prefix}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 def run_e2e(client, *, timeout: float, cancel: threading.Event | None = None,
-            poll: float = 0.1, namespace: str = E2E_NAMESPACE, on_created=None) -> E2ERun:
-    """Create the flow, execute it, wait for a final state, delete the flow (always)."""
+            poll: float = 0.1, namespace: str = E2E_NAMESPACE, on_created=None,
+            source=None, prefix: str = "check") -> E2ERun:
+    """Create the flow, execute it, wait for a final state, delete the flow (always).
+    ``source(flow_id, namespace)`` gives the flow's YAML (default: the post-deploy check's)."""
     from kestra_ops.errors import KestraOpsError, NotFound
 
     cancel = cancel or threading.Event()
     deadline = time.monotonic() + timeout
-    run = E2ERun(namespace, new_flow_id())
+    run = E2ERun(namespace, new_flow_id(prefix=prefix))
     try:
-        client.create_flow(e2e_flow_source(run.flow_id, namespace))
+        client.create_flow((source or e2e_flow_source)(run.flow_id, namespace))
         run.created = True
         run.steps.append(f"created flow {namespace}.{run.flow_id}")
         if on_created is not None:

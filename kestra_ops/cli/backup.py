@@ -30,21 +30,30 @@ class _BackupGroup(click.Group):
         return super().get_command(ctx, name)
 
 
+def identity_option():
+    return click.option("--identity", metavar="FILE", help="An age identity file (the private "
+                        "key, AGE-SECRET-KEY-1... lines, as `backup keygen` writes) that opens "
+                        "the set's sealed Secrets (secrets.age); never stored anywhere.")
+
+
 @click.group("backup", cls=_BackupGroup)
 def backup() -> None:
     """Backup sets in the env's backup bucket: database, flows and config; verify, restore, drill.
 
     A set is `backups/<env>/<UTC timestamp>/` in the backup bucket (db.dump.zst, flows.zip,
-    configmap.yaml, values.yaml) and counts only once its manifest.json is written, last.
+    configmap.yaml, values.yaml; secrets.age, the env's Secrets sealed with age to
+    backup.recipients, when recipients are set) and counts only once its manifest.json is
+    written, last. `backup keygen` makes an age identity for backup.recipients.
     Object storage: backup.bucket (default kestra-<env>-backups) on backup.endpoint (default
     minio.endpoint) in kestra-ops.yaml, never Kestra's own bucket; its key in
     KESTRA_OPS_BACKUP_ACCESS_KEY / KESTRA_OPS_BACKUP_SECRET_KEY (or the files their _FILE
     variables name): the CronJob's may write but not delete, the operator's (prune,
     migrate-location) may delete. Without a backup key, Kestra's key
-    (KESTRA_OPS_MINIO_ACCESS_KEY / _SECRET_KEY) is used and every report warns. Sets of
-    earlier versions, under backups/<env>/ in Kestra's bucket (read with Kestra's key), are
-    still listed (LOCATION legacy), verified and restored by name and may be `latest`;
-    `backup migrate-location` moves them. Database: --database-url or
+    (KESTRA_OPS_MINIO_ACCESS_KEY / _SECRET_KEY, which also reads Kestra's storage for the
+    storage component) is used and every report warns. Sets of earlier versions, under
+    backups/<env>/ in Kestra's bucket (read with Kestra's key), are still listed (LOCATION
+    legacy), verified and restored by name and may be `latest`; `backup migrate-location`
+    moves them. Database: --database-url or
     KESTRA_OPS_DATABASE_URL (a postgresql:// URL; a password missing from it is taken from
     KESTRA_OPS_DB_PASSWORD or the file KESTRA_OPS_DB_PASSWORD_FILE names, and is only ever
     passed to pg_dump through its environment). The MinIO keys may be files too
@@ -55,26 +64,37 @@ def backup() -> None:
 @backup.command("run")
 @env_option()
 @kube_options()
-@click.option("--what", default="db,flows,config", show_default=True, metavar="LIST",
-              help="What to back up: a comma list of db, flows, config.")
+@click.option("--what", default="db,flows,config,storage,secrets", show_default=True,
+              metavar="LIST",
+              help="What to back up: a comma list of db, flows, config, storage (Kestra's "
+              "internal storage: KV values and namespace files), secrets (the env's Secrets "
+              "sealed with age to backup.recipients; without recipients the set says they are "
+              "not included).")
+@click.option("--include-executions", is_flag=True, help="With storage: also the execution "
+              "files (inputs, outputs) of the internal storage.")
 @click.option("--database-url", metavar="URL", help="PostgreSQL to dump (default: "
               "KESTRA_OPS_DATABASE_URL).")
 @output_option()
 @quiet_option()
 @pass_state
-def run_cmd(state, env: str, what: str, database_url: str | None, output: str,
-            quiet: bool) -> None:
+def run_cmd(state, env: str, what: str, include_executions: bool, database_url: str | None,
+            output: str, quiet: bool) -> None:
     """Take one backup set of ENV; exit 1 (no manifest, earlier sets intact) on any failure.
 
     The database is dumped with `pg_dump -Fc -Z0`, compressed by multi-threaded zstd and
     streamed into a multipart upload (no temp file); a failed or killed pg_dump, a dump too
-    small to be real, an S3 error or Ctrl-C aborts the upload.
+    small to be real, an S3 error or Ctrl-C aborts the upload. With storage, the dump is of
+    a snapshot in which the KV and namespace-file metadata rows are read; once it is done,
+    the tenant's objects are copied into the set (server-side on one S3 endpoint,
+    concurrently), each with its size and etag in storage-index.json.
     """
     from kestra_ops.workflows.backup.run import run_backup
     from kestra_ops.workflows.backup.sets import parse_what
 
     emit(run_backup(state.environment(env), what=parse_what(what), database_url=database_url,
-                    progress=progress_for(output, quiet)).to_report(), output, quiet=quiet)
+                    progress=progress_for(output, quiet),
+                    include_executions=include_executions or None).to_report(), output,
+         quiet=quiet)
 
 
 @backup.command("list")
@@ -92,16 +112,24 @@ def list_cmd(state, env: str, output: str) -> None:
 @env_option()
 @click.argument("set_name", metavar="SET")
 @click.option("--toc", is_flag=True, help="Print the dump's table of contents.")
+@identity_option()
 @output_option()
 @pass_state
-def verify_cmd(state, env: str, set_name: str, toc: bool, output: str) -> None:
+def verify_cmd(state, env: str, set_name: str, toc: bool, identity: str | None,
+               output: str) -> None:
     """Re-read every artefact of SET (or `latest`): size, sha256 and the dump's contents.
+
+    With --identity, secrets.age (the sealed Secrets) is opened in memory and its Secrets and
+    keys compared with the manifest; a set without sealed Secrets is flagged (warning).
+    Storage objects: each one the index lists is in the set with its size and etag, and
+    each object a metadata row names is in the index; objects no row names are listed
+    (warning).
 
     Exit 0 when everything matches its manifest; 1 otherwise.
     """
     from kestra_ops.workflows.backup.restore import verify
 
-    emit(verify(state.environment(env), set_name, toc=toc), output)
+    emit(verify(state.environment(env), set_name, toc=toc, identity=identity), output)
 
 
 @backup.command("restore")
@@ -118,16 +146,18 @@ def verify_cmd(state, env: str, set_name: str, toc: bool, output: str) -> None:
               "backed up first) and restart Kestra, holding the deploy lock.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required when "
               "stdin is not a terminal).")
+@identity_option()
 @output_option()
 @quiet_option()
 @pass_state
 def restore_cmd(state, env: str, set_name: str, to_database: str | None, clean: bool,
-                flows: bool, config: bool, yes: bool, output: str, quiet: bool) -> None:
+                flows: bool, config: bool, yes: bool, identity: str | None, output: str,
+                quiet: bool) -> None:
     """Restore SET (or `latest`) of ENV: its database, and its flows / ConfigMap on request."""
     from kestra_ops.workflows.backup.restore import restore
 
     emit(restore(state.environment(env), set_name, to_database=to_database, clean=clean,
-                 flows=flows, config=config,
+                 flows=flows, config=config, identity=identity,
                  confirm=lambda what: confirm(yes, f"{what}?", what),
                  progress=progress_for(output, quiet)), output, quiet=quiet)
 
@@ -139,11 +169,12 @@ def restore_cmd(state, env: str, set_name: str, to_database: str | None, clean: 
 @click.option("--scratch-url", metavar="URL", help="Restore into this EMPTY database (never the "
               "source: refused) instead of a new kestra_drill_<time>_<random> one on the "
               "source's server (created, then dropped).")
+@identity_option()
 @output_option()
 @quiet_option()
 @pass_state
 def drill_cmd(state, env: str, database_url: str | None, scratch_url: str | None,
-              output: str, quiet: bool) -> None:
+              identity: str | None, output: str, quiet: bool) -> None:
     """Restore the newest complete set into a scratch database; compare row counts.
 
     The drill never touches a database it did not create: its own scratch database is dropped
@@ -154,7 +185,29 @@ def drill_cmd(state, env: str, database_url: str | None, scratch_url: str | None
     from kestra_ops.workflows.backup.drill import drill
 
     emit(drill(state.environment(env), database_url=database_url, scratch_url=scratch_url,
-               progress=progress_for(output, quiet)), output, quiet=quiet)
+               identity=identity, progress=progress_for(output, quiet)), output, quiet=quiet)
+
+
+@backup.command("keygen")
+@click.option("--out", required=True, metavar="FILE", help="Write the new identity (private "
+              "key) here, mode 0600; an existing file or a symlink is refused.")
+@output_option()
+@pass_state
+def keygen_cmd(state, out: str, output: str) -> None:
+    """Make an age identity for sealing backup Secrets; print only its public key.
+
+    Put the public key into backup.recipients in kestra-ops.yaml; keep FILE (the private key)
+    off the cluster and the bucket: `backup verify/restore/drill --identity FILE` open the
+    sealed Secrets with it.
+    """
+    from kestra_ops.workflows.backup.age_keys import keygen
+
+    report = keygen(out)
+    if output == "text":
+        click.echo(report.details[0], err=True)
+        report.details = []
+    emit(report, output)
+
 
 
 # ---- migrate-location (the legacy location -> the backup bucket; workflows/backup/migrate.py)

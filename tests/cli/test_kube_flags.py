@@ -40,6 +40,7 @@ NO_CLUSTER = {
     "backup verify": "reads the bucket only",
     "backup prune": "the bucket only",
     "backup drill": "the bucket and a scratch database",
+    "backup keygen": "writes a new age identity file",
     "minio check": "the MinIO endpoint only",
     "completion": "prints a shell script",
     "init": "writes files in a folder",

@@ -40,7 +40,9 @@ DISABLED = (f"id: off\nnamespace: {NS}\ndisabled: true\ntasks:\n  - id: t\n"
 # operationId of every documented call the client makes
 EXPECTED = {"configuration", "searchFlows", "flow", "createFlow", "updateFlow", "deleteFlow",
             "validateFlows", "exportFlowsByQuery", "importFlows", "updateFlowsInNamespace",
-            "createExecution", "execution", "searchExecutions"}
+            "createExecution", "execution", "searchExecutions", "listDistinctNamespaces", "listKeys",
+            "keyValue", "setKeyValue", "deleteKeyValue", "listNamespaceDirectoryFiles", "fileContent",
+            "createNamespaceFile"}
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +88,22 @@ def drive(kestra: FakeKestra) -> None:
     with pytest.raises(NotFound):
         client.get_execution("missing")
     client.delete_flow(NS, "boom")
+    client.namespaces()
+    client.count_executions(NS, state="SUCCESS")
+    client.put_kv(NS, "greeting", "hello")
+    client.put_kv(NS, "limits", {"max": 3})
+    client.kv_keys(NS)
+    client.get_kv(NS, "limits")
+    with pytest.raises(NotFound):
+        client.get_kv(NS, "missing")
+    with pytest.raises(KestraValidationError):
+        client.put_kv(NS, "bad key", 1)
+    client.delete_kv(NS, "limits")
+    client.put_namespace_file(NS, "/sql/q.sql", b"select 1")
+    client.namespace_files(NS)
+    client.get_namespace_file(NS, "/sql/q.sql")
+    with pytest.raises(NotFound):
+        client.get_namespace_file(NS, "/missing.txt")
     with pytest.raises(PermissionDenied):
         KestraClient(kestra.url, kestra.username, "Wrong-Passw0rd").get_flow(NS, "hello")
 

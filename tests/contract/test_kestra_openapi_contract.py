@@ -51,6 +51,18 @@ pluginDefaults:
     values:
       level: INFO
 """
+CANARY = """id: canary
+namespace: company.team
+tasks:
+  - id: kv
+    type: io.kestra.plugin.core.kv.Get
+    key: greeting
+    errorOnMissing: true
+  - id: files
+    type: io.kestra.plugin.core.namespace.DownloadFiles
+    namespace: "{{ flow.namespace }}"
+    files: ["/sql/q.sql"]
+"""
 FAILING = "id: boom\nnamespace: company.team\ntasks:\n  - id: fail\n    type: io.kestra.plugin.core.execution.Fail\n"
 
 
@@ -129,6 +141,27 @@ def tour(kestra: FakeKestra, api: requests.Session) -> None:
                timeout=5)  # 409: already finished
     api.delete(f"{base}/executions/{ex['id']}", params={"deleteLogs": "true"}, timeout=5)
     api.delete(f"{base}/flows/company.team/boom", timeout=5)
+
+    kv = f"{base}/namespaces/company.team/kv"
+    api.put(f"{kv}/greeting", data='"hello"', headers={"Content-Type": "text/plain"}, timeout=5)
+    api.put(f"{kv}/limits", data='{"max": 3, "on": true}', headers={"Content-Type": "text/plain"}, timeout=5)
+    api.put(f"{kv}/bad key", data="1", headers={"Content-Type": "text/plain"}, timeout=5)  # 422
+    api.get(f"{kv}/greeting", timeout=5)
+    api.get(f"{kv}/limits", timeout=5)
+    api.get(f"{kv}/missing", timeout=5)  # 404
+    api.get(kv, timeout=5)
+    api.delete(f"{kv}/limits", timeout=5)
+    files = f"{base}/namespaces/company.team/files"
+    api.post(files, params={"path": "/sql/q.sql"}, files={"fileContent": ("content", b"select 1")}, timeout=5)
+    api.post(files, params={"path": "/_flows/x.yml"}, files={"fileContent": ("content", b"x")}, timeout=5)  # 422
+    api.get(files, params={"path": "/sql/q.sql"}, timeout=5)
+    api.get(files, params={"path": "/sql/q.sql", "revision": 1}, timeout=5)
+    api.get(files, params={"path": "/nope.txt"}, timeout=5)  # 404
+    api.get(f"{files}/directory", timeout=5)
+    api.get(f"{files}/directory", params={"path": "/sql"}, timeout=5)
+    api.get(f"{files}/directory", params={"path": "/nope"}, timeout=5)  # 404
+    api.post(f"{base}/flows", data=CANARY, headers=YAML, timeout=5)
+    api.post(f"{base}/executions/company.team/canary", params={"wait": "true"}, timeout=5)
 
 
 def test_every_route_of_the_fake_is_in_the_document(contract):

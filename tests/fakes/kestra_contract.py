@@ -78,6 +78,9 @@ ERRATA: tuple[Erratum, ...] = (
             "pluginDefaults `values` is a Map<String, Object>; `additionalProperties: false` rejects any value"),
     Erratum("/schemas/FlowInterface/allOf/3/properties/variables/additionalProperties", {"type": "object"}, REMOVE,
             "flow `variables` is a Map<String, Object>; the document requires every variable to be an object"),
+    Erratum("/schemas/KVController.KvDetail/properties/value/type", "object", REMOVE,
+            "a KV value is any Ion/JSON value (KVController.get returns TypedValue(KVType, Object): a STRING, "
+            "NUMBER or BOOLEAN value is a JSON scalar); `type: object` rejects every scalar"),
 ) + tuple(
     e for name in ("Property_Boolean_", "Property_Duration_", "Property_List_AssetIdentifier__",
                    "Property_List_Asset__", "Property_Object_", "Property_String_")

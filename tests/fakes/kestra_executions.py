@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterator
 
+from . import kestra_canary as canary
 from .kestra_filters import QueryFilter, match_date, match_state, matches, parse_datetime
 from .kestra_flows import flow_json, now_iso
 from .kestra_http import MULTIPART, HttpError, Response, filters_for, paged, require_media
@@ -67,6 +68,7 @@ class Execution:
     kind: str | None = None
     tenant: str = "main"
     created: float = field(default_factory=time.time)
+    outputs: dict[str, Any] = field(default_factory=dict)  # task id -> outputs (see kestra_canary)
 
     # ---- state ----
     def history(self, now: float | None = None) -> list[tuple[str, float]]:
@@ -123,7 +125,7 @@ class Execution:
                 task_steps.append(("RUNNING", running_at))
             if task_state in TERMINAL_STATES:
                 task_steps.append((task_state, steps[-1][1]))
-            runs.append({
+            run = {
                 "id": f"{self.id[:16]}{i:06d}",
                 "executionId": self.id,
                 "namespace": self.namespace,
@@ -131,7 +133,10 @@ class Execution:
                 "taskId": self.task_ids[i],
                 "state": self._state_json(task_steps, now),
                 "attempts": [{"state": self._state_json(task_steps[1:] or task_steps, now)}],
-            })
+            }
+            if task_state == "SUCCESS" and self.task_ids[i] in self.outputs:
+                run["outputs"] = self.outputs[self.task_ids[i]]
+            runs.append(run)
         return runs
 
     def to_json(self, now: float | None = None) -> dict[str, Any]:
@@ -272,12 +277,16 @@ def create_execution(req: "Request") -> Response:
         if "system.correlationId" not in keys:
             all_labels.append({"key": "system.correlationId", "value": ex_id})
         outcome, failing = fake.flow_store.rules.outcome(rev.doc)
+        outputs: dict[str, Any] = {}
+        if outcome == "SUCCESS":
+            outcome, failing, outputs = canary.run(fake, rev.doc, ex_id)
         start = time.time()
         if req.q("scheduleDate"):
             start = max(start, parse_datetime(req.q("scheduleDate")).timestamp())
         ex = Execution(ex_id, rev.namespace, rev.id, rev.revision, all_labels, inputs,
                        [str(t.get("id")) for t in rev.doc.get("tasks") or []],
                        plan_for(outcome, start, fake.step_seconds), failing, kind, fake.tenant)
+        ex.outputs = outputs
         fake.executions[ex_id] = ex
     if req.q_bool("wait", False):
         deadline = time.time() + 30

@@ -20,10 +20,18 @@ Fault injection applies before auth and routing, to every path unless ``path`` (
 the URL path) or ``method`` narrows it: ``fail_next`` answers a status (default 503), ``drop_next``
 closes the connection without an answer, ``slow`` delays answers. ``reset_faults`` clears them.
 
+State: in memory by default; ``FakeKestra(backend=Backend(...))`` keeps flows, executions, KV
+metadata and namespace-file metadata in PostgreSQL and KV values, namespace files and execution
+files in an S3 bucket, laid out as a real Kestra does (kestra_store), so that a database + bucket
+restore brings a second instance the same state. Tasks it really runs (KV reads, namespace-file
+downloads): kestra_canary.
+
 Modules: kestra_server (this: HTTP server, routing, auth, faults, FakeKestra), kestra_http (request,
 response, recorded traffic), kestra_handlers (misc and flow endpoints), kestra_flows (flow parsing,
 validation, revisions), kestra_executions (execution state machine and endpoints), kestra_filters
-(``filters[field][OP]`` query filters), kestra_contract (OpenAPI checks, independent of the fake).
+(``filters[field][OP]`` query filters), kestra_storage_handlers (KV and namespace-file endpoints),
+kestra_store (memory / PostgreSQL + S3 state), kestra_persist (backed-mode load and sync),
+kestra_canary (interpreted tasks), kestra_contract (OpenAPI checks, independent of the fake).
 """
 from __future__ import annotations
 
@@ -39,12 +47,15 @@ from typing import Any, Callable
 
 from . import kestra_executions as executions
 from . import kestra_handlers as handlers
+from . import kestra_persist as persist
+from . import kestra_storage_handlers as storage
 from .kestra_executions import Execution, new_id, plan_seeded
 from .kestra_flows import FlowRules, FlowStore, flow_json
+from .kestra_store import Backend, KestraData
 from .kestra_http import (Exchange, Fault, HttpError, RecordedRequest, RecordedResponse, Request, Response,
                           error_response)
 
-__all__ = ["FakeKestra", "RecordedRequest", "RecordedResponse", "Exchange", "ROUTES", "UNDOCUMENTED_ROUTES"]
+__all__ = ["FakeKestra", "Backend", "RecordedRequest", "RecordedResponse", "Exchange", "ROUTES", "UNDOCUMENTED_ROUTES"]
 
 
 # (method, OpenAPI path template, handler). Listed in the OpenAPI document unless noted.
@@ -71,6 +82,13 @@ ROUTES: list[tuple[str, str, Callable[..., Response]]] = [
     ("DELETE", "/api/v1/{tenant}/executions/{executionId}", executions.delete_execution),
     ("GET", "/api/v1/{tenant}/executions/{executionId}/follow", executions.follow_execution),
     ("DELETE", "/api/v1/{tenant}/executions/{executionId}/kill", executions.kill_execution),
+    ("GET", "/api/v1/{tenant}/namespaces/{namespace}/kv", storage.list_kv),
+    ("GET", "/api/v1/{tenant}/namespaces/{namespace}/kv/{key}", storage.get_kv),
+    ("PUT", "/api/v1/{tenant}/namespaces/{namespace}/kv/{key}", storage.put_kv),
+    ("DELETE", "/api/v1/{tenant}/namespaces/{namespace}/kv/{key}", storage.delete_kv),
+    ("GET", "/api/v1/{tenant}/namespaces/{namespace}/files", storage.file_content),
+    ("POST", "/api/v1/{tenant}/namespaces/{namespace}/files", storage.create_file),
+    ("GET", "/api/v1/{tenant}/namespaces/{namespace}/files/directory", storage.list_directory),
     ("GET", "/health", handlers.health),  # management port, not in the document
     ("GET", "/health/liveness", handlers.health),
     ("GET", "/health/readiness", handlers.health),
@@ -162,6 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             try:
                 resp = self._route(req)
+                fake.sync()
             except HttpError as e:
                 resp = error_response(req, e)
             except Exception as e:  # a bug in the fake: make it loud, like a 500 from the server
@@ -244,7 +263,8 @@ class FakeKestra:
                  known_plugin_prefixes: tuple[str, ...] = ("io.kestra.",),
                  fail_markers: tuple[str, ...] = ("Fail",), hang_markers: tuple[str, ...] = ("Hang",),
                  deprecated_types: tuple[str, ...] = (), basic_auth_initialized: bool = True,
-                 follow_not_found_seconds: float = 0.5, host: str = "127.0.0.1", tenant: str = "main"):
+                 follow_not_found_seconds: float = 0.5, host: str = "127.0.0.1", tenant: str = "main",
+                 backend: Backend | None = None):
         self.username, self.password = username, password
         self.version = version
         self.step_seconds = step_seconds
@@ -258,6 +278,10 @@ class FakeKestra:
         self.flow_store = FlowStore(FlowRules(tuple(known_plugin_prefixes), tuple(fail_markers),
                                               tuple(hang_markers), tuple(deprecated_types)))
         self.executions: dict[str, Execution] = {}
+        self.backend = backend  # None: everything in memory; else PostgreSQL + S3 (kestra_store)
+        self.data = KestraData.memory(tenant)
+        self._persisted_flows: set[tuple[str, str, int]] = set()
+        self._persisted_executions: dict[str, tuple[Any, dict[str, Any]]] = {}
         self.requests_log: list[RecordedRequest] = []
         self.exchanges: list[Exchange] = []
         self._faults: list[Fault] = []
@@ -268,6 +292,14 @@ class FakeKestra:
 
     # ---- lifecycle ----
     def start(self) -> "FakeKestra":
+        if self.backend is not None:  # (re)open the database and the bucket, read what is there
+            self.data = KestraData.backed(self.backend, self.tenant)
+            with self._lock:
+                self.flow_store.revisions.clear()
+                self.executions.clear()
+                self._persisted_flows.clear()
+                self._persisted_executions.clear()
+                persist.load(self)
         self._server = _Server((self.host, 0), _Handler)
         self._server.fake = self
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01},
@@ -279,6 +311,12 @@ class FakeKestra:
         if self._server is None:
             return
         self._server.shutdown()
+        if self.backend is not None:
+            try:
+                with self._lock:
+                    persist.sync(self)
+            finally:
+                self.data.close()
         self._server.server_close()
         for conn in list(self._connections):
             try:
@@ -390,6 +428,22 @@ class FakeKestra:
             self.exchanges.clear()
 
     # ---- seeding and inspection (no HTTP) ----
+    def sync(self) -> None:
+        """Backed mode: write new flow revisions and changed executions to the database now
+        (done after every request and at stop, e.g. call it before a backup of a running fake)."""
+        with self._lock:
+            persist.sync(self)
+
+    def put_kv(self, namespace: str, key: str, value: Any) -> None:
+        """Store a KV value as PUT .../kv/{key} would (a new version)."""
+        with self._lock:
+            self.data.kv_put(namespace, key, value)
+
+    def put_namespace_file(self, namespace: str, path: str, data: bytes) -> None:
+        """Store a namespace file (``path`` like ``/dir/f.txt``) as POST .../files would."""
+        with self._lock:
+            self.data.file_put(namespace, "/" + path.lstrip("/"), data)
+
     def add_flow(self, source: str) -> dict[str, Any]:
         """Store a flow as POST /flows would (creates or updates); raises FlowInvalid."""
         with self._lock:

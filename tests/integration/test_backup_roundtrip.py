@@ -18,13 +18,18 @@ def test_round_trip(backup_env, s3, pg_cluster, pg_db, kestra, fake_kube):
     assert code == 0, output
     name = data["set"]
     assert (data["command"], data["status"], data["outcome"]) == ("backup run", "pass", "complete")
-    assert data["included"] == ["db", "flows", "config"]
+    assert data["included"] == ["db", "flows", "config", "storage", "secrets"]
     assert data["manifest"]["status"] == "complete"
-    assert [s["name"].split(" ")[0] for s in data["steps"]] == ["db", "flows", "config",
+    assert [s["name"].split(" ")[0] for s in data["steps"]] == ["db", "storage", "flows",
+                                                                "config", "secrets",
                                                                 "manifest.json"]
+    # no backup.recipients here: the set is complete and says the Secrets are not in it
+    assert data["manifest"]["secrets"]["sealed"] is False
+    assert [w.split(":")[0] for w in data["warnings"]] == ["secrets not included"]
     prefix = f"backups/dev/{name}/"
     assert objects(s3) == [prefix + f for f in ("configmap.yaml", "db.dump.zst", "flows.zip",
-                                                 "manifest.json", "values.yaml")]
+                                                 "manifest.json", "storage-index.json",
+                                                 "values.yaml")]  # no metadata tables: no refs
     manifest = json.loads(s3.client().get_object(BACKUP_BUCKET, prefix + "manifest.json").read())
     assert manifest["postgres"]["server_version"].startswith("15")
     assert manifest["kestra"]["version"]
@@ -47,11 +52,13 @@ def test_round_trip(backup_env, s3, pg_cluster, pg_db, kestra, fake_kube):
                    "--toc")
     assert verified.exit_code == 0, verified.output
     report = json.loads(verified.stdout)
-    assert all(a["ok"] for a in report["artefacts"].values()) and len(report["artefacts"]) == 4
+    assert all(a["ok"] for a in report["artefacts"].values()) and len(report["artefacts"]) == 5
     assert any("TABLE DATA public logs" in line for line in report["toc"])
     assert report["toc_entries"] == len(report["toc"])
     assert [(c["id"], c["status"]) for c in report["checks"]] == [
-        (a, "pass") for a in sorted(report["artefacts"])]
+        (a, "pass") for a in sorted(report["artefacts"])] + [
+        ("secrets", "warn"), ("storage", "pass"),
+        ("storage-refs", "warn")]  # no recipients, no Kestra metadata tables here
     text = run(project, "backup", "verify", "--env", "dev", name)
     assert text.exit_code == 0 and text.stdout.rstrip().endswith(f"verify dev {name}: ok")
     assert "TABLE DATA" not in text.stdout  # the table of contents only with --toc

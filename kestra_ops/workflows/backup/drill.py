@@ -48,9 +48,16 @@ def check_scratch(source: pg.DatabaseURL, scratch: pg.DatabaseURL) -> None:
 
 
 def drill(env, *, database_url: str | None = None, scratch_url: str | None = None,
-          progress=None, storage=None):
-    """See the module doc."""
+          progress=None, storage=None, namespace: bool = False, identity: str | None = None,
+          scratch_bucket: str | None = None, kestra_url: str | None = None,
+          insecure: bool = False, timeout: str = "10m", kube=None, helm=None,
+          data_storage=None):
+    """See the module doc. With ``namespace`` the drill is a whole disaster recovery into a
+    scratch namespace (:mod:`kestra_ops.workflows.backup.drill_namespace`). ``identity`` (an age
+    identity file): the set's sealed Secrets must open with it, checked before the scratch
+    database is made."""
     from kestra_ops.credentials import database_url as resolve
+    from kestra_ops.workflows.backup import sealed
 
     source = resolve(database_url)
     given = pg.DatabaseURL.parse(scratch_url) if scratch_url else None
@@ -58,6 +65,7 @@ def drill(env, *, database_url: str | None = None, scratch_url: str | None = Non
     if given is not None:
         check_scratch(source, given)
     report = br.report_for("backup drill", env, s)
+    sealed.check_identity(report, storage, bucket, env.name, s, identity)
     report.data["counts"] = counts = {}
     rec = Recorder(report, progress)
     created = None
@@ -74,19 +82,31 @@ def drill(env, *, database_url: str | None = None, scratch_url: str | None = Non
         report.details.append(f"scratch database {created} created")
     report.data["scratch"] = {"database": target.dbname, "created": created is not None}
     try:
-        _restore_and_compare(rec, storage, bucket, env, s, source, target, counts)
+        if namespace:
+            from kestra_ops.workflows.backup import drill_namespace
+
+            report = drill_namespace.run(
+                env, s, report, target, storage=storage, bucket=bucket, identity=identity,
+                scratch_bucket=scratch_bucket, kestra_url=kestra_url, insecure=insecure,
+                timeout=timeout, kube=kube, helm=helm, data_storage=data_storage,
+                progress=progress)
+        else:
+            _restore_and_compare(rec, storage, bucket, env, s, source, target, counts)
     except BaseException as err:
         left = _drop(source, created, report) if created else None
         if left and isinstance(err, KestraOpsError):
             raise type(err)(f"{err}; {left}", hint=err.hint) from None
         raise
-    verdict = "FAILED: row counts differ"
+    verdict = "FAILED: the restored Kestra failed its checks" if namespace else \
+        "FAILED: row counts differ"
     if created:
         left = _drop(source, created, report)
         if left:
             report.data["ok"], verdict = False, f"FAILED: {left}"
     else:
         report.details.append(f"scratch database {target.dbname} kept (given by --scratch-url)")
+    if namespace:
+        return drill_namespace.finish(report, verdict)
     return br.finish(report, verdict)
 
 

@@ -95,12 +95,15 @@ def finish(report: Report, verdict: str | None = None) -> Report:
     return report
 
 
-def verify(env, name: str, *, storage=None, toc: bool = False) -> Report:
+def verify(env, name: str, *, storage=None, toc: bool = False, identity=None) -> Report:
     """Re-read every artefact of set ``name`` (or ``latest``); ``toc`` shows the dump's table of
-    contents."""
+    contents; ``identity`` (an age identity file) opens secrets.age in memory."""
+    from kestra_ops.workflows.backup import sealed
+
     place, s = find_set(env, name, storage=storage)  # the destination, or the legacy location
     storage, bucket = place.storage, place.bucket
     report = report_for("backup verify", env, s)
+    identities = sealed.identities_for(report, identity)
     if s.future:
         report.items.append(Item("date", WARN, bs.future_warning(s)))
     lines: list[str] = []
@@ -110,17 +113,33 @@ def verify(env, name: str, *, storage=None, toc: bool = False) -> Report:
             ok, detail = False, "missing from the bucket"
         elif artefact == bs.DB:
             ok, detail = _verify_dump(storage, bucket, key, expected, lines)
+        elif artefact == bs.SECRETS:
+            ok, detail = sealed.verify_artefact(storage, bucket, env.name, s, identities,
+                                                identity)
         else:
             ok, detail = _stream_to(storage, bucket, key, expected, lambda d: True,
                                     decompress=False)
         report.data["artefacts"][artefact] = {"ok": ok, "detail": detail}
         report.items.append(Item(artefact, PASS if ok else FAIL, detail))
         report.data["ok"] &= ok
+    unsealed, broken = sealed.unsealed_warning(s), sealed.manifest_problem(s)
+    if unsealed:
+        report.items.append(Item("secrets", WARN, unsealed))
+        report.warnings.append(unsealed)
+    if broken:
+        report.items.append(Item("secrets", FAIL, broken))
+        report.data["ok"] = False
+    if "storage" in s.manifest:  # manifest version 2 (workflows/backup/storage_set.py)
+        from kestra_ops.workflows.backup import storage_set
+
+        storage_set.verify_into(report, storage, bucket, env.name, s)
     report.data["toc_entries"] = len(lines)
     if toc:
         report.data["toc"] = lines
         report.sections.append(Section(f"{bs.DB}: table of contents", lines))
-    return finish(report)
+    bad = report.data["artefacts"].get(bs.SECRETS, {})
+    return finish(report, None if bad.get("ok", True) else f"FAILED: {bs.SECRETS}: "
+                  f"{bad['detail']}")
 
 
 def _verify_dump(storage, bucket, key, expected, toc: list[str]) -> tuple[bool, str]:
@@ -149,15 +168,19 @@ def _verify_dump(storage, bucket, key, expected, toc: list[str]) -> tuple[bool, 
 
 def restore(env, name: str, *, to_database: str | None, clean: bool = False,
             flows: bool = False, config: bool = False, confirm=None, progress=None,
-            storage=None, kestra=None, kube=None) -> Report:
+            storage=None, kestra=None, kube=None, identity=None) -> Report:
     """Restore a set's database into ``to_database`` (and flows / the ConfigMap when asked).
     ``confirm(what)`` is asked once the set and its artefacts are known and checked, before any
-    change (see the module doc)."""
+    change (see the module doc). ``identity`` (an age identity file): the set's sealed
+    Secrets must open with it, checked before any change (not applied here)."""
+    from kestra_ops.workflows.backup import sealed
+
     if to_database is None and not (flows or config):
         raise InvalidInput("nothing to restore: give --to-database, --flows or --config")
     place, s = find_set(env, name, storage=storage)  # the destination, or the legacy location
     storage, bucket = place.storage, place.bucket
     report = report_for("backup restore", env, s)
+    sealed.check_identity(report, storage, bucket, env.name, s, identity)
     rec = Recorder(report, progress)
     arts = s.manifest["artefacts"]
     for wanted, artefact in ((to_database, bs.DB), (flows, bs.FLOWS), (config, bs.CONFIGMAP)):

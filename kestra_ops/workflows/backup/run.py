@@ -24,7 +24,7 @@ from pathlib import Path
 
 from kestra_ops import __version__
 from kestra_ops.adapters import postgres as pg
-from kestra_ops.errors import Conflict, KestraOpsError, OperationFailed
+from kestra_ops.errors import Conflict, InvalidInput, KestraOpsError, OperationFailed
 from kestra_ops.results import Recorder, Report
 from kestra_ops.workflows.backup import sets as bs
 
@@ -54,7 +54,7 @@ class RunResult:
     failed: str | None = None   # which component failed, and why
     timings: dict = field(default_factory=dict)
     steps: list = field(default_factory=list)  # results.Step, as recorded
-    warnings: list = field(default_factory=list)  # e.g. no backup key of its own
+    warnings: list = field(default_factory=list)  # no backup key of its own, secrets not in
 
     def to_dict(self) -> dict:
         return {"env": self.env, "set": self.name, "bucket": self.bucket,
@@ -157,34 +157,49 @@ def stream_dump(storage, bucket: str, key: str, child: pg.Child, *, on_progress=
 
 
 def run_backup(env, *, what=bs.WHAT, database_url: str | None = None, progress=None,
-               storage=None, kube=None, kestra=None, now=None, part_size: int | None = None
-               ) -> RunResult:
+               storage=None, kube=None, kestra=None, now=None, part_size: int | None = None,
+               include_executions: bool | None = None, kestra_storage=None) -> RunResult:
     """Take one backup set of ``env``; see the module doc. Raises on failure (no manifest);
-    ``to_report()`` is what ``backup run`` shows."""
+    ``to_report()`` is what ``backup run`` shows. ``kestra_storage`` = (Storage, bucket) of
+    Kestra's internal storage (default: the set's storage and the env's bucket)."""
     from kestra_ops.credentials import database_url as resolve
 
     what = tuple(w for w in bs.WHAT if w in what)
-    url = resolve(database_url) if "db" in what else None
-    child = _start_dump(url) if url is not None else None
+    if include_executions is None:  # not said: the env's backup.include_executions
+        include_executions = bool(env.backup_include_executions) and "storage" in what
+    if include_executions and "storage" not in what:
+        raise InvalidInput("--include-executions needs storage in --what")
+    url = resolve(database_url) if ("db" in what or "storage" in what) else None
+    # the consistent point: the snapshot first (metadata rows read in it, pg_dump dumps it),
+    # held until pg_dump has finished; only then the storage copy (storage_set)
+    snap = pg.Snapshot(url) if "storage" in what else None
+    child = None
     try:
+        refs = _read_refs(snap)
+        if "db" in what:
+            child = _start_dump(url, snapshot=snap.id if snap else None)
         return _run(env, what, url, child, progress=progress, storage=storage, kube=kube,
-                    kestra=kestra, now=now, part_size=part_size or PART_SIZE)
+                    kestra=kestra, now=now, part_size=part_size or PART_SIZE,
+                    snap=snap, refs=refs, include_executions=include_executions,
+                    kestra_storage=kestra_storage)
     finally:
         if child is not None:
             child.kill()  # only still running when the set failed before or during the dump
+        if snap is not None:
+            snap.close()
 
 
-def _start_dump(url) -> pg.Child:
+def _start_dump(url, snapshot: str | None = None) -> pg.Child:
     """pg_dump starts first: its connection and catalog reads overlap the rest of the set's
     preparation (the pipe holds it back until the upload reads). With one pg_dump installed
     (the image's) there is nothing to choose; with several, the server's major picks one."""
     major = pg.server_major(url) if len(pg.installed("pg_dump")) > 1 else None
-    return pg.dump(url, server_major_version=major)
+    return pg.dump(url, server_major_version=major, snapshot=snapshot)
 
 
-def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_size):
+def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_size,
+         snap=None, refs=None, include_executions=False, kestra_storage=None):
     from kestra_ops import wiring
-
     from kestra_ops.workflows.backup.locations import key_warnings
 
     if storage is None:
@@ -199,17 +214,22 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
         kestra = wiring.client_for_env(env, kube=kube)
     if "config" in what and kube is None:
         kube = wiring.kube(env)
+    if "secrets" in what:
+        kube = _secrets_ready(env, kube)
+    # the storage copy reads Kestra's bucket with Kestra's key, never with the backup key
+    source = kestra_storage or (bs.data_storage_for(env) if "storage" in what else None)
     name = bs.stamp(now)
     if any(s.name == name for s in bs.list_sets(storage, bucket, env.name, manifests=False)):
         raise Conflict(f"backup set {name} of {env.name} already exists: retry in a second")
     result = RunResult(env.name, name, bucket, what)
-    result.warnings = key_warnings(env)
     rec = Recorder(Report("backup run", env.name), progress)
+    rec.report.warnings += key_warnings(env)
     started = time.time()
     manifest = {"version": bs.MANIFEST_VERSION, "env": env.name, "set": name,
                 "created": _iso(started), "tool_version": __version__, "included": list(what),
                 "postgres": None, "kestra": None, "artefacts": {}, "timings": {}}
-    steps = [("db", _db), ("flows", _flows), ("config", _config)]
+    steps = [("db", _db), ("storage", _storage), ("flows", _flows), ("config", _config),
+             ("secrets", _secrets)]
     for component, fn in steps:
         if component not in what:
             continue
@@ -217,19 +237,22 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
         try:
             with rec.step(f"{component} -> s3://{bucket}/{bs.set_prefix(env.name, name)}"):
                 fn(env, storage, bucket, name, manifest, url=url, child=child, kube=kube,
-                   kestra=kestra, rec=rec, part_size=part_size)
+                   kestra=kestra, rec=rec, part_size=part_size, snap=snap, refs=refs,
+                   include_executions=include_executions,
+                   source=source)
         except KestraOpsError as err:
             result.failed = f"{component}: {err}"
             raise type(err)(f"backup {name} of {env.name} failed at {component}: {err}; no "
                             "manifest written, earlier sets untouched", hint=err.hint) from None
         result.timings[component] = round(time.monotonic() - t0, 3)
+    manifest["versions"] = _versions(env, manifest, kube)
     manifest["timings"] = {**result.timings, "total": round(time.time() - started, 3)}
     manifest["finished"] = _iso(time.time())
     manifest["status"] = "complete"
     with rec.step(f"{bs.MANIFEST} -> s3://{bucket}/{bs.set_prefix(env.name, name)}"):
         bs.write_manifest(storage, bucket, env.name, name, manifest)
     result.status, result.manifest = "complete", manifest
-    result.steps = rec.report.steps
+    result.steps, result.warnings = rec.report.steps, list(rec.report.warnings)
     return result
 
 
@@ -243,6 +266,46 @@ def _db(env, storage, bucket, name, manifest, *, url, child, rec, part_size, **_
     manifest["artefacts"][bs.DB] = {"size": got.size, "sha256": got.sha256,
                                     "raw_size": got.raw_size, "compression": "zstd",
                                     "format": "pg_dump custom, -Z0", "parts": got.parts}
+
+
+# ---- storage (workflows/backup/storage_set.py): after the dump, from the same snapshot
+
+def _read_refs(snap) -> dict | None:
+    from kestra_ops.workflows.backup import storage_set
+
+    return storage_set.read_refs(snap) if snap is not None else None
+
+
+def _storage(env, storage, bucket, name, manifest, *, snap, refs, include_executions, source,
+             rec, **_):
+    from kestra_ops.workflows.backup import storage_set
+
+    if snap is not None:
+        snap.close()  # pg_dump (if any) has finished: the snapshot has served
+    src, src_bucket = source
+    shown = [0]
+
+    def progress(done, size):
+        if done - shown[0] >= 250:
+            shown[0] = done
+            rec.update(f"storage: {done} objects, {size / 1e6:.1f} MB")
+
+    part, files = storage_set.backup(src, src_bucket, storage, bucket, env.name, name,
+                                     refs=refs, include_executions=include_executions,
+                                     progress=progress)
+    for artefact, data in files.items():
+        _put(storage, bucket, bs.key(env.name, name, artefact), data, manifest,
+             "application/json")
+    manifest["storage"] = part
+
+
+def _versions(env, manifest, kube) -> dict:
+    from kestra_ops.workflows.backup import versions
+
+    return versions.collect(env, kube=kube,
+                            kestra_version=(manifest.get("kestra") or {}).get("version"),
+                            postgres_version=(manifest.get("postgres") or {}).get(
+                                "server_version"))
 
 
 def _flows(env, storage, bucket, name, manifest, *, kestra, **_):
@@ -270,6 +333,36 @@ def _config(env, storage, bucket, name, manifest, *, kube, **_):
     values = render(env, redact=True).text.encode()
     _put(storage, bucket, bs.key(env.name, name, bs.VALUES), values, manifest,
          "application/yaml")
+
+
+# --- component "secrets": the env's Secrets sealed with age (workflows/backup/sealed.py) ---
+
+def _secrets_ready(env, kube):
+    """Recipients parsed (a bad key fails before anything is written); the cluster connected
+    only when there is something to seal."""
+    from kestra_ops import wiring
+    from kestra_ops.workflows.backup import sealed
+
+    if not env.backup_recipients:
+        return kube
+    sealed.recipients(env.backup_recipients)
+    return kube if kube is not None else wiring.kube(env)
+
+
+def _secrets(env, storage, bucket, name, manifest, *, kube, rec, **_):
+    from kestra_ops.workflows.backup import sealed
+
+    entry, _size = sealed.seal_env(env, kube, storage, bucket, name)
+    manifest["secrets"] = entry
+    if entry["sealed"]:
+        manifest["artefacts"][bs.SECRETS] = {"size": entry["size"], "sha256": entry["sha256"],
+                                             "format": "age"}
+    else:
+        rec.report.warnings.append(f"secrets not included: {entry['reason']} (the env's "
+                                   "Secrets, Kestra's encryption key among them, are not in "
+                                   "this set; add age public keys to backup.recipients)")
+
+# --- end of component "secrets" ---
 
 
 def _put(storage, bucket, key, data: bytes, manifest, content_type) -> None:

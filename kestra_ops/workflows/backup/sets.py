@@ -8,21 +8,41 @@ bucket, see :mod:`kestra_ops.workflows.backup.locations`)::
     flows.zip        Kestra's flow export
     configmap.yaml   the live ConfigMap kestra-config (re-appliable manifest)
     values.yaml      the environment's values, rendered with secrets redacted
+    storage/...      Kestra's internal-storage objects under their original keys, with
+    storage-index.json / storage-refs.json  (see workflows/backup/storage_set.py)
+    secrets.age      the env's Secrets sealed with age to backup.recipients (only with
+                     recipients; see :mod:`kestra_ops.workflows.backup.sealed`)
     manifest.json    written LAST
 
 A set without ``manifest.json`` is incomplete and never counts (not listed as restorable, never
 the "newest" set). A set dated more than :data:`FUTURE_SKEW` after now (a wrong clock where it
 was taken, or a name made up) is ``future``: never ``latest`` nor the drill's set, flagged by
-list and verify, and left out of prune's counts. The manifest (``MANIFEST_VERSION`` 1) holds::
+list and verify, and left out of prune's counts. The manifest (``MANIFEST_VERSION`` 2; a
+version 1 manifest is the same without ``storage`` and ``versions``) holds::
 
-    {"version": 1, "env": "dev", "set": "20261124T041500Z", "status": "complete",
+    {"version": 2, "env": "dev", "set": "20261124T041500Z", "status": "complete",
      "created": "2026-11-24T04:15:00Z", "finished": "...", "tool_version": "...",
      "included": ["db", "flows", "config"],
      "postgres": {"server_version": "15.14", "database": "kestra"} | null,
      "kestra": {"version": "1.3.2"} | null,
      "artefacts": {"db.dump.zst": {"size": N, "sha256": "...", "raw_size": N,
                                    "compression": "zstd"}, ...},
-     "timings": {"db": 1.2, "flows": 0.1, "config": 0.2, "total": 1.5}}
+     "storage": {"objects": N, "bytes": N, "include_executions": false,
+                 "copy": "server-side" | "streamed" | "mixed", "index": "storage-index.json",
+                 "refs": "storage-refs.json" | null (no metadata tables: not cross-checked),
+                 "tables": {"kv_metadata": N | null, "namespace_file_metadata": N | null},
+                 "tenant": "main", "prefix": "storage/", "streamed_bytes": N} (with storage),
+     "versions": {"kestra": "1.3.2", "postgres": "15.14", "chart": "kestra-0.1.0",
+                  "image": "...", "image_digest": "sha256:..."} (each null when unknown),
+     "timings": {"db": 1.2, "flows": 0.1, "config": 0.2, "storage": 0.4, "total": 1.9},
+     "secrets": {"sealed": true, "recipients": [...], "secrets": [names],
+                 "keys": {name: [keys]}, "size": N, "sha256": "..."}
+                | {"sealed": false, "reason": "..."}}     (component "secrets"; no values)
+
+The storage copy starts once pg_dump has finished dumping the snapshot in which the metadata
+rows naming objects were read (backup/run.py): Kestra saves a KV row before its object
+(StorageKVBackend.put), so an object a dumped row names has been written before the copy lists
+the bucket, unless it was purged meanwhile (then verify reports the row's object missing).
 
 Prune (another module) relies only on :func:`list_sets` and :func:`delete_set`.
 """
@@ -43,9 +63,12 @@ DB = "db.dump.zst"
 FLOWS = "flows.zip"
 CONFIGMAP = "configmap.yaml"
 VALUES = "values.yaml"
-ARTEFACTS = {"db": (DB,), "flows": (FLOWS,), "config": (CONFIGMAP, VALUES)}
-WHAT = ("db", "flows", "config")
-MANIFEST_VERSION = 1
+SECRETS = "secrets.age"
+STORAGE_INDEX, STORAGE_REFS = "storage-index.json", "storage-refs.json"  # see storage_set
+ARTEFACTS = {"db": (DB,), "flows": (FLOWS,), "config": (CONFIGMAP, VALUES),
+             "storage": (STORAGE_INDEX, STORAGE_REFS), "secrets": (SECRETS,)}
+WHAT = ("db", "flows", "config", "storage", "secrets")
+MANIFEST_VERSION = 2  # 2: "storage" and "versions"; sets of version 1 are read alike
 FUTURE_SKEW = datetime.timedelta(minutes=5)
 _STAMP = re.compile(r"^\d{8}T\d{6}Z$")
 

@@ -1,0 +1,315 @@
+"""``backup restore --to-namespace NS``: a whole Kestra from one backup set, in an EMPTY namespace.
+
+Steps, each shown and timed, in this order::
+
+    namespace   create NS (labels: managed-by kestra-ops, the env and set restored) and the state
+    secrets     unseal the set's Secrets with --identity and create them in NS
+    chart       helm upgrade --install the set's values into NS with Kestra scaled to 0
+    database    pg_restore the set's dump into --to-database (an EMPTY database)
+    storage     copy the set's internal-storage objects back into the target bucket
+    scale-up    helm upgrade again with the set's own replicas, waiting for Kestra
+    check       counts and the canary flow (:mod:`kestra_ops.workflows.backup.canary`), then the
+                checklist of ``kestra-ops check`` against NS
+
+Nothing is written before every precondition holds: the set is complete and has a database;
+NS does not exist, or holds nothing a Kestra install would collide with
+(:func:`kestra_ops.adapters.kube_namespaces.contents`), or is the unfinished recovery of the
+same env and set; the database is empty; the target bucket exists and holds no object of the
+tenant; sealed Secrets come with an identity that opens them (or, for a set without sealed
+Secrets, the Secrets the chart reads already exist in NS).
+
+Resuming: after each step the state ConfigMap ``kestra-ops-recovery`` in NS records it; the same
+command again (after Ctrl-C, a timeout, a fixed cause) skips the steps done. The database step is
+one transaction (pg_restore --single-transaction) and the storage copy skips objects already
+copied, so a step cut short is simply redone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
+
+from kestra_ops.adapters import kube_namespaces as kns
+from kestra_ops.adapters import postgres as pg
+from kestra_ops.errors import Aborted, InvalidInput, NotFound
+from kestra_ops.results import FAIL, Recorder, Report, worst
+from kestra_ops.workflows.backup import restore as br
+from kestra_ops.workflows.backup import sets as bs
+
+STEPS = ("namespace", "secrets", "chart", "database", "storage", "scale-up", "check")
+TENANT = "main"  # Kestra OSS's only tenant: storage objects live under main/ (see objects.py)
+
+
+@dataclasses.dataclass
+class Target:
+    """Where a set is brought back (the drill gives its scratch ones)."""
+
+    namespace: str
+    database: pg.DatabaseURL
+    bucket: str | None = None  # None: the env's Kestra bucket
+    kestra_url: str | None = None  # None: the Kubernetes API service proxy in ``namespace``
+    insecure: bool = False
+    values: dict = dataclasses.field(default_factory=dict)  # extra values (the drill's)
+    labels: dict = dataclasses.field(default_factory=dict)
+
+
+def recover(env, name: str, target: Target, *, identity: str | None = None,
+            timeout: str = "10m", confirm=None, progress=None, storage=None,
+            data_storage=None, kube=None, helm=None, command: str = "backup restore") -> Report:
+    """Bring set ``name`` of ``env`` back as a whole Kestra in ``target`` (see the module doc)."""
+    from kestra_ops.config_schema import DNS_LABEL
+
+    if not DNS_LABEL.match(target.namespace) or len(target.namespace) > 63:
+        raise InvalidInput(f"--to-namespace {target.namespace!r} is not a namespace name (a "
+                           "DNS label)")
+    storage, bucket = (storage, env.backup_target[2]) if storage else bs.storage_for(env)
+    s = bs.get_set(storage, bucket, env.name, name)
+    if bs.DB not in s.manifest["artefacts"]:
+        raise NotFound(f"backup set {s.name} has no database dump: it cannot bring back a Kestra")
+    if kube is None:
+        from kestra_ops.wiring import kube as connect
+
+        kube = connect(env)
+    if data_storage is None:
+        data_storage = _data_storage(env)
+    target_bucket = target.bucket or env.minio_bucket
+    report = br.report_for(command, env, s)
+    report.title = f"{command} {env.name} {s.name} -> namespace {target.namespace}"
+    rpo = max(0.0, time.time() - s.time.timestamp())
+    report.data.update({"namespace": target.namespace, "bucket": target_bucket,
+                        "database": str(target.database), "resumed": False,
+                        "rpo_seconds": round(rpo), "steps_done": []})
+    state = _preflight(env, s, target, target_bucket, kube, data_storage, identity)
+    done = list(state.get("done") or []) if state else []
+    report.data["resumed"] = bool(done)
+    if done:
+        report.details.append(f"resuming the recovery in {target.namespace}: "
+                              f"{', '.join(done)} already done")
+    if confirm is not None and not confirm(
+            f"restore {s.name} of {env.name} as a whole Kestra into namespace "
+            f"{target.namespace}, database {target.database.dbname!r}, bucket {target_bucket}"):
+        raise Aborted("recovery declined; nothing changed")
+    state = {"env": env.name, "set": s.name, "done": done, "started": time.time()}
+    rec = Recorder(report, progress)
+    started = time.monotonic()
+    ctx = _Context(env, s, target, target_bucket, storage, bucket, data_storage, kube, helm,
+                   identity, timeout, rec)
+    for step in STEPS:
+        if step in done:
+            continue
+        with rec.step(f"{step}") as outcome:
+            outcome.detail = getattr(ctx, step.replace("-", "_"))() or ""
+            if step == "check" and not ctx.checked_ok:
+                outcome.fail()
+        if step == "check":
+            break
+        done.append(step)
+        kns.write_state(kube, target.namespace, state)
+    report.data["steps_done"] = done
+    report.data["rto_seconds"] = round(time.monotonic() - started, 1)
+    report.items = ctx.items
+    ok = ctx.checked_ok
+    if ok:
+        done.append("check")
+        kns.write_state(kube, target.namespace, {**state, "finished": time.time()})
+    report.status = worst([i.status for i in report.items] or ["pass"])
+    report.exit_code = 0 if ok else 1
+    report.outcome = "restored" if ok else "check-failed"
+    report.message = (f"{env.name} {s.name} restored into namespace {target.namespace} in "
+                      f"{report.data['rto_seconds']:.0f}s (set age {rpo / 3600:.1f}h)" +
+                      ("" if ok else ": the restored Kestra FAILED its checks (see above)"))
+    return report
+
+
+def _data_storage(env):
+    from kestra_ops.wiring import storage_or_fail
+
+    return storage_or_fail(env, f"a recovery of {env.name} copies objects into its bucket")
+
+
+def _preflight(env, s, target: Target, bucket: str, kube, data_storage, identity):
+    """Every precondition (module doc), read-only; returns the state to resume, or None."""
+    state = None
+    if kns.exists(kube, target.namespace):
+        state = kns.read_state(kube, target.namespace)
+        if state is not None and (state.get("env"), state.get("set")) != (env.name, s.name):
+            raise InvalidInput(f"namespace {target.namespace} holds the recovery of "
+                               f"{state.get('env')} set {state.get('set')}, not {env.name} "
+                               f"{s.name}: refusing; nothing changed")
+        if state is None:
+            found = kns.contents(kube, target.namespace)
+            if found:
+                raise InvalidInput(f"namespace {target.namespace} is not empty "
+                                   f"({', '.join(found)}): a recovery goes into a new or empty "
+                                   "namespace only; nothing changed",
+                                   hint="pick another --to-namespace")
+    done = set((state or {}).get("done") or [])
+    sealed = (s.manifest.get("secrets") or {}).get("sealed")
+    if "secrets" not in done:
+        if sealed and not identity:
+            raise InvalidInput(f"backup set {s.name} holds sealed Secrets: give --identity FILE "
+                               "(an age identity of one of its recipients)")
+        if not sealed:
+            _require_secrets(env, s, target, kube)
+    if "database" not in done and not pg.is_empty(target.database):
+        raise InvalidInput(f"database {target.database.dbname!r} at {target.database} is not "
+                           "empty: a recovery restores into an empty database only; nothing "
+                           "changed")
+    if not data_storage.bucket_exists(bucket):
+        raise NotFound(f"bucket {bucket} does not exist at {data_storage.url}",
+                       hint=f"create it with: kestra-ops minio setup --env {env.name}")
+    if "storage" not in done and any(True for _ in _first(data_storage, bucket)):
+        raise InvalidInput(f"bucket {bucket} already holds Kestra objects (under {TENANT}/): a "
+                           "recovery copies into an empty bucket only; nothing changed")
+    return state
+
+
+def _first(storage, bucket: str):
+    for obj in storage.list_objects(bucket, prefix=f"{TENANT}/"):
+        yield obj
+        return
+
+
+def _require_secrets(env, s, target: Target, kube) -> None:
+    """A set without sealed Secrets: the Secrets the chart reads must exist in NS already."""
+    from kestra_ops.workflows.secrets import secret_specs
+
+    values = _set_values(s, env)[1]
+    missing = []
+    for name in sorted({spec.secret for spec in secret_specs(values)}):
+        try:
+            kube.call(f"secret {name}", kube.core.read_namespaced_secret, name,
+                      target.namespace)
+        except NotFound:
+            missing.append(name)
+    if missing:
+        reason = (s.manifest.get("secrets") or {}).get("reason") or "secrets not included"
+        raise InvalidInput(f"backup set {s.name} holds no sealed Secrets ({reason}) and "
+                           f"namespace {target.namespace} lacks {', '.join(missing)}",
+                           hint=f"create them first: kestra-ops secrets apply --env {env.name} "
+                                f"-n {target.namespace}")
+
+
+def _set_values(s, env, storage=None, bucket=None) -> tuple[bytes, dict]:
+    """The set's values.yaml (checked against its manifest) and its parsed form."""
+    import yaml
+
+    storage, bucket = (storage, bucket) if storage else bs.storage_for(env)
+    data = br._read_checked(storage, bucket, env.name, s, bs.VALUES)
+    values = yaml.safe_load(data) or {}
+    if not isinstance(values, dict):
+        raise InvalidInput(f"backup set {s.name}: values.yaml is not a mapping")
+    return data, values
+
+
+class _Context:
+    """The steps (one method each, returning the step's detail)."""
+
+    def __init__(self, env, s, target, bucket, storage, set_bucket, data_storage, kube, helm,
+                 identity, timeout, rec):
+        self.env, self.s, self.target, self.bucket = env, s, target, bucket
+        self.storage, self.set_bucket, self.data_storage = storage, set_bucket, data_storage
+        self.kube, self.helm, self.identity, self.timeout, self.rec = (
+            kube, helm, identity, timeout, rec)
+        self.items: list = []
+        self.checked_ok = False
+
+    def namespace(self) -> str:
+        if kns.exists(self.kube, self.target.namespace):
+            return f"namespace {self.target.namespace} exists (empty)"
+        kns.create(self.kube, self.target.namespace, {
+            "kestra-ops/recovery-of": self.env.name, "kestra-ops/set": self.s.name.lower(),
+            **self.target.labels})
+        kns.write_state(self.kube, self.target.namespace,
+                        {"env": self.env.name, "set": self.s.name, "done": []})
+        return f"namespace {self.target.namespace} created"
+
+    def secrets(self) -> str:
+        if not (self.s.manifest.get("secrets") or {}).get("sealed"):
+            return "the set holds no sealed Secrets; the namespace has the chart's Secrets"
+        from kestra_ops.workflows.backup.sealed import create_secrets, unseal
+
+        opened = unseal(self.storage, self.set_bucket, self.env.name, self.s.name,
+                        self.identity)
+        made = create_secrets(self.kube, self.target.namespace, opened)
+        return f"{len(opened)} Secret(s) unsealed; created: {', '.join(made) or 'none new'}"
+
+    def _install(self, replicas: int | None) -> str:
+        from kestra_ops.fileio import write_private
+        from kestra_ops.wiring import helm as connect
+
+        helm = self.helm or connect(self.env)
+        data, values = _set_values(self.s, self.env, self.storage, self.set_bucket)
+        extra = _merge(dict(self.target.values), {} if replicas is None else
+                       {"standalone": {"replicas": replicas}})
+        import yaml
+
+        with tempfile.TemporaryDirectory(prefix="kestra-ops-recover-") as tmp:
+            files = [Path(tmp) / "set-values.yaml", Path(tmp) / "recovery.yaml"]
+            write_private(files[0], data.decode("utf-8"))
+            write_private(files[1], yaml.safe_dump(extra))
+            revision = helm.upgrade_install(self.env.release, self.env.chart_path,
+                                            self.target.namespace, files, timeout=self.timeout,
+                                            wait=True, rollback_on_failure=False)
+        return (f"release {self.env.release} revision {revision.revision} "
+                f"({revision.chart}) in {self.target.namespace}")
+
+    def chart(self) -> str:
+        return self._install(0) + ", Kestra scaled to 0"
+
+    def database(self) -> str:
+        return br.restore_db(self.storage, self.set_bucket, self.env.name, self.s,
+                             self.target.database, clean=False)
+
+    def storage(self) -> str:
+        from kestra_ops.workflows.backup.objects import restore_objects
+
+        done = restore_objects(self.storage, self.set_bucket, self.env.name, self.s,
+                               self.data_storage, self.bucket, progress=self.rec)
+        return done.describe() if hasattr(done, "describe") else str(done)
+
+    def scale_up(self) -> str:
+        return self._install(None) + ", Kestra scaled up"
+
+    def check(self) -> str:
+        from kestra_ops.workflows.backup import canary
+        from kestra_ops.workflows.check import run_check
+        from kestra_ops.wiring import client_for_env
+
+        env = dataclasses.replace(self.env, namespace=self.target.namespace)
+        client = client_for_env(env, kube=self.kube, kestra_url=self.target.kestra_url,
+                                insecure=self.target.insecure)
+        refs = _refs(self)
+        self.items.append(canary.compare(self.s.manifest.get("counts"),
+                                         canary.counts(client, refs)))
+        self.items.append(canary.run_canary(client, refs))
+        checked = run_check(env, kestra_url=self.target.kestra_url, insecure=self.target.insecure,
+                            kube=self.kube, wait=120.0)
+        self.items += checked.results
+        self.checked_ok = not any(i.status == FAIL or not i.ok for i in self.items)
+        failed = [i.id for i in self.items if not i.ok]
+        return (f"{len(self.items)} item(s) checked" +
+                (f"; failed: {', '.join(failed)}" if failed else ""))
+
+
+def _refs(ctx: _Context) -> dict | None:
+    """The set's storage references (what the metadata rows point at), None without them."""
+    import json
+
+    art = ctx.s.manifest["artefacts"].get(bs.STORAGE_REFS) if hasattr(bs, "STORAGE_REFS") else None
+    if not art:
+        return None
+    return json.loads(br._read_checked(ctx.storage, ctx.set_bucket, ctx.env.name, ctx.s,
+                                       bs.STORAGE_REFS))
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            base[key] = _merge(dict(base[key]), value)
+        else:
+            base[key] = value
+    return base
+
