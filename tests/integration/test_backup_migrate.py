@@ -160,3 +160,32 @@ def test_large_objects_are_copied_in_parts(s3):
     assert s3.client().get_object(BACKUP_BUCKET, "small").read() == b"tiny"
     uploads = s3.client()._list_multipart_uploads(BACKUP_BUCKET).uploads
     assert list(uploads) == []  # completed, none left behind
+
+
+def test_server_side_first_falls_back_to_streaming_when_refused(backup_env, s3, seaweed):
+    """One endpoint: a server-side copy with the destination's key; a key that may not read the
+    source (a backup key scoped to its own bucket) is refused, then every object is streamed."""
+    import io
+
+    from kestra_ops.adapters.storage import Storage
+    from kestra_ops.workflows.backup.locations import Place
+
+    s3.client().put_object(BUCKET, "a", io.BytesIO(b"alpha"), 5)
+    s3.client().put_object(BUCKET, "b", io.BytesIO(b"beta"), 4)
+    root = Storage(s3.endpoint, s3.access_key, s3.secret_key, secure=False)
+    copy = migrate.ServerSideFirst()
+    copy(Place("legacy", root, BUCKET), Place("backup", root, BACKUP_BUCKET), "a")
+    assert copy.server_side and s3.client().get_object(BACKUP_BUCKET, "a").read() == b"alpha"
+
+    # the refusal is injected: the suite's SeaweedFS identities are not scoped to one bucket
+    refusing = migrate.ServerSideFirst()
+    dst = Storage(s3.endpoint, s3.access_key, s3.secret_key, secure=False)
+
+    def copy_object(*args, **kwargs):  # a backup key that may not read Kestra's bucket
+        from kestra_ops.errors import PermissionDenied
+        raise PermissionDenied("object kestra-dev/b: AccessDenied")
+
+    dst.copy_object = copy_object
+    refusing(Place("legacy", root, BUCKET), Place("backup", dst, BACKUP_BUCKET), "b")
+    assert refusing.server_side is False  # later objects: streamed straight away
+    assert s3.client().get_object(BACKUP_BUCKET, "b").read() == b"beta"

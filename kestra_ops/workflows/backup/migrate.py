@@ -38,9 +38,8 @@ def stream_copy(src: "locations.Place", dst: "locations.Place", key: str,
     small object in one PUT, a large one as a multipart upload of ``part_size`` parts, aborted
     on any failure (Ctrl-C included). Returns the bytes copied.
 
-    When both places are on one endpoint and one key may read the source and write the
-    destination, a server-side copy (``Storage.copy_object(src_bucket, src_key, dst_bucket,
-    dst_key)``) is swapped in as ``copy`` instead: no bytes through this process."""
+    :class:`ServerSideFirst` (the default ``copy``) uses a server-side copy instead when it
+    can."""
     buf, size, upload = bytearray(), 0, None
     try:
         for chunk in src.storage.iter_object(src.bucket, key):
@@ -62,6 +61,27 @@ def stream_copy(src: "locations.Place", dst: "locations.Place", key: str,
         if upload is not None and not upload.completed:
             upload.abort()  # never raises: the first failure is the one reported
         raise
+
+
+class ServerSideFirst:
+    """The default ``copy``: a server-side CopyObject (``Storage.copy_object``, signed with the
+    destination's key: no bytes through this process) when both places are on one endpoint;
+    once the destination's key is refused the source (the backup key may not read Kestra's
+    bucket, as it should not), every later object is streamed (:func:`stream_copy`)."""
+
+    def __init__(self):
+        self.server_side = True
+
+    def __call__(self, src, dst, key: str) -> None:
+        from kestra_ops.errors import PermissionDenied
+
+        if self.server_side and src.storage.same_endpoint(dst.storage):
+            try:
+                dst.storage.copy_object(src.bucket, key, dst.bucket, key)
+                return
+            except PermissionDenied:
+                self.server_side = False
+        stream_copy(src, dst, key)
 
 
 def _sha256(place, key: str) -> tuple[int, str]:
@@ -95,9 +115,10 @@ def _verify(dst, env: str, name: str, manifest: dict, sizes: dict[str, int]) -> 
 
 
 def migrate_location(env, *, dry_run: bool = False, delete_source: bool = False,
-                     confirm=None, progress=None, copy=stream_copy, environ=None) -> Report:
+                     confirm=None, progress=None, copy=None, environ=None) -> Report:
     """See the module doc. ``confirm(what)`` is asked once, before the first write; ``copy(src,
-    dst, key)`` copies one object between the places."""
+    dst, key)`` copies one object between the places (default :class:`ServerSideFirst`)."""
+    copy = copy or ServerSideFirst()
     dst = locations.destination(env, environ=environ)
     src, why = locations.legacy(env, environ=environ)
     if src is None:
