@@ -54,6 +54,11 @@ BASIC_AUTH_USERNAME = Credential(
     "KESTRA_OPS_BASIC_AUTH_USERNAME", "basic-auth username",
     values_paths=(("kestra", "server", "basic-auth", "username"),
                   ("kestra", "server", "basicAuth", "username")))
+# the backup destination's own key (backup.bucket): the CronJob's may write but not delete;
+# the operator's (prune, migrate-location) may delete. Variables and files only (the CronJob
+# gets them from backup.existingSecret through envFrom).
+BACKUP_ACCESS_KEY = Credential("KESTRA_OPS_BACKUP_ACCESS_KEY", "backup access key")
+BACKUP_SECRET_KEY = Credential("KESTRA_OPS_BACKUP_SECRET_KEY", "backup secret key")
 MINIO_ROOT_USER = Credential("KESTRA_OPS_MINIO_ROOT_USER", "MinIO root user")
 MINIO_ROOT_PASSWORD = Credential("KESTRA_OPS_MINIO_ROOT_PASSWORD", "MinIO root password")
 # what `secrets apply` writes into the chart's Secrets, in this order
@@ -220,6 +225,34 @@ def minio_key(resolver: Resolver) -> tuple[str | None, str | None, str]:
     if unset:
         return None, None, f"no MinIO credentials ({' and '.join(unset)} not set)"
     return resolver.value(MINIO_ACCESS_KEY), resolver.value(MINIO_SECRET_KEY), ""
+
+
+BACKUP_FALLBACK_WARNING = (
+    "no backup key (KESTRA_OPS_BACKUP_ACCESS_KEY / KESTRA_OPS_BACKUP_SECRET_KEY not set): the "
+    "backups are written with Kestra's own MinIO key, so whoever holds that key (Kestra's pod) "
+    "can reach and delete them; give the backups a key of their own")
+
+
+def backup_key(resolver: Resolver) -> tuple[str | None, str | None, str, str]:
+    """The backup destination's key: (access key, secret key, warning, why not).
+
+    Both backup variables (or their files): that key, no warning. Neither: Kestra's MinIO key,
+    with :data:`BACKUP_FALLBACK_WARNING` (backups then share Kestra's blast radius). Only one
+    of the two: an error (``why``), never a silent fallback: a half-configured key is a
+    mistake to fix, not a reason to use Kestra's."""
+    access, secret = resolver.value(BACKUP_ACCESS_KEY), resolver.value(BACKUP_SECRET_KEY)
+    if access and secret:
+        return access, secret, "", ""
+    if access or secret:
+        missing = BACKUP_SECRET_KEY if access else BACKUP_ACCESS_KEY
+        given = BACKUP_ACCESS_KEY if access else BACKUP_SECRET_KEY
+        return None, None, "", (f"{missing.variable} is not set ({given.variable} is): the "
+                                "backup key needs both")
+    access, secret, why = minio_key(resolver)
+    if why:
+        return None, None, "", (f"no backup key ({BACKUP_ACCESS_KEY.variable} / "
+                                f"{BACKUP_SECRET_KEY.variable} not set) and {why}")
+    return access, secret, BACKUP_FALLBACK_WARNING, ""
 
 
 def minio_root(resolver: Resolver) -> tuple[str | None, str | None, str]:

@@ -5,6 +5,10 @@ variables (credentials through :mod:`kestra_ops.credentials`, never read here di
 * :func:`helm` - the helm facade for the env's context;
 * :func:`storage_for_env` - the env's object storage with Kestra's bucket-scoped key, or MinIO's
   root credentials (``root=True``, minio setup only);
+* :func:`backup_storage_for_env` - the backup destination (``env.backup_target``: endpoint,
+  secure, bucket ``backup.bucket``) with the backup key (KESTRA_OPS_BACKUP_ACCESS_KEY /
+  _SECRET_KEY), or Kestra's key with a warning when no backup key is set
+  (:func:`kestra_ops.credentials.backup_key`);
 * :func:`client_for_env` - Kestra's API. URL: ``--kestra-url`` > KESTRA_OPS_KESTRA_URL > the
   environment's ``kestra_url`` > the Kubernetes API's service proxy
   (:mod:`kestra_ops.adapters.kestra_route`; Kestra's credentials then travel as its
@@ -73,6 +77,34 @@ def storage_or_fail(env, what: str, **kwargs):
     if storage is None:
         raise ConfigError(f"{what}: {why}")
     return storage
+
+
+def backup_storage_for_env(env, *, environ: Mapping[str, str] | None = None,
+                           timeout: float = 10.0):
+    """(Storage, bucket, warning, "") of the backup destination, or (None, bucket, "", why it
+    is not configured). ``warning`` is non-empty when Kestra's own key stands in for the
+    backup key (see :func:`kestra_ops.credentials.backup_key`)."""
+    endpoint, secure, bucket = env.backup_target
+    if not endpoint:
+        return None, bucket, "", ("no endpoint for the backups (backup.endpoint or "
+                                  "minio.endpoint in kestra-ops.yaml, or "
+                                  "KESTRA_OPS_MINIO_ENDPOINT)")
+    access, secret, warning, why = creds.backup_key(creds.Resolver(environ=environ))
+    if why:
+        return None, bucket, "", why
+    from kestra_ops.adapters.storage import Storage
+
+    return Storage(endpoint, access, secret, secure=secure, timeout=timeout), bucket, warning, ""
+
+
+def backup_storage_or_fail(env, what: str, **kwargs):
+    """(Storage, bucket, warning) of the backup destination, or :class:`ConfigError`."""
+    from kestra_ops.errors import ConfigError
+
+    storage, bucket, warning, why = backup_storage_for_env(env, **kwargs)
+    if storage is None:
+        raise ConfigError(f"{what}: {why}")
+    return storage, bucket, warning
 
 
 def client_for_env(env, *, kube=None, environ: Mapping[str, str] | None = None,

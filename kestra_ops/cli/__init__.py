@@ -68,8 +68,8 @@ class KestraOpsGroup(click.Group):
         "secrets": ("kestra_ops.cli.secrets", "secrets",
                     "The Kubernetes Secrets the chart reads (existingSecrets in values)."),
         "minio": ("kestra_ops.cli.minio", "minio",
-                  "The environment's bucket on the shared MinIO (or any S3 store): setup and "
-                  "check."),
+                  "The environment's buckets on the shared MinIO (or any S3 store): setup, "
+                  "check, policy."),
         "deploy": ("kestra_ops.cli.deploy", "deploy_cmd",
                    "Deploy ENV: validate, preflight, diff, then helm upgrade --install --wait."),
         "release": ("kestra_ops.cli.release", "release_cmd",
@@ -90,8 +90,8 @@ class KestraOpsGroup(click.Group):
         "check": ("kestra_ops.cli.check", "check_cmd",
                   "Run the post-deploy checklist for ENV: each item PASS, WARN or FAIL."),
         "backup": ("kestra_ops.cli.backup", "backup",
-                   "Backup sets in the env's bucket: database, flows and config; verify, "
-                   "restore, drill."),
+                   "Backup sets in the env's backup bucket: database, flows and config; "
+                   "verify, restore, drill."),
         "doctor": ("kestra_ops.cli.doctor", "doctor_cmd",
                    "Walk the troubleshooting guide for ENV: each problem found, with its fix."),
         "init": ("kestra_ops.cli.init", "init_cmd",

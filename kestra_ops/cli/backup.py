@@ -38,14 +38,22 @@ def identity_option():
 
 @click.group("backup", cls=_BackupGroup)
 def backup() -> None:
-    """Backup sets in the env's bucket: database, flows and config; verify, restore, drill.
+    """Backup sets in the env's backup bucket: database, flows and config; verify, restore, drill.
 
-    A set is `backups/<env>/<UTC timestamp>/` in the bucket (db.dump.zst, flows.zip,
+    A set is `backups/<env>/<UTC timestamp>/` in the backup bucket (db.dump.zst, flows.zip,
     configmap.yaml, values.yaml; secrets.age, the env's Secrets sealed with age to
     backup.recipients, when recipients are set) and counts only once its manifest.json is
     written, last. `backup keygen` makes an age identity for backup.recipients.
-    Object storage: minio.endpoint/bucket in kestra-ops.yaml and the credentials in
-    KESTRA_OPS_MINIO_ACCESS_KEY / KESTRA_OPS_MINIO_SECRET_KEY. Database: --database-url or
+    Object storage: backup.bucket (default kestra-<env>-backups) on backup.endpoint (default
+    minio.endpoint) in kestra-ops.yaml, never Kestra's own bucket; its key in
+    KESTRA_OPS_BACKUP_ACCESS_KEY / KESTRA_OPS_BACKUP_SECRET_KEY (or the files their _FILE
+    variables name): the CronJob's may write but not delete, the operator's (prune,
+    migrate-location) may delete. Without a backup key, Kestra's key
+    (KESTRA_OPS_MINIO_ACCESS_KEY / _SECRET_KEY, which also reads Kestra's storage for the
+    storage component) is used and every report warns. Sets of earlier versions, under
+    backups/<env>/ in Kestra's bucket (read with Kestra's key), are still listed (LOCATION
+    legacy), verified and restored by name and may be `latest`; `backup migrate-location`
+    moves them. Database: --database-url or
     KESTRA_OPS_DATABASE_URL (a postgresql:// URL; a password missing from it is taken from
     KESTRA_OPS_DB_PASSWORD or the file KESTRA_OPS_DB_PASSWORD_FILE names, and is only ever
     passed to pg_dump through its environment). The MinIO keys may be files too
@@ -199,3 +207,36 @@ def keygen_cmd(state, out: str, output: str) -> None:
         click.echo(report.details[0], err=True)
         report.details = []
     emit(report, output)
+
+
+
+# ---- migrate-location (the legacy location -> the backup bucket; workflows/backup/migrate.py)
+
+@backup.command("migrate-location")
+@env_option()
+@click.option("--dry-run", is_flag=True, help="Show what would be copied; change nothing.")
+@click.option("--delete-source", is_flag=True, help="Delete each legacy copy once its copy at "
+              "the destination is verified (without it the legacy sets stay).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required when "
+              "stdin is not a terminal).")
+@output_option()
+@quiet_option()
+@pass_state
+def migrate_location_cmd(state, env: str, dry_run: bool, delete_source: bool, yes: bool,
+                         output: str, quiet: bool) -> None:
+    """Copy ENV's sets from the old location (backups/ENV/ in Kestra's bucket) to the backup
+    bucket.
+
+    Each complete legacy set is copied object by object, the artefacts' size and sha256 are
+    checked at the destination, and its manifest.json is copied LAST: an interrupted run
+    leaves no complete-looking half set and is resumed by running it again (sets already
+    complete at the destination are skipped). Incomplete legacy sets are left alone.
+    --delete-source deletes a legacy copy only after its copy is verified. Keys: Kestra's to
+    read (and delete) the legacy sets, the backup key to write. Exit 0 when done, 1 when a
+    set fails to copy or verify (the others are still done), 2 for bad configuration.
+    """
+    from kestra_ops.workflows.backup.migrate import migrate_location
+
+    emit(migrate_location(state.environment(env), dry_run=dry_run, delete_source=delete_source,
+                          confirm=lambda what: confirm(yes, f"{what}?", what),
+                          progress=progress_for(output, quiet)), output, quiet=quiet)

@@ -11,7 +11,11 @@ from kestra_ops.cli.common import kube_options
 
 @click.group("minio")
 def minio() -> None:
-    """The environment's bucket on the shared MinIO (or any S3 store): setup and check."""
+    """The environment's buckets on the shared MinIO (or any S3 store): setup, check, policy.
+
+    Two buckets: Kestra's (minio.bucket, default kestra-ENV, Kestra's bucket-scoped key) and
+    the backups' (backup.bucket, default kestra-ENV-backups, a key of its own).
+    """
 
 
 @minio.command("setup")
@@ -40,7 +44,12 @@ def setup_cmd(state, env: str, show_secret: bool, yes: bool, output: str, quiet:
       is a warning: apply the policy, create a key with it, store it with `secrets apply`;
     - the new key into the Secret existingSecrets.minio (name and keys from ENV's values); a
       Secret already holding a live service account is left unchanged, one holding the root
-      key is replaced (without an admin API: reported, exit 1).
+      key is replaced (without an admin API: reported, exit 1);
+    - the backup bucket (backup.bucket, default kestra-ENV-backups, on backup.endpoint or the
+      same server): created with object lock where the server has it (it can only be turned
+      on at creation; a server without it: a warning), versioning on, default retention
+      GOVERNANCE for backup.lock_days (default 30) days. A bucket that exists without object
+      lock is reported with the remedy. Its keys: see `minio policy`.
 
     \b
     Root credentials: KESTRA_OPS_MINIO_ROOT_USER / KESTRA_OPS_MINIO_ROOT_PASSWORD (MinIO's
@@ -70,10 +79,41 @@ def check_cmd(state, env: str, output: str, quiet: bool):
     """Check ENV's object storage: health plus a write/read/delete probe of a unique object.
 
     Credentials: Kestra's bucket-scoped key, KESTRA_OPS_MINIO_ACCESS_KEY /
-    KESTRA_OPS_MINIO_SECRET_KEY. Exit 0 when the probe passes (a non-MinIO store without health
-    endpoints is a warning), 1 otherwise, 2 for bad configuration.
+    KESTRA_OPS_MINIO_SECRET_KEY. The backup bucket is checked read-only with the backup key
+    (KESTRA_OPS_BACKUP_ACCESS_KEY / _SECRET_KEY): exists, versioning, object lock; a missing
+    bucket or one without object lock is a warning. Exit 0 when the probe passes (a non-MinIO
+    store without health endpoints is a warning), 1 otherwise, 2 for bad configuration.
     """
     from kestra_ops.workflows.storage.minio_setup import check_minio
 
     emit(check_minio(state.environment(env), progress=progress_for(output, quiet)), output,
          quiet=quiet)
+
+
+@minio.command("policy")
+@env_option()
+@click.option("--role", type=click.Choice(["kestra", "backup-writer", "backup-operator"]),
+              default="backup-writer", show_default=True,
+              help="Whose key the policy is for.")
+@pass_state
+def policy_cmd(state, env: str, role: str):
+    """Print the S3 policy (JSON) for one of ENV's keys, to attach to a key by hand.
+
+    \b
+    - kestra: Kestra's key, objects and multipart on minio.bucket only;
+    - backup-writer: the backup CronJob's key (backup.existingSecret): put, read, list and
+      abort its own multipart uploads on backup.bucket; no s3:DeleteObject, no
+      s3:BypassGovernanceRetention, no bucket settings;
+    - backup-operator: the operator's key for `backup prune` / `migrate-location`: the
+      writer's plus s3:DeleteObject (a version under governance retention still stays).
+
+    \b
+    With MinIO: mc admin policy create ALIAS NAME policy.json, then a key with it
+    (mc admin user svcacct add --policy policy.json ALIAS USER). Nothing is changed here.
+    """
+    import json
+
+    from kestra_ops.workflows.storage.backup_bucket import policy_for
+
+    name, policy = policy_for(state.environment(env), role)
+    click.echo(json.dumps({"name": name, "policy": policy}, indent=2))

@@ -4,6 +4,7 @@
         seaweed.endpoint        # "127.0.0.1:PORT" (the S3 port)
         seaweed.env()           # KESTRA_OPS_MINIO_ROOT_USER / _PASSWORD = its admin identity
         seaweed.client()        # a minio.Minio client with the root identity
+        seaweed.writer_env()    # KESTRA_OPS_BACKUP_ACCESS_KEY / _SECRET_KEY = a Read/Write/List key
 
 Unlike moto it checks signatures (a wrong secret is SignatureDoesNotMatch) and keeps objects on
 disk. It has no MinIO admin API (``/minio/admin/v3/*`` is taken as bucket ``minio``: a signed GET
@@ -33,6 +34,11 @@ from tests.fakes.loopback import free_ports
 
 ROOT_USER = "seaweed-root-e2e"
 ROOT_PASSWORD = "Seaweed-Root-Passw0rd-e2e"
+# a second identity with only Read/Write/List (no Admin): like the backup CronJob's key. In
+# SeaweedFS "Write" includes DeleteObject; what it cannot do is bypass governance retention,
+# delete buckets or change their settings (measured with SeaweedFS 4.48).
+WRITER_USER = "seaweed-backup-writer"
+WRITER_PASSWORD = "Seaweed-Writer-Passw0rd-e2e"
 
 
 def find_weed() -> str | None:
@@ -64,6 +70,11 @@ class SeaweedS3:
         return {"KESTRA_OPS_MINIO_ROOT_USER": self.root_user,
                 "KESTRA_OPS_MINIO_ROOT_PASSWORD": self.root_password}
 
+    def writer_env(self) -> dict[str, str]:
+        """The backup key variables, set to the identity without Admin (WRITER_USER)."""
+        return {"KESTRA_OPS_BACKUP_ACCESS_KEY": WRITER_USER,
+                "KESTRA_OPS_BACKUP_SECRET_KEY": WRITER_PASSWORD}
+
     def client(self, access_key: str | None = None, secret_key: str | None = None):
         from minio import Minio
 
@@ -74,12 +85,19 @@ class SeaweedS3:
         return sorted(b.name for b in self.client().list_buckets())
 
     def remove_bucket(self, name: str) -> None:
-        """Empty and delete ``name`` (no error when it is not there)."""
+        """Empty and delete ``name`` (no error when it is not there); versions under governance
+        retention too (the root identity may bypass it)."""
+        from minio.deleteobjects import DeleteObject
+
         client = self.client()
         if not client.bucket_exists(name):
             return
-        for obj in client.list_objects(name, recursive=True, include_version=True):
-            client.remove_object(name, obj.object_name, version_id=obj.version_id)
+        versions = [DeleteObject(o.object_name, o.version_id) for o in
+                    client.list_objects(name, recursive=True, include_version=True)]
+        errors = list(client.remove_objects(name, versions, bypass_governance_mode=True))
+        if errors:
+            raise RuntimeError(f"bucket {name}: {len(errors)} object(s) not removed: "
+                               f"{errors[0].code}")
         client.remove_bucket(name)
 
     # ------------------------------------------------------------------ lifecycle
@@ -93,7 +111,10 @@ class SeaweedS3:
         (folder / "data").mkdir(parents=True, exist_ok=True)
         (folder / "s3.json").write_text(json.dumps({"identities": [{
             "name": "admin", "credentials": [{"accessKey": ROOT_USER, "secretKey": ROOT_PASSWORD}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}, {
+            "name": "backup-writer",
+            "credentials": [{"accessKey": WRITER_USER, "secretKey": WRITER_PASSWORD}],
+            "actions": ["Read", "Write", "List"]}]}))
         master, volume, filer, s3, *grpc = free_ports(8)
         cmd = [weed, "server", f"-dir={folder / 'data'}", "-ip=127.0.0.1",
                "-ip.bind=127.0.0.1", "-master.telemetry=false", "-volume.max=100",

@@ -21,6 +21,7 @@ from tests.helpers_checks import CM, NS
 
 CHECK = ("--check-timeout", "2s", "--timeout", "1m")
 BUCKET = "kestra-dev"
+BACKUP_BUCKET = "kestra-dev-backups"  # where backup sets go (backup.bucket's default)
 
 
 def release(install, *args):
@@ -122,25 +123,31 @@ def failing_check(install, monkeypatch, *, rollbacks: list | None = None,
 @pytest.fixture
 def storage(install, s3, monkeypatch):
     """The env's MinIO made whole: the MinIO front of the fakes (its health endpoints, the S3
-    server behind them as the ``s3`` fixture sees it), bucket kestra-dev and its credentials;
-    no database (a test sets KESTRA_OPS_DATABASE_URL for a backup set). Yields ``s3``."""
+    server behind them as the ``s3`` fixture sees it), bucket kestra-dev and its credentials,
+    the backup bucket kestra-dev-backups (no backup key: Kestra's stands in, with a warning);
+    no database (a test sets KESTRA_OPS_DATABASE_URL for a backup set). Yields ``s3``.
+    moto stays here: the release's preflight needs MinIO's health endpoints, which only the
+    MinIO front of the fakes has (SeaweedFS has none)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with MinioAdminShim(s3.access_key, s3.secret_key) as minio:
         monkeypatch.setenv("KESTRA_OPS_MINIO_ENDPOINT", f"http://{minio.endpoint}")
         s3.create_bucket(BUCKET)
+        s3.create_bucket(BACKUP_BUCKET)
+        for var in ("KESTRA_OPS_BACKUP_ACCESS_KEY", "KESTRA_OPS_BACKUP_SECRET_KEY"):
+            monkeypatch.delenv(var, raising=False)
         for key, value in s3.env().items():
             monkeypatch.setenv(key, value)
         monkeypatch.delenv("KESTRA_OPS_DATABASE_URL", raising=False)
         yield s3
 
 
-def objects(s3, prefix: str) -> list[str]:
-    return sorted(o.object_name for o in s3.client().list_objects(BUCKET, prefix=prefix,
+def objects(s3, prefix: str, bucket: str = BUCKET) -> list[str]:
+    return sorted(o.object_name for o in s3.client().list_objects(bucket, prefix=prefix,
                                                                    recursive=True))
 
 
-def read_object(s3, key: str) -> bytes:
-    response = s3.client().get_object(BUCKET, key)
+def read_object(s3, key: str, bucket: str = BUCKET) -> bytes:
+    response = s3.client().get_object(bucket, key)
     try:
         return response.read()
     finally:

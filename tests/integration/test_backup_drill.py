@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tests.integration.backup_support import (  # noqa: F401 - fixtures
-    PASSWORD, backup_env, backup_json, kestra, pg_cluster, pg_db, project, run)
+    PASSWORD, backup_env, backup_json, kestra, pg_cluster, pg_db, project, run, s3, seaweed)
 from tests.fakes.postgres_server import USER
 
 

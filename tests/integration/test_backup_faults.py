@@ -10,7 +10,7 @@ import pytest
 from kestra_ops.workflows.backup import run as backup_run
 from tests.integration.backup_support import (BUCKET, backup_env, backup_json, kestra,  # noqa: F401
                                               multipart_uploads, objects, pg_cluster, pg_db,
-                                              project, run)
+                                              project, run, s3, seaweed)
 
 SMALL_PART = 64 * 1024
 
@@ -151,7 +151,7 @@ def test_pg_dump_wrong_password_fails_the_stream(s3, pg_cluster):
         backup_run.stream_dump(storage, BUCKET, "x/db.dump.zst", child)
     assert "pg_dump failed (exit 1)" in str(err.value)
     assert "password authentication failed" in str(err.value) and bad not in str(err.value)
-    assert objects(s3, "x/") == [] and multipart_uploads(s3) == []
+    assert objects(s3, "x/", BUCKET) == [] and multipart_uploads(s3, BUCKET) == []
 
 
 def test_kestra_export_failing_fails_the_set(earlier, s3, kestra, monkeypatch):

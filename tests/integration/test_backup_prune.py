@@ -1,4 +1,5 @@
-"""backup prune against moto: sets laid out as backup run writes them (backup_set's layout)."""
+"""backup prune against SeaweedFS: sets laid out as backup run writes them (backup_set's layout),
+in the backup bucket kestra-dev-backups (and, for --legacy, in Kestra's bucket kestra-dev)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from kestra_ops.cli import State
 from kestra_ops.cli.backup_prune import prune_cmd
 from kestra_ops.workflows.backup import sets as backup_set
+from tests.integration.backup_support import BACKUP_BUCKET, BUCKET, s3, seaweed  # noqa: F401
 
 UTC = datetime.timezone.utc
 
@@ -22,15 +24,21 @@ def project(tmp_path, s3, monkeypatch):
         environments:
           dev: {{minio: {{endpoint: "{s3.endpoint}", secure: false, bucket: kestra-dev}}}}
         """))
-    for var in ("KESTRA_OPS_MINIO_ENDPOINT", "KESTRA_OPS_MINIO_BUCKET"):
+    for var in ("KESTRA_OPS_MINIO_ENDPOINT", "KESTRA_OPS_MINIO_BUCKET",
+                "KESTRA_OPS_BACKUP_BUCKET"):
         monkeypatch.delenv(var, raising=False)
     for name, value in s3.env().items():
         monkeypatch.setenv(name, value)
-    s3.create_bucket("kestra-dev")
+    # prune runs with the operator's backup key (one that may delete): the root identity here
+    monkeypatch.setenv("KESTRA_OPS_BACKUP_ACCESS_KEY", s3.access_key)
+    monkeypatch.setenv("KESTRA_OPS_BACKUP_SECRET_KEY", s3.secret_key)
+    s3.create_bucket(BUCKET)
+    s3.create_bucket(BACKUP_BUCKET)
     return tmp_path
 
 
-def put_set(s3, when: datetime.datetime, status: str | None = "complete") -> str:
+def put_set(s3, when: datetime.datetime, status: str | None = "complete",
+            bucket: str = BACKUP_BUCKET) -> str:
     """A set at ``when``: artefacts, and a manifest with ``status`` (None: no manifest)."""
     name = backup_set.stamp(when)
     client = s3.client()
@@ -38,18 +46,18 @@ def put_set(s3, when: datetime.datetime, status: str | None = "complete") -> str
 
     for artefact in (backup_set.DB, backup_set.FLOWS):
         data = b"x" * 10
-        client.put_object("kestra-dev", backup_set.key("dev", name, artefact), io.BytesIO(data),
+        client.put_object(bucket, backup_set.key("dev", name, artefact), io.BytesIO(data),
                           len(data))
     if status is not None:
         manifest = json.dumps({"version": 1, "env": "dev", "set": name, "status": status,
                                "artefacts": {}, "timings": {"total": 1.0}}).encode()
-        client.put_object("kestra-dev", backup_set.key("dev", name, backup_set.MANIFEST),
+        client.put_object(bucket, backup_set.key("dev", name, backup_set.MANIFEST),
                           io.BytesIO(manifest), len(manifest))
     return name
 
 
-def sets_in_bucket(s3) -> set[str]:
-    objs = s3.client().list_objects("kestra-dev", prefix="backups/dev/", recursive=True)
+def sets_in_bucket(s3, bucket: str = BACKUP_BUCKET) -> set[str]:
+    objs = s3.client().list_objects(bucket, prefix="backups/dev/", recursive=True)
     return {o.object_name.split("/")[2] for o in objs}
 
 
@@ -126,3 +134,21 @@ def test_newest_complete_survives_zero_retention(project, s3):
                    "--confirm")
     assert result.exit_code == 0, result.output
     assert sets_in_bucket(s3) == {newest, young_incomplete}
+
+
+def test_prune_leaves_the_legacy_location_alone_unless_told(project, s3):
+    """Sets in Kestra's bucket (the old location) are not pruned by default; --legacy prunes
+    them (and only them)."""
+    new = [put_set(s3, dates_ago(d)) for d in (0.01, 1, 2)]
+    old = [put_set(s3, dates_ago(d), bucket=BUCKET) for d in (3, 4, 5)]
+    done = prune(project, *KEEP, "--confirm", "--output", "json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["bucket"] == BACKUP_BUCKET
+    assert sets_in_bucket(s3) == set(new[:2])
+    assert sets_in_bucket(s3, BUCKET) == set(old)
+
+    legacy = prune(project, *KEEP, "--confirm", "--legacy", "--output", "json")
+    assert legacy.exit_code == 0, legacy.output
+    assert json.loads(legacy.output)["bucket"] == BUCKET
+    assert sets_in_bucket(s3, BUCKET) == set(old[:2])
+    assert sets_in_bucket(s3) == set(new[:2])

@@ -16,7 +16,8 @@ import pytest
 from kestra_ops.workflows.backup import sets as bs
 from tests.helpers_configmap import NS, app_yml
 from tests.integration.backup_support import (  # noqa: F401 - fixtures
-    BUCKET, FLOW, backup_env, backup_json, kestra, pg_cluster, pg_db, project, run)
+    BACKUP_BUCKET, BUCKET, FLOW, backup_env, backup_json, kestra, pg_cluster, pg_db, project, run,
+    s3, seaweed)
 
 DOCKER_FLOW = """id: containers
 namespace: company.team
@@ -35,18 +36,20 @@ def zipped(**entries: str) -> bytes:
     return buf.getvalue()
 
 
-def put_set(s3, when: datetime.datetime, artefacts: dict[str, bytes]) -> str:
-    """A complete set at ``when`` holding ``artefacts``, as backup run lays it out."""
+def put_set(s3, when: datetime.datetime, artefacts: dict[str, bytes],
+            bucket: str = BACKUP_BUCKET) -> str:
+    """A complete set at ``when`` holding ``artefacts``, as backup run lays it out, in the
+    backup bucket (or ``bucket``: Kestra's, the legacy location)."""
     name = bs.stamp(when)
     client = s3.client()
     for artefact, data in artefacts.items():
-        client.put_object(BUCKET, bs.key("dev", name, artefact), io.BytesIO(data), len(data))
+        client.put_object(bucket, bs.key("dev", name, artefact), io.BytesIO(data), len(data))
     included = [w for w, arts in bs.ARTEFACTS.items() if arts[0] in artefacts]
     manifest = json.dumps({"version": 1, "env": "dev", "set": name, "status": "complete",
                            "included": included, "artefacts": {
                                a: {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
                                for a, d in artefacts.items()}}).encode()
-    client.put_object(BUCKET, bs.key("dev", name, bs.MANIFEST), io.BytesIO(manifest),
+    client.put_object(bucket, bs.key("dev", name, bs.MANIFEST), io.BytesIO(manifest),
                       len(manifest))
     return name
 
@@ -74,7 +77,8 @@ def test_a_blacklisted_flow_in_the_set_is_refused_before_any_write(backup_env, s
     [finding] = [f for r in report["reports"] for f in r["findings"]
                  if f["rule"] == "flows/blacklisted-type"]
     assert "io.kestra.plugin.docker.Run" in finding["message"]
-    assert finding["file"].startswith(f"s3://{BUCKET}/backups/dev/{data['set']}/flows.zip!")
+    assert finding["file"].startswith(
+        f"s3://{BACKUP_BUCKET}/backups/dev/{data['set']}/flows.zip!")
     assert finding["line"] == 5
     assert imports(kestra) == []
     text = run(project, "backup", "restore", "--env", "dev", data["set"], "--flows", "--yes")
@@ -184,7 +188,7 @@ def test_prune_never_counts_a_future_set(backup_env, s3):
     assert list(report["keep"]) == [old[-1]]  # the newest REAL set, not the future one
     assert sorted(report["deleted"]) == sorted(old[:2])
     left = {o.object_name.split("/")[2] for o in s3.client().list_objects(
-        BUCKET, prefix="backups/dev/", recursive=True)}
+        BACKUP_BUCKET, prefix="backups/dev/", recursive=True)}
     assert left == {old[-1], future}
 
 

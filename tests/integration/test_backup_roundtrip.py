@@ -8,7 +8,8 @@ import time
 from tests.helpers_configmap import app_yml, backup_files
 
 from tests.integration.backup_support import (  # noqa: F401 - fixtures
-    BUCKET, backup_env, backup_json, contents, kestra, objects, pg_cluster, pg_db, project, run)
+    BACKUP_BUCKET, backup_env, backup_json, contents, kestra, objects, pg_cluster, pg_db, project,
+    run, s3, seaweed)
 
 
 def test_round_trip(backup_env, s3, pg_cluster, pg_db, kestra, fake_kube):
@@ -29,13 +30,13 @@ def test_round_trip(backup_env, s3, pg_cluster, pg_db, kestra, fake_kube):
     assert objects(s3) == [prefix + f for f in ("configmap.yaml", "db.dump.zst", "flows.zip",
                                                  "manifest.json", "storage-index.json",
                                                  "values.yaml")]  # no metadata tables: no refs
-    manifest = json.loads(s3.client().get_object(BUCKET, prefix + "manifest.json").read())
+    manifest = json.loads(s3.client().get_object(BACKUP_BUCKET, prefix + "manifest.json").read())
     assert manifest["postgres"]["server_version"].startswith("15")
     assert manifest["kestra"]["version"]
     assert manifest["artefacts"]["db.dump.zst"]["raw_size"] > manifest["artefacts"][
         "db.dump.zst"]["size"] > 10_000
     assert set(manifest["timings"]) >= {"db", "flows", "config", "total"}
-    values = s3.client().get_object(BUCKET, prefix + "values.yaml").read().decode()
+    values = s3.client().get_object(BACKUP_BUCKET, prefix + "values.yaml").read().decode()
     assert "datasources" in values and "kestra" in values
 
     listed = run(project, "backup", "list", "--env", "dev", "--output", "json")

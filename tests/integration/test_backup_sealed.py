@@ -59,6 +59,9 @@ def env(project, seaweed, fake_kube, kestra, monkeypatch, tmp_path):  # noqa: F8
                        "KESTRA_OPS_MINIO_SECURE": "false",
                        "KESTRA_OPS_MINIO_ACCESS_KEY": seaweed.root_user,
                        "KESTRA_OPS_MINIO_SECRET_KEY": seaweed.root_password,
+                       # backup.bucket is Kestra's here: the backup key is the same identity
+                       "KESTRA_OPS_BACKUP_ACCESS_KEY": seaweed.root_user,
+                       "KESTRA_OPS_BACKUP_SECRET_KEY": seaweed.root_password,
                        "KESTRA_OPS_KESTRA_URL": kestra.url,
                        "KESTRA_OPS_BASIC_AUTH_USERNAME": kestra.username,
                        "KESTRA_OPS_BASIC_AUTH_PASSWORD": kestra.password}.items():

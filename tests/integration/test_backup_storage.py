@@ -18,7 +18,7 @@ from kestra_ops.adapters import postgres as pg
 from kestra_ops.workflows.backup import storage_set
 from tests.fakes.seaweed import seaweed  # noqa: F401 - fixture: the process's SeaweedFS
 from tests.integration.backup_support import (  # noqa: F401 - fixtures
-    BUCKET, kestra, pg_cluster, pg_db, project, run)
+    BACKUP_BUCKET, BUCKET, kestra, pg_cluster, pg_db, project, run)
 
 TABLES = """
 CREATE TABLE kv_metadata (
@@ -75,15 +75,21 @@ def insert(url, table, rows) -> None:
 
 @pytest.fixture
 def sw_env(project, seaweed, kestra, pg_cluster, pg_db, monkeypatch):  # noqa: F811
-    seaweed.remove_bucket(BUCKET)
+    for bucket in (BUCKET, BACKUP_BUCKET):  # Kestra's, and the backup bucket the sets go to
+        seaweed.remove_bucket(bucket)
     client = seaweed.client()
     client.make_bucket(BUCKET)
+    client.make_bucket(BACKUP_BUCKET)
     for key, data in OBJECTS.items():
         client.put_object(BUCKET, key, io.BytesIO(data), len(data))
     monkeypatch.setenv("KESTRA_OPS_MINIO_ENDPOINT", seaweed.endpoint)
     monkeypatch.setenv("KESTRA_OPS_MINIO_SECURE", "false")
     monkeypatch.setenv("KESTRA_OPS_MINIO_ACCESS_KEY", seaweed.root_user)
     monkeypatch.setenv("KESTRA_OPS_MINIO_SECRET_KEY", seaweed.root_password)
+    # the backup key: the same identity here, so that one key may read Kestra's bucket and
+    # write the backup bucket (what a server-side copy needs)
+    monkeypatch.setenv("KESTRA_OPS_BACKUP_ACCESS_KEY", seaweed.root_user)
+    monkeypatch.setenv("KESTRA_OPS_BACKUP_SECRET_KEY", seaweed.root_password)
     monkeypatch.setenv("KESTRA_OPS_KESTRA_URL", kestra.url)
     monkeypatch.setenv("KESTRA_OPS_BASIC_AUTH_USERNAME", kestra.username)
     monkeypatch.setenv("KESTRA_OPS_BASIC_AUTH_PASSWORD", kestra.password)
@@ -97,7 +103,8 @@ def sw_env(project, seaweed, kestra, pg_cluster, pg_db, monkeypatch):  # noqa: F
                                             nsfile("/scripts/run.py", 2)])
     monkeypatch.setenv("KESTRA_OPS_DATABASE_URL", url)
     yield project, seaweed, url
-    seaweed.remove_bucket(BUCKET)
+    for bucket in (BUCKET, BACKUP_BUCKET):
+        seaweed.remove_bucket(bucket)
 
 
 def backup(project, *args):
@@ -130,13 +137,13 @@ def test_storage_in_the_set_indexed_referenced_and_verified(sw_env):
     assert manifest["versions"]["postgres"].startswith("15")
     client = sw.client()
     index = json.loads(client.get_object(
-        BUCKET, f"backups/dev/{name}/storage-index.json").read())
+        BACKUP_BUCKET, f"backups/dev/{name}/storage-index.json").read())
     assert [o["key"] for o in index["objects"]] == sorted(
         k[len("main/"):] for k in OBJECTS if k.startswith("main/") and "/states/" not in k)
     for key, value in OBJECTS.items():
         if key.startswith("main/") and "/states/" not in key:
-            assert client.get_object(BUCKET, set_key(name, key[5:])).read() == value
-    refs = json.loads(client.get_object(BUCKET, f"backups/dev/{name}/storage-refs.json").read())
+            assert client.get_object(BACKUP_BUCKET, set_key(name, key[5:])).read() == value
+    refs = json.loads(client.get_object(BACKUP_BUCKET, f"backups/dev/{name}/storage-refs.json").read())
     assert [r["key"] for r in refs["refs"]] == [
         "company/team/_files/scripts/", "company/team/_files/scripts/run.py.v2",
         "company/team/_kv/a.ion", "company/team/_kv/b.ion.v3"]
@@ -149,13 +156,13 @@ def test_storage_in_the_set_indexed_referenced_and_verified(sw_env):
     assert any("orphan.ion" in w for w in report["warnings"])
 
     # a missing object, then an object with other bytes: both fail verify
-    client.remove_object(BUCKET, set_key(name, "company/team/_kv/a.ion"))
+    client.remove_object(BACKUP_BUCKET, set_key(name, "company/team/_kv/a.ion"))
     code, report = verify(project, name)
     assert code == 1 and report["storage"]["missing"] == ["company/team/_kv/a.ion"]
     assert report["storage"]["refs_missing"] == ["company/team/_kv/a.ion"]
-    client.put_object(BUCKET, set_key(name, "company/team/_kv/a.ion"), io.BytesIO(b'"alpha"'), 7)
+    client.put_object(BACKUP_BUCKET, set_key(name, "company/team/_kv/a.ion"), io.BytesIO(b'"alpha"'), 7)
     assert verify(project, name)[0] == 0
-    client.put_object(BUCKET, set_key(name, "company/team/_kv/b.ion.v3"), io.BytesIO(b"4"), 1)
+    client.put_object(BACKUP_BUCKET, set_key(name, "company/team/_kv/b.ion.v3"), io.BytesIO(b"4"), 1)
     code, report = verify(project, name)
     assert code == 1 and report["storage"]["changed"] == ["company/team/_kv/b.ion.v3"]
     assert {c["id"]: c["status"] for c in report["checks"]}["storage"] == "fail"
@@ -211,15 +218,15 @@ def test_restore_objects_brings_the_tenant_back_and_resumes(sw_env):
     sw.client().make_bucket(target)
     try:
         st = Storage(sw.endpoint, sw.root_user, sw.root_password, secure=False)
-        s = bs.get_set(st, BUCKET, "dev", data["set"])
-        done = objects.restore_objects(st, BUCKET, "dev", s, st, target)
+        s = bs.get_set(st, BACKUP_BUCKET, "dev", data["set"])
+        done = objects.restore_objects(st, BACKUP_BUCKET, "dev", s, st, target)
         assert (done.copied, done.skipped, done.streamed_bytes) == (6, 0, 0)
         restored = {e.name for e in st.iter_entries(target, "")}
         assert restored == {k for k in OBJECTS if k.startswith("main/")
                             and "/states/" not in k and "/executions/" not in k}
         for key in restored:
             assert sw.client().get_object(target, key).read() == OBJECTS[key]
-        again = objects.restore_objects(st, BUCKET, "dev", s, st, target)
+        again = objects.restore_objects(st, BACKUP_BUCKET, "dev", s, st, target)
         assert (again.copied, again.skipped) == (0, 6) and "6 already in place" in again.describe()
     finally:
         sw.remove_bucket(target)

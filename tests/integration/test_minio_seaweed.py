@@ -17,6 +17,7 @@ from tests.integration.test_minio_setup import error_lines, make_project, put_se
 
 NS = "hyperplane-kestra"
 BUCKET = "kestra-dev"
+BACKUP_BUCKET = "kestra-dev-backups"
 
 
 @pytest.fixture
@@ -25,13 +26,16 @@ def sw(seaweed, fake_kube, monkeypatch):  # noqa: F811 - the imported fixture
     monkeypatch.setenv("KESTRA_OPS_KUBECONFIG", str(fake_kube.kubeconfig))
     for var in ("KESTRA_OPS_NAMESPACE", "KESTRA_OPS_MINIO_ENDPOINT", "KESTRA_OPS_MINIO_BUCKET",
                 "KESTRA_OPS_MINIO_ACCESS_KEY", "KESTRA_OPS_MINIO_SECRET_KEY",
-                "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"):
+                "KESTRA_OPS_BACKUP_BUCKET", "KESTRA_OPS_BACKUP_ACCESS_KEY",
+                "KESTRA_OPS_BACKUP_SECRET_KEY", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"):
         monkeypatch.delenv(var, raising=False)
     for name, value in seaweed.env().items():
         monkeypatch.setenv(name, value)
-    seaweed.remove_bucket(BUCKET)
+    for name in (BUCKET, BACKUP_BUCKET):  # the backup bucket is empty: removable despite its lock
+        seaweed.remove_bucket(name)
     yield seaweed
-    seaweed.remove_bucket(BUCKET)
+    for name in (BUCKET, BACKUP_BUCKET):
+        seaweed.remove_bucket(name)
 
 
 def run(root, *args):
@@ -52,8 +56,14 @@ def test_setup_without_admin_api_creates_the_bucket_prints_the_policy_writes_not
         "NoSuchBucket)" in steps["access-key"]["detail"]
     assert out["policy"]["Statement"][0]["Resource"] == [f"arn:aws:s3:::{BUCKET}"]
     assert "secret" not in steps  # no Secret yet: nothing to flag
-    # the real server's state: the bucket, versioned; no `minio` bucket from an admin PUT
-    assert sw.buckets() == [BUCKET]
+    # the real server's state: the bucket, versioned; no `minio` bucket from an admin PUT; the
+    # backup bucket with object lock (SeaweedFS has it), governance retention 30 days
+    assert sw.buckets() == [BUCKET, BACKUP_BUCKET]
+    assert steps["backup-bucket"]["detail"] == f"{BACKUP_BUCKET} created with object lock"
+    assert steps["backup-lock"]["detail"] == "governance, 30 days (created)"
+    lock = sw.client().get_object_lock_config(BACKUP_BUCKET)
+    assert (lock.mode, lock.duration) == ("GOVERNANCE", 30)
+    assert sw.client().get_bucket_versioning(BACKUP_BUCKET).status == "Enabled"
     assert sw.client().get_bucket_versioning(BUCKET).status == "Enabled"
     assert fake_kube.store.get("secrets", NS, "kestra-minio") is None
     assert sw.root_password not in result.output
@@ -64,6 +74,8 @@ def test_setup_without_admin_api_creates_the_bucket_prints_the_policy_writes_not
                      again.stdout, re.M)
     assert re.search(r"^  PASS +versioning \(\d+\.\ds\): enabled \(unchanged\)$", again.stdout,
                      re.M)
+    assert re.search(r"^  PASS +backup-lock \(\d+\.\ds\): governance, 30 days \(unchanged\)$",
+                     again.stdout, re.M)
 
 
 def test_setup_fallback_fails_when_the_secret_holds_the_root_key_and_leaves_it(

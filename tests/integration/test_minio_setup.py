@@ -85,6 +85,11 @@ def test_setup_creates_bucket_policy_account_and_secret_then_changes_nothing(
     assert s3.client().get_bucket_versioning("kestra-dev").status == "Enabled"
     rules = s3.client().get_bucket_lifecycle("kestra-dev").rules
     assert [r.noncurrent_version_expiration.noncurrent_days for r in rules] == [30]
+    # the backup bucket: object lock (set at creation), versioning, governance 30 days
+    assert "kestra-dev-backups" in s3.buckets() and out["backup_lock"] == "governance"
+    assert s3.client().get_bucket_versioning("kestra-dev-backups").status == "Enabled"
+    lock = s3.client().get_object_lock_config("kestra-dev-backups")
+    assert (lock.mode, lock.duration, lock.duration_unit) == ("GOVERNANCE", 30, "Days")
     policy = shim.policies["kestra-dev-bucket"]
     resources = {r for st in policy["Statement"] for r in st["Resource"]}
     assert resources == {"arn:aws:s3:::kestra-dev", "arn:aws:s3:::kestra-dev/*"}
@@ -101,7 +106,8 @@ def test_setup_creates_bucket_policy_account_and_secret_then_changes_nothing(
     assert second.exit_code == 0, second.output
     unchanged = [line.split()[1] for line in second.stdout.splitlines()
                  if line.startswith("  PASS") and line.endswith("(unchanged)")]
-    assert unchanged == ["bucket", "versioning", "lifecycle", "policy", "access-key"], \
+    assert unchanged == ["bucket", "versioning", "lifecycle", "backup-bucket",
+                         "backup-versioning", "backup-lock", "policy", "access-key"], \
         second.stdout
     assert len(shim.service_accounts) == 1
     assert fake_kube.store.get("secrets", NS, "kestra-minio")["metadata"]["resourceVersion"] \
@@ -156,7 +162,11 @@ def test_check_fails_when_the_bucket_is_missing(tmp_path, s3, shim, env_vars):
     assert result.exit_code == 1
     out = json.loads(result.output)
     assert out["ok"] is False
-    assert out["steps"][-1]["status"] == "fail" and "does not exist" in out["steps"][-1]["detail"]
+    (probe,) = [s for s in out["steps"] if s["name"] == "probe"]
+    assert probe["status"] == "fail" and "does not exist" in probe["detail"]
+    (backups,) = [s for s in out["steps"] if s["name"] == "backup-bucket"]  # after the probe
+    assert backups["status"] == "warn" and "kestra-dev-backups does not exist" in \
+        backups["detail"]
 
 
 # ------------------------------------------------------------------ root credentials

@@ -16,9 +16,10 @@ from kestra_ops.cli import cli
 from kestra_ops.workflows.deploy import preflight
 from tests.fakes.postgres_server import PASSWORD, pg_cluster, pg_db  # noqa: F401 - fixtures
 from tests.helpers_checks import CM, NS, install  # noqa: F401 - fixture
-from tests.integration.release_support import (BUCKET, configmap_data, failing_check, interrupt,
-                                               lock_free, objects, patch_outside_helm,
-                                               read_object, release, step, storage)  # noqa: F401
+from tests.integration.release_support import (BACKUP_BUCKET, BUCKET, configmap_data,  # noqa: F401
+                                               failing_check, interrupt, lock_free, objects,
+                                               patch_outside_helm, read_object, release, step,
+                                               storage)
 
 DB_STEP = "pre-release backup: database backup set"
 RESTORE_STEP = f"restore ConfigMap {CM} from the pre-release backup"
@@ -47,15 +48,16 @@ def test_release_takes_a_database_backup_set(install, storage, pg_cluster, pg_db
     name = data["backup"]["database"].removeprefix("set ")
     assert data["backup"]["database"] == f"set {name}" and re.fullmatch(r"\d{8}T\d{6}Z", name)
     db_step = step(data, DB_STEP)
-    assert db_step["status"] == "pass" and db_step["detail"] == f"set {name} in {BUCKET}"
+    assert db_step["status"] == "pass" and db_step["detail"] == f"set {name} in {BACKUP_BUCKET}"
     assert f"database: set {name}" in data["backup"]["summary"]
     names = [s["name"] for s in data["steps"]]
     assert names.index(DB_STEP) < next(i for i, n in enumerate(names)
                                        if n.startswith("helm upgrade"))  # before the upgrade
     prefix = f"backups/dev/{name}/"
-    assert objects(storage, "backups/") == [prefix + f for f in (
+    assert objects(storage, "backups/", BACKUP_BUCKET) == [prefix + f for f in (
         "configmap.yaml", "db.dump.zst", "flows.zip", "manifest.json", "values.yaml")]
-    manifest = json.loads(read_object(storage, prefix + "manifest.json"))
+    assert objects(storage, "backups/") == []  # nothing in Kestra's own bucket
+    manifest = json.loads(read_object(storage, prefix + "manifest.json", BACKUP_BUCKET))
     assert manifest["status"] == "complete" and manifest["set"] == name
     assert manifest["included"] == ["db", "flows", "config"]
     assert manifest["postgres"]["database"] == db
@@ -93,7 +95,7 @@ def test_report_is_stored_in_the_bucket(install, storage, monkeypatch):
     no_secrets(stored.decode(), storage.secret_key, install.kestra.password)
     assert step(data, "pre-release backup: database")["status"] == "skip"
     assert "no database" in data["backup"]["database"]
-    assert objects(storage, "backups/") == []
+    assert objects(storage, "backups/", BACKUP_BUCKET) == []
 
 
 def test_interrupted_release_report_is_stored_in_the_bucket(install, storage, monkeypatch):

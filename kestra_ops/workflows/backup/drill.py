@@ -59,13 +59,9 @@ def drill(env, *, database_url: str | None = None, scratch_url: str | None = Non
     from kestra_ops.credentials import database_url as resolve
     from kestra_ops.workflows.backup import sealed
 
-    storage, bucket = (storage, env.minio_bucket) if storage else bs.storage_for(env)
     source = resolve(database_url)
     given = pg.DatabaseURL.parse(scratch_url) if scratch_url else None
-    s = next((x for x in bs.list_sets(storage, bucket, env.name)
-              if bs.usable(x) and bs.DB in x.manifest["artefacts"]), None)
-    if s is None:
-        raise NotFound(f"no complete backup set with a database for {env.name}")
+    s, storage, bucket = _newest_with_db(env, storage)
     if given is not None:
         check_scratch(source, given)
     report = br.report_for("backup drill", env, s)
@@ -112,6 +108,24 @@ def drill(env, *, database_url: str | None = None, scratch_url: str | None = Non
     if namespace:
         return drill_namespace.finish(report, verdict)
     return br.finish(report, verdict)
+
+
+def _newest_with_db(env, storage):
+    """(set, storage, bucket): the newest usable set holding a dump, in the backup destination
+    or the legacy location (only the destination's bucket when ``storage`` is given)."""
+    from kestra_ops.workflows.backup import locations
+
+    if storage is not None:
+        bucket = env.backup_target[2]
+        found = [(x, storage, bucket) for x in bs.list_sets(storage, bucket, env.name)]
+    else:
+        sets, places, _w, _n = locations.list_all(env)
+        where = {p.location: p for p in places}
+        found = [(x, where[x.location].storage, where[x.location].bucket) for x in sets]
+    for x, st, bucket in found:
+        if bs.usable(x) and bs.DB in x.manifest["artefacts"]:
+            return x, st, bucket
+    raise NotFound(f"no complete backup set with a database for {env.name}")
 
 
 def _restore_and_compare(rec, storage, bucket, env, s, source, target, counts) -> None:

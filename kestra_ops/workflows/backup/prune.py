@@ -51,6 +51,7 @@ class PruneResult:
     dry_run: bool
     plan: PrunePlan
     deleted: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -68,6 +69,7 @@ class PruneResult:
         report = Report("backup prune", self.env, title=f"backup prune {self.env} (bucket "
                         f"{self.bucket})", steps=list(steps), data=self.to_dict(),
                         exit_code=self.exit_code, status=FAIL if plan.blocked else PASS)
+        report.warnings += self.warnings
         report.warnings += [f"backup set {name} is dated in the future: prune ignores it "
                             "(check the clock of the host that took it)" for name in plan.ignored]
         if plan.blocked:
@@ -129,17 +131,28 @@ def select(sets: Iterable, *, now: datetime.datetime, keep_daily: int, keep_week
 
 def prune_backups(env: Environment, *, keep_daily: int, keep_weekly: int, keep_monthly: int,
                   confirm: bool = False, now: datetime.datetime | None = None,
-                  progress=None) -> Report:
-    """Plan, and with ``confirm`` delete. Blocked plans delete nothing (exit code 1)."""
+                  progress=None, legacy: bool = False) -> Report:
+    """Plan, and with ``confirm`` delete. Blocked plans delete nothing (exit code 1). The backup
+    destination's sets (the backup key: the operator's, which may delete), or with ``legacy``
+    those left in Kestra's bucket (:mod:`kestra_ops.workflows.backup.locations`)."""
     from kestra_ops.audit import log_change
-    from kestra_ops.workflows.backup.sets import delete_set, list_sets, storage_for
+    from kestra_ops.errors import ConfigError
+    from kestra_ops.workflows.backup import locations
+    from kestra_ops.workflows.backup.sets import delete_set, list_sets
 
-    storage, bucket = storage_for(env)
+    if legacy:
+        place, why = locations.legacy(env)
+        if place is None:
+            raise ConfigError(f"backup prune --legacy for {env.name}: {why}")
+    else:
+        place = locations.destination(env)
+    storage, bucket = place.storage, place.bucket
     now = now or datetime.datetime.now(datetime.timezone.utc)
     sets = list_sets(storage, bucket, env.name, now=now)
     plan = select(sets, now=now, keep_daily=keep_daily, keep_weekly=keep_weekly,
                   keep_monthly=keep_monthly)
     result = PruneResult(env.name, bucket, not confirm, plan)
+    result.warnings = [place.warning] if place.warning else []
     if not confirm or plan.blocked:
         return result.to_report()
     rec = Recorder(Report("backup prune", env.name), progress)

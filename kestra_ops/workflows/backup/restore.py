@@ -31,6 +31,7 @@ from kestra_ops.adapters import postgres as pg
 from kestra_ops.errors import Aborted, Conflict, InvalidInput, NotFound, OperationFailed
 from kestra_ops.results import FAIL, PASS, WARN, Item, Recorder, Report, Section, worst
 from kestra_ops.workflows.backup import sets as bs
+from kestra_ops.workflows.backup.locations import find_set
 
 READ_SIZE = 1024 * 1024
 
@@ -73,7 +74,10 @@ def _pipe_sink(child: pg.Child):
 def report_for(command: str, env, s: bs.BackupSet) -> Report:
     report = Report(command, env.name, title=f"{command} {env.name} {s.name}",
                     data={"env": env.name, "set": s.name, "ok": True, "artefacts": {},
-                          "toc_entries": 0, "future": s.future})
+                          "toc_entries": 0, "future": s.future, "location": s.location})
+    if s.location != "backup":
+        report.details.append(f"set {s.name} is in the {s.location} location (Kestra's own "
+                              "bucket)")
     if s.future:
         report.warnings.append(bs.future_warning(s))
     return report
@@ -96,8 +100,8 @@ def verify(env, name: str, *, storage=None, toc: bool = False, identity=None) ->
     contents; ``identity`` (an age identity file) opens secrets.age in memory."""
     from kestra_ops.workflows.backup import sealed
 
-    storage, bucket = (storage, env.minio_bucket) if storage else bs.storage_for(env)
-    s = bs.get_set(storage, bucket, env.name, name)
+    place, s = find_set(env, name, storage=storage)  # the destination, or the legacy location
+    storage, bucket = place.storage, place.bucket
     report = report_for("backup verify", env, s)
     identities = sealed.identities_for(report, identity)
     if s.future:
@@ -173,8 +177,8 @@ def restore(env, name: str, *, to_database: str | None, clean: bool = False,
 
     if to_database is None and not (flows or config):
         raise InvalidInput("nothing to restore: give --to-database, --flows or --config")
-    storage, bucket = (storage, env.minio_bucket) if storage else bs.storage_for(env)
-    s = bs.get_set(storage, bucket, env.name, name)
+    place, s = find_set(env, name, storage=storage)  # the destination, or the legacy location
+    storage, bucket = place.storage, place.bucket
     report = report_for("backup restore", env, s)
     sealed.check_identity(report, storage, bucket, env.name, s, identity)
     rec = Recorder(report, progress)

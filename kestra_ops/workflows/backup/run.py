@@ -54,7 +54,7 @@ class RunResult:
     failed: str | None = None   # which component failed, and why
     timings: dict = field(default_factory=dict)
     steps: list = field(default_factory=list)  # results.Step, as recorded
-    warnings: list = field(default_factory=list)  # e.g. secrets not included
+    warnings: list = field(default_factory=list)  # no backup key of its own, secrets not in
 
     def to_dict(self) -> dict:
         return {"env": self.env, "set": self.name, "bucket": self.bucket,
@@ -200,11 +200,12 @@ def _start_dump(url, snapshot: str | None = None) -> pg.Child:
 def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_size,
          snap=None, refs=None, include_executions=False, kestra_storage=None):
     from kestra_ops import wiring
+    from kestra_ops.workflows.backup.locations import key_warnings
 
     if storage is None:
-        storage, bucket = bs.storage_for(env)
+        storage, bucket = bs.storage_for(env)  # the backup destination, never Kestra's bucket
     else:
-        bucket = env.minio_bucket
+        bucket = env.backup_target[2]
     if not storage.bucket_exists(bucket):
         raise OperationFailed(f"bucket {bucket} does not exist at {storage.url}",
                               hint=f"create it with: kestra-ops minio setup --env {env.name}")
@@ -215,11 +216,14 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
         kube = wiring.kube(env)
     if "secrets" in what:
         kube = _secrets_ready(env, kube)
+    # the storage copy reads Kestra's bucket with Kestra's key, never with the backup key
+    source = kestra_storage or (bs.data_storage_for(env) if "storage" in what else None)
     name = bs.stamp(now)
     if any(s.name == name for s in bs.list_sets(storage, bucket, env.name, manifests=False)):
         raise Conflict(f"backup set {name} of {env.name} already exists: retry in a second")
     result = RunResult(env.name, name, bucket, what)
     rec = Recorder(Report("backup run", env.name), progress)
+    rec.report.warnings += key_warnings(env)
     started = time.time()
     manifest = {"version": bs.MANIFEST_VERSION, "env": env.name, "set": name,
                 "created": _iso(started), "tool_version": __version__, "included": list(what),
@@ -235,7 +239,7 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
                 fn(env, storage, bucket, name, manifest, url=url, child=child, kube=kube,
                    kestra=kestra, rec=rec, part_size=part_size, snap=snap, refs=refs,
                    include_executions=include_executions,
-                   source=kestra_storage or (storage, env.minio_bucket))
+                   source=source)
         except KestraOpsError as err:
             result.failed = f"{component}: {err}"
             raise type(err)(f"backup {name} of {env.name} failed at {component}: {err}; no "

@@ -1,6 +1,8 @@
 """The layout of backup sets in object storage, shared by backup run/list/verify/restore/prune.
 
-A set lives under ``backups/<env>/<UTC stamp YYYYmmddTHHMMSSZ>/`` in the environment's bucket::
+A set lives under ``backups/<env>/<UTC stamp YYYYmmddTHHMMSSZ>/`` in the backup bucket
+(backup.bucket, default ``kestra-<env>-backups``; older sets: the same layout in Kestra's own
+bucket, see :mod:`kestra_ops.workflows.backup.locations`)::
 
     db.dump.zst      pg_dump -Fc -Z0, compressed with zstd (multi-threaded) by kestra-ops
     flows.zip        Kestra's flow export
@@ -113,6 +115,7 @@ class BackupSet:
     manifest: dict | None = None
     objects: dict[str, int] = field(default_factory=dict)  # artefact -> size as listed
     future: bool = False           # dated after now + FUTURE_SKEW (see the module doc)
+    location: str = "backup"       # "backup" (the destination) or "legacy" (backup/locations.py)
 
     @property
     def size(self) -> int:
@@ -129,7 +132,8 @@ class BackupSet:
                 "objects": dict(self.objects),
                 "postgres_version": (m.get("postgres") or {}).get("server_version"),
                 "kestra_version": (m.get("kestra") or {}).get("version"),
-                "status": m.get("status") if m else "incomplete", "future": self.future}
+                "status": m.get("status") if m else "incomplete", "future": self.future,
+                "location": self.location}
 
 
 def is_future(time: datetime.datetime, now: datetime.datetime | None = None) -> bool:
@@ -246,32 +250,24 @@ def delete_set(storage, bucket: str, env: str, name: str) -> int:
 
 
 def storage_for(env):
-    """The env's Storage and bucket, or a clear error."""
-    from kestra_ops.wiring import storage_or_fail
+    """(Storage, bucket) of the backup destination (backup.endpoint/bucket with the backup key;
+    see :mod:`kestra_ops.workflows.backup.locations`), or a clear ConfigError."""
+    from kestra_ops.workflows.backup.locations import destination
 
-    return storage_or_fail(env, f"backups of {env.name} need object storage"), env.minio_bucket
+    place = destination(env)
+    return place.storage, place.bucket
+
+
+def data_storage_for(env):
+    """(Storage, bucket) of Kestra's data bucket (minio.bucket, Kestra's MinIO key): what the
+    storage-objects copy reads from; never where sets are written."""
+    from kestra_ops.workflows.backup.locations import data_storage_for as data
+
+    return data(env)
 
 
 def list_report(env):
-    """backup list: ENV's sets newest first, as a table; JSON ``sets`` (BackupSet.to_dict)."""
-    from kestra_ops.results import Report, Table
+    """backup list, both locations (:func:`kestra_ops.workflows.backup.locations.list_report`)."""
+    from kestra_ops.workflows.backup.locations import list_report as report
 
-    storage, bucket = storage_for(env)
-    sets = list_sets(storage, bucket, env.name)
-    report = Report("backup list", env.name, title=f"backup list {env.name} "
-                    f"(s3://{bucket}/{env_prefix(env.name)})", outcome="listed",
-                    data={"sets": [s.to_dict() for s in sets]})
-    if not sets:
-        report.message = f"no backup sets under s3://{bucket}/{env_prefix(env.name)}"
-        return report
-    report.tables.append(Table(["SET", "STATUS", "SIZE", "INCLUDED", "POSTGRES"], [
-        [s.name, "future" if s.future else "complete" if s.complete else "incomplete",
-         f"{s.size / 1e6:.1f}MB", ",".join(s.included) or "-",
-         s.to_dict()["postgres_version"] or "-"] for s in sets]))
-    complete = sum(1 for s in sets if usable(s))
-    future = [s for s in sets if s.future]
-    report.warnings += [future_warning(s) for s in future]
-    report.message = (f"{len(sets)} set(s), {complete} complete" +
-                      (f", {len(future)} dated in the future" if future else "") +
-                      ", newest first")
-    return report
+    return report(env)

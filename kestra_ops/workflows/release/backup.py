@@ -41,12 +41,12 @@ def backup(env, rec, report: ReleaseReport, kube, helm, folder: Path, skip: bool
 
 def db_backup(env, rec, report: ReleaseReport, kube, skip: bool) -> str:
     from kestra_ops.credentials import database_url
-    from kestra_ops.wiring import storage_for_env as for_env
+    from kestra_ops.wiring import backup_storage_for_env as for_env
 
     if skip:
         report.steps.append(Step("pre-release backup: database", SKIP, "--skip-backup"))
         return "skipped (--skip-backup)"
-    storage, why = for_env(env)
+    storage, _bucket, _warning, why = for_env(env)  # the backup destination (backup.bucket)
     if storage is None:
         why = f"not configured: {why}"
     else:

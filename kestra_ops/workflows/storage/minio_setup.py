@@ -8,10 +8,14 @@ is returned for the operator to apply by hand, and the key step is skipped with 
 never shown, the root's never written to a Secret). The new key is written to the env's Secret
 (existingSecrets.minio), or returned for printing with ``show_secret``.
 
+Both also set up / check the backup bucket (backup.bucket: object lock, versioning,
+governance retention; :mod:`kestra_ops.workflows.storage.backup_bucket`).
+
 Each returns a :class:`kestra_ops.results.Report`: one step per thing set up or checked (health,
-bucket, versioning, lifecycle, policy, access-key, secret, probe), exit 1 when one fails. JSON:
-env, endpoint, bucket, ok, steps, policy_name, policy (when it must be applied by hand) and
-credentials (only with ``show_secret``).
+bucket, versioning, lifecycle, backup-bucket, backup-versioning, backup-lock, policy,
+access-key, secret, probe), exit 1 when one fails. JSON: env, endpoint, bucket, backup_bucket,
+backup_lock (setup: "governance", "absent" or "unsupported"), ok, steps, policy_name, policy
+(when it must be applied by hand) and credentials (only with ``show_secret``).
 """
 
 from __future__ import annotations
@@ -112,6 +116,9 @@ def setup_minio(env: Environment, *, environ: Mapping[str, str] | None = None, k
     if not healthy:
         return _finish(report)
     ensure_bucket(storage, env, rec)
+    from kestra_ops.workflows.storage.backup_bucket import ensure_backup_bucket, root_storage
+
+    ensure_backup_bucket(root_storage(env, storage, user, password), env, rec)
     owned = kube is None and not show_secret
     if owned:
         from kestra_ops.wiring import kube as connect
@@ -148,6 +155,12 @@ def check_minio(env: Environment, *, environ: Mapping[str, str] | None = None,
             _probe(storage, env, bucket, key, payload, where, step)
     except KestraOpsError:
         pass  # recorded as the probe's failure
+    from kestra_ops.workflows.storage.backup_bucket import check_backup_bucket
+
+    try:
+        check_backup_bucket(env, rec, environ=environ)
+    except KestraOpsError:
+        pass  # recorded as the backup-bucket step's failure
     return _finish(report)
 
 

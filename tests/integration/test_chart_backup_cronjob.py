@@ -1,0 +1,56 @@
+"""The chart's backup CronJob, rendered by the real helm: it runs only `backup run` (never prune)
+against the separate backup bucket, with the keys of backup.existingSecret."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+HELM = shutil.which("helm") or str(Path(sys.executable).parent / "helm")
+pytestmark = pytest.mark.skipif(not Path(HELM).exists(), reason="helm is not installed "
+                                "(scripts/setup installs it)")
+
+
+def cronjob(*sets: str) -> dict:
+    argv = [HELM, "template", "kestra", str(ROOT / "charts" / "kestra"),
+            "--set", "backup.enabled=true", "--set", "backup.env=production"]
+    for item in sets:
+        argv += ["--set", item]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    [job] = [d for d in yaml.safe_load_all(done.stdout) if d and d["kind"] == "CronJob"]
+    return job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_the_cronjob_runs_only_backup_run_into_the_backup_bucket():
+    container = cronjob()
+    assert container["command"] == ["kestra-ops", "backup", "run", "--env", "production",
+                                    "--quiet", "--output", "json"]
+    assert "prune" not in " ".join(container["command"])
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["KESTRA_OPS_BACKUP_BUCKET"] == "kestra-production-backups"
+    assert "KESTRA_OPS_BACKUP_ENDPOINT" not in env
+    assert container["envFrom"] == [{"secretRef": {"name": "kestra-backup"}}]
+
+
+def test_bucket_endpoint_and_secret_are_configurable():
+    container = cronjob("backup.bucket=prod-backups", "backup.endpoint=https://s3.example:9000",
+                        "backup.existingSecret=backup-writer-key")
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["KESTRA_OPS_BACKUP_BUCKET"] == "prod-backups"
+    assert env["KESTRA_OPS_BACKUP_ENDPOINT"] == "https://s3.example:9000"
+    assert container["envFrom"] == [{"secretRef": {"name": "backup-writer-key"}}]
+
+
+def test_a_bad_bucket_name_is_refused_by_the_schema():
+    argv = [HELM, "template", "kestra", str(ROOT / "charts" / "kestra"), "--set",
+            "backup.enabled=true", "--set", "backup.env=production", "--set",
+            "backup.bucket=Bad_Name"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0 and "/backup/bucket" in done.stderr
