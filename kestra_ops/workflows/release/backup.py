@@ -60,6 +60,8 @@ def db_backup(env, rec, report: ReleaseReport, kube, skip: bool) -> str:
     from kestra_ops.workflows.backup.run import run_backup
 
     with rec.step("pre-release backup: database backup set") as step:
-        result = run_backup(env, storage=storage, kube=kube)
+        # what a deploy can change (the database by its migrations, flows, config); the
+        # storage objects and the Secrets are left to the nightly sets (a release stays fast)
+        result = run_backup(env, what=("db", "flows", "config"), storage=storage, kube=kube)
         step.detail = f"set {result.name} in {result.bucket}"
     return f"set {result.name}"
