@@ -7,6 +7,7 @@ import click
 from kestra_ops.cli.common import (confirm, emit, env_option, output_option, pass_state,
                                     progress_for, quiet_option)
 from kestra_ops.cli.common import kube_options
+from kestra_ops.cli.backup_recover import drill_cmd, identity_option, restore_cmd
 
 
 class _BackupGroup(click.Group):
@@ -28,12 +29,6 @@ class _BackupGroup(click.Group):
         if name == "prune":
             self._prune()
         return super().get_command(ctx, name)
-
-
-def identity_option():
-    return click.option("--identity", metavar="FILE", help="An age identity file (the private "
-                        "key, AGE-SECRET-KEY-1... lines, as `backup keygen` writes) that opens "
-                        "the set's sealed Secrets (secrets.age); never stored anywhere.")
 
 
 @click.group("backup", cls=_BackupGroup)
@@ -132,60 +127,8 @@ def verify_cmd(state, env: str, set_name: str, toc: bool, identity: str | None,
     emit(verify(state.environment(env), set_name, toc=toc, identity=identity), output)
 
 
-@backup.command("restore")
-@env_option()
-@kube_options()
-@click.argument("set_name", metavar="SET")
-@click.option("--to-database", metavar="URL", help="Restore the dump into this database "
-              "(postgresql:// URL); it must be empty unless --clean.")
-@click.option("--clean", is_flag=True, help="Drop the target's objects that the dump holds "
-              "before recreating them (pg_restore --clean --if-exists).")
-@click.option("--flows", is_flag=True, help="Import the set's flows into ENV's Kestra (only when "
-              "they pass the rules of `flows validate`, ENV's plugin blacklist included).")
-@click.option("--config", is_flag=True, help="Put the set's ConfigMap back (the live one is "
-              "backed up first) and restart Kestra, holding the deploy lock.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required when "
-              "stdin is not a terminal).")
-@identity_option()
-@output_option()
-@quiet_option()
-@pass_state
-def restore_cmd(state, env: str, set_name: str, to_database: str | None, clean: bool,
-                flows: bool, config: bool, yes: bool, identity: str | None, output: str,
-                quiet: bool) -> None:
-    """Restore SET (or `latest`) of ENV: its database, and its flows / ConfigMap on request."""
-    from kestra_ops.workflows.backup.restore import restore
-
-    emit(restore(state.environment(env), set_name, to_database=to_database, clean=clean,
-                 flows=flows, config=config, identity=identity,
-                 confirm=lambda what: confirm(yes, f"{what}?", what),
-                 progress=progress_for(output, quiet)), output, quiet=quiet)
-
-
-@backup.command("drill")
-@env_option()
-@click.option("--database-url", metavar="URL", help="The source database (default: "
-              "KESTRA_OPS_DATABASE_URL).")
-@click.option("--scratch-url", metavar="URL", help="Restore into this EMPTY database (never the "
-              "source: refused) instead of a new kestra_drill_<time>_<random> one on the "
-              "source's server (created, then dropped).")
-@identity_option()
-@output_option()
-@quiet_option()
-@pass_state
-def drill_cmd(state, env: str, database_url: str | None, scratch_url: str | None,
-              identity: str | None, output: str, quiet: bool) -> None:
-    """Restore the newest complete set into a scratch database; compare row counts.
-
-    The drill never touches a database it did not create: its own scratch database is dropped
-    afterwards (also on failure and Ctrl-C); a --scratch-url that is the source (however the
-    URL spells it) or is not empty is refused (exit 2, nothing changed).
-    Exit 0 when every table has the same row count as the source; 1 on any difference.
-    """
-    from kestra_ops.workflows.backup.drill import drill
-
-    emit(drill(state.environment(env), database_url=database_url, scratch_url=scratch_url,
-               identity=identity, progress=progress_for(output, quiet)), output, quiet=quiet)
+backup.add_command(restore_cmd, "restore")
+backup.add_command(drill_cmd, "drill")
 
 
 @backup.command("keygen")

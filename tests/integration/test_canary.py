@@ -11,8 +11,9 @@ from kestra_ops.workflows.backup import canary
 from tests.fakes.kestra_server import FakeKestra
 
 NS = "company.team"
-REFS = {"kv": [{"namespace": NS, "key": "db_host"}],
-        "files": [{"namespace": NS, "path": "scripts/etl.sql"}]}
+REFS = {"refs": [{"table": "kv_metadata", "namespace": NS, "name": "db_host"},
+                 {"table": "namespace_file_metadata", "namespace": NS,
+                  "name": "/scripts/etl.sql"}]}
 
 
 @pytest.fixture
@@ -61,5 +62,5 @@ def test_counts_are_what_the_server_serves(kestra, client):
 def test_counts_see_namespaces_without_flows_through_the_sets_references(kestra, client):
     client.put_kv("only.kv", "k", "v")
     assert canary.counts(client)["kv"] == 0  # Kestra OSS lists namespaces that hold flows
-    refs = {"kv": [{"namespace": "only.kv", "key": "k"}]}
+    refs = {"refs": [{"table": "kv_metadata", "namespace": "only.kv", "name": "k"}]}
     assert canary.counts(client, refs)["kv"] == 1

@@ -10,14 +10,18 @@ from kestra_ops.workflows.backup.drill_namespace import scratch_namespace, scrat
 from kestra_ops.workflows.backup.recover import _merge
 
 
+def ref(table: str, namespace: str, name: str) -> dict:
+    return {"table": table, "namespace": namespace, "name": name, "version": 1, "key": "x"}
+
+
 class Env:
     namespace = "hyperplane-kestra"
 
 
 def test_the_canary_reads_one_kv_value_and_one_namespace_file():
-    refs = {"kv": [{"namespace": "b.team", "key": "z"}, {"namespace": "a.team", "key": "k1"}],
-            "files": [{"namespace": "a.team", "path": "dir/"},
-                      {"namespace": "a.team", "path": "scripts/run.py"}]}
+    refs = {"refs": [ref("kv_metadata", "b.team", "z"), ref("kv_metadata", "a.team", "k1"),
+                     ref("namespace_file_metadata", "a.team", "dir/"),
+                     ref("namespace_file_metadata", "a.team", "scripts/run.py")]}
     kv, file = canary.pick(refs)
     assert kv == ("a.team", "k1") and file == ("a.team", "scripts/run.py")
     flow = yaml.safe_load(canary.canary_source("canary-1", "a.team", kv, file))
@@ -38,7 +42,7 @@ def test_a_hostile_key_cannot_break_the_canary_yaml():
 
 def test_nothing_to_read_is_a_skip_not_a_pass():
     assert canary.pick({}) == (None, None)
-    assert canary.run_canary(object(), {"kv": [], "files": []}).status == "skip"
+    assert canary.run_canary(object(), {"refs": []}).status == "skip"
 
 
 def test_counts_compare_with_the_set():

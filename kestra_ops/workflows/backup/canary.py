@@ -28,14 +28,21 @@ from kestra_ops.results import FAIL, PASS, SKIP, WARN, Item
 CANARY_TIMEOUT = 120.0
 
 
+KV_TABLE, FILES_TABLE = "kv_metadata", "namespace_file_metadata"  # see kestra_storage.py
+
+
+def referenced(refs: dict | None, table: str) -> list[tuple[str, str]]:
+    """(namespace, name) of the current rows of ``table`` in the set's ``storage-refs.json``
+    (KV: the key; namespace files: the path, folders left out)."""
+    return sorted((r["namespace"], r["name"]) for r in (refs or {}).get("refs") or []
+                  if r.get("table") == table and r.get("namespace") and r.get("name")
+                  and not (table == FILES_TABLE and str(r["name"]).endswith("/")))
+
+
 def pick(refs: dict | None) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
     """One (namespace, key) KV entry and one (namespace, path) namespace file from the set's
-    storage references (``storage-refs.json``); None for a kind the set has none of."""
-    refs = refs or {}
-    kv = sorted((r["namespace"], r["key"]) for r in refs.get("kv") or []
-                if r.get("namespace") and r.get("key"))
-    files = sorted((r["namespace"], r["path"]) for r in refs.get("files") or []
-                   if r.get("namespace") and r.get("path") and not r["path"].endswith("/"))
+    storage references; None for a kind the set has none of."""
+    kv, files = referenced(refs, KV_TABLE), referenced(refs, FILES_TABLE)
     return (kv[0] if kv else None), (files[0] if files else None)
 
 
@@ -91,7 +98,7 @@ def counts(client, refs: dict | None = None) -> dict[str, int]:
     OSS lists only the namespaces that hold flows (``flows/distinct-namespaces``), so the
     namespaces the set's references name are looked at too."""
     flows = list(client.search_flows())
-    known = {r.get("namespace") for kind in ("kv", "files") for r in (refs or {}).get(kind) or []}
+    known = {r.get("namespace") for r in (refs or {}).get("refs") or []}
     namespaces = sorted({f.get("namespace") for f in flows if f.get("namespace")} |
                         set(client.namespaces()) | {n for n in known if n})
     kv = sum(len(client.kv_keys(ns)) for ns in namespaces)

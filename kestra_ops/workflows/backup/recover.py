@@ -64,24 +64,33 @@ def recover(env, name: str, target: Target, *, identity: str | None = None,
     if not DNS_LABEL.match(target.namespace) or len(target.namespace) > 63:
         raise InvalidInput(f"--to-namespace {target.namespace!r} is not a namespace name (a "
                            "DNS label)")
-    storage, bucket = (storage, env.backup_target[2]) if storage else bs.storage_for(env)
-    s = bs.get_set(storage, bucket, env.name, name)
-    if bs.DB not in s.manifest["artefacts"]:
-        raise NotFound(f"backup set {s.name} has no database dump: it cannot bring back a Kestra")
+    from kestra_ops.workflows.backup.locations import find_set
+
     if kube is None:
         from kestra_ops.wiring import kube as connect
 
         kube = connect(env)
+    if name == "latest" and kns.exists(kube, target.namespace):
+        state = kns.read_state(kube, target.namespace) or {}
+        if state.get("env") == env.name and state.get("set"):
+            name = state["set"]  # resuming: the set this recovery started with, not a newer one
+    place, s = find_set(env, name, storage=storage)  # the destination, or the legacy location
+    storage, bucket = place.storage, place.bucket
+    if bs.DB not in s.manifest["artefacts"]:
+        raise NotFound(f"backup set {s.name} has no database dump: it cannot bring back a Kestra")
     if data_storage is None:
         data_storage = _data_storage(env)
     target_bucket = target.bucket or env.minio_bucket
     report = br.report_for(command, env, s)
     report.title = f"{command} {env.name} {s.name} -> namespace {target.namespace}"
     rpo = max(0.0, time.time() - s.time.timestamp())
+    if place.warning:
+        report.warnings.append(place.warning)
     report.data.update({"namespace": target.namespace, "bucket": target_bucket,
                         "database": str(target.database), "resumed": False,
                         "rpo_seconds": round(rpo), "steps_done": []})
-    state = _preflight(env, s, target, target_bucket, kube, data_storage, identity)
+    state = _preflight(env, s, target, target_bucket, kube, data_storage, identity, storage,
+                       bucket)
     done = list(state.get("done") or []) if state else []
     report.data["resumed"] = bool(done)
     if done:
@@ -124,12 +133,14 @@ def recover(env, name: str, target: Target, *, identity: str | None = None,
 
 
 def _data_storage(env):
-    from kestra_ops.wiring import storage_or_fail
+    """Kestra's object storage (the env's MinIO, Kestra's key): where the objects go back."""
+    from kestra_ops.workflows.backup.locations import data_storage_for
 
-    return storage_or_fail(env, f"a recovery of {env.name} copies objects into its bucket")
+    return data_storage_for(env)[0]
 
 
-def _preflight(env, s, target: Target, bucket: str, kube, data_storage, identity):
+def _preflight(env, s, target: Target, bucket: str, kube, data_storage, identity, set_storage,
+               set_bucket):
     """Every precondition (module doc), read-only; returns the state to resume, or None."""
     state = None
     if kns.exists(kube, target.namespace):
@@ -151,8 +162,12 @@ def _preflight(env, s, target: Target, bucket: str, kube, data_storage, identity
         if sealed and not identity:
             raise InvalidInput(f"backup set {s.name} holds sealed Secrets: give --identity FILE "
                                "(an age identity of one of its recipients)")
-        if not sealed:
-            _require_secrets(env, s, target, kube)
+        if sealed:
+            from kestra_ops.workflows.backup.sealed import unseal
+
+            unseal(set_storage, set_bucket, env.name, s.name, identity)  # opens, or refuses
+        else:
+            _require_secrets(env, s, target, kube, set_storage, set_bucket)
     if "database" not in done and not pg.is_empty(target.database):
         raise InvalidInput(f"database {target.database.dbname!r} at {target.database} is not "
                            "empty: a recovery restores into an empty database only; nothing "
@@ -172,11 +187,11 @@ def _first(storage, bucket: str):
         return
 
 
-def _require_secrets(env, s, target: Target, kube) -> None:
+def _require_secrets(env, s, target: Target, kube, storage, bucket) -> None:
     """A set without sealed Secrets: the Secrets the chart reads must exist in NS already."""
     from kestra_ops.workflows.secrets import secret_specs
 
-    values = _set_values(s, env)[1]
+    values = _set_values(s, env, storage, bucket)[1]
     missing = []
     for name in sorted({spec.secret for spec in secret_specs(values)}):
         try:
@@ -192,11 +207,10 @@ def _require_secrets(env, s, target: Target, kube) -> None:
                                 f"-n {target.namespace}")
 
 
-def _set_values(s, env, storage=None, bucket=None) -> tuple[bytes, dict]:
+def _set_values(s, env, storage, bucket) -> tuple[bytes, dict]:
     """The set's values.yaml (checked against its manifest) and its parsed form."""
     import yaml
 
-    storage, bucket = (storage, bucket) if storage else bs.storage_for(env)
     data = br._read_checked(storage, bucket, env.name, s, bs.VALUES)
     values = yaml.safe_load(data) or {}
     if not isinstance(values, dict):
@@ -278,13 +292,19 @@ class _Context:
         from kestra_ops.workflows.check import run_check
         from kestra_ops.wiring import client_for_env
 
+        from kestra_ops.errors import KestraOpsError
+        from kestra_ops.results import Item
+
         env = dataclasses.replace(self.env, namespace=self.target.namespace)
-        client = client_for_env(env, kube=self.kube, kestra_url=self.target.kestra_url,
-                                insecure=self.target.insecure)
         refs = _refs(self)
-        self.items.append(canary.compare(self.s.manifest.get("counts"),
-                                         canary.counts(client, refs)))
-        self.items.append(canary.run_canary(client, refs))
+        try:  # counts first: the canary adds an execution
+            client = client_for_env(env, kube=self.kube, kestra_url=self.target.kestra_url,
+                                    insecure=self.target.insecure)
+            self.items.append(canary.compare(self.s.manifest.get("counts"),
+                                             canary.counts(client, refs)))
+            self.items.append(canary.run_canary(client, refs))
+        except KestraOpsError as err:
+            self.items.append(Item("counts", FAIL, f"the restored Kestra: {err}"))
         checked = run_check(env, kestra_url=self.target.kestra_url, insecure=self.target.insecure,
                             kube=self.kube, wait=120.0)
         self.items += checked.results

@@ -297,6 +297,8 @@ def _storage(env, storage, bucket, name, manifest, *, snap, refs, include_execut
         _put(storage, bucket, bs.key(env.name, name, artefact), data, manifest,
              "application/json")
     manifest["storage"] = part
+    if refs and refs.get("counts"):
+        manifest["counts"] = refs["counts"]  # at the dump's snapshot: what a restore must serve
 
 
 def _versions(env, manifest, kube) -> dict:

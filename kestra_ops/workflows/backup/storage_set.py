@@ -52,7 +52,28 @@ def read_refs(snap, tenant: str = ks.TENANT) -> dict:
                            for ns, name, version, cur in rows if not cur]
     out["refs"].sort(key=lambda r: r["key"])
     out["history"].sort()
+    out["counts"] = counts(snap, out["refs"], tenant)
     return out
+
+
+def counts(snap, refs: list[dict], tenant: str = ks.TENANT) -> dict:
+    """What a restored Kestra must serve, at the snapshot: flows (the newest revision of each
+    not deleted: the ``flows`` table keeps revisions, kestra-io/kestra jdbc-postgres
+    V1_1__initial.sql and V1_5__multitenant.sql), executions not deleted, current KV entries
+    and current namespace files (not folders). A table that is missing counts as None."""
+    out: dict = {"flows": None, "executions": None}
+    if snap.has_table("flows"):
+        out["flows"] = snap.rows(
+            "SELECT count(*) FROM (SELECT DISTINCT ON (namespace, id) deleted FROM flows "
+            "WHERE tenant_id = %s ORDER BY namespace, id, revision DESC) f WHERE NOT deleted",
+            (tenant,))[0][0]
+    if snap.has_table("executions"):
+        out["executions"] = snap.rows("SELECT count(*) FROM executions WHERE tenant_id = %s "
+                                      "AND NOT deleted", (tenant,))[0][0]
+    out["kv"] = sum(1 for r in refs if r["table"] == ks.KV_TABLE)
+    out["namespace_files"] = sum(1 for r in refs if r["table"] == ks.FILES_TABLE
+                                 and not str(r["name"]).endswith("/"))
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def backup(src, src_bucket: str, dst, dst_bucket: str, env: str, name: str, *,
