@@ -114,6 +114,7 @@ def test_a_whole_kestra_comes_back_in_a_new_namespace(install, dr, seaweed, pg_c
         # step but the check is done, and the same command resumes
         first = install.run(*args, "--kestra-url", "http://127.0.0.1:9")
         assert first.exit_code == 1, first.output
+        assert first.stdout, first.stderr
         report = json.loads(first.stdout)
         assert report["steps_done"] == ["namespace", "secrets", "chart", "database", "storage",
                                         "scale-up"]

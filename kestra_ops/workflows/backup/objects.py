@@ -173,6 +173,12 @@ def _copy_one(src, src_bucket, entry, dst, dst_bucket, dst_key, rel, mode: _Mode
     from kestra_ops.adapters.storage import SourceChanged
 
     size, etag = entry.size, entry.etag or None
+    if entry.name.endswith("/") and not size:
+        # a folder marker (storage-minio's mkdirs writes one per parent folder): nothing to
+        # copy, it is made anew (SeaweedFS answers NoSuchKey to a CopyObject of one)
+        got = dst.put_stream(dst_bucket, dst_key, iter([b""]),
+                             content_type="application/x-directory", part_size=STREAM_PART)
+        return {"key": rel, "size": 0, "etag": got.etag}, mode_name(mode), 0
     for attempt in (1, 2):
         try:
             if mode.server_side:
@@ -193,6 +199,10 @@ def _copy_one(src, src_bucket, entry, dst, dst_bucket, dst_key, rel, mode: _Mode
                 return None  # deleted since listed (Kestra purged it): not in the set
             size, etag = now.size, now.etag
     raise AssertionError("unreachable")
+
+
+def mode_name(mode: _Mode) -> str:
+    return SERVER_SIDE if mode.server_side else STREAMED
 
 
 def _stream_one(src, src_bucket, src_key, size, dst, dst_bucket, dst_key, rel):

@@ -224,7 +224,7 @@ class _Context:
     def __init__(self, env, s, target, bucket, storage, set_bucket, data_storage, kube, helm,
                  identity, timeout, rec):
         self.env, self.s, self.target, self.bucket = env, s, target, bucket
-        self.storage, self.set_bucket, self.data_storage = storage, set_bucket, data_storage
+        self.set_storage, self.set_bucket, self.data_storage = storage, set_bucket, data_storage
         self.kube, self.helm, self.identity, self.timeout, self.rec = (
             kube, helm, identity, timeout, rec)
         self.items: list = []
@@ -245,7 +245,7 @@ class _Context:
             return "the set holds no sealed Secrets; the namespace has the chart's Secrets"
         from kestra_ops.workflows.backup.sealed import create_secrets, unseal
 
-        opened = unseal(self.storage, self.set_bucket, self.env.name, self.s.name,
+        opened = unseal(self.set_storage, self.set_bucket, self.env.name, self.s.name,
                         self.identity)
         made = create_secrets(self.kube, self.target.namespace, opened)
         return f"{len(opened)} Secret(s) unsealed; created: {', '.join(made) or 'none new'}"
@@ -255,7 +255,7 @@ class _Context:
         from kestra_ops.wiring import helm as connect
 
         helm = self.helm or connect(self.env)
-        data, values = _set_values(self.s, self.env, self.storage, self.set_bucket)
+        data, values = _set_values(self.s, self.env, self.set_storage, self.set_bucket)
         extra = _merge(dict(self.target.values), {} if replicas is None else
                        {"standalone": {"replicas": replicas}})
         import yaml
@@ -274,13 +274,13 @@ class _Context:
         return self._install(0) + ", Kestra scaled to 0"
 
     def database(self) -> str:
-        return br.restore_db(self.storage, self.set_bucket, self.env.name, self.s,
+        return br.restore_db(self.set_storage, self.set_bucket, self.env.name, self.s,
                              self.target.database, clean=False)
 
     def storage(self) -> str:
         from kestra_ops.workflows.backup.objects import restore_objects
 
-        done = restore_objects(self.storage, self.set_bucket, self.env.name, self.s,
+        done = restore_objects(self.set_storage, self.set_bucket, self.env.name, self.s,
                                self.data_storage, self.bucket, progress=self.rec)
         return done.describe() if hasattr(done, "describe") else str(done)
 
@@ -321,7 +321,7 @@ def _refs(ctx: _Context) -> dict | None:
     art = ctx.s.manifest["artefacts"].get(bs.STORAGE_REFS) if hasattr(bs, "STORAGE_REFS") else None
     if not art:
         return None
-    return json.loads(br._read_checked(ctx.storage, ctx.set_bucket, ctx.env.name, ctx.s,
+    return json.loads(br._read_checked(ctx.set_storage, ctx.set_bucket, ctx.env.name, ctx.s,
                                        bs.STORAGE_REFS))
 
 
