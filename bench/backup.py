@@ -24,28 +24,41 @@ tables; vacuumed, frozen and checkpointed first); a real S3 server, SeaweedFS
    of a local -Fc file (target <= 1.2 x, an earlier issue's).
 
 Measurements of the database stream (issue 14; 2 vCPUs shared with four other jobs, load average
-1-4 during the runs, so each figure is a median of 5 alternated runs and differences under ~5%
-are noise; PostgreSQL 15, SeaweedFS 4.48, zstandard 0.25; 1 GB database = 720 MB of -Z0 dump,
-138 MB of zstd): the raw floor is ~3.4-3.8 s and uses ~4.1 CPU s (the backend ~3.1, pg_dump
-~1.0); the backup run adds ~1.2 CPU s of its own (zstd level 1: ~0.85) and ~1.1 CPU s of the
-S3 server's (SeaweedFS receiving 138 MB), on the same 2 CPUs.
+1-4 during the runs: each figure is a median of 5-8 alternated runs, and differences under ~5%
+are noise; PostgreSQL 15, SeaweedFS 4.48, zstandard 0.25, Python 3.11; a 1 GB database is a
+720 MB -Z0 dump and a 138 MB zstd object). The raw floor takes 3.4-3.8 s and ~4.3 CPU s (the
+backend ~3.2, pg_dump ~1.0): one CPU busy. The backup run adds ~1.5 CPU s of kestra-ops (zstd
+level 1 alone ~0.85, start-up and imports ~0.3) and ~1.1 CPU s of the S3 server (SeaweedFS
+taking 138 MB) on the same 2 CPUs, so here it is CPU-bound: ~7 CPU s over 2 CPUs.
 
-    change (one at a time, each against the line before)      wall (s)  x floor  own CPU (s)
+    stream_dump, 1 GB database (library call)                wall (s)  x floor  own CPU (s)
     before (BufferedReader.read(1 MiB), 64 KiB pipe)            4.46     1.29     1.35
-    pipe widened to 1 MiB + readinto1 into one buffer + 1 ms
-      nap after a short read (kept: own CPU -12%, pg_dump less
-      often blocked)                                            4.33     1.25     1.19
-    8 MiB parts (kept) vs 5 MiB / 16 MiB / 32 MiB              3.91 / 3.90 / 4.06 / 4.25 (tail)
-    zstd threads: 2 (kept) vs 0 / 1                             4.33 / 4.18 / 4.06 (noise)
-    zstd level 1 (kept) vs -1 / -3 / 2 (250 MB database)        1.05 / 1.33 / 1.34 / 1.28
-      (negative levels: 77-95% more bytes, the S3 server's CPU x2.5; level 2: more own CPU)
-    two part uploads in parallel (not kept)                     no gain: CPU-bound, not latency
-    pg_dump -Fd -j 2 -Z0 to local files (1 GB, not kept)        3.5-5.0 vs floor 3.7-6.0:
-      within noise on 2 CPUs, needs a spool and a new format
+    kept: pipe widened to 1 MiB, readinto1 into one reused
+      buffer, a 1 ms nap after a short read (< 256 KiB)         4.33     1.25     1.19
+      (250 MB, reads only: own CPU 0.11 -> 0.03 s; pg_dump's 0.30 -> 0.25 s)
+    part size 8 MiB (kept) / 5 / 16 / 32 MiB                   3.91 / 3.90 / 4.06 / 4.25
+    zstd threads 2 (kept) / 0 / 1                               4.33 / 4.18 / 4.06: noise, same CPU
+    zstd level 1 (kept) / -1 / -3 / 2, 250 MB database          1.05 / 1.33 / 1.34 / 1.28
+      (negative levels: 77-95% more bytes, S3 server CPU x2.5; level 2: +25% own CPU);
+      windowLog, hashLog, minMatch variations of level 1: within 10% CPU, same size
+    two part uploads in parallel (not kept), 250 MB / 1 GB     1.01 vs 1.05 / 5.5 vs 5.1: noise
+      (the upload never held the producer back: 0.01 s of waiting on the queue per run)
+    compression started with pg_dump, before the set's checks
+      (not kept), CLI 250 MB / 1 GB                             1.33 vs 1.35 / 4.65 vs 4.54:
+      no gain while CPU-bound (the preparation is ~0.15 s of CPU too)
+    pg_dump -Fd -j 2 -Z0 to local files (not kept)              3.5-5.0 vs floor 3.7-6.0: noise on
+      2 CPUs (two tables), and it needs a spool and another format
 
-Without the upload (pg_dump | zstd in-process, 250 MB database) the stream is at the floor
-(0.86-0.97 s vs 0.88-0.95 s): the remaining gap is the S3 server's CPU on the same machine and
-the last part's upload after pg_dump's exit code is known (60-140 ms).
+    bench/backup.py, whole `backup run --what db` (1 GB)        x pg_dump -Fc   x floor
+    main before issue 14's merges, moto (issue text)            0.45-0.49       1.33
+    this branch, SeaweedFS, before rebasing on main             0.40            1.19
+    this branch on main (+0.13 s: versions.collect after the
+      dump; db step 3.99 s of the 4.45 s)                       0.44            1.24
+    peak RSS: 80 MB (56 MB database), 96 MB (1 GB): the queue's bound, not the size
+
+Without the upload (pg_dump -> zstd in-process, 250 MB database) the stream is at the floor
+(0.86-0.97 s vs 0.88-0.95 s): the rest is the S3 server's CPU on the same machine and the last
+part's upload after pg_dump's exit code is known (60-140 ms).
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from kestra_ops.adapters import postgres as pg
 from kestra_ops.adapters.storage import Storage
 from kestra_ops.errors import OperationFailed
 from kestra_ops.workflows.backup import run as backup_run
-from tests.integration.backup_support import (BUCKET, multipart_uploads, objects, pg_cluster,  # noqa: F401
-                                              pg_db)
+from tests.integration.backup_support import (BUCKET, multipart_uploads, objects,  # noqa: F401
+                                              pg_cluster, pg_db)
 
 LINUX = sys.platform.startswith("linux")
 

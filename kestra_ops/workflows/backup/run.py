@@ -33,8 +33,9 @@ QUEUE_PARTS = 2
 READ_SIZE = 1024 * 1024  # one read of the pipe at most (a buffer reused for every read)
 # A read that found less than NAP_BELOW in the pipe means this reader is ahead of pg_dump: it
 # waits NAP before the next one so that the pipe fills, instead of waking for each of pg_dump's
-# 4 KiB writes (measured: the python side's CPU -15%, see bench/backup.py). Only with a widened
-# pipe (pg.dump: 1 MiB, which pg_dump at ~250 MB/s fills in ~4 ms): with 64 KiB it would stall.
+# 4 KiB writes (measured on 1 GB: this process's CPU -12%, see bench/backup.py). Only with a
+# widened pipe (pg.dump: 1 MiB; under a quarter full, it takes > 750 MB/s to fill it in 1 ms):
+# with the 64 KiB default pg_dump would stall.
 NAP, NAP_BELOW, NAP_PIPE = 0.001, 256 * 1024, 1024 * 1024
 MIN_DUMP_BYTES = 512  # a custom-format dump of an empty database is ~1 KiB
 ZSTD_LEVEL = 1  # measured: faster than 3 and, multi-threaded on dumps, no larger
