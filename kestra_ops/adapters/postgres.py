@@ -295,6 +295,8 @@ def find_binary(name: str, server_major: int | None = None) -> str:
 class Child:
     """A pg_dump / pg_restore child whose stderr is collected in a thread (bounded)."""
 
+    pipe_size = 0  # its stdout pipe's capacity when widened (dump()); 0: not known
+
     def __init__(self, argv: list[str], url: DatabaseURL, *, stdin=None, stdout=None,
                  env: dict | None = None):
         self.argv = argv
@@ -350,7 +352,9 @@ def dump(url: DatabaseURL, *, server_major_version: int | None = None,
     argv = [exe, "--format=custom", "--compress=0", "--no-password"]
     if snapshot is not None:
         argv += ["--snapshot", snapshot]
-    return Child(argv + ["--dbname", url.url], url, stdout=subprocess.PIPE)
+    child = Child(argv + ["--dbname", url.url], url, stdout=subprocess.PIPE)
+    child.pipe_size = widen_pipe(child.proc.stdout.fileno())
+    return child
 
 
 class Snapshot:
@@ -404,6 +408,32 @@ class Snapshot:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+PIPE_SIZE = 1024 * 1024  # /proc/sys/fs/pipe-max-size's default: allowed without privileges
+
+
+def widen_pipe(fd: int, size: int = PIPE_SIZE) -> int:
+    """Grow the pipe ``fd`` to ``size`` bytes (Linux ``F_SETPIPE_SZ``; either end will do);
+    returns its capacity then, 0 where not known (not Linux, not a pipe). pg_dump writes its
+    stdout 4 KiB at a time: with the 64 KiB default, the reader wakes for every few writes
+    and pg_dump stalls whenever the reader is busy. Refused (EPERM: the user's pipe quota,
+    ``fs.pipe-user-pages-soft``) leaves the pipe as it was."""
+    try:
+        import fcntl
+
+        get, put = fcntl.F_GETPIPE_SZ, fcntl.F_SETPIPE_SZ
+    except (ImportError, AttributeError):
+        return 0
+    try:
+        if fcntl.fcntl(fd, get) < size:
+            fcntl.fcntl(fd, put, size)
+    except OSError:
+        pass
+    try:
+        return fcntl.fcntl(fd, get)
+    except OSError:
+        return 0
 
 
 def restore(url: DatabaseURL, *, clean: bool = False,

@@ -77,7 +77,7 @@ def test_ctrl_c_mid_upload_aborts(earlier, s3, monkeypatch):
 
 
 def test_pg_dump_killed_mid_stream_aborts_upload(earlier, s3, monkeypatch):
-    """pg_dump dies (SIGKILL) after its first MiB: its pipe ends like a finished dump would,
+    """pg_dump dies (SIGKILL) after its first read: its pipe ends like a finished dump would,
     only the exit code tells, and the multipart upload is aborted, never completed."""
     from minio import Minio
 
@@ -91,12 +91,12 @@ def test_pg_dump_killed_mid_stream_aborts_upload(earlier, s3, monkeypatch):
         def __init__(self, child):
             self.child, self.reads = child, 0
 
-        def read(self, n):
+        def readinto1(self, buffer):  # how stream_dump reads the pipe
             self.reads += 1
             if self.reads == 2:
                 self.child.proc.kill()
                 self.child.proc.wait()
-            return self.child.proc.stdout.read(n)
+            return self.child.proc.stdout.readinto1(buffer)
 
     def dump_wrapped(*args, **kw):
         child = real_dump(*args, **kw)
