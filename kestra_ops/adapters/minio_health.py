@@ -28,6 +28,7 @@ class HealthProbe:
 
         self.url = url.rstrip("/")
         self.verify, self.timeout = verify, timeout
+        self.server = ""  # the Server header of the last answer ("MinIO", "SeaweedFS 8000GB")
         self.session = requests.Session()
         if not verify:
             import urllib3
@@ -61,4 +62,5 @@ class HealthProbe:
         except requests.RequestException as err:
             return None, describe(err)
         response.close()
+        self.server = response.headers.get("Server", "")[:100]
         return response.status_code, ""

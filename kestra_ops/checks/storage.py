@@ -1,5 +1,8 @@
 """MinIO health through its unauthenticated endpoints: ``/minio/health/live`` must answer 200;
 ``/minio/health/cluster`` is checked when the server serves it (503 there: write quorum lost).
+Another S3 server (its ``Server`` header is not MinIO's: SeaweedFS, Ceph RGW...) has no such
+endpoints: that it answers HTTP at all is all this item can say, so it is a warning naming the
+server, not a failure (storage setup users moving off MinIO keep a usable checklist).
 Plain HTTP(S) to the environment's ``minio.endpoint`` (the probe: adapters.minio_health); TLS is
 verified unless ``insecure``. Skipped (a warning) when no endpoint is configured."""
 
@@ -24,6 +27,7 @@ class Probe:
     url: str
     status: int | None = None
     error: str = ""
+    server: str = ""  # the Server header of the answer
 
     def line(self) -> str:
         return f"{self.url}: " + (f"HTTP {self.status}" if self.status is not None else self.error)
@@ -40,6 +44,10 @@ def check_minio(base_url: str | None, live: Probe | None, cluster: Probe | None,
     if live.status is None:
         return Item("minio", FAIL, f"MinIO at {base_url} not reachable: {live.error}",
                     details, data=data)
+    if live.status != 200 and live.server and not live.server.lower().startswith("minio"):
+        return Item("minio", WARN, f"{live.server} at {base_url} answers but is not MinIO: "
+                    f"{LIVE} is not served (HTTP {live.status}), so only its reachability is "
+                    "checked", details, data=data)
     if live.status != 200:
         return Item("minio", FAIL, f"MinIO at {base_url} is not live: {LIVE} answered "
                     f"HTTP {live.status}", details, data=data)
@@ -59,6 +67,7 @@ def fetch_minio(probe) -> tuple[Probe, Probe | None]:
     """(live, cluster) through ``probe`` (adapters.minio_health.HealthProbe); the cluster
     endpoint is asked only when the live one answers 200."""
     live = Probe(probe.url + LIVE, *probe.status(LIVE))
+    live.server = getattr(probe, "server", "")
     cluster = Probe(probe.url + CLUSTER, *probe.status(CLUSTER)) if live.status == 200 else None
     return live, cluster
 

@@ -52,7 +52,7 @@ def test_scratch_url_at_the_live_database_is_refused_and_nothing_dropped(backed_
     pg_cluster.execute(source, "INSERT INTO logs VALUES (0, 'written after the backup')")
     before = count(pg_cluster, source)
     for url in source_spellings(pg_cluster, source):
-        result = run(project, "backup", "drill", "--env", "dev", "--scratch-url", url)
+        result = run(project, "backup", "drill", "--env", "dev", "--database-only", "--scratch-url", url)
         assert result.exit_code == 2, (url, result.output)
         assert "is the source database" in result.output, result.output
         assert "Traceback" not in result.output and PASSWORD not in result.output
@@ -64,7 +64,7 @@ def test_scratch_url_not_empty_is_refused(backed_up, pg_cluster, pg_db):
     project, _ = backed_up
     other = pg_db()
     pg_cluster.execute(other, "CREATE TABLE keep (n int); INSERT INTO keep VALUES (1)")
-    result = run(project, "backup", "drill", "--env", "dev", "--scratch-url",
+    result = run(project, "backup", "drill", "--env", "dev", "--database-only", "--scratch-url",
                  pg_cluster.url(other))
     assert result.exit_code == 2, result.output
     assert f"scratch database {other!r}" in result.output and "not empty" in result.output
@@ -74,7 +74,7 @@ def test_scratch_url_not_empty_is_refused(backed_up, pg_cluster, pg_db):
 def test_an_empty_scratch_url_is_used_and_kept(backed_up, pg_cluster, pg_db):
     project, _ = backed_up
     scratch = pg_db()
-    result = run(project, "backup", "drill", "--env", "dev", "--scratch-url",
+    result = run(project, "backup", "drill", "--env", "dev", "--database-only", "--scratch-url",
                  pg_cluster.url(scratch), "--output", "json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -87,7 +87,7 @@ def test_own_scratch_has_a_unique_name_and_is_dropped(backed_up, pg_cluster):
     project, _ = backed_up
     names = []
     for _ in range(2):
-        result = run(project, "backup", "drill", "--env", "dev", "--output", "json")
+        result = run(project, "backup", "drill", "--env", "dev", "--database-only", "--output", "json")
         assert result.exit_code == 0, result.output
         names.append(json.loads(result.stdout)["scratch"]["database"])
     assert names[0] != names[1] and all(n.startswith("kestra_drill_") for n in names)
@@ -110,7 +110,7 @@ def test_own_scratch_is_dropped_on_failure_and_ctrl_c(fault, code, backed_up, pg
         raise KeyboardInterrupt() if fault == "ctrl-c" else OperationFailed("pg_restore died")
 
     monkeypatch.setattr(backup_restore, "restore_db", broken)
-    result = run(project, "backup", "drill", "--env", "dev")
+    result = run(project, "backup", "drill", "--env", "dev", "--database-only")
     assert result.exit_code == code, result.output
     assert created and drills_left(pg_cluster) == []
 
@@ -125,7 +125,7 @@ def test_an_existing_database_of_the_same_name_is_never_dropped(backed_up, pg_cl
     pg_cluster.execute(taken, "CREATE TABLE keep (n int); INSERT INTO keep VALUES (1)")
     monkeypatch.setattr(drill, "scratch_name", lambda: taken)
     try:
-        result = run(project, "backup", "drill", "--env", "dev")
+        result = run(project, "backup", "drill", "--env", "dev", "--database-only")
         assert result.exit_code == 1, result.output
         assert "already exists" in result.output
         assert count(pg_cluster, taken, "keep") == 1

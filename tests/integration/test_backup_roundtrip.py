@@ -80,7 +80,7 @@ def test_round_trip(backup_env, s3, pg_cluster, pg_db, kestra, fake_kube):
     assert clean.exit_code == 0, clean.output
     assert contents(pg_cluster, target) == contents(pg_cluster, source)
 
-    drilled = run(project, "backup", "drill", "--env", "dev", "--output", "json")
+    drilled = run(project, "backup", "drill", "--env", "dev", "--database-only", "--output", "json")
     assert drilled.exit_code == 0, drilled.output
     drill = json.loads(drilled.stdout)
     assert drill["ok"] and drill["counts"]["public.logs"] == [24_000, 24_000]
@@ -94,7 +94,7 @@ def test_round_trip(backup_env, s3, pg_cluster, pg_db, kestra, fake_kube):
 
     # the drill reports a difference when the source moved on
     pg_cluster.execute(source, "INSERT INTO logs VALUES (0, 'new')")
-    moved = run(project, "backup", "drill", "--env", "dev")
+    moved = run(project, "backup", "drill", "--env", "dev", "--database-only")
     assert moved.exit_code == 1 and "public.logs: source 24001, restored 24000" in moved.output
 
 

@@ -125,3 +125,14 @@ def test_check_with_the_bucket_key_probes_the_real_bucket(tmp_path, sw, monkeypa
     assert f"wrote, read back and deleted s3://{BUCKET}/kestra-ops-probe/" in result.stdout
     assert list(sw.client().list_objects(BUCKET, recursive=True)) == []
 
+
+
+def test_the_checklists_minio_item_names_another_s3_server_as_a_warning(seaweed):
+    """SeaweedFS serves no /minio/health/*: the item says what answered (a warning), never a
+    failure that would fail every check of a store moved off MinIO."""
+    from kestra_ops.adapters.minio_health import HealthProbe
+    from kestra_ops.checks.storage import minio_verdict
+
+    item = minio_verdict(HealthProbe(f"http://{seaweed.endpoint}"))
+    assert item.status == "warn", item
+    assert item.reason.startswith("SeaweedFS") and "is not MinIO" in item.reason

@@ -62,12 +62,20 @@ def counts(snap, refs: list[dict], tenant: str = ks.TENANT) -> dict:
     V1_1__initial.sql and V1_5__multitenant.sql), executions not deleted, current KV entries
     and current namespace files (not folders). A table that is missing counts as None."""
     out: dict = {"flows": None, "executions": None}
-    if snap.has_table("flows"):
+
+    def shaped(table: str, *columns: str) -> bool:  # never a failing query in the snapshot
+        if not snap.has_table(table):
+            return False
+        have = {r[0] for r in snap.rows("SELECT column_name FROM information_schema.columns "
+                                        "WHERE table_name = %s", (table,))}
+        return set(columns) <= have
+
+    if shaped("flows", "tenant_id", "namespace", "id", "revision", "deleted"):
         out["flows"] = snap.rows(
             "SELECT count(*) FROM (SELECT DISTINCT ON (namespace, id) deleted FROM flows "
             "WHERE tenant_id = %s ORDER BY namespace, id, revision DESC) f WHERE NOT deleted",
             (tenant,))[0][0]
-    if snap.has_table("executions"):
+    if shaped("executions", "tenant_id", "deleted"):
         out["executions"] = snap.rows("SELECT count(*) FROM executions WHERE tenant_id = %s "
                                       "AND NOT deleted", (tenant,))[0][0]
     out["kv"] = sum(1 for r in refs if r["table"] == ks.KV_TABLE)
