@@ -154,7 +154,9 @@ def test_a_whole_kestra_comes_back_in_a_new_namespace(install, dr, seaweed, pg_c
 def test_a_namespace_in_use_is_refused_before_anything_is_written(install, dr, seaweed,  # noqa: F811
                                                                    pg_cluster):
     install.run_ok("minio", "setup", "--env", "dev", "--yes")
-    install.run_ok("backup", "run", "--env", "dev", "--what", "config,secrets")
+    install.run_ok("deploy", "--env", "dev", "--yes", "--skip-bucket")
+    install.run_ok("backup", "run", "--env", "dev", "--what", "db,config,secrets")
+    revisions = install.history()
     empty = pg_cluster.url(pg_cluster.create_db())
     refused = install.run("backup", "restore", "--env", "dev", "latest", "--to-namespace",
                           install.namespace, "--to-database", empty, "--identity",
@@ -162,7 +164,10 @@ def test_a_namespace_in_use_is_refused_before_anything_is_written(install, dr, s
     assert refused.exit_code == 2
     assert f"namespace {install.namespace}" in refused.stderr
     assert "nothing changed" in refused.stderr
-    assert install.history() == []  # no release was installed into it
+    assert "deployment/kestra-standalone" in refused.stderr
+    assert install.history() == revisions  # the live release was not touched
+    assert not install.core.list_namespaced_config_map(
+        install.namespace, field_selector="metadata.name=kestra-ops-recovery").items
 
 
 def test_the_drill_uses_scratch_places_only_and_deletes_them(install, dr, seaweed,  # noqa: F811
