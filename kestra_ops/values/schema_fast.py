@@ -27,7 +27,7 @@ ANNOTATIONS = frozenset({"description", "title", "default", "examples", "$commen
                          "definitions", "readOnly", "writeOnly"})
 ASSERTIONS = frozenset({"type", "properties", "additionalProperties", "required", "enum", "const",
                         "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength",
-                        "maxLength", "items", "minItems", "maxItems", "$ref"})
+                        "maxLength", "items", "minItems", "maxItems", "$ref", "pattern"})
 TYPES = frozenset({"null", "boolean", "integer", "number", "string", "array", "object"})
 _JSON = (dict, list, str, int, float, bool, type(None))
 _NUMBER_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
@@ -78,7 +78,8 @@ class Compiled:
             items = schema.get("items")
             return items is None or all(self._check(items, v) for v in value)
         if isinstance(value, str):
-            return _counts(schema, "minLength", "maxLength", len(value))
+            return _counts(schema, "minLength", "maxLength", len(value)) and (
+                "pattern" not in schema or _search(schema["pattern"], value))
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return _bounds(schema, value)
         return True
@@ -128,6 +129,13 @@ def _same(expected: Any, value: Any) -> bool:
 
 def _counts(schema: dict, low: str, high: str, n: int) -> bool:
     return not (low in schema and n < schema[low]) and not (high in schema and n > schema[high])
+
+
+def _search(pattern: str, value: str) -> bool:
+    """Draft 7 ``pattern`` as jsonschema applies it: ``re.search`` (unanchored)."""
+    import re
+
+    return re.search(pattern, value) is not None
 
 
 def _bounds(schema: dict, value: int | float) -> bool:
@@ -184,6 +192,14 @@ def _well_formed(key: str, arg: Any, definitions: dict) -> bool:  # noqa: C901 -
         return isinstance(arg, list)
     if key == "const":
         return True
+    if key == "pattern":  # one that Python's re (jsonschema's engine) compiles, else unknown
+        import re
+
+        try:
+            re.compile(arg)
+        except (re.error, TypeError):
+            return False
+        return isinstance(arg, str)
     if key in _NUMBER_KEYWORDS or key in _COUNT_KEYWORDS:
         return type(arg) in (int, float)
     # $ref: only "#/definitions/NAME" with a plain NAME that exists (no JSON-pointer escapes)

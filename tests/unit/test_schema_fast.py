@@ -187,18 +187,19 @@ def test_generated_schemas_never_pass_what_jsonschema_refuses(case):
 
 
 @pytest.mark.parametrize("schema", [
-    {"pattern": "^a"}, {"format": "email"}, {"anyOf": [{"type": "string"}]},
+    {"pattern": "(unclosed"}, {"pattern": 5}, {"format": "email"},
+    {"anyOf": [{"type": "string"}]},
     {"oneOf": []}, {"allOf": []}, {"not": {}}, {"if": {}}, {"patternProperties": {}},
     {"propertyNames": {}}, {"dependencies": {}}, {"uniqueItems": True}, {"multipleOf": 2},
     {"contains": {}}, {"items": [{"type": "string"}]}, {"$id": "x"}, {"x-custom": 1},
     {"$ref": "#/definitions/missing"}, {"$ref": "other.json#/x"}, {"$ref": "#/properties/a"},
     {"$ref": "#/definitions/a~1b", "definitions": {"a/b": {}}},
     {"type": "date"}, {"type": []}, {"required": "a"}, {"minLength": "1"}, {"minimum": True},
-    {"properties": {"a": {"pattern": "x"}}}, {"definitions": {"d": {"format": "uri"}}},
+    {"properties": {"a": {"pattern": "[x"}}}, {"definitions": {"d": {"format": "uri"}}},
     {"additionalProperties": {"oneOf": []}}, {"items": {"anyOf": []}}, "not a schema",
 ])
 def test_anything_unknown_is_left_to_jsonschema(schema):
-    assert not ASSERTIONS & {"pattern", "format", "anyOf", "oneOf", "patternProperties"}
+    assert not ASSERTIONS & {"format", "anyOf", "oneOf", "patternProperties"}
     assert compile_schema(schema) is None
 
 
@@ -224,3 +225,18 @@ def test_a_deep_recursive_schema_is_left_to_jsonschema():
         node = node["a"]
     assert compile_schema(schema).conforms(deep) is False  # RecursionError: "don't know"
     assert compile_schema(schema).conforms({"a": {"b": {}}}) is True
+
+
+@pytest.mark.parametrize("pattern, value", [
+    ("^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", ""), ("^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", "ok-1"),
+    ("^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", "Bad_Name"), ("^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+                                                          "a"),
+    ("b", "abc"), ("^b", "abc"), ("\\d+", "x12"), ("^a$", "a\n"), ("é", "café"), (".", ""),
+])
+def test_pattern_agrees_with_jsonschema(pattern, value):
+    schema = {"type": "string", "pattern": pattern}
+    compiled = compile_schema(schema)
+    assert compiled is not None
+    assert compiled.conforms(value) == jsonschema_valid(schema, value)
+    bare = {"pattern": pattern}  # pattern says nothing about other types
+    assert compile_schema(bare).conforms(5) is jsonschema_valid(bare, 5) is True
