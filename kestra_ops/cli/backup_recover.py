@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from kestra_ops.cli.common import (confirm, emit, env_option, kube_options, output_option,
-                                    pass_state, progress_for, quiet_option)
+from kestra_ops.cli.common import (confirm, duration_seconds, emit, env_option, kube_options,
+                                    output_option, pass_state, progress_for, quiet_option)
 
 
 def identity_option():
@@ -22,7 +22,10 @@ def reach_options(fn):
             click.option("--insecure", is_flag=True, help="Do not verify Kestra's TLS "
                          "certificate (a warning says so)."),
             click.option("--timeout", default="10m", show_default=True, metavar="DURATION",
-                         help="How long each helm install/upgrade may wait."))):
+                         help="How long each helm install/upgrade may wait."),
+            click.option("--check-wait", default="2m", show_default=True, metavar="DURATION",
+                         callback=duration_seconds, help="Run failing checks of the restored "
+                         "Kestra again until they pass or this has passed."))):
         fn = option(fn)
     return fn
 
@@ -52,8 +55,8 @@ def reach_options(fn):
 @pass_state
 def restore_cmd(state, env: str, set_name: str, to_database: str | None, clean: bool,
                 flows: bool, config: bool, to_namespace: str | None, to_bucket: str | None,
-                kestra_url: str | None, insecure: bool, timeout: str, yes: bool,
-                identity: str | None, output: str, quiet: bool) -> None:
+                kestra_url: str | None, insecure: bool, timeout: str, check_wait: float,
+                yes: bool, identity: str | None, output: str, quiet: bool) -> None:
     """Restore SET (or `latest`) of ENV: its database, and its flows / ConfigMap on request.
 
     With --to-namespace NS it is a disaster recovery: NS (new, or empty) gets the set's
@@ -66,12 +69,12 @@ def restore_cmd(state, env: str, set_name: str, to_database: str | None, clean: 
     a check failed; 2: a precondition does not hold (nothing changed).
     """
     emit(_restore(state, env, set_name, to_database, clean, flows, config, to_namespace,
-                  to_bucket, kestra_url, insecure, timeout, yes, identity, output, quiet),
-         output, quiet=quiet)
+                  to_bucket, kestra_url, insecure, timeout, check_wait, yes, identity, output,
+                  quiet), output, quiet=quiet)
 
 
 def _restore(state, env, set_name, to_database, clean, flows, config, to_namespace, to_bucket,
-             kestra_url, insecure, timeout, yes, identity, output, quiet):
+             kestra_url, insecure, timeout, check_wait, yes, identity, output, quiet):
     from kestra_ops.errors import InvalidInput
 
     environment = state.environment(env)
@@ -95,7 +98,7 @@ def _restore(state, env, set_name, to_database, clean, flows, config, to_namespa
     from kestra_ops.workflows.backup.recover import Target, recover
 
     target = Target(to_namespace, pg.DatabaseURL.parse(to_database), to_bucket, kestra_url,
-                    insecure)
+                    insecure, check_wait=check_wait)
     return recover(environment, set_name, target, identity=identity, timeout=timeout,
                    confirm=ask, progress=progress)
 
@@ -120,8 +123,8 @@ def _restore(state, env, set_name, to_database, clean, flows, config, to_namespa
 @pass_state
 def drill_cmd(state, env: str, database_url: str | None, scratch_url: str | None,
               scratch_bucket: str | None, database_only: bool, kestra_url: str | None,
-              insecure: bool, timeout: str, identity: str | None, output: str,
-              quiet: bool) -> None:
+              insecure: bool, timeout: str, check_wait: float, identity: str | None,
+              output: str, quiet: bool) -> None:
     """Restore the newest complete set as a whole Kestra in a scratch namespace; check it.
 
     The drill creates kestra-drill-<time>-<random> (never an existing namespace), a scratch
@@ -141,4 +144,5 @@ def drill_cmd(state, env: str, database_url: str | None, scratch_url: str | None
     emit(drill(state.environment(env), database_url=database_url, scratch_url=scratch_url,
                identity=identity, namespace=not database_only, scratch_bucket=scratch_bucket,
                kestra_url=kestra_url, insecure=insecure, timeout=timeout,
-               progress=progress_for(output, quiet)), output, quiet=quiet)
+               check_wait=check_wait, progress=progress_for(output, quiet)), output,
+         quiet=quiet)

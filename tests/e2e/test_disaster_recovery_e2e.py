@@ -112,7 +112,7 @@ def test_a_whole_kestra_comes_back_in_a_new_namespace(install, dr, seaweed, pg_c
     try:
         # the restored Kestra is not up yet (its database must be empty until restored): every
         # step but the check is done, and the same command resumes
-        first = install.run(*args, "--kestra-url", "http://127.0.0.1:9")
+        first = install.run(*args, "--kestra-url", "http://127.0.0.1:9", "--check-wait", "1s")
         assert first.exit_code == 1, first.output
         assert first.stdout, first.stderr
         report = json.loads(first.stdout)
@@ -129,12 +129,24 @@ def test_a_whole_kestra_comes_back_in_a_new_namespace(install, dr, seaweed, pg_c
                 for o in s3.list_objects(dr["bucket"], recursive=True)} >= {
             "db_host.ion", "etl.sql"}
 
-        with backed(restored_db, seaweed, dr["bucket"]) as restored:
+        # as if Ctrl-C had cut the storage copy short: the state says it began, not ended
+        state = json.loads(install.core.read_namespaced_config_map(
+            "kestra-ops-recovery", target).data["state.json"])
+        assert state["begun"] == ["secrets", "chart", "database", "storage", "scale-up", "check"]
+        state["done"] = state["done"][:4]  # namespace, secrets, chart, database
+        install.core.patch_namespaced_config_map("kestra-ops-recovery", target, {
+            "data": {"state.json": json.dumps(state)}}, field_manager="e2e-test")
+        one = sorted(o.object_name for o in s3.list_objects(dr["bucket"], recursive=True)
+                     if not o.object_name.endswith("/"))[0]
+        s3.remove_object(dr["bucket"], one)  # one object not copied yet
+
+        with backed(restored_db, seaweed, dr["bucket"], lazy=True) as restored:
             second = install.run(*args, "--kestra-url", restored.url)
             assert second.exit_code == 0, second.output
             report = json.loads(second.stdout)
             assert report["resumed"] is True
-            assert [s["name"] for s in report["steps"]] == ["check"]
+            assert [s["name"] for s in report["steps"]] == ["storage", "scale-up", "check"]
+            assert one in {o.object_name for o in s3.list_objects(dr["bucket"], recursive=True)}
             checks = {c["id"]: c for c in report["checks"]}
             assert checks["canary"]["status"] == "pass", checks["canary"]
             assert checks["counts"]["status"] == "pass", checks["counts"]

@@ -51,7 +51,7 @@ def drill(env, *, database_url: str | None = None, scratch_url: str | None = Non
           progress=None, storage=None, namespace: bool = False, identity: str | None = None,
           scratch_bucket: str | None = None, kestra_url: str | None = None,
           insecure: bool = False, timeout: str = "10m", kube=None, helm=None,
-          data_storage=None):
+          data_storage=None, check_wait: float = 120.0):
     """See the module doc. With ``namespace`` the drill is a whole disaster recovery into a
     scratch namespace (:mod:`kestra_ops.workflows.backup.drill_namespace`). ``identity`` (an age
     identity file): the set's sealed Secrets must open with it, checked before the scratch
@@ -89,7 +89,7 @@ def drill(env, *, database_url: str | None = None, scratch_url: str | None = Non
                 env, s, report, target, storage=storage, bucket=bucket, identity=identity,
                 scratch_bucket=scratch_bucket, kestra_url=kestra_url, insecure=insecure,
                 timeout=timeout, kube=kube, helm=helm, data_storage=data_storage,
-                progress=progress)
+                progress=progress, check_wait=check_wait)
         else:
             _restore_and_compare(rec, storage, bucket, env, s, source, target, counts)
     except BaseException as err:

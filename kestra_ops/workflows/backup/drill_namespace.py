@@ -58,7 +58,7 @@ def scratch_values(env, values: dict, database: str, bucket: str) -> dict:
 
 
 def run(env, s, report, database, *, storage, bucket, identity, scratch_bucket, kestra_url,
-        insecure, timeout, kube, helm, data_storage, progress):
+        insecure, timeout, kube, helm, data_storage, progress, check_wait: float = 120.0):
     """Recover ``s`` into scratch places (module doc); returns the drill's report."""
     if kube is None:
         from kestra_ops.wiring import kube as connect
@@ -86,7 +86,7 @@ def run(env, s, report, database, *, storage, bucket, identity, scratch_bucket, 
     values = rv._set_values(s, env, storage, bucket)[1]
     target = rv.Target(namespace, database, target_bucket, kestra_url, insecure,
                        scratch_values(env, values, database.dbname, target_bucket),
-                       {"kestra-ops/drill": "true"})
+                       {"kestra-ops/drill": "true"}, check_wait)
     report.data["scratch"].update({"namespace": namespace, "bucket": target_bucket,
                                    "bucket_created": made_bucket is not None})
     started = time.monotonic()

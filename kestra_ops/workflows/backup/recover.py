@@ -53,6 +53,7 @@ class Target:
     insecure: bool = False
     values: dict = dataclasses.field(default_factory=dict)  # extra values (the drill's)
     labels: dict = dataclasses.field(default_factory=dict)
+    check_wait: float = 120.0  # failing checks of the restored Kestra are retried this long
 
 
 def recover(env, name: str, target: Target, *, identity: str | None = None,
@@ -100,7 +101,9 @@ def recover(env, name: str, target: Target, *, identity: str | None = None,
             f"restore {s.name} of {env.name} as a whole Kestra into namespace "
             f"{target.namespace}, database {target.database.dbname!r}, bucket {target_bucket}"):
         raise Aborted("recovery declined; nothing changed")
-    state = {"env": env.name, "set": s.name, "done": done, "started": time.time()}
+    begun = list((state or {}).get("begun") or [])
+    state = {"env": env.name, "set": s.name, "done": done, "begun": begun,
+             "started": time.time()}
     rec = Recorder(report, progress)
     started = time.monotonic()
     ctx = _Context(env, s, target, target_bucket, storage, bucket, data_storage, kube, helm,
@@ -108,6 +111,9 @@ def recover(env, name: str, target: Target, *, identity: str | None = None,
     for step in STEPS:
         if step in done:
             continue
+        if step != "namespace" and step not in begun:  # the namespace holds the state
+            begun.append(step)  # a rerun then knows what this step may have left
+            kns.write_state(kube, target.namespace, state)
         with rec.step(f"{step}") as outcome:
             outcome.detail = getattr(ctx, step.replace("-", "_"))() or ""
             if step == "check" and not ctx.checked_ok:
@@ -157,6 +163,7 @@ def _preflight(env, s, target: Target, bucket: str, kube, data_storage, identity
                                    "namespace only; nothing changed",
                                    hint="pick another --to-namespace")
     done = set((state or {}).get("done") or [])
+    begun = set((state or {}).get("begun") or [])
     sealed = (s.manifest.get("secrets") or {}).get("sealed")
     if "secrets" not in done:
         if sealed and not identity:
@@ -168,6 +175,12 @@ def _preflight(env, s, target: Target, bucket: str, kube, data_storage, identity
             unseal(set_storage, set_bucket, env.name, s.name, identity)  # opens, or refuses
         else:
             _require_secrets(env, s, target, kube, set_storage, set_bucket)
+    if "database" not in done and "database" in begun and not pg.is_empty(target.database):
+        # pg_restore runs in one transaction into a database that was empty when the step
+        # began: a database that is not empty now holds the whole restore (interrupted before
+        # the state was written)
+        state["done"] = [*(state.get("done") or []), "database"]
+        done.add("database")
     if "database" not in done and not pg.is_empty(target.database):
         raise InvalidInput(f"database {target.database.dbname!r} at {target.database} is not "
                            "empty: a recovery restores into an empty database only; nothing "
@@ -175,7 +188,7 @@ def _preflight(env, s, target: Target, bucket: str, kube, data_storage, identity
     if not data_storage.bucket_exists(bucket):
         raise NotFound(f"bucket {bucket} does not exist at {data_storage.url}",
                        hint=f"create it with: kestra-ops minio setup --env {env.name}")
-    if "storage" not in done and any(True for _ in _first(data_storage, bucket)):
+    if "storage" not in begun and any(True for _ in _first(data_storage, bucket)):
         raise InvalidInput(f"bucket {bucket} already holds Kestra objects (under {TENANT}/): a "
                            "recovery copies into an empty bucket only; nothing changed")
     return state
@@ -306,7 +319,7 @@ class _Context:
         except KestraOpsError as err:
             self.items.append(Item("counts", FAIL, f"the restored Kestra: {err}"))
         checked = run_check(env, kestra_url=self.target.kestra_url, insecure=self.target.insecure,
-                            kube=self.kube, wait=120.0)
+                            kube=self.kube, wait=self.target.check_wait or None)
         self.items += checked.results
         self.checked_ok = not any(i.status == FAIL or not i.ok for i in self.items)
         failed = [i.id for i in self.items if not i.ok]
