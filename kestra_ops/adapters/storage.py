@@ -15,6 +15,8 @@ import re
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from kestra_ops.adapters.storage_copy import (MAX_COPY_SIZE, Entry, SourceChanged,  # noqa: F401
+                                              Streamed, _etag)
 from kestra_ops.errors import InvalidInput, NotFound, OperationFailed, PermissionDenied, Unreachable
 
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled",
@@ -269,30 +271,6 @@ class Storage:
 class Listed(NamedTuple):
     name: str
     size: int
-
-
-MAX_COPY_SIZE = 5 * 1024 ** 3  # S3's CopyObject limit
-
-
-class Entry(NamedTuple):
-    name: str
-    size: int
-    etag: str  # without quotes
-
-
-class Streamed(NamedTuple):
-    name: str
-    size: int
-    etag: str
-    sha256: str
-
-
-class SourceChanged(OperationFailed):
-    """A conditional copy's source is no longer the object that was listed."""
-
-
-def _etag(value) -> str:
-    return (value or "").strip('"')
 
 
 class HttpAnswer(NamedTuple):

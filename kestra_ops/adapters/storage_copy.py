@@ -11,8 +11,34 @@ Errors are the Storage's typed one-line errors.
 
 from __future__ import annotations
 
-from kestra_ops.adapters.storage import MAX_COPY_SIZE, SourceChanged, Streamed, _etag
-from kestra_ops.errors import NotFound
+from typing import NamedTuple
+
+from kestra_ops.errors import NotFound, OperationFailed
+
+MAX_COPY_SIZE = 5 * 1024 ** 3  # S3's CopyObject limit
+
+
+class Entry(NamedTuple):
+    """A listed object (the storage adapter's ``iter_entries``/``stat``)."""
+
+    name: str
+    size: int
+    etag: str  # without quotes
+
+
+class Streamed(NamedTuple):
+    name: str
+    size: int
+    etag: str
+    sha256: str
+
+
+class SourceChanged(OperationFailed):
+    """A conditional copy's source is no longer the object that was listed."""
+
+
+def _etag(value) -> str:
+    return (value or "").strip('"')
 
 
 def copy_object(storage, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str, *,

@@ -16,6 +16,7 @@ from kestra_ops.results import FAIL, PASS, WARN, Item
 ORDER = 30
 LIVE = "/minio/health/live"
 CLUSTER = "/minio/health/cluster"
+NOT_SERVED = (400, 403, 404, 405, 501)  # how another S3 server answers a path it does not serve
 NO_ENDPOINT = ("no MinIO endpoint for this environment (minio.endpoint in kestra-ops.yaml or "
                "KESTRA_OPS_MINIO_ENDPOINT)")
 
@@ -44,7 +45,7 @@ def check_minio(base_url: str | None, live: Probe | None, cluster: Probe | None,
     if live.status is None:
         return Item("minio", FAIL, f"MinIO at {base_url} not reachable: {live.error}",
                     details, data=data)
-    if live.status != 200 and live.server and not live.server.lower().startswith("minio"):
+    if live.status in NOT_SERVED and live.server and not live.server.lower().startswith("minio"):
         return Item("minio", WARN, f"{live.server} at {base_url} answers but is not MinIO: "
                     f"{LIVE} is not served (HTTP {live.status}), so only its reachability is "
                     "checked", details, data=data)

@@ -98,7 +98,7 @@ def run_cmd(state, env: str, what: str, include_executions: bool, database_url: 
 @pass_state
 def list_cmd(state, env: str, output: str) -> None:
     """List ENV's backup sets, newest first (incomplete ones marked)."""
-    from kestra_ops.workflows.backup.sets import list_report
+    from kestra_ops.workflows.backup.locations import list_report
 
     emit(list_report(state.environment(env)), output)
 

@@ -94,11 +94,10 @@ def _restore(state, env, set_name, to_database, clean, flows, config, to_namespa
     if not to_database:
         raise InvalidInput("--to-namespace needs --to-database URL (the new, empty database "
                            "the restored Kestra will use)")
-    from kestra_ops.adapters import postgres as pg
     from kestra_ops.workflows.backup.recover import Target, recover
 
-    target = Target(to_namespace, pg.DatabaseURL.parse(to_database), to_bucket, kestra_url,
-                    insecure, check_wait=check_wait)
+    target = Target(to_namespace, to_database, to_bucket, kestra_url, insecure,
+                    check_wait=check_wait)
     return recover(environment, set_name, target, identity=identity, timeout=timeout,
                    confirm=ask, progress=progress)
 

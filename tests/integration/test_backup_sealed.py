@@ -241,12 +241,13 @@ def test_unseal_and_create_secrets_in_a_new_namespace(env, seaweed, fake_kube):
     from kestra_ops.errors import Conflict, NotFound, OperationFailed
     from kestra_ops.settings import load_config
     from kestra_ops.workflows.backup import sealed
-    from kestra_ops.workflows.backup.sets import storage_for
+    from kestra_ops.workflows.backup.locations import destination
 
     root, ident, _public = env
     name = backup(root)[0]["set"]
     environment = load_config(root / "kestra-ops.yaml").environment("dev")
-    storage, bucket = storage_for(environment)
+    place = destination(environment)
+    storage, bucket = place.storage, place.bucket
     secrets = sealed.unseal(storage, bucket, "dev", "latest", ident)
     assert {n: {k: v.decode() for k, v in s.data.items()} for n, s in secrets.items()} == VALUES
     assert ENCRYPTION_KEY not in repr(secrets)  # the values are not in the repr

@@ -47,7 +47,7 @@ class Target:
     """Where a set is brought back (the drill gives its scratch ones)."""
 
     namespace: str
-    database: pg.DatabaseURL
+    database: pg.DatabaseURL  # (a postgresql:// URL as text is parsed by recover())
     bucket: str | None = None  # None: the env's Kestra bucket
     kestra_url: str | None = None  # None: the Kubernetes API service proxy in ``namespace``
     insecure: bool = False
@@ -62,6 +62,8 @@ def recover(env, name: str, target: Target, *, identity: str | None = None,
     """Bring set ``name`` of ``env`` back as a whole Kestra in ``target`` (see the module doc)."""
     from kestra_ops.config_schema import DNS_LABEL
 
+    if isinstance(target.database, str):
+        target = dataclasses.replace(target, database=pg.DatabaseURL.parse(target.database))
     if not DNS_LABEL.match(target.namespace) or len(target.namespace) > 63:
         raise InvalidInput(f"--to-namespace {target.namespace!r} is not a namespace name (a "
                            "DNS label)")

@@ -210,10 +210,12 @@ def _start_dump(url, snapshot: str | None = None) -> pg.Child:
 def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_size,
          snap=None, refs=None, include_executions=False, kestra_storage=None):
     from kestra_ops import wiring
-    from kestra_ops.workflows.backup.locations import key_warnings
+    from kestra_ops.workflows.backup.locations import (data_storage_for, destination,
+                                                       key_warnings)
 
     if storage is None:
-        storage, bucket = bs.storage_for(env)  # the backup destination, never Kestra's bucket
+        place = destination(env)  # the backup destination, never Kestra's bucket
+        storage, bucket = place.storage, place.bucket
     else:
         bucket = env.backup_target[2]
     if not storage.bucket_exists(bucket):
@@ -227,7 +229,7 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
     if "secrets" in what:
         kube = _secrets_ready(env, kube)
     # the storage copy reads Kestra's bucket with Kestra's key, never with the backup key
-    source = kestra_storage or (bs.data_storage_for(env) if "storage" in what else None)
+    source = kestra_storage or (data_storage_for(env) if "storage" in what else None)
     name = bs.stamp(now)
     if any(s.name == name for s in bs.list_sets(storage, bucket, env.name, manifests=False)):
         raise Conflict(f"backup set {name} of {env.name} already exists: retry in a second")

@@ -247,27 +247,3 @@ def delete_set(storage, bucket: str, env: str, name: str) -> int:
     for k in objs:
         storage.remove_object(bucket, k)
     return len(objs)
-
-
-def storage_for(env):
-    """(Storage, bucket) of the backup destination (backup.endpoint/bucket with the backup key;
-    see :mod:`kestra_ops.workflows.backup.locations`), or a clear ConfigError."""
-    from kestra_ops.workflows.backup.locations import destination
-
-    place = destination(env)
-    return place.storage, place.bucket
-
-
-def data_storage_for(env):
-    """(Storage, bucket) of Kestra's data bucket (minio.bucket, Kestra's MinIO key): what the
-    storage-objects copy reads from; never where sets are written."""
-    from kestra_ops.workflows.backup.locations import data_storage_for as data
-
-    return data(env)
-
-
-def list_report(env):
-    """backup list, both locations (:func:`kestra_ops.workflows.backup.locations.list_report`)."""
-    from kestra_ops.workflows.backup.locations import list_report as report
-
-    return report(env)
