@@ -42,6 +42,7 @@ NO_CLUSTER = {
     "backup keygen": "writes a new age identity file",
     "backup migrate-location": "the legacy location and the backup bucket only",
     "minio check": "the MinIO endpoint only",
+    "minio policy": "prints a policy document",
     "completion": "prints a shell script",
     "init": "writes files in a folder",
 }
