@@ -196,7 +196,9 @@ def test_the_dump_and_the_refs_share_one_snapshot(pg_cluster, pg_db):
     pg_cluster.execute(name, TABLES)
     url = pg.DatabaseURL.parse(pg_cluster.url(name))
     insert(pg_cluster.url(name), "kv_metadata", [kv("before", 1)])
-    with pg.Snapshot(url) as snap:
+    from kestra_ops.adapters.postgres_snapshot import Snapshot
+
+    with Snapshot(url) as snap:
         insert(pg_cluster.url(name), "kv_metadata", [kv("after", 1)])  # committed after it
         refs = storage_set.read_refs(snap)
         child = pg.dump(url, snapshot=snap.id)

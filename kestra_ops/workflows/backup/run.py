@@ -182,7 +182,9 @@ def run_backup(env, *, what=bs.WHAT, database_url: str | None = None, progress=N
     url = resolve(database_url) if ("db" in what or "storage" in what) else None
     # the consistent point: the snapshot first (metadata rows read in it, pg_dump dumps it),
     # held until pg_dump has finished; only then the storage copy (storage_set)
-    snap = pg.Snapshot(url) if "storage" in what else None
+    from kestra_ops.adapters.postgres_snapshot import Snapshot
+
+    snap = Snapshot(url) if "storage" in what else None
     child = None
     try:
         refs = _read_refs(snap)
