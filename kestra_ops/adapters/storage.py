@@ -232,17 +232,13 @@ class Storage:
 
     def iter_object(self, bucket: str, key: str, chunk: int = 1024 * 1024):
         """An object's bytes as a stream of chunks (nothing held beyond one chunk)."""
-        what = f"object {bucket}/{key}"
-        resp = self.call(what, self.client.get_object, bucket, key)
+        from kestra_ops.adapters import storage_copy
+
+        _headers, chunks = storage_copy.open_object(self, bucket, key, chunk)
         try:
-            while True:
-                data = self.call(what, resp.read, chunk)
-                if not data:
-                    return
-                yield data
+            yield from chunks
         finally:
-            resp.close()
-            resp.release_conn()
+            chunks.close()
 
     def multipart(self, bucket: str, key: str, content_type: str = "application/octet-stream"):
         """A new multipart upload of ``bucket/key``

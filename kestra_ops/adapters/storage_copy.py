@@ -121,13 +121,13 @@ def put_stream(storage, bucket: str, key: str, chunks, *, content_type: str | No
     return Streamed(key, size, etag, sha.hexdigest())
 
 
-def open_object(storage, bucket: str, key: str):
+def open_object(storage, bucket: str, key: str, chunk: int = 1024 * 1024):
     """(response headers, chunk iterator) of an object; the iterator releases the connection
     when exhausted or closed."""
     what = f"object {bucket}/{key}"
     resp = storage.call(what, storage.client.get_object, bucket, key)
 
-    def chunks(size: int = 1024 * 1024):
+    def chunks(size: int = chunk):
         try:
             while True:
                 data = storage.call(what, resp.read, size)

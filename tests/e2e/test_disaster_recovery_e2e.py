@@ -69,8 +69,10 @@ def client_of(kestra: FakeKestra) -> KestraClient:
     return KestraClient(kestra.url, kestra.username, kestra.password, backoff=0.01, timeout=10)
 
 
-def test_a_whole_kestra_comes_back_in_a_new_namespace(install, dr, seaweed, pg_cluster,  # noqa: F811
-                                                      monkeypatch):
+def deploy_and_back_up(install, dr, seaweed, monkeypatch, *, execution: bool,
+                       output: str = "text") -> str:
+    """Deploy, write a flow, a KV value and a namespace file (and one execution) into a Kestra
+    that keeps them in the source database and Kestra's bucket; take a backup set."""
     install.run_ok("minio", "setup", "--env", "dev", "--yes")
     install.run_ok("deploy", "--env", "dev", "--yes", "--skip-bucket")
     with backed(dr["source"], seaweed, dr["bucket"]) as source:
@@ -79,14 +81,24 @@ def test_a_whole_kestra_comes_back_in_a_new_namespace(install, dr, seaweed, pg_c
             client.create_flow(FLOW)
             client.put_kv(NS, "db_host", "pg.internal")
             client.put_namespace_file(NS, "scripts/etl.sql", b"select 1;\n")
-            run = client.create_execution(NS, "nightly")
-            wait_until("the execution's end", lambda: client.get_execution(run["id"])[
-                "state"]["current"] in client.TERMINAL_STATES)
+            if execution:
+                run = client.create_execution(NS, "nightly")
+                wait_until("the execution's end", lambda: client.get_execution(run["id"])[
+                    "state"]["current"] in client.TERMINAL_STATES)
         source.sync()
-        done = install.run_ok("backup", "run", "--env", "dev", "--output", "json")
-    made = json.loads(done.stdout)
+        done = install.run_ok("backup", "run", "--env", "dev", "--output", output)
+    monkeypatch.delenv("KESTRA_OPS_KESTRA_URL")
+    return done.stdout
+
+
+def test_a_whole_kestra_comes_back_in_a_new_namespace(install, dr, seaweed, pg_cluster,  # noqa: F811
+                                                      monkeypatch):
+    made = json.loads(deploy_and_back_up(install, dr, seaweed, monkeypatch, execution=True,
+                                         output="json"))
     assert made["manifest"]["secrets"]["sealed"] is True
     assert made["manifest"]["storage"]["objects"] >= 2
+    assert made["manifest"]["counts"] == {"flows": 1, "executions": 1, "kv": 1,
+                                          "namespace_files": 1}
     install.run_ok("backup", "verify", "--env", "dev", "latest", "--identity",
                    str(dr["identity"]))
 
@@ -105,7 +117,6 @@ def test_a_whole_kestra_comes_back_in_a_new_namespace(install, dr, seaweed, pg_c
                  "hostPath": {"path": f"/tmp/{pv}"},
                  "claimRef": {"namespace": target, "name": PG_CLAIM}}}, field_manager="e2e-test")
     restored_db = pg_cluster.url(pg_cluster.create_db())
-    monkeypatch.delenv("KESTRA_OPS_KESTRA_URL")
     args = ("backup", "restore", "--env", "dev", "latest", "--to-namespace", target,
             "--to-database", restored_db, "--identity", str(dr["identity"]), "--yes",
             "--output", "json")
@@ -184,17 +195,7 @@ def test_a_namespace_in_use_is_refused_before_anything_is_written(install, dr, s
 
 def test_the_drill_uses_scratch_places_only_and_deletes_them(install, dr, seaweed,  # noqa: F811
                                                             pg_cluster, monkeypatch):
-    install.run_ok("minio", "setup", "--env", "dev", "--yes")
-    install.run_ok("deploy", "--env", "dev", "--yes", "--skip-bucket")
-    with backed(dr["source"], seaweed, dr["bucket"]) as source:
-        monkeypatch.setenv("KESTRA_OPS_KESTRA_URL", source.url)
-        with client_of(source) as client:
-            client.create_flow(FLOW)
-            client.put_kv(NS, "db_host", "pg.internal")
-            client.put_namespace_file(NS, "scripts/etl.sql", b"select 1;\n")
-        source.sync()
-        install.run_ok("backup", "run", "--env", "dev")
-    monkeypatch.delenv("KESTRA_OPS_KESTRA_URL")
+    deploy_and_back_up(install, dr, seaweed, monkeypatch, execution=False)
     live_objects = sorted(o.object_name for o in
                           seaweed.client().list_objects(dr["bucket"], recursive=True))
     scratch_db = pg_cluster.create_db()

@@ -6,26 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from kestra_ops.adapters.kestra_api import KestraClient
 from kestra_ops.workflows.backup import canary
-from tests.fakes.kestra_server import FakeKestra
+from tests.integration.test_kestra_client_storage import client, kestra  # noqa: F401 - fixtures
 
 NS = "company.team"
 REFS = {"refs": [{"table": "kv_metadata", "namespace": NS, "name": "db_host"},
                  {"table": "namespace_file_metadata", "namespace": NS,
                   "name": "/scripts/etl.sql"}]}
-
-
-@pytest.fixture
-def kestra():
-    with FakeKestra(step_seconds=0.02) as fake:
-        yield fake
-
-
-@pytest.fixture
-def client(kestra):
-    with KestraClient(kestra.url, kestra.username, kestra.password, backoff=0.01, timeout=5) as c:
-        yield c
 
 
 def test_the_canary_passes_when_both_reads_succeed_and_leaves_no_flow(kestra, client):

@@ -212,14 +212,21 @@ def get_set(storage, bucket: str, env: str, name: str) -> BackupSet:
 
 
 def read_manifest(storage, bucket: str, env: str, name: str) -> dict:
-    data = read_small(storage, bucket, key(env, name, MANIFEST))
+    return read_json(storage, bucket, env, name, MANIFEST, "artefacts", dict)
+
+
+def read_json(storage, bucket: str, env: str, name: str, artefact: str, field: str,
+              kind: type) -> dict:
+    """A JSON artefact of set ``name`` that is an object whose ``field`` is a ``kind``;
+    InvalidInput (naming the set and the artefact) otherwise, NotFound when it is missing."""
+    data = read_small(storage, bucket, key(env, name, artefact))
     try:
-        manifest = json.loads(data)
+        doc = json.loads(data)
     except ValueError:
-        raise InvalidInput(f"backup set {name}: manifest.json is not JSON") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("artefacts"), dict):
-        raise InvalidInput(f"backup set {name}: manifest.json has no artefacts")
-    return manifest
+        raise InvalidInput(f"backup set {name}: {artefact} is not JSON") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get(field), kind):
+        raise InvalidInput(f"backup set {name}: {artefact} has no {field}")
+    return doc
 
 
 def write_manifest(storage, bucket: str, env: str, name: str, manifest: dict) -> None:

@@ -118,16 +118,7 @@ def _json(data) -> bytes:
 
 
 def load_index(storage, bucket: str, env: str, name: str) -> dict:
-    from kestra_ops.errors import InvalidInput
-
-    data = bs.read_small(storage, bucket, bs.key(env, name, INDEX))
-    try:
-        index = json.loads(data)
-    except ValueError:
-        raise InvalidInput(f"backup set {name}: {INDEX} is not JSON") from None
-    if not isinstance(index, dict) or not isinstance(index.get("objects"), list):
-        raise InvalidInput(f"backup set {name}: {INDEX} has no objects")
-    return index
+    return bs.read_json(storage, bucket, env, name, INDEX, "objects", list)
 
 
 def check(storage, bucket: str, env: str, name: str, manifest_part: dict) -> dict:
