@@ -6,7 +6,6 @@ wrote, and its canary fails when an object is gone."""
 from __future__ import annotations
 
 import io
-import time
 import uuid
 
 import psycopg
@@ -17,6 +16,7 @@ from kestra_ops.errors import NotFound
 from tests.fakes.kestra_server import Backend, FakeKestra
 from tests.fakes.postgres_server import pg_cluster, pg_db  # noqa: F401 - fixtures
 from tests.fakes.seaweed import seaweed  # noqa: F401 - fixture
+from tests.integration.test_kestra_client_storage import finished
 
 NS = "company.team"
 FLOW = f"id: hello\nnamespace: {NS}\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
@@ -45,16 +45,6 @@ def backend(pg_cluster, pg_db, seaweed):  # noqa: F811 - the imported fixtures
 
 def client_of(kestra: FakeKestra) -> KestraClient:
     return KestraClient(kestra.url, kestra.username, kestra.password, backoff=0.01, timeout=5)
-
-
-def finished(client: KestraClient, execution_id: str) -> dict:
-    deadline = time.monotonic() + 5
-    while True:
-        ex = client.get_execution(execution_id)
-        if ex["state"]["current"] in client.TERMINAL_STATES:
-            return ex
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
 
 
 def outputs(execution: dict) -> dict:
