@@ -161,6 +161,10 @@ def test_a_whole_kestra_comes_back_in_a_new_namespace(install, dr, seaweed, pg_c
             checks = {c["id"]: c for c in report["checks"]}
             assert checks["canary"]["status"] == "pass", checks["canary"]
             assert checks["counts"]["status"] == "pass", checks["counts"]
+            # a finished recovery run again only checks again (nothing is rewritten)
+            third = install.run(*args, "--kestra-url", restored.url)
+            assert third.exit_code == 0, third.output
+            assert [s["name"] for s in json.loads(third.stdout)["steps"]] == ["check"]
             with client_of(restored) as client:
                 assert client.get_kv(NS, "db_host") == "pg.internal"
                 assert client.get_namespace_file(NS, "scripts/etl.sql") == b"select 1;\n"

@@ -51,6 +51,10 @@ def test_counts_compare_with_the_set():
     differ = canary.compare({"flows": 3, "kv": 2}, {"flows": 3, "kv": 1})
     assert differ.status == "fail" and "kv: set 2, restored 1" in differ.reason
     assert canary.compare(None, {"flows": 1}).status == "warn"
+    # executions only grow once the restored Kestra runs; fewer than the set's is a loss
+    assert canary.compare({"executions": 2}, {"executions": 5}).status == "pass"
+    lost = canary.compare({"executions": 2}, {"executions": 1})
+    assert lost.status == "fail" and "executions: set 2, restored 1" in lost.reason
 
 
 def test_a_drill_never_points_at_the_live_database_or_bucket():

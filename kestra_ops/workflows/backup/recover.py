@@ -79,8 +79,11 @@ def recover(env, name: str, target: Target, *, identity: str | None = None,
             name = state["set"]  # resuming: the set this recovery started with, not a newer one
     place, s = find_set(env, name, storage=storage)  # the destination, or the legacy location
     storage, bucket = place.storage, place.bucket
-    if bs.DB not in s.manifest["artefacts"]:
-        raise NotFound(f"backup set {s.name} has no database dump: it cannot bring back a Kestra")
+    for artefact, what in ((bs.DB, "database dump"), (bs.VALUES, "values (values.yaml)")):
+        if artefact not in s.manifest["artefacts"]:
+            raise NotFound(f"backup set {s.name} has no {what} (it included "
+                           f"{', '.join(s.included) or 'nothing'}): it cannot bring back a "
+                           "Kestra; pick a set taken with the default --what")
     if data_storage is None:
         data_storage = _data_storage(env)
     target_bucket = target.bucket or env.minio_bucket
@@ -111,7 +114,7 @@ def recover(env, name: str, target: Target, *, identity: str | None = None,
     ctx = _Context(env, s, target, target_bucket, storage, bucket, data_storage, kube, helm,
                    identity, timeout, rec)
     for step in STEPS:
-        if step in done:
+        if step in done and step != "check":  # the check always runs again
             continue
         if step != "namespace" and step not in begun:  # the namespace holds the state
             begun.append(step)  # a rerun then knows what this step may have left
@@ -129,7 +132,8 @@ def recover(env, name: str, target: Target, *, identity: str | None = None,
     report.items = ctx.items
     ok = ctx.checked_ok
     if ok:
-        done.append("check")
+        if "check" not in done:
+            done.append("check")
         kns.write_state(kube, target.namespace, {**state, "finished": time.time()})
     report.status = worst([i.status for i in report.items] or ["pass"])
     report.exit_code = 0 if ok else 1
@@ -295,6 +299,11 @@ class _Context:
     def storage(self) -> str:
         from kestra_ops.workflows.backup.objects import restore_objects
 
+        if not self.s.manifest.get("storage"):
+            missing = (f"backup set {self.s.name} holds no storage objects: KV values, namespace "
+                       "files and execution files are NOT restored")
+            self.rec.report.warnings.append(missing)
+            return missing
         done = restore_objects(self.set_storage, self.set_bucket, self.env.name, self.s,
                                self.data_storage, self.bucket, progress=self.rec)
         return done.describe() if hasattr(done, "describe") else str(done)
@@ -303,15 +312,16 @@ class _Context:
         return self._install(None) + ", Kestra scaled up"
 
     def check(self) -> str:
+        from kestra_ops.errors import KestraOpsError
+        from kestra_ops.results import Item
         from kestra_ops.workflows.backup import canary
         from kestra_ops.workflows.check import run_check
         from kestra_ops.wiring import client_for_env
 
-        from kestra_ops.errors import KestraOpsError
-        from kestra_ops.results import Item
-
         env = dataclasses.replace(self.env, namespace=self.target.namespace)
         refs = _refs(self)
+        self.items = []  # (a step run again replaces its verdicts)
+        client = None
         try:  # counts first: the canary adds an execution
             client = client_for_env(env, kube=self.kube, kestra_url=self.target.kestra_url,
                                     insecure=self.target.insecure)
@@ -320,6 +330,9 @@ class _Context:
             self.items.append(canary.run_canary(client, refs))
         except KestraOpsError as err:
             self.items.append(Item("counts", FAIL, f"the restored Kestra: {err}"))
+        finally:
+            if client is not None:
+                client.close()
         checked = run_check(env, kestra_url=self.target.kestra_url, insecure=self.target.insecure,
                             kube=self.kube, wait=self.target.check_wait or None)
         self.items += checked.results
@@ -333,8 +346,7 @@ def _refs(ctx: _Context) -> dict | None:
     """The set's storage references (what the metadata rows point at), None without them."""
     import json
 
-    art = ctx.s.manifest["artefacts"].get(bs.STORAGE_REFS) if hasattr(bs, "STORAGE_REFS") else None
-    if not art:
+    if bs.STORAGE_REFS not in ctx.s.manifest["artefacts"]:
         return None
     return json.loads(br._read_checked(ctx.set_storage, ctx.set_bucket, ctx.env.name, ctx.s,
                                        bs.STORAGE_REFS))
