@@ -34,33 +34,14 @@ PART_SIZE = 8 * 1024 * 1024
 
 def stream_copy(src: "locations.Place", dst: "locations.Place", key: str,
                 part_size: int = PART_SIZE) -> int:
-    """Copy ``key`` from ``src`` to ``dst`` through this process (the default ``copy``): a
-    small object in one PUT, a large one as a multipart upload of ``part_size`` parts, aborted
-    on any failure (Ctrl-C included). Returns the bytes copied.
+    """Copy ``key`` from ``src`` to ``dst`` through this process (``Storage.put_stream``: one
+    PUT for a small object, else a multipart upload of ``part_size`` parts, aborted on any
+    failure, Ctrl-C included). Returns the bytes copied.
 
     :class:`ServerSideFirst` (the default ``copy``) uses a server-side copy instead when it
     can."""
-    buf, size, upload = bytearray(), 0, None
-    try:
-        for chunk in src.storage.iter_object(src.bucket, key):
-            buf += chunk
-            size += len(chunk)
-            while len(buf) >= part_size:
-                if upload is None:
-                    upload = dst.storage.multipart(dst.bucket, key)
-                upload.put(bytes(buf[:part_size]))
-                del buf[:part_size]
-        if upload is None:
-            dst.storage.put_bytes(dst.bucket, key, bytes(buf))
-            return size
-        if buf:
-            upload.put(bytes(buf))
-        upload.complete()
-        return size
-    except BaseException:
-        if upload is not None and not upload.completed:
-            upload.abort()  # never raises: the first failure is the one reported
-        raise
+    return dst.storage.put_stream(dst.bucket, key, src.storage.iter_object(src.bucket, key),
+                                  part_size=part_size).size
 
 
 class ServerSideFirst:
