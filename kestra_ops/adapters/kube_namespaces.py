@@ -70,13 +70,14 @@ def delete(kube, name: str) -> bool:
 
 def read_state(kube, namespace: str) -> dict | None:
     """The recovery state kept in ``namespace`` (None when there is none or it is unreadable)."""
+    from kestra_ops.adapters.kube_config import read_configmap
+
     try:
-        cm = kube.call(f"configmap {STATE}", kube.core.read_namespaced_config_map, STATE,
-                       namespace)
+        cm = read_configmap(kube, namespace, STATE)
     except NotFound:
         return None
     try:
-        state = json.loads((cm.data or {}).get("state.json") or "")
+        state = json.loads((cm.get("data") or {}).get("state.json") or "")
     except ValueError:
         return None
     return state if isinstance(state, dict) else None
@@ -86,8 +87,10 @@ def write_state(kube, namespace: str, state: dict) -> None:
     """Create or replace the state ConfigMap (never a secret in it: names and steps only)."""
     body = {"metadata": {"name": STATE, "labels": dict(MANAGED_BY)},
             "data": {"state.json": json.dumps(state, sort_keys=True)}}
-    what = f"configmap {STATE} in {namespace}"
+    from kestra_ops.adapters.kube_config import replace_configmap
+
     try:
-        kube.call(what, kube.core.replace_namespaced_config_map, STATE, namespace, body)
+        replace_configmap(kube, namespace, STATE, body)
     except NotFound:
-        kube.call(what, kube.core.create_namespaced_config_map, namespace, body)
+        kube.call(f"configmap {STATE} in {namespace}", kube.core.create_namespaced_config_map,
+                  namespace, body)

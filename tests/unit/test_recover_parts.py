@@ -7,7 +7,7 @@ import yaml
 
 from kestra_ops.workflows.backup import canary
 from kestra_ops.workflows.backup.drill_namespace import scratch_namespace, scratch_values
-from kestra_ops.workflows.backup.recover import _merge
+from kestra_ops.values.merge import load_layers
 
 
 def ref(table: str, namespace: str, name: str) -> dict:
@@ -57,15 +57,20 @@ def test_counts_compare_with_the_set():
     assert lost.status == "fail" and "executions: set 2, restored 1" in lost.reason
 
 
-def test_a_drill_never_points_at_the_live_database_or_bucket():
+def test_a_drill_never_points_at_the_live_database_or_bucket(tmp_path):
     values = {"datasources": {"postgres": {"url": "jdbc:postgresql://kestra-postgres:5432/kestra"}}}
     over = scratch_values(Env(), values, "kestra_drill_1", "kestra-drill-abc")
     want = "jdbc:postgresql://kestra-postgres.hyperplane-kestra.svc:5432/kestra_drill_1"
-    merged = _merge({"datasources": {"default": {"url": "live", "username": "kestra"},
-                                     "postgres": {"url": "live"}},
-                     "kestra": {"datasources": {"postgres": {"url": "live"}},
-                                "storage": {"minio": {"bucket": "kestra-dev", "port": 9000}}}},
-                    over)
+    # the recovery hands helm the set's values, then these: layered as helm layers them
+    live = tmp_path / "set-values.yaml"
+    live.write_text(yaml.safe_dump({
+        "datasources": {"default": {"url": "live", "username": "kestra"},
+                        "postgres": {"url": "live"}},
+        "kestra": {"datasources": {"postgres": {"url": "live"}},
+                   "storage": {"minio": {"bucket": "kestra-dev", "port": 9000}}}}))
+    drill = tmp_path / "recovery.yaml"
+    drill.write_text(yaml.safe_dump(over))
+    merged = load_layers([live, drill]).plain
     urls = [merged["datasources"]["default"]["url"], merged["datasources"]["postgres"]["url"],
             merged["kestra"]["datasources"]["postgres"]["url"]]
     assert urls == [want] * 3 and merged["datasources"]["default"]["username"] == "kestra"

@@ -75,7 +75,7 @@ def run(env, s, report, database, *, storage, bucket, identity, scratch_bucket, 
         if not data_storage.bucket_exists(scratch_bucket):
             raise InvalidInput(f"--scratch-bucket {scratch_bucket} does not exist at "
                                f"{data_storage.url}")
-        if data_storage.list_objects(scratch_bucket):
+        if next(iter(data_storage.iter_entries(scratch_bucket)), None) is not None:
             raise InvalidInput(f"--scratch-bucket {scratch_bucket} is not empty: a drill "
                                "copies into an empty bucket only; nothing changed")
         target_bucket = scratch_bucket

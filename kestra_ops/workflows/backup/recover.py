@@ -27,6 +27,7 @@ copied, so a step cut short is simply redone.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import tempfile
 import time
 from pathlib import Path
@@ -194,30 +195,21 @@ def _preflight(env, s, target: Target, bucket: str, kube, data_storage, identity
     if not data_storage.bucket_exists(bucket):
         raise NotFound(f"bucket {bucket} does not exist at {data_storage.url}",
                        hint=f"create it with: kestra-ops minio setup --env {env.name}")
-    if "storage" not in begun and any(True for _ in _first(data_storage, bucket)):
+    if "storage" not in begun and next(iter(data_storage.iter_entries(bucket, f"{TENANT}/")),
+                                       None) is not None:
         raise InvalidInput(f"bucket {bucket} already holds Kestra objects (under {TENANT}/): a "
                            "recovery copies into an empty bucket only; nothing changed")
     return state
 
 
-def _first(storage, bucket: str):
-    for obj in storage.list_objects(bucket, prefix=f"{TENANT}/"):
-        yield obj
-        return
-
-
 def _require_secrets(env, s, target: Target, kube, storage, bucket) -> None:
     """A set without sealed Secrets: the Secrets the chart reads must exist in NS already."""
+    from kestra_ops.adapters.kube_config import read_secret
     from kestra_ops.workflows.secrets import secret_specs
 
     values = _set_values(s, env, storage, bucket)[1]
-    missing = []
-    for name in sorted({spec.secret for spec in secret_specs(values)}):
-        try:
-            kube.call(f"secret {name}", kube.core.read_namespaced_secret, name,
-                      target.namespace)
-        except NotFound:
-            missing.append(name)
+    missing = [name for name in sorted({spec.secret for spec in secret_specs(values)})
+               if read_secret(kube, target.namespace, name) is None]
     if missing:
         reason = (s.manifest.get("secrets") or {}).get("reason") or "secrets not included"
         raise InvalidInput(f"backup set {s.name} holds no sealed Secrets ({reason}) and "
@@ -270,24 +262,33 @@ class _Context:
         return f"{len(opened)} Secret(s) unsealed; created: {', '.join(made) or 'none new'}"
 
     def _install(self, replicas: int | None) -> str:
+        """helm upgrade --install with the set's values, then the target's (the drill's scratch
+        places), then ``replicas``: helm merges the files in that order, maps deeply."""
+        import yaml
+
         from kestra_ops.fileio import write_private
         from kestra_ops.wiring import helm as connect
 
         helm = self.helm or connect(self.env)
-        data, values = _set_values(self.s, self.env, self.set_storage, self.set_bucket)
-        extra = _merge(dict(self.target.values), {} if replicas is None else
-                       {"standalone": {"replicas": replicas}})
-        import yaml
-
+        layers = [("set-values.yaml", self.values_text)]
+        if self.target.values:
+            layers.append(("recovery.yaml", yaml.safe_dump(self.target.values)))
+        if replicas is not None:
+            layers.append(("replicas.yaml",
+                           yaml.safe_dump({"standalone": {"replicas": replicas}})))
         with tempfile.TemporaryDirectory(prefix="kestra-ops-recover-") as tmp:
-            files = [Path(tmp) / "set-values.yaml", Path(tmp) / "recovery.yaml"]
-            write_private(files[0], data.decode("utf-8"))
-            write_private(files[1], yaml.safe_dump(extra))
+            files = [write_private(Path(tmp) / name, text) for name, text in layers]
             revision = helm.upgrade_install(self.env.release, self.env.chart_path,
                                             self.target.namespace, files, timeout=self.timeout,
                                             wait=True, rollback_on_failure=False)
         return (f"release {self.env.release} revision {revision.revision} "
                 f"({revision.chart}) in {self.target.namespace}")
+
+    @functools.cached_property
+    def values_text(self) -> str:
+        """The set's values.yaml, read (and checked against the manifest) once."""
+        return _set_values(self.s, self.env, self.set_storage, self.set_bucket)[0].decode(
+            "utf-8")
 
     def chart(self) -> str:
         return self._install(0) + ", Kestra scaled to 0"
@@ -350,13 +351,4 @@ def _refs(ctx: _Context) -> dict | None:
         return None
     return json.loads(br._read_checked(ctx.set_storage, ctx.set_bucket, ctx.env.name, ctx.s,
                                        bs.STORAGE_REFS))
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = _merge(dict(base[key]), value)
-        else:
-            base[key] = value
-    return base
 
