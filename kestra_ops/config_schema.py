@@ -150,12 +150,44 @@ BACKUP: dict[str, Callable[[Any], str | None]] = {
     "bucket": _string, "endpoint": _endpoint, "secure": _bool, "recipients": _recipients,
     "lock_days": _days, "include_executions": _bool,
 }
-SECTIONS = {"minio": MINIO, "backup": BACKUP}
+
+
+def _duration(value: Any) -> str | None:
+    from kestra_ops import durations
+    from kestra_ops.errors import InvalidInput
+
+    try:
+        durations.parse(value)
+    except (InvalidInput, TypeError, ValueError) as err:
+        return f"must be a duration such as 60m or 1h ({err})"
+    return None
+
+
+def _env_name(value: Any) -> str | None:
+    if not isinstance(value, str) or not (value == "" or ENV_NAME.match(value)):
+        return "must name an environment (or be empty for none)"
+    return None
+
+
+def _annotations(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()):
+        return "must map annotation names to string values"
+    return None
+
+
+# upgrade: the gates and Jobs of `kestra-ops upgrade run`
+UPGRADE: dict[str, Callable[[Any], str | None]] = {
+    "requires": _env_name, "backup_max_age": _duration, "job_timeout": _duration,
+    "job_annotations": _annotations,
+}
+SECTIONS = {"minio": MINIO, "backup": BACKUP, "upgrade": UPGRADE}
 # what a KESTRA_OPS_* variable or a flag gives (text), checked with the same rules
 FLAT = {**{k: v for k, v in SETTINGS.items() if k != "values"},
         **{f"minio_{k}": v for k, v in MINIO.items() if k in ("endpoint", "bucket")},
         **{f"backup_{k}": v for k, v in BACKUP.items()
-           if k in ("bucket", "endpoint", "recipients")}}
+           if k in ("bucket", "endpoint", "recipients")},
+        **{f"upgrade_{k}": v for k, v in UPGRADE.items() if k != "job_annotations"}}
 
 
 class Checker:

@@ -17,6 +17,12 @@
                  recipients: [age1...],             # public keys the Secrets are sealed to
                  lock_days: 30,                     # minio setup: object-lock retention
                  include_executions: false}         # backup run: execution files too
+        upgrade: {requires: staging,                # upgrade run: this env must run the target
+                                                    # first (default: staging for production)
+                  backup_max_age: 60m,              # a verified set this fresh guards an
+                                                    # irreversible step
+                  job_timeout: 30m,                 # each migration Job
+                  job_annotations: {}}              # extra pod annotations of migration Jobs
 
 Credentials never live here: they come from environment variables, files or Kubernetes Secrets,
 and a config file that carries one is refused.
@@ -43,7 +49,8 @@ from kestra_ops.errors import ConfigError
 FIELDS = ("namespace", "release", "context", "kubeconfig", "kestra_url", "minio_endpoint",
           "minio_bucket", "minio_secure", "chart", "minio_versioning", "minio_lifecycle_days",
           "backup_bucket", "backup_endpoint", "backup_secure", "backup_recipients",
-          "backup_lock_days", "backup_include_executions")
+          "backup_lock_days", "backup_include_executions", "upgrade_requires",
+          "upgrade_backup_max_age", "upgrade_job_timeout", "upgrade_job_annotations")
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,10 @@ class Environment:
     backup_recipients: tuple[str, ...] = ()  # age public keys the Secrets are sealed to
     backup_lock_days: int | None = None  # minio setup: object-lock retention (governance)
     backup_include_executions: bool = False  # backup run: execution files too
+    upgrade_requires: str | None = None  # upgrade run: the env that must run the target first
+    upgrade_backup_max_age: str = "60m"  # upgrade run: how fresh the guarding backup set is
+    upgrade_job_timeout: str = "30m"  # upgrade run: each migration Job
+    upgrade_job_annotations: tuple[tuple[str, str], ...] = ()  # migration Jobs' pod annotations
     chart: Path = Path(DEFAULT_CHART)
     values: tuple[Path, ...] = ()
     kubeconfig_file: str | None = None  # chosen by flag, variable or file (None: not chosen)
@@ -250,6 +261,11 @@ class Config:
             backup_secure=_flag(merged.get("backup_secure")),
             backup_recipients=recipients, backup_lock_days=lock_days,
             backup_include_executions=bool(_flag(merged.get("backup_include_executions"))),
+            upgrade_requires=str(merged.get("upgrade_requires") or "") or None,
+            upgrade_backup_max_age=str(merged.get("upgrade_backup_max_age") or "60m"),
+            upgrade_job_timeout=str(merged.get("upgrade_job_timeout") or "30m"),
+            upgrade_job_annotations=tuple(sorted(
+                (str(k), str(v)) for k, v in (merged.get("upgrade_job_annotations") or {}).items())),
             chart=Path(str(merged["chart"])), values=tuple(Path(v) for v in values),
             kubeconfig_file=kubeconfig, sources=sources)
 
@@ -290,7 +306,9 @@ def _default_values(env: str) -> tuple[Path, ...]:
 
 def _builtin_default(key: str, env: str) -> Any:
     return {"namespace": DEFAULT_NAMESPACE, "release": DEFAULT_RELEASE, "chart": DEFAULT_CHART,
-            "minio_bucket": f"kestra-{env}", "backup_bucket": f"kestra-{env}-backups"}.get(key)
+            "minio_bucket": f"kestra-{env}", "backup_bucket": f"kestra-{env}-backups",
+            # staging before production (upgrade run); "" in the file says none
+            "upgrade_requires": "staging" if env == "production" else None}.get(key)
 
 
 def _flatten(section: Mapping[str, Any]) -> dict[str, Any]:
@@ -299,7 +317,7 @@ def _flatten(section: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in section.items():
         key = str(key).replace("-", "_")
-        if key in ("minio", "backup") and isinstance(value, Mapping):
+        if key in ("minio", "backup", "upgrade") and isinstance(value, Mapping):
             for sub, v in value.items():
                 out[f"{key}_{str(sub).replace('-', '_')}"] = v
         else:

@@ -44,6 +44,7 @@ class ReleaseReport:
     details: list[str] = field(default_factory=list)  # validation / preflight findings
     backup: dict = field(default_factory=dict)
     context: str = ""  # the kube context in use, by name (the title says it)
+    image: str | None = None  # the Kestra image the values name (repository:tag)
     explanation: list[Item] = field(default_factory=list)  # failing checklist items
     check: dict | None = None
     recheck: dict | None = None
@@ -82,6 +83,7 @@ class ReleaseReport:
         report.details, report.warnings = list(self.details), list(self.warnings)
         report.data = {
             "release": self.release, "namespace": self.namespace, "started": self.started,
+            "image": self.image,
             "revision_before": self.before, "revision_after": self.after,
             "revision_final": self.final, "rolled_back_to": self.rolled_back_to,
             "stopped_at": self.stopped_at, "seconds": round(self.seconds, 3),
@@ -117,9 +119,9 @@ def write_private(path: Path, text: str) -> Path:
     return write(path, text)
 
 
-def store(report: Report, folder: Path, env, *, storage=None) -> None:
+def store(report: Report, folder: Path, env, *, storage=None, kind: str = "releases") -> None:
     """Write the report's JSON as ``report.json`` into the local release folder and, with
-    object storage, to ``releases/<env>/<started>.json`` in the bucket; each place goes into
+    object storage, to ``<kind>/<env>/<started>.json`` in the bucket; each place goes into
     ``data["stored"]``. Failures become warnings, never errors."""
     from kestra_ops.errors import KestraOpsError
 
@@ -136,7 +138,7 @@ def store(report: Report, folder: Path, env, *, storage=None) -> None:
         storage, _why = for_env(env)
     if storage is None:
         return
-    key = f"releases/{env.name}/{report.data['started']}.json"
+    key = f"{kind}/{env.name}/{report.data['started']}.json"
     try:
         storage.put_bytes(env.minio_bucket, key, data.encode(), "application/json")
         stored.append(f"s3://{env.minio_bucket}/{key}")

@@ -36,8 +36,9 @@ def release(env: Environment, *, timeout: str = "10m", check_timeout: str = "5m"
             skip_backup: bool = False, repair: bool = False,
             confirm: Callable | None = None, kestra_url: str | None = None,
             insecure: bool = False, progress=None, kube=None, helm=None,
-            check_bucket: bool = True, storage=None) -> Report:
-    """Release ``env`` (see the module doc). Never raises for a failed step: the outcome says
+            check_bucket: bool = True, storage=None, lock=None) -> Report:
+    """Release ``env`` (see the module doc). ``lock``: a deploy lock the caller already holds
+    (``upgrade run``): used as it is, neither taken nor released here. Never raises for a failed step: the outcome says
     what happened (``report.exit_code``); Ctrl-C ends with outcome ``interrupted``; a
     confirmation refused for want of a terminal (:class:`InvalidInput`) with ``refused``
     (exit 2). ``helm``: a :class:`Helm`, a helm binary's path or None."""
@@ -54,11 +55,12 @@ def release(env: Environment, *, timeout: str = "10m", check_timeout: str = "5m"
     opts = dict(timeout=timeout, check_seconds=check_seconds, rollback=rollback,
                 rollback_timeout=rollback_timeout or timeout, skip_backup=skip_backup,
                 repair=repair, confirm=confirm, kestra_url=kestra_url, insecure=insecure,
-                check_bucket=check_bucket, folder=folder)
+                check_bucket=check_bucket, folder=folder, held=lock)
     try:  # from the first line shown on: a Ctrl-C anywhere after it is reported and stored
         from kestra_ops.workflows.target import context_name, target
 
         report.context = context_name(env)  # the title names it too (a CI log has no progress)
+        report.image = _image(env)
         rec.info(f"release {env.name}: {target(env, report.context)}")
         helm = wiring.helm(env, helm=helm)
         rendered = _lint(env, rec, report, helm)
@@ -85,6 +87,20 @@ def release(env: Environment, *, timeout: str = "10m", check_timeout: str = "5m"
     store(result, folder, env, storage=storage)
     result.sections = report.sections(result)  # with where it was stored
     return result
+
+
+def _image(env) -> str | None:
+    """The Kestra image the env's values name (the report keeps it: upgrade gates read it)."""
+    from kestra_ops.values.merge import load_layers
+    from kestra_ops.yamlio import YamlLoadError
+
+    try:
+        image = (load_layers(env.values_paths, [], fast=True).plain or {}).get("image") or {}
+    except (YamlLoadError, KestraOpsError, OSError):
+        return None  # the lint says what is wrong with the values
+    if not isinstance(image, dict) or not image.get("repository"):
+        return None
+    return f"{image['repository']}:{image.get('tag') or ''}".rstrip(":")
 
 
 def _lint(env, rec, report: ReleaseReport, helm) -> str | None:
@@ -137,14 +153,16 @@ def _locked_yet(report: ReleaseReport) -> bool:
 
 def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_seconds, rollback,
             rollback_timeout, skip_backup, repair, confirm, kestra_url, insecure, check_bucket,
-            folder, rendered) -> None:
+            folder, rendered, held=None) -> None:
     from kestra_ops.workflows.deploy.upgrade import deploy
     from kestra_ops.workflows.deploy.lock import DeployLock
 
-    lock = DeployLock(kube, env.namespace, operation="release")
+    lock = held or DeployLock(kube, env.namespace, operation="release")
     with rec.step("take the deploy lock") as step:
-        lock.acquire()  # Ctrl-C while taking it leaves no Lease behind
-        step.detail = f"lease {chart.LEASE} held by {lock.holder}"
+        if held is None:
+            lock.acquire()  # Ctrl-C while taking it leaves no Lease behind
+        step.detail = (f"lease {chart.LEASE} held by {lock.holder}"
+                       + (" (the caller's)" if held is not None else ""))
     try:
         report.before = report.final = _current(helm, env)
 
@@ -195,7 +213,8 @@ def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_secon
         if rollback:
             _undo(env, rec, report, helm, kube, rollback_timeout)
     finally:
-        _release_lock(lock, report)
+        if held is None:
+            _release_lock(lock, report)
 
 
 def _release_lock(lock, report: ReleaseReport) -> None:

@@ -1,0 +1,1 @@
+"""Kestra version upgrades: the plan (path, values change, flows), migration Jobs, the run."""

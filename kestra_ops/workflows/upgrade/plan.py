@@ -1,0 +1,236 @@
+"""``upgrade plan``: where an environment is, the path to a target version, and what is in the
+way. Reads the running version (Kestra's ``/api/v1/configs`` and the Deployment's image tag;
+``from_version`` plans offline), the path from the version catalogue step by step (what each
+step runs, which steps cannot be undone, the sources), the values change the next
+``upgrade run`` makes (the diff of the env's overlay), the values keys the target removed, and
+the flows that break (the env's flows exported from Kestra, or ``flows_dir``).
+
+Exit 0: a path and nothing in the way; 1: flows or values the target refuses (errors); 2:
+invalid input (an unknown or older target). The gates of ``upgrade run`` (a fresh verified
+backup, the required environment) are listed, not checked, here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kestra_ops import chart
+from kestra_ops.errors import KestraOpsError, OperationFailed
+from kestra_ops.results import FAIL, PASS, WARN, Report, Section
+from kestra_ops.upgrades.version import Version, split_tag, try_parse
+
+CONTAINER = "kestra"
+
+
+@dataclass
+class Running:
+    """The running version as Kestra reports it and as the Deployment's image names it."""
+
+    version: Version | None = None
+    api: str | None = None  # /api/v1/configs version
+    image: str | None = None  # the kestra container's image
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"version": str(self.version) if self.version else None, "api": self.api,
+                "image": self.image, "notes": list(self.notes)}
+
+
+def image_tag(image: str | None) -> str | None:
+    """``repo/name:tag`` -> ``tag`` (a digest reference has none)."""
+    if not image or "@" in image:
+        return None
+    name = image.rsplit("/", 1)[-1]
+    return name.rsplit(":", 1)[1] if ":" in name else None
+
+
+def deployment_image(kube, env) -> str | None:
+    from kestra_ops.adapters.kube_read import KubeReader
+
+    dep = KubeReader(kube).read("deployments", env.namespace, chart.DEPLOYMENT,
+                                group_version="apps/v1", missing_ok=True)
+    containers = (((dep or {}).get("spec") or {}).get("template") or {}).get("spec", {}).get(
+        "containers") or []
+    return next((c.get("image") for c in containers if c.get("name") == CONTAINER), None)
+
+
+def running_version(env, *, kube=None, client=None) -> Running:
+    """Kestra's own word first (what runs), the image tag second; a disagreement is a note."""
+    found = Running()
+    problems = []
+    if kube is not None:
+        try:
+            found.image = deployment_image(kube, env)
+        except KestraOpsError as err:
+            problems.append(f"Deployment {chart.DEPLOYMENT}: {err}")
+    if client is not None:
+        try:
+            found.api = str((client.configs() or {}).get("version") or "") or None
+        except KestraOpsError as err:
+            problems.append(f"Kestra's API: {err}")
+    from_api = try_parse(found.api)
+    tag = image_tag(found.image)
+    from_tag = try_parse(tag)
+    found.version = from_api or from_tag
+    if from_api and from_tag and from_api != from_tag:
+        found.notes.append(f"Kestra reports {from_api} but the Deployment's image tag is {tag} "
+                           "(a rollout under way, or a tag that is not the version)")
+    if found.version is None:
+        why = "; ".join(problems) or (f"neither Kestra ({found.api or 'no version'}) nor the "
+                                      f"image ({found.image or 'none'}) names a version")
+        raise OperationFailed(f"cannot tell which Kestra version {env.name} runs: {why}",
+                              hint="plan offline with --from VERSION")
+    found.notes += problems
+    return found
+
+
+def target_tag(current_tag: str | None, target: Version) -> tuple[str, str | None]:
+    """The target's image tag, keeping the current tag's flavour (``-no-plugins``) on the same
+    major line; across major lines a flavour is dropped, with a note (2.x names its
+    plugin-less image ``-slim``: kestra-io docs, slim-image-plugins)."""
+    found = split_tag(current_tag) if current_tag else None
+    flavour = found[1] if found else None
+    if flavour and found[0].major != target.major:
+        return target.tag(), (f"the current image flavour -{flavour} is not carried to "
+                              f"{target.line} (set image.tag by hand for a plugin-less image)")
+    return target.tag(flavour), None
+
+
+@dataclass
+class UpgradePlan:
+    env: str
+    running: Running
+    target: Version
+    steps: list  # kestra_ops.upgrades.path.Step
+    tag: str = ""  # the image tag of the next step
+    overlay: object = None  # OverlayChange of the next step
+    values: object = None  # findings.Report: the values against the target
+    flows: object = None  # findings.Report: the flows against the target
+    notes: list[str] = field(default_factory=list)
+    requires: str | None = None
+    backup_max_age: str = "60m"
+
+    @property
+    def next(self):
+        return self.steps[0] if self.steps else None
+
+    def to_report(self) -> Report:
+        from kestra_ops.workflows.upgrade import render
+
+        return render.plan_report(self)
+
+
+def plan_upgrade(env, to: str, *, from_version: str | None = None,
+                 flows_dir: Path | None = None, kestra_url: str | None = None,
+                 insecure: bool = False, kube=None, client=None, catalogue=None) -> UpgradePlan:
+    """The plan (see the module doc). ``from_version``: offline (no cluster, no Kestra)."""
+    from kestra_ops.upgrades import catalogue as cat_mod
+    from kestra_ops.upgrades.path import plan_path
+    from kestra_ops.upgrades.version import parse
+
+    cat = catalogue or cat_mod.load()
+    target = cat.target(to)
+    own = []
+    try:
+        if from_version is not None:
+            running = Running(parse(from_version, "--from"))
+        else:
+            if kube is None:
+                from kestra_ops import wiring
+
+                kube = wiring.kube(env)
+                own.append(kube)
+            if client is None:
+                from kestra_ops.wiring import client_for_env
+
+                client = client_for_env(env, kube=kube, kestra_url=kestra_url,
+                                        insecure=insecure)
+                own.append(client)
+            running = running_version(env, kube=kube, client=client)
+        steps = plan_path(cat, running.version, target)
+        plan = UpgradePlan(env.name, running, target, steps, requires=env.upgrade_requires,
+                           backup_max_age=env.upgrade_backup_max_age)
+        if from_version is not None:
+            plan.notes.append(f"offline: planned from --from {running.version}")
+        if steps:
+            _values(env, plan, steps[0].end)
+            plan.flows = _flows(env, plan, cat, client if from_version is None else None,
+                                flows_dir)
+        return plan
+    finally:
+        for thing in own:
+            thing.close()
+
+
+def _values(env, plan: UpgradePlan, end: Version) -> None:
+    """The overlay change of the next step and the merged values checked for the target."""
+    from kestra_ops.values.findings import Finding, Report as Findings, json_path
+    from kestra_ops.values.merge import load_layers
+    from kestra_ops.workflows.upgrade.overlay import plan_change
+
+    merged = load_layers(env.values_paths, [], fast=True)
+    current = ((merged.plain or {}).get("image") or {}).get("tag")
+    plan.tag, note = target_tag(current or plan.running.image and image_tag(plan.running.image),
+                                end)
+    if note:
+        plan.notes.append(note)
+    plan.overlay = plan_change(env, plan.tag)
+    values = dict(merged.plain or {})
+    values["image"] = {**(values.get("image") or {}), "tag": plan.tag}
+    report = Findings(target=f"values of {env.name} for Kestra {plan.target}", env=env.name,
+                      layers=list(merged.layers))
+    try:
+        from kestra_ops.upgrades.values_rules import version_hits
+    except ImportError:  # pragma: no cover - both land together
+        version_hits = None
+    for hit in (version_hits(values, plan.target, env.name) if version_hits else []):
+        report.findings.append(Finding(hit.rule, hit.severity, hit.message, json_path(hit.path),
+                                       merged.locate(hit.path), hit.hint))
+    plan.values = report
+
+
+def _flows(env, plan: UpgradePlan, cat, client, flows_dir: Path | None):
+    """The flows against the target: ``flows_dir`` when given, else the env's flows exported
+    from Kestra (None offline without a directory: said in the notes)."""
+    from kestra_ops.values.findings import Report as Findings
+    from kestra_ops.workflows.flows.local import read_flows
+    from kestra_ops.workflows.flows.remote import read_zip
+    from kestra_ops.workflows.flows.yamldoc import parse_flow
+    from kestra_ops.yamlio import YamlLoadError
+
+    try:
+        from kestra_ops.upgrades.flow_rules import check_flows
+    except ImportError:  # pragma: no cover - both land together
+        return None
+    if flows_dir is not None:
+        flows, found = read_flows(flows_dir)
+        where = str(flows_dir)
+    elif client is not None:
+        flows, found = [], []
+        for name, source in read_zip(client.export_flows(), "flows export"):
+            try:
+                flows.append(parse_flow(source, f"{env.name}:{name}"))
+            except YamlLoadError as err:
+                from kestra_ops.values.findings import Finding
+
+                found.append(Finding(err.rule, "error", err.detail, "$", err.location, err.hint))
+        where = f"the flows of {env.name} (exported from Kestra)"
+    else:
+        plan.notes.append("flows not checked (offline: give --flows DIR to check a directory)")
+        return None
+    report = Findings(target=f"{where} for Kestra {plan.target}", env=env.name)
+    report.findings = found + check_flows(flows, cat, plan.target, plan.running.version)
+    plan.notes.append(f"{len(flows)} flow(s) checked against {plan.target}")
+    return report
+
+
+def status_of(plan: UpgradePlan) -> tuple[str, int]:
+    errors = sum(r.errors for r in (plan.values, plan.flows) if r is not None)
+    warnings = sum(r.warnings for r in (plan.values, plan.flows) if r is not None)
+    if errors:
+        return FAIL, 1
+    return (WARN if warnings or any(not s.reversible for s in plan.steps) else PASS), 0
+
+
+__all__ = ["Running", "UpgradePlan", "plan_upgrade", "running_version", "Section"]
