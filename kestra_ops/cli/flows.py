@@ -43,10 +43,17 @@ def flows() -> None:
 @click.argument("target", type=DIR_ARG, metavar="DIR")
 @env_option(required=False)
 @kube_options(namespace=("--kube-namespace",))
+@click.option("--target-version", metavar="VERSION",
+              help="Also flag the flow syntax Kestra VERSION (e.g. 2.0.8, or a line: 2.0) "
+                   "removed, renamed or changed, as the version catalogue lists it.")
+@click.option("--from-version", metavar="VERSION",
+              help="With --target-version: the version the flows run on now; only the changes "
+                   "after it count [default: every change up to the target].")
 @server_options
 @output_option()
 @pass_state
-def validate_cmd(state, target: Path, env: str | None, kestra_url, insecure, output: str):
+def validate_cmd(state, target: Path, env: str | None, target_version: str | None,
+                 from_version: str | None, kestra_url, insecure, output: str):
     """Check a flows directory offline and, with --env, with the server's validate endpoint.
 
     Offline: valid YAML, one flow per file, id/namespace/tasks present, namespace naming
@@ -60,12 +67,21 @@ def validate_cmd(state, target: Path, env: str | None, kestra_url, insecure, out
     Symlinks are never followed out of DIR: such a link is a flows/symlink error, its content
     neither read nor sent. A FIFO or device is refused unread.
 
-    Exit 0 clean, 1 any error, 2 a file is not readable YAML or not read.
+    With --target-version: the flow syntax the releases after --from-version up to VERSION
+    remove, rename or change, each with file:line, the replacement and its source. The facts
+    (plugin types, properties, paths such as triggers[].conditions and pluginDefaults, Pebble
+    functions and filters such as json() and | json) come from kestra-ops' version catalogue
+    (kestra_ops/upgrades/catalogue.yaml), each citing Kestra's migration guides. Removed or
+    renamed syntax is an error, changed behaviour a warning. VERSION must be in the catalogue,
+    on a supported line.
+
+    Exit 0 clean, 1 any error, 2 a file is not readable YAML or not read, or an unknown version.
     """
     from kestra_ops.workflows.flows import run as flows_run
 
     emit(flows_run.validate(target, state.environment(env) if env else None,
-                            kestra_url=kestra_url, insecure=insecure), output)
+                            kestra_url=kestra_url, insecure=insecure,
+                            target_version=target_version, from_version=from_version), output)
 
 
 @flows.command("plan")

@@ -10,7 +10,8 @@ segments of ``[a-z0-9][a-z0-9-]*``); no two files define the same flow; task ids
 flow and every task has a ``type``; and no ``type`` anywhere in the flow (tasks at any depth,
 triggers, errors, finally, afterExecution, task runners, pluginDefaults) matches a glob of the
 plugin blacklist (``kestra.plugins.blacklist`` of the environment's merged values, else
-:data:`DEFAULT_BLACKLIST`).
+:data:`DEFAULT_BLACKLIST`). With a target version, the flow syntax the upgrade removes, renames
+or changes, as the version catalogue lists it (:mod:`kestra_ops.upgrades.flow_rules`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from kestra_ops.errors import InvalidInput
 from kestra_ops.values.findings import Finding, Report, json_path
 from kestra_ops.workflows.flows.files import FLOW_SUFFIXES, flow_entries  # noqa: F401
 from kestra_ops.workflows.flows.yamldoc import LocalFlow, Path_, parse_flow
@@ -229,13 +231,44 @@ class LocalResult:
     blacklist: Blacklist
 
 
-def validate_local(target: Path, env=None) -> LocalResult:
+def validate_local(target: Path, env=None, target_version: str | None = None,
+                   from_version: str | None = None) -> LocalResult:
     """Read ``target`` and run every offline check. ``report.unreadable`` when a file is not
-    YAML; the report's errors when a flow is wrong."""
+    YAML; the report's errors when a flow is wrong. With ``target_version``, also the flow
+    syntax the releases in (``from_version``, ``target_version``] remove, rename or change
+    (:mod:`kestra_ops.upgrades.flow_rules`); a version the catalogue does not know is
+    InvalidInput, raised before any file is read."""
+    upgrade = upgrade_range(target_version, from_version)
     blacklist, notes = blacklist_for(env)
     flows, findings = read_flows(Path(target))
     report = Report(target=display_name(Path(target)), env=getattr(env, "name", None))
     report.findings = notes + findings + check_flows(flows, blacklist)
     report.unreadable = bool(findings)
     report.layers = [f"{len(flows)} flow(s)", blacklist.origin]
+    if upgrade is not None:
+        from kestra_ops.upgrades import flow_rules
+
+        cat, start, to = upgrade
+        report.findings += flow_rules.check_flows(flows, cat, to, start)
+        report.layers.append(f"upgrade to Kestra {to}" + (f" from {start}" if start else "")
+                             + " (version catalogue)")
     return LocalResult(flows, report, blacklist)
+
+
+def upgrade_range(target_version: str | None, from_version: str | None):
+    """(catalogue, start or None, target) of ``--target-version``/``--from-version``, or None
+    without a target; InvalidInput for a version the catalogue does not support."""
+    if target_version is None:
+        if from_version is not None:
+            raise InvalidInput("--from-version needs --target-version")
+        return None
+    from kestra_ops.upgrades.catalogue import load
+    from kestra_ops.upgrades.version import parse
+
+    cat = load()
+    to = cat.target(target_version)
+    start = parse(from_version, "--from-version") if from_version is not None else None
+    if start is not None and start >= to:
+        raise InvalidInput(f"--from-version {start} is not older than the target {to}: no "
+                           "upgrade to check")
+    return cat, start, to

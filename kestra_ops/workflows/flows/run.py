@@ -36,15 +36,17 @@ def kestra(env: Environment, report: Report, kestra_url: str | None = None,
 
 
 def validate(target: Path, env: Environment | None = None, *, kestra_url: str | None = None,
-             insecure: bool = False) -> Report:
-    """``flows validate``: the offline checks and, with ``env``, the server's validate endpoint.
-    Exit 0 clean, 1 any error, 2 a file is not YAML; the server unreachable: its error's code,
-    with the offline findings still shown."""
+             insecure: bool = False, target_version: str | None = None,
+             from_version: str | None = None) -> Report:
+    """``flows validate``: the offline checks (with ``target_version``, the flow syntax an
+    upgrade to it removes or changes) and, with ``env``, the server's validate endpoint.
+    Exit 0 clean, 1 any error, 2 a file is not YAML or a version is unknown; the server
+    unreachable: its error's code, with the offline findings still shown."""
     from kestra_ops.workflows.flows.local import validate_local
     from kestra_ops.workflows.flows.remote import server_validate
     from kestra_ops.workflows.values import findings_report
 
-    local = validate_local(target, env)
+    local = validate_local(target, env, target_version, from_version)
     failure, warnings = None, []
     if env is not None:
         holder = Report("flows validate")
