@@ -422,6 +422,15 @@ tasks:
       id: extract
       type: io.kestra.plugin.core.log.Log
       message: extract"""),
+    "ion-read-binary": task("""id: log
+type: io.kestra.plugin.core.log.Log
+message: "{{ fromIon(read(outputs.query.uri)) }}\""""),
+    "sdk-auth-internal-tasks": task("""id: resume
+type: io.kestra.plugin.kestra.executions.Resume
+executionId: "{{ trigger.executionId }}"
+auth:
+  username: "{{ secret('KESTRA_USERNAME') }}"
+  password: "{{ secret('KESTRA_PASSWORD') }}\""""),
 }
 
 # Entries whose detector cannot see the replacement: the replaced flow is still flagged (a
@@ -441,16 +450,6 @@ inputs:
 type: io.kestra.plugin.aws.s3.List
 bucket: landing
 maxKeys: 1000"""), "the limit property differs per plugin; the detector does not look at it"),
-    "ion-read-binary": (task("""id: log
-type: io.kestra.plugin.core.log.Log
-message: "{{ fromIon(read(outputs.query.uri)) }}\""""),
-        "the pebble pattern also matches fromIon(read(outputs...))"),
-    "sdk-auth-internal-tasks": (task("""id: resume
-type: io.kestra.plugin.kestra.executions.Resume
-executionId: "{{ trigger.executionId }}"
-auth:
-  username: "{{ secret('KESTRA_USERNAME') }}"
-  password: "{{ secret('KESTRA_PASSWORD') }}\""""), "the detector does not look at `auth`"),
 }
 
 
