@@ -1,0 +1,1 @@
+"""upgrade: Kestra version upgrades (plan, run), their migrations as Kubernetes Jobs."""
