@@ -3,8 +3,7 @@
 The upgrade workflow runs Kestra's manual migrations (``kestra migrate ...``) as Jobs
 (:mod:`kestra_ops.workflows.upgrade.jobs` builds and watches them); this module only talks to the
 API server. Requests go through the :class:`~kestra_ops.adapters.kube.Kube` client's connection
-and credentials (:func:`kestra_ops.adapters.kube_objects.request`: JSON in and out, no client
-models). Every write names kestra-ops's field manager (:data:`~kestra_ops.adapters.kube.
+and credentials, JSON in and out (no client models). Every write names kestra-ops's field manager (:data:`~kestra_ops.adapters.kube.
 FIELD_MANAGER`). Errors are typed and one line, naming the verb and the resource: 401/403 ->
 :class:`PermissionDenied`, 404 -> :class:`NotFound` (``read_job`` and ``delete_job`` answer it
 instead), 409 -> :class:`Conflict`, a lost connection -> :class:`Unreachable`, anything else ->
@@ -14,14 +13,42 @@ instead), 409 -> :class:`Conflict`, a lost connection -> :class:`Unreachable`, a
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote
 
 from kestra_ops.adapters.kube import FIELD_MANAGER
-from kestra_ops.adapters.kube_objects import request
-from kestra_ops.errors import Conflict, NotFound, OperationFailed, PermissionDenied
+from kestra_ops.errors import Conflict, NotFound, OperationFailed, PermissionDenied, Unreachable
 
 # the label the Job controller puts on its pods (Kubernetes 1.27+), and the older one it keeps
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+
+
+def request(kube, method: str, path: str, *, query: list[tuple[str, str]] | None = None,
+            body: dict | None = None, timeout: float = 30.0) -> tuple[int, dict]:
+    """One request with a JSON body (the client serializes ``body`` once); (HTTP status, JSON
+    answer). Only a lost connection raises (:class:`Unreachable`)."""
+    from urllib3.exceptions import HTTPError
+
+    api = kube.api_client
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    try:
+        serialized = api.param_serialize(method, path, query_params=query or [],
+                                         header_params=headers, body=body,
+                                         auth_settings=["BearerToken"])
+        response = api.call_api(*serialized, _request_timeout=timeout)
+        response.read()
+    except HTTPError as err:
+        from kestra_ops.adapters.neterr import describe
+
+        raise Unreachable(f"cannot reach the Kubernetes API at {kube.host}: "
+                          f"{describe(err)}") from None
+    try:
+        data = json.loads(response.data or b"{}")
+    except ValueError:
+        data = {"message": (response.data or b"")[:200].decode("utf-8", "replace")}
+    return response.status, data if isinstance(data, dict) else {}
 
 
 def _jobs(namespace: str) -> str:
