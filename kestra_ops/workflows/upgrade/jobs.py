@@ -304,8 +304,9 @@ def _logs(kube, namespace: str, pod: dict | None, lines: int,
 
         raw = KubeReader(kube).log(namespace, pod_name, CONTAINER, lines=int(lines))
     except Exception as err:  # noqa: BLE001 - evidence, never the verdict: say why it is missing
-        why = " ".join(str(err).split()) or type(err).__name__
-        return [], clean(f"log of pod {pod_name} not read: {why}")[:300]
+        where = f"log of pod {pod_name} container {CONTAINER}"
+        why = " ".join(str(err).split()).removeprefix(f"{where}: ") or type(err).__name__
+        return [], clean(f"{where} not read: {why}")[:400]
     return [clean(line) for line in raw[-int(lines):]], None
 
 
