@@ -2,8 +2,8 @@
 that ``deploy`` installed, run by the real Job controller (the fake kubelet completes a Job's pod
 after 2 s; ``fake-kubelet/state`` faults it). Asserted through the API: the pod runs the target
 image with the migration's arguments and the env's own Secrets and ConfigMap; a crashing
-migration fails BackoffLimitExceeded and run_job says so; a Job that never starts is deleted at
-the timeout. The fake kubelet serves no logs: run_job says why in ``logs_note``."""
+migration fails BackoffLimitExceeded and run_job says so; a Job still running at the timeout,
+and one whose image cannot be pulled, are deleted. The fake kubelet serves no logs: run_job says why in ``logs_note``."""
 
 from __future__ import annotations
 
@@ -88,14 +88,27 @@ def test_a_crashing_migration_fails_backoff_limit_exceeded(deployed):
     assert job["status"]["failed"] == 1
 
 
-def test_a_migration_that_never_starts_is_deleted_at_the_timeout(deployed):
+def test_a_migration_still_running_at_the_timeout_is_deleted(deployed):
     install, kube, deployment = deployed
-    name = job_name("stuck")
+    name = job_name("slow")
     body = build_job(deployment, name=name, image=TARGET, args=MIGRATE,
-                     annotations={"fake-kubelet/state": "image-pull"})
+                     annotations={"fake-kubelet/complete-after": "600"})
     result = run_job(kube, install.namespace, body, timeout=8, poll=0.5)
     assert not result.succeeded and result.deleted
-    assert result.reason.startswith("timed out after 8s; job deleted"), result.reason
+    assert result.reason.startswith("timed out after 8s; job deleted; last state: pod "
+                                    f"{name}-"), result.reason
     assert kube_jobs.read_job(kube, install.namespace, name) is None
     wait_until("the Job's pod to be collected",
                lambda: not install.pods(f"batch.kubernetes.io/job-name={name}"), timeout=60)
+
+
+def test_a_target_image_that_cannot_be_pulled_stops_the_wait(deployed):
+    install, kube, deployment = deployed
+    name = job_name("no-image")
+    body = build_job(deployment, name=name, image=TARGET, args=MIGRATE,
+                     annotations={"fake-kubelet/state": "image-pull"})
+    result = run_job(kube, install.namespace, body, timeout=120, poll=0.5)
+    assert not result.succeeded and result.deleted and result.seconds < 60
+    assert result.reason.startswith(f"stopped; job deleted; pod {name}-"), result.reason
+    assert "container kestra waiting: ImagePullBackOff" in result.reason
+    assert kube_jobs.read_job(kube, install.namespace, name) is None

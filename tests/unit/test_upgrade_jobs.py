@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from kestra_ops.errors import InvalidInput
-from kestra_ops.workflows.upgrade.jobs import TTL_SECONDS, build_job, job_name
+from kestra_ops.workflows.upgrade.jobs import TTL_SECONDS, build_job, job_name, kestra_args
 
 # `helm template kestra charts/kestra -f values/base.yaml -f values/dev.yaml
 #  --show-only templates/deployment.yaml` (istio on), plus what an operator's values may add
@@ -222,12 +222,23 @@ def test_a_deployment_without_a_kestra_container_is_refused():
     ({"image": "kestra/kestra:v1 --privileged"}, "not an image reference"),
     ({"args": "migrate metadata kv"}, "list of strings"),
     ({"args": ["migrate", 1]}, "list of strings"),
+    ({"args": ["/app/kestra", "migrate", "metadata", "kv"]}, "entrypoint runs itself"),
     ({"deadline_seconds": 0}, "positive whole number"),
     ({"deadline_seconds": True}, "positive whole number"),
 ])
 def test_bad_input_is_refused(kwargs, message):
     with pytest.raises(InvalidInput, match=message):
         build(**kwargs)
+
+
+def test_a_catalogue_command_becomes_the_clis_arguments():
+    # the image's entrypoint runs `/app/kestra "$@"` (kestra-io/kestra docker-entrypoint.sh)
+    assert kestra_args(["/app/kestra", "migrate", "metadata", "kv"]) == MIGRATE
+    assert kestra_args(["kestra", "migrate", "metadata", "nsfiles"]) == [
+        "migrate", "metadata", "nsfiles"]
+    assert kestra_args(MIGRATE) == MIGRATE and kestra_args([]) == []
+    job = build(args=kestra_args(["/app/kestra", *MIGRATE]))
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == MIGRATE
 
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

@@ -48,6 +48,9 @@ _CONTAINER_KEYS = ("command", "workingDir", "imagePullPolicy", "env", "envFrom",
 _POD_KEYS = ("serviceAccountName", "automountServiceAccountToken", "imagePullSecrets",
              "securityContext", "volumes", "nodeSelector", "tolerations", "affinity",
              "dnsPolicy", "dnsConfig", "hostAliases")
+# waiting reasons whose message adds nothing (a back-off countdown)
+_SELF_EXPLAINED = ("ContainerCreating", "PodInitializing", "CrashLoopBackOff")
+_EXECUTABLES = ("/app/kestra", "kestra", "./kestra")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -62,6 +65,14 @@ def job_name(slug: str, now: dt.datetime | None = None) -> str:
     room = 63 - len(PREFIX) - len(stamp) - 1
     clean = re.sub(r"[^a-z0-9]+", "-", str(slug).lower()).strip("-")[:room].strip("-")
     return f"{PREFIX}{clean}-{stamp}" if clean else f"{PREFIX}{stamp}"
+
+
+def kestra_args(command: list[str]) -> list[str]:
+    """A catalogue command (``["/app/kestra", "migrate", "metadata", "kv"]``, or ``kestra ...``)
+    as the Job's arguments: without the executable, which the image's entrypoint runs itself
+    (see the module doc)."""
+    args = [str(a) for a in command]
+    return args[1:] if args and args[0] in _EXECUTABLES else args
 
 
 def build_job(deployment: dict, *, name: str, image: str, args: list[str],
@@ -124,6 +135,10 @@ def _validate(name: str, image: str, args: list[str], deadline_seconds: int) -> 
         raise InvalidInput(f"job {name}: image {image!r} is not an image reference")
     if isinstance(args, (str, bytes)) or not all(isinstance(a, str) for a in args or []):
         raise InvalidInput(f"job {name}: the arguments must be a list of strings")
+    if args and args[0] in _EXECUTABLES:  # the entrypoint would run `/app/kestra /app/kestra ...`
+        raise InvalidInput(f"job {name}: the arguments start with {args[0]!r}, which the "
+                           "image's entrypoint runs itself: pass the CLI's arguments "
+                           "(kestra_args(command))")
     if isinstance(deadline_seconds, bool) or not isinstance(deadline_seconds, int) \
             or deadline_seconds <= 0:
         raise InvalidInput(f"job {name}: deadline_seconds must be a positive whole number")
@@ -175,14 +190,14 @@ def run_job(kube, namespace: str, body: dict, *, timeout: float, rec=None,
     uid = (created.get("metadata") or {}).get("uid")
     _show(rec, f"job {name}: created in namespace {namespace}")
     try:
-        succeeded, reason, pod, error = _wait(kube, namespace, name, uid, timeout, rec, poll)
+        succeeded, reason, pod, stop = _wait(kube, namespace, name, uid, timeout, rec, poll)
     except (KeyboardInterrupt, KestraOpsError):
         _delete_quietly(kube, namespace, name)
         raise
     logs, note = _logs(kube, namespace, pod, log_lines, mask)
     deleted = False
-    if reason is None:  # timed out: the evidence is read, the Job goes
-        deleted, reason = _delete_on_timeout(kube, namespace, name, timeout, pod, error)
+    if stop is not None:  # timed out or stuck: the evidence is read, the Job goes
+        deleted, reason = _delete_stopped(kube, namespace, name, stop)
     seconds = time.monotonic() - started
     _show(rec, f"job {name}: {'succeeded' if succeeded else 'failed'}: {reason}")
     return JobResult(name, succeeded, reason, seconds, logs, note, deleted)
@@ -198,18 +213,21 @@ def _show(rec, message: str) -> None:
 
 
 def _wait(kube, namespace: str, name: str, uid: str | None, timeout: float, rec,
-          poll: float) -> tuple[bool, str | None, dict | None, str | None]:
-    """(succeeded, reason, the Job's latest pod, the last read's error); reason None when
-    ``timeout`` passed first. A read that fails (not a refusal) is tried again until the
-    deadline."""
+          poll: float) -> tuple[bool, str, dict | None, tuple[str, str] | None]:
+    """(succeeded, reason, the Job's latest pod, why kestra-ops stops it): the last is None when
+    the Job ended by itself, else (why, evidence): ``timed out after Ns`` (and the last read's
+    error or the pod's state), or ``stopped`` (and the state of a pod that waiting will not fix (an image that cannot be
+    pulled, a Secret key that is missing: see :data:`kestra_ops.checks.pods.HOPELESS`)). A read
+    that fails (not a refusal) is tried again until the deadline."""
     from kestra_ops.adapters import kube_jobs
+    from kestra_ops.checks.pods import HOPELESS
 
     deadline = time.monotonic() + max(float(timeout), 0.0)
     last_state, pod, error = None, None, None
     while True:
         try:
             job = kube_jobs.read_job(kube, namespace, name)
-            if job is None:
+            if job is None or (uid and (job.get("metadata") or {}).get("uid") != uid):
                 return False, "the job was deleted while it ran (not by kestra-ops)", pod, None
             pod = _latest(_own(kube_jobs.job_pods(kube, namespace, name), uid)) or pod
             error = None
@@ -217,20 +235,24 @@ def _wait(kube, namespace: str, name: str, uid: str | None, timeout: float, rec,
             raise
         except KestraOpsError as err:
             job, error = None, str(err)
+        state = _pod_state(pod)
         if job is not None:
             finished = _finished(job)
             if finished is not None:
                 ok, why = finished
-                state = _pod_state(pod)
                 return ok, why + (f" ({state})" if state and not ok else ""), pod, None
-        state = f"job {name}: " + (f"cannot read it: {error}" if error else
-                                   _pod_state(pod) or "waiting for its pod")
-        if state != last_state:
-            _show(rec, state)
-            last_state = state
+            if _waiting(pod) in HOPELESS:
+                return False, "", pod, ("stopped", state)
+        shown = f"job {name}: " + (f"cannot read it: {error}" if error else
+                                   state or "waiting for its pod")
+        if shown != last_state:
+            _show(rec, shown)
+            last_state = shown
         left = deadline - time.monotonic()
         if left <= 0:
-            return False, None, pod, error
+            after = f"timed out after {timeout:g}s"
+            return False, "", pod, (after, f"last read failed: {error}" if error else
+                                    f"last state: {state}" if state else "")
         time.sleep(min(max(poll, 0.01), left))
 
 
@@ -246,6 +268,14 @@ def _finished(job: dict) -> tuple[bool, str] | None:
             message = cond.get("message") or ""
             return False, reason + (f": {message}" if message else "")
     return None
+
+
+def _waiting(pod: dict | None) -> str:
+    """The ``kestra`` container's waiting reason ("" when it is not waiting)."""
+    for cs in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+        if cs.get("name") == CONTAINER:
+            return str(((cs.get("state") or {}).get("waiting") or {}).get("reason") or "")
+    return ""
 
 
 def _own(pods: list[dict], uid: str | None) -> list[dict]:
@@ -278,9 +308,22 @@ def _pod_state(pod: dict | None) -> str:
             text += (f": container {CONTAINER} terminated: {ended.get('reason') or 'unknown'} "
                      f"(exit code {ended.get('exitCode', '?')})")
         elif (state.get("waiting") or {}).get("reason"):
-            text += f": container {CONTAINER} waiting: {state['waiting']['reason']}"
+            waiting = state["waiting"]
+            text += f": container {CONTAINER} waiting: {waiting['reason']}"
+            if waiting.get("message") and waiting["reason"] not in _SELF_EXPLAINED:
+                from kestra_ops.redact import mask_line
+
+                text += f" ({mask_line(' '.join(str(waiting['message']).split()))[:300]})"
     elif status.get("reason"):
         text += f": {status['reason']}"
+    else:
+        unscheduled = next((c for c in status.get("conditions") or []
+                            if c.get("type") == "PodScheduled" and c.get("status") == "False"),
+                           None)
+        if unscheduled:
+            text += f": {unscheduled.get('reason') or 'not scheduled'}"
+            if unscheduled.get("message"):
+                text += f" ({' '.join(str(unscheduled['message']).split())[:300]})"
     return text
 
 
@@ -310,18 +353,18 @@ def _logs(kube, namespace: str, pod: dict | None, lines: int,
     return [clean(line) for line in raw[-int(lines):]], None
 
 
-def _delete_on_timeout(kube, namespace: str, name: str, timeout: float, pod: dict | None,
-                       error: str | None) -> tuple[bool, str]:
+def _delete_stopped(kube, namespace: str, name: str,
+                    why: tuple[str, str]) -> tuple[bool, str]:
+    """Delete a Job kestra-ops stops (``why``: timed out, or stuck, and the evidence);
+    (deleted, reason)."""
     from kestra_ops.adapters import kube_jobs
 
-    after = f"timed out after {timeout:g}s"
-    state = f"last read failed: {error}" if error else (
-        f"last state: {_pod_state(pod)}" if pod else "")
+    head, tail = why
     try:
         kube_jobs.delete_job(kube, namespace, name)
     except KestraOpsError as err:
-        return False, f"{after}; deleting the job failed: {err}" + (f"; {state}" if state else "")
-    return True, f"{after}; job deleted" + (f"; {state}" if state else "")
+        return False, f"{head}; deleting the job failed: {err}" + (f"; {tail}" if tail else "")
+    return True, f"{head}; job deleted" + (f"; {tail}" if tail else "")
 
 
 def _delete_quietly(kube, namespace: str, name: str, *, only_ours: dict | None = None) -> None:
