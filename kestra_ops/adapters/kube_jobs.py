@@ -3,12 +3,12 @@
 The upgrade workflow runs Kestra's manual migrations (``kestra migrate ...``) as Jobs
 (:mod:`kestra_ops.workflows.upgrade.jobs` builds and watches them); this module only talks to the
 API server. Requests go through the :class:`~kestra_ops.adapters.kube.Kube` client's connection
-and credentials, JSON in and out (no client models). Every write names kestra-ops's field manager (:data:`~kestra_ops.adapters.kube.
-FIELD_MANAGER`). Errors are typed and one line, naming the verb and the resource: 401/403 ->
-:class:`PermissionDenied`, 404 -> :class:`NotFound` (``read_job`` and ``delete_job`` answer it
-instead), 409 -> :class:`Conflict`, a lost connection -> :class:`Unreachable`, anything else ->
-:class:`OperationFailed`. The API server's own message is passed through the log-line redaction
-(a refused Job may echo a literal ``env`` value).
+and credentials, JSON in and out (no client models). Every write names kestra-ops's field
+manager (:data:`~kestra_ops.adapters.kube.FIELD_MANAGER`). Errors are typed and one line,
+naming the verb and the resource: 401/403 -> :class:`PermissionDenied`, 404 -> :class:`NotFound`
+(``read_job`` and ``delete_job`` answer it instead), 409 -> :class:`Conflict`, a lost connection
+-> :class:`Unreachable`, anything else -> :class:`OperationFailed`. The API server's own message
+is passed through the log-line redaction (a refused Job may echo a literal ``env`` value).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ that ``deploy`` installed, run by the real Job controller (the fake kubelet comp
 after 2 s; ``fake-kubelet/state`` faults it). Asserted through the API: the pod runs the target
 image with the migration's arguments and the env's own Secrets and ConfigMap; a crashing
 migration fails BackoffLimitExceeded and run_job says so; a Job still running at the timeout,
-and one whose image cannot be pulled, are deleted. The fake kubelet serves no logs: run_job says why in ``logs_note``."""
+and one whose image cannot be pulled, are deleted. The fake kubelet serves no logs: run_job
+says why in ``logs_note``."""
 
 from __future__ import annotations
 

@@ -19,8 +19,9 @@ the pod running after the migration has exited, so injection is switched off, by
 label, as the chart's backup CronJob does (charts/kestra/templates/backup-cronjob.yaml).
 
 :func:`run_job` creates the Job, waits for its ``Complete`` or ``Failed`` condition (deleting it
-on a timeout or Ctrl-C), and reads the end of the ``kestra`` container's log, masked. A finished
-Job is left for its TTL (:data:`TTL_SECONDS`) so an operator can inspect it. The API calls are
+on a timeout, on a pod stuck in a state that waiting will not fix, and on Ctrl-C), and reads
+the end of the ``kestra`` container's log, masked. A finished Job is left for its TTL
+(:data:`TTL_SECONDS`) so an operator can inspect it. The API calls are
 :mod:`kestra_ops.adapters.kube_jobs`' and :class:`~kestra_ops.adapters.kube_read.KubeReader`'s.
 """
 
@@ -171,10 +172,12 @@ def run_job(kube, namespace: str, body: dict, *, timeout: float, rec=None,
             log_lines: int = 200, mask: Callable[[str], str] | None = None,
             poll: float = 1.0) -> JobResult:
     """Create the Job ``body`` in ``namespace`` and wait, at most ``timeout`` seconds, for it to
-    complete or fail; then read its log (see :class:`JobResult`). On a timeout the Job is
-    deleted; on Ctrl-C it is deleted and the KeyboardInterrupt raised again. A Job that cannot
-    be created or watched (forbidden, unreachable) raises the typed error, after a best-effort
-    delete of what was created. ``rec`` (a :class:`~kestra_ops.results.Recorder`, or None)
+    complete or fail; then read its log (see :class:`JobResult`). On a timeout, or when its pod
+    waits in a state that waiting will not fix (ImagePullBackOff, CreateContainerConfigError...),
+    the Job is deleted; on Ctrl-C it is deleted and the KeyboardInterrupt raised again. A Job
+    that cannot be created or watched (forbidden, unreachable) raises the typed error, after a
+    best-effort delete of what was created. ``mask`` is applied to the log lines and to the
+    reason. ``rec`` (a :class:`~kestra_ops.results.Recorder`, or None)
     shows each change of state."""
     from kestra_ops.adapters import kube_jobs
 
@@ -194,11 +197,17 @@ def run_job(kube, namespace: str, body: dict, *, timeout: float, rec=None,
     except (KeyboardInterrupt, KestraOpsError):
         _delete_quietly(kube, namespace, name)
         raise
-    logs, note = _logs(kube, namespace, pod, log_lines, mask)
+    try:
+        logs, note = _logs(kube, namespace, pod, log_lines, mask)
+    except KeyboardInterrupt:
+        if stop is not None:
+            _delete_quietly(kube, namespace, name)
+        raise
     deleted = False
     if stop is not None:  # timed out or stuck: the evidence is read, the Job goes
         deleted, reason = _delete_stopped(kube, namespace, name, stop)
     seconds = time.monotonic() - started
+    reason = mask(reason) if mask is not None else reason
     _show(rec, f"job {name}: {'succeeded' if succeeded else 'failed'}: {reason}")
     return JobResult(name, succeeded, reason, seconds, logs, note, deleted)
 
@@ -216,9 +225,10 @@ def _wait(kube, namespace: str, name: str, uid: str | None, timeout: float, rec,
           poll: float) -> tuple[bool, str, dict | None, tuple[str, str] | None]:
     """(succeeded, reason, the Job's latest pod, why kestra-ops stops it): the last is None when
     the Job ended by itself, else (why, evidence): ``timed out after Ns`` (and the last read's
-    error or the pod's state), or ``stopped`` (and the state of a pod that waiting will not fix (an image that cannot be
-    pulled, a Secret key that is missing: see :data:`kestra_ops.checks.pods.HOPELESS`)). A read
-    that fails (not a refusal) is tried again until the deadline."""
+    error or the pod's state), or ``stopped`` (and the state of a pod that waiting will not
+    fix: an image that cannot be pulled, a Secret key that is missing; see
+    :data:`kestra_ops.checks.pods.HOPELESS`). A read that fails (not a refusal) is tried again
+    until the deadline."""
     from kestra_ops.adapters import kube_jobs
     from kestra_ops.checks.pods import HOPELESS
 
