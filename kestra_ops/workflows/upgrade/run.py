@@ -205,7 +205,7 @@ def _job(ctx: _Ctx, migration) -> bool:
     from kestra_ops import chart, durations
     from kestra_ops.adapters.kube_read import KubeReader
     from kestra_ops.redact import environment_secrets, mask_line
-    from kestra_ops.workflows.upgrade.jobs import build_job, job_name, run_job
+    from kestra_ops.workflows.upgrade.jobs import build_job, job_name, kestra_args, run_job
 
     env = ctx.env
     secrets = environment_secrets(os.environ)
@@ -213,11 +213,9 @@ def _job(ctx: _Ctx, migration) -> bool:
         dep = KubeReader(ctx.kube).read("deployments", env.namespace, chart.DEPLOYMENT,
                                         group_version="apps/v1")
         body = build_job(dep, name=job_name(migration.id), image=ctx.report.image,
-                         args=list(migration.command[1:]),
+                         args=kestra_args(list(migration.command)),
                          annotations=dict(env.upgrade_job_annotations),
                          labels={"kestra-ops/upgrade-to": str(ctx.report.end)})
-        container = body["spec"]["template"]["spec"]["containers"][0]
-        container["command"] = list(migration.command[:1])  # /app/kestra, as Kestra documents
         done = run_job(ctx.kube, env.namespace, body, rec=ctx.rec,
                        timeout=durations.parse(env.upgrade_job_timeout),
                        mask=lambda line: mask_line(line, secrets))
