@@ -47,6 +47,10 @@ RULES: dict[str, tuple[str, str]] = {
     "kestra/grace-period": ("Grace period too short", "The pod's terminationGracePeriodSeconds must exceed kestra.server.termination-grace-period, or Kubernetes kills Kestra mid-shutdown."),
     "kestra/plaintext-secret": ("Plaintext secret", "Secrets come from Kubernetes Secrets as ${ENV_VAR} placeholders, never plain text in values."),
     "kestra/legacy-key": ("Legacy 0.x chart key", "A key of the 0.x Kestra chart layout, ignored by this chart."),
+    "kestra/removed-key": ("Key removed in this Kestra version", "The Kestra version of image.tag no longer reads this configuration key (kestra_ops/upgrades/catalogue.yaml, `config`)."),
+    "kestra/renamed-key": ("Key renamed in this Kestra version", "The Kestra version of image.tag reads this configuration key under a new name (kestra_ops/upgrades/catalogue.yaml, `config`)."),
+    "kestra/unknown-version": ("Kestra version not catalogued", "image.tag names a Kestra version the version catalogue does not know: chart and values support unverified."),
+    "kestra/unpinned-image": ("Image tag is not a version", "image.tag is not a Kestra version (e.g. latest): the version rules cannot check the values and the chart configures itself for its appVersion."),
     # chart lint
     "helm/lint": ("helm lint", "helm lint --strict reported a problem with the chart and these values."),
     "helm/template": ("helm template failed", "The chart does not render with these values."),

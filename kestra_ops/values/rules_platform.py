@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from typing import Iterator
 
 from kestra_ops.redact import literal_secrets
+from kestra_ops.upgrades.values_rules import version_rule
 from kestra_ops.values.rules import (BUCKET_RE, CLUSTER_DNS_RE, DOCKER_PROBE, GLOB_RE,
                                      KNOWN_PLUGIN_GROUPS, LEGACY_KEYS, MISSING, Context, Hit,
                                      basic_auth, datasources, dotted)
@@ -197,7 +198,7 @@ def legacy_keys(ctx: Context) -> Iterator[Hit]:
 
 
 ALL_RULES = (datasources, basic_auth, plugin_blacklist, storage, worker_threads, grace_period,
-             plaintext_secrets, legacy_keys)
+             plaintext_secrets, legacy_keys, version_rule)
 
 
 def run_rules(values: dict, env: str | None) -> list[Hit]:

@@ -75,10 +75,12 @@ def validate_layers(paths: Iterable[Path], schema_path: Path, env: str | None,
                     use_cache: bool = True) -> Report:
     """Load ``paths`` as layers (base first), merge them, validate the result (cached)."""
     from kestra_ops import cache
+    from kestra_ops.upgrades.values_rules import CATALOGUE_FILE
 
     paths, sets = list(paths), list(sets)
     target = target or (str(paths[-1]) if paths else "<values>")
-    key = cache.content_key((env or "", target, *sets), [*paths, schema_path]) \
+    # the version rule reads the version catalogue: an edited catalogue is a miss
+    key = cache.content_key((env or "", target, *sets), [*paths, schema_path, CATALOGUE_FILE]) \
         if use_cache else None
     hit = cache.get_json("validate", key)
     if hit is not None:

@@ -74,7 +74,8 @@ def test_the_sdist_carries_the_tests_the_chart_and_the_values(dist):
     assert "tests/integration/test_package.py" in members
     for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "constraints.txt",
                  "charts/kestra/Chart.yaml", "charts/kestra/values.schema.json",
-                 "values/base.yaml", "values/dev.yaml", "kestra_ops/packaged.py"):
+                 "values/base.yaml", "values/dev.yaml", "kestra_ops/packaged.py",
+                 "kestra_ops/upgrades/catalogue.yaml"):
         assert name in members and members[name].isfile(), name
     assert not [n for n in members if "_bundle" in n or "__pycache__" in n]
     assert not [n for n, m in members.items() if m.issym() or m.islnk()]
@@ -91,6 +92,8 @@ def test_the_wheel_ships_the_chart_and_values_as_regular_files(dist):
         entry_points = whl.read(f"{NAME}.dist-info/entry_points.txt").decode()
     assert shipped == _bundled()  # every file, byte for byte, and nothing else
     assert "kestra_ops/_bundle/charts/kestra/values.schema.json" in shipped
+    # the version catalogue is package data (values validate's version rule reads it)
+    assert "kestra_ops/upgrades/catalogue.yaml" in infos
     for name, info in infos.items():  # no symlink (a zip entry's mode is in external_attr)
         assert not stat.S_ISLNK(info.external_attr >> 16), name
     assert all(f"{name}," in record for name in shipped)

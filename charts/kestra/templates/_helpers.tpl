@@ -36,6 +36,31 @@ app.kubernetes.io/part-of: kestra
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
+{{/*
+The Kestra version the image runs, "X.Y.Z": image.tag (empty: the chart's appVersion) without
+its leading "v" and its "-flavour" suffix (v2.0.8-slim -> 2.0.8, v1.3.2-no-plugins -> 1.3.2;
+Kestra's tag scheme, see kestra_ops/upgrades/catalogue.yaml `image`). A tag that is not X.Y.Z
+(latest, develop, a digest-like name) says nothing about the version: the chart's appVersion
+is used. The pattern is the one kestra_ops/upgrades/version.py (VERSION_RE) uses, so the chart
+and `kestra-ops values validate` agree on which tags carry a version.
+*/}}
+{{- define "kestra.version" -}}
+{{- $pattern := `^v?[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,6}(-[A-Za-z0-9][A-Za-z0-9.-]{0,40})?$` -}}
+{{- $tag := trim (toString (default .Chart.AppVersion .Values.image.tag)) -}}
+{{- if not (regexMatch $pattern $tag) -}}
+{{- $tag = trim (toString .Chart.AppVersion) -}}
+{{- end -}}
+{{- if not (regexMatch $pattern $tag) -}}
+{{- fail (printf "Chart.appVersion %q is not a Kestra version (vX.Y.Z)" .Chart.AppVersion) -}}
+{{- end -}}
+{{- regexFind `[0-9]+\.[0-9]+\.[0-9]+` $tag -}}
+{{- end -}}
+
+{{/* "true" when the image runs Kestra 2.0 or later, else "" (use with `if include`). */}}
+{{- define "kestra.isV2" -}}
+{{- if semverCompare ">=2.0.0" (include "kestra.version" .) -}}true{{- end -}}
+{{- end -}}
+
 {{/* "true" or "false": Istio injection of the application pods. */}}
 {{- define "kestra.istioInject" -}}
 {{- ternary "true" "false" (eq (toString .Values.istio.enabled) "true") -}}
