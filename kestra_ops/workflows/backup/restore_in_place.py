@@ -80,6 +80,9 @@ def restore_in_place(storage, bucket: str, env_name: str, s: bs.BackupSet, url: 
             step.detail = br.feed_restore(storage, bucket, env_name, s, url, clean=False)
     except KestraOpsError as err:
         raise OperationFailed(after_reset(env_name, s, url, str(err))) from None
+    except Exception as err:  # not one of ours: its text is not known to be free of secrets
+        raise OperationFailed(after_reset(env_name, s, url, f"internal error "
+                                          f"({type(err).__name__})")) from err
     except KeyboardInterrupt:
         if rec is not None:
             rec.info(after_reset(env_name, s, url, "interrupted (Ctrl-C)"))
