@@ -194,7 +194,8 @@ def test_a_locked_table_is_a_conflict_within_the_lock_timeout(live, pg_cluster):
         # restore_in_place refuses before anything, because a session is connected at all
         storage, bucket, s = _set(env, name)
         with pytest.raises(Conflict) as err:
-            rip.restore_in_place(storage, bucket, "dev", s, url, lock_timeout=1)
+            rip.restore_in_place(storage, bucket, "dev", s, url, lock_timeout=1,
+                                 session_wait=1)
         assert "1 other session(s) connected" in str(err.value)
         assert "nothing was changed" in str(err.value)
         holder.rollback()
@@ -352,3 +353,27 @@ def test_an_object_the_role_may_not_drop_is_permission_denied_and_nothing_droppe
     assert 'may not drop table "public"."theirs": must be owner of table theirs' in message
     assert message.endswith("; nothing was dropped") and secret not in message
     assert set(rows(pg_cluster, db)) == {"mine", "theirs"}  # "mine" (dropped first) is back
+
+
+def test_a_session_that_closes_while_waited_for_does_not_stop_the_restore(live, pg_cluster):
+    """Kestra's last pod still terminating: its connection goes within session_wait."""
+    import threading
+
+    import psycopg
+
+    _, env, db, name = live
+    before = rows(pg_cluster, db)
+    pg_cluster.execute(db, MIGRATED_2_0)
+    leaving = psycopg.connect(pg_cluster.url(db), autocommit=True)
+    timer = threading.Timer(1.5, leaving.close)
+    timer.start()
+    try:
+        storage, bucket, s = _set(env, name)
+        started = time.monotonic()
+        detail = rip.restore_in_place(storage, bucket, "dev", s,
+                                      pg.DatabaseURL.parse(pg_cluster.url(db)), session_wait=20)
+        assert 1.5 <= time.monotonic() - started
+    finally:
+        timer.join()
+    assert detail.startswith(f"database {db!r} reset (6 tables")
+    assert rows(pg_cluster, db) == before

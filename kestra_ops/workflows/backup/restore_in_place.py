@@ -24,6 +24,7 @@ the database is EMPTY and gives the command that retries the restore.
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 
 from kestra_ops.adapters import postgres as pg
@@ -34,12 +35,16 @@ from kestra_ops.workflows.backup import restore as br
 from kestra_ops.workflows.backup import sets as bs
 
 SCHEMA = "public"  # where Kestra's JDBC backend keeps its tables (the database's default)
+SESSION_WAIT = 10.0  # seconds
 
 
 def restore_in_place(storage, bucket: str, env_name: str, s: bs.BackupSet, url: pg.DatabaseURL,
-                     *, rec=None, lock_timeout: float = reset.LOCK_TIMEOUT) -> str:
+                     *, rec=None, lock_timeout: float = reset.LOCK_TIMEOUT,
+                     session_wait: float = SESSION_WAIT) -> str:
     """Replace the content of ``url``'s database by set ``s``'s dump (see the module doc);
-    ``rec`` (a :class:`kestra_ops.results.Recorder`) records the steps. Returns one line:
+    ``rec`` (a :class:`kestra_ops.results.Recorder`) records the steps. Other sessions are
+    waited for up to ``session_wait`` seconds (Kestra's pods still terminating, a backend that
+    just closed), then refused. Returns one line:
     ``database 'kestra' reset (12 tables, 1 type) and restored from SET (N bytes, sha256 ok)``.
     NotFound / Conflict / OperationFailed before the reset: nothing changed. OperationFailed
     after it: the message says the database is EMPTY and how to retry."""
@@ -59,7 +64,7 @@ def restore_in_place(storage, bucket: str, env_name: str, s: bs.BackupSet, url: 
                            f"in-place restore empties only {SCHEMA}: nothing was changed",
                            hint="restore into a new database with kestra-ops backup restore "
                                 "--to-database")
-        sessions = reset.other_sessions(url)
+        sessions = _sessions_gone(url, session_wait, rec)
         if sessions:
             raise Conflict(f"{shown} is in use: {len(sessions)} other session(s) connected "
                            f"({'; '.join(sessions[:3])}): nothing was changed: stop Kestra "
@@ -89,6 +94,18 @@ def restore_in_place(storage, bucket: str, env_name: str, s: bs.BackupSet, url: 
         raise
     return (f"database {url.dbname!r} reset ({', '.join(dropped) or 'it held nothing'}) and "
             f"restored from {s.name} ({step.detail})")
+
+
+def _sessions_gone(url: pg.DatabaseURL, wait: float, rec) -> list[str]:
+    """The other sessions still there after up to ``wait`` seconds ([] as soon as none is)."""
+    deadline = time.monotonic() + wait
+    while True:
+        sessions = reset.other_sessions(url)
+        if not sessions or time.monotonic() >= deadline:
+            return sessions
+        if rec is not None:
+            rec.update(f"waiting for {len(sessions)} other session(s) to close")
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
 
 def retry_command(env_name: str, s: bs.BackupSet, url: pg.DatabaseURL) -> str:
