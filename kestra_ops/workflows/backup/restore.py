@@ -112,7 +112,7 @@ def verify(env, name: str, *, storage=None, toc: bool = False, identity=None) ->
         if artefact not in s.objects:
             ok, detail = False, "missing from the bucket"
         elif artefact == bs.DB:
-            ok, detail = _verify_dump(storage, bucket, key, expected, lines)
+            ok, detail = verify_dump(storage, bucket, key, expected, lines)
         elif artefact == bs.SECRETS:
             ok, detail = sealed.verify_artefact(storage, bucket, env.name, s, identities,
                                                 identity)
@@ -142,7 +142,7 @@ def verify(env, name: str, *, storage=None, toc: bool = False, identity=None) ->
                   f"{bad['detail']}")
 
 
-def _verify_dump(storage, bucket, key, expected, toc: list[str]) -> tuple[bool, str]:
+def verify_dump(storage, bucket, key, expected, toc: list[str]) -> tuple[bool, str]:
     child = pg.list_toc()
     lines: list[bytes] = []
     reader = threading.Thread(target=lambda: lines.extend(child.proc.stdout), daemon=True)
@@ -319,22 +319,62 @@ def _restore_config(env, rec: Recorder, s: bs.BackupSet, data: bytes, kube, lock
 
 def restore_db(storage, bucket: str, env: str, s: bs.BackupSet, url: pg.DatabaseURL, *,
                clean: bool) -> str:
+    detail = feed_restore(storage, bucket, env, s, url, clean=clean)
+    return f"database {url.dbname!r} restored from {s.name} ({detail})"
+
+
+def feed_restore(storage, bucket: str, env: str, s: bs.BackupSet, url: pg.DatabaseURL, *,
+                 clean: bool) -> str:
+    """The set's dump -> ``pg_restore`` into ``url``; returns "N bytes, sha256 ok". The last
+    :data:`HOLD_BACK` bytes reach pg_restore only once size and sha256 matched the manifest:
+    before that it cannot reach the end of the archive, so it cannot commit; on a mismatch it
+    is killed and its transaction rolls back (the target stays as it was)."""
     expected = s.manifest["artefacts"][bs.DB]
     major = pg.server_major(url)
     child = pg.restore(url, clean=clean, server_major_version=major)
     try:
-        ok, detail = _stream_to(storage, bucket, bs.key(env, s.name, bs.DB), expected,
-                                _pipe_sink(child), decompress=True)
+        sink = _HeldBack(_pipe_sink(child))
+        ok, detail = _stream_to(storage, bucket, bs.key(env, s.name, bs.DB), expected, sink,
+                                decompress=True)
+        if not ok:
+            child.kill()
+            raise OperationFailed(f"restore of {s.name}: {bs.DB}: {detail}; nothing restored")
+        sink.flush()
         child.proc.stdin.close()
+    except BrokenPipeError:
+        pass  # pg_restore left early: its exit status says why
     except BaseException:
         child.kill()
         raise
     code = child.wait()
     if code != 0:
         raise OperationFailed(f"restore of {s.name} into {url.dbname!r}: {child.failure(code)}")
-    if not ok:
-        raise OperationFailed(f"restore of {s.name}: {bs.DB}: {detail}")
-    return f"database {url.dbname!r} restored from {s.name} ({detail})"
+    return detail
+
+
+HOLD_BACK = 64 * 1024
+
+
+class _HeldBack:
+    """A sink that passes on all but the last :data:`HOLD_BACK` bytes until :meth:`flush`."""
+
+    def __init__(self, sink):
+        self.sink, self.tail = sink, b""
+
+    def __call__(self, data: bytes):
+        if len(data) < HOLD_BACK:  # a small piece: join it to the tail (a small copy)
+            data = self.tail + data
+            self.tail, rest = data[-HOLD_BACK:], data[:-HOLD_BACK]
+            return self.sink(rest) if rest else True
+        tail, self.tail = self.tail, bytes(data[-HOLD_BACK:])
+        if tail and self.sink(tail) is False:
+            return False
+        rest = memoryview(data)[:-HOLD_BACK]  # no copy of the large part
+        return self.sink(rest) if len(rest) else True
+
+    def flush(self) -> None:
+        self.sink(self.tail)
+        self.tail = b""
 
 
 def _read_checked(storage, bucket, env, s: bs.BackupSet, artefact: str) -> bytes:
