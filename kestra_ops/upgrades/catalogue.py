@@ -44,6 +44,8 @@ class CatalogueError(InvalidInput):
 
 @dataclass(frozen=True)
 class Migration:
+    """A migration a release needs: automatic at start-up, or a manual command."""
+
     id: str
     kind: str  # automatic | manual
     what: str
@@ -61,6 +63,8 @@ class Migration:
 
 @dataclass(frozen=True)
 class ConfigChange:
+    """A server configuration key a release renames, removes or changes the default of."""
+
     key: str  # dotted application-YAML key under the chart's values (kestra.server.basicAuth)
     change: str  # removed | renamed | default-changed
     what: str
@@ -92,6 +96,8 @@ class Note:
 
 @dataclass(frozen=True)
 class FlowChange:
+    """Flow syntax a release removes, renames or changes, with its detector."""
+
     id: str
     change: str  # removed | renamed | changed
     what: str
@@ -134,6 +140,8 @@ class Release:
 
 @dataclass(frozen=True)
 class Catalogue:
+    """Every catalogued release, sorted, and the supported target lines."""
+
     releases: tuple[Release, ...]  # sorted, non-overlapping
     targets: tuple[str, ...]  # the supported target lines, e.g. ("1.3", "2.0")
     image: dict = field(default_factory=dict)

@@ -19,6 +19,8 @@ from kestra_ops.upgrades.version import Version
 
 @dataclass(frozen=True)
 class Step:
+    """One step of an upgrade path: from ``start`` to ``end`` through ``releases``."""
+
     start: Version
     end: Version
     releases: tuple[Release, ...]

@@ -19,6 +19,8 @@ VERSION_RE = re.compile(r"^v?(\d{1,4})\.(\d{1,4})\.(\d{1,6})(?:-([A-Za-z0-9][A-Z
 
 @dataclass(frozen=True, order=True)
 class Version:
+    """A Kestra release version (major.minor.patch), ordered."""
+
     major: int
     minor: int
     patch: int

@@ -28,6 +28,7 @@ from kestra_ops.upgrades import catalogue as cat_mod
 from kestra_ops.upgrades.version import split_tag
 from tests.e2e.conftest import SECRETS
 from tests.e2e.support import wait_until
+from tests.fakes.kestra_persist import pause, resume
 from tests.fakes.kestra_server import Backend, FakeKestra
 from tests.fakes.postgres_server import pg_cluster  # noqa: F401 - fixture
 
@@ -38,8 +39,8 @@ FLOW = (f"id: nightly\nnamespace: {NS}\ntasks:\n  - id: log\n"
 
 
 class Follower(threading.Thread):
-    """Plays the kubelet's part for Kestra's version: the fake reports the version of the
-    image its ready pods run; ``crash`` (a tag) puts a crash loop on the pods of that image;
+    """Plays the kubelet's part for Kestra: the fake reports the version of the image its ready
+    pods run, and is down (503, no database connection) while no pod exists; ``crash`` (a tag) puts a crash loop on the pods of that image;
     ``on_job`` (a Job-name part -> callable) runs once when such a Job's pod shows up."""
 
     def __init__(self, install, kestra):
@@ -59,6 +60,9 @@ class Follower(threading.Thread):
 
     def _once(self):
         pods = self.install.get(f"/api/v1/namespaces/{self.install.namespace}/pods")["items"]
+        servers = [p for p in pods if p["metadata"]["name"].startswith("kestra-standalone-")]
+        if not servers:  # scaled to 0: Kestra is down, its database connection closed
+            pause(self.kestra)
         for pod in pods:
             name = pod["metadata"]["name"]
             image = next((c["image"] for c in pod["spec"]["containers"]
@@ -82,6 +86,7 @@ class Follower(threading.Thread):
             found = split_tag(tag)
             if ready and found and pod["metadata"].get("deletionTimestamp") is None:
                 self.kestra.version = str(found[0])
+                resume(self.kestra)
 
 
 @pytest.fixture
@@ -293,7 +298,8 @@ def test_a_failed_release_after_an_irreversible_step_restores_the_backup(up):
     assert tables(db) == original
     with psycopg.connect(db) as conn:
         assert conn.execute("SELECT id FROM templates").fetchall() == [("legacy",)]
-        assert conn.execute("SELECT count(*) FROM flows").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM flows WHERE namespace = %s AND id = %s",
+                            (NS, "nightly")).fetchone()[0] == 1
     install.run_ok("backup", "verify", "--env", "dev", data["failed_state_set"])
     # the previous version runs, from the pre-upgrade values
     assert image(install).endswith(":v1.3.22") and overlay_tag(install) == "v1.3.22"

@@ -76,3 +76,25 @@ def sync(fake: "FakeKestra") -> None:
     for ex_id in [i for i in fake._persisted_executions if i not in fake.executions]:
         _, doc = fake._persisted_executions.pop(ex_id)
         data.save_execution({**doc, "deleted": True})
+
+
+def pause(fake: "FakeKestra") -> None:
+    """Kestra's pods are gone (scaled to 0): state written back, the database connection
+    closed, every request answered 503 until :func:`resume`."""
+    with fake._lock:
+        if fake.paused:
+            return
+        fake.paused = True
+        if fake.backend is not None and not fake._backend_pending:
+            try:
+                sync(fake)
+            finally:
+                fake.data.close()
+            fake._backend_pending = True
+
+
+def resume(fake: "FakeKestra") -> None:
+    """Kestra's pods are back: the backend is read again on the next request (the database may
+    have been restored meanwhile)."""
+    with fake._lock:
+        fake.paused = False

@@ -162,7 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
                                    {k: v for k, v in self.headers.items() if k.lower() not in ("authorization", "cookie")}, body)
         with fake._lock:
             fake.requests_log.append(recorded)
-            if fake._backend_pending:
+            if fake._backend_pending and not fake.paused:
                 fake._backend_pending = False
                 fake._open_backend()
         fault = fake._take_fault(self.command, path)
@@ -180,6 +180,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "fail":
             resp = Response(fault.status, fault.body if fault.body is not None else
                             {"message": f"{fault.status} (injected fault)"}, headers=dict(fault.headers or {}))
+        elif fake.paused:  # its pods are gone (kestra_persist.pause): no database connection
+            resp = Response(503, {"message": "Kestra is not running"})
         else:
             try:
                 resp = self._route(req)
@@ -270,6 +272,7 @@ class FakeKestra:
                  backend: Backend | None = None, open_backend_on_first_request: bool = False):
         self.username, self.password = username, password
         self.version = version
+        self.paused = False  # kestra_persist.pause/resume: Kestra stopped, as its pods are
         self.step_seconds = step_seconds
         self.basic_auth_initialized = basic_auth_initialized
         self.basic_auth_validation_errors: list[str] = []

@@ -24,10 +24,14 @@ from pathlib import Path
 from kestra_ops.errors import KestraOpsError, OperationFailed
 
 
-def install(env, helm, *, timeout: str, replicas: int | None = None) -> str:
-    """helm upgrade --install --wait with the env's values layers (and ``replicas`` on top)."""
+def install(env, helm, *, timeout: str, replicas: int | None = None, kube=None) -> str:
+    """helm upgrade --install --wait with the env's values layers (and ``replicas`` on top).
+    With ``replicas=0`` and ``kube``: then waits until Kestra's pods are gone (helm's wait
+    ends when the Deployment is scaled; a pod finishing its running tasks takes up to its
+    termination grace period), so nothing of the stopped version still uses the database."""
     import yaml
 
+    from kestra_ops import durations
     from kestra_ops.fileio import write_private
 
     files = [Path(p) for p in env.values_paths]
@@ -37,7 +41,33 @@ def install(env, helm, *, timeout: str, replicas: int | None = None) -> str:
                 {"standalone": {"replicas": replicas}})))
         revision = helm.upgrade_install(env.release, env.chart_path, env.namespace, files,
                                         timeout=timeout, wait=True, rollback_on_failure=False)
-    return f"revision {revision.revision} ({revision.status})"
+    done = f"revision {revision.revision} ({revision.status})"
+    if replicas == 0 and kube is not None:
+        left = wait_gone(kube, env, durations.parse(timeout))
+        if left:
+            raise OperationFailed(f"Kestra's pods still run after {timeout}: {', '.join(left)}",
+                                  hint="they finish their running tasks first "
+                                       "(terminationGracePeriodSeconds); try again later")
+        done += ", every Kestra pod gone"
+    return done
+
+
+def wait_gone(kube, env, seconds: float, every: float = 1.0) -> list[str]:
+    """Wait until no Kestra server pod of the release exists; the names still there after
+    ``seconds`` ([] when gone)."""
+    import time
+
+    from kestra_ops.adapters.kube_read import KubeReader
+
+    selector = (f"app.kubernetes.io/component=standalone,"
+                f"app.kubernetes.io/instance={env.release}")
+    deadline = time.monotonic() + seconds
+    while True:
+        pods = KubeReader(kube).pods(env.namespace, label_selector=selector)
+        names = [p["metadata"]["name"] for p in pods]
+        if not names or time.monotonic() >= deadline:
+            return names
+        time.sleep(every)
 
 
 def restore_pre_upgrade(env, rec, set_name: str, *, helm, kube, timeout: str,
@@ -48,17 +78,16 @@ def restore_pre_upgrade(env, rec, set_name: str, *, helm, kube, timeout: str,
     """Steps 1-5 (see the module doc) for ``set_name``, with the env's values already put back.
     Returns (what was done, the failed state's set name, the check's dict). Raises on a
     failure of steps 1, 3 or 4, naming what is left and the command that finishes it."""
-    from kestra_ops.adapters import postgres as pg
     from kestra_ops.credentials import database_url as resolve
     from kestra_ops.workflows.backup.locations import find_set
 
     done: list[str] = []
-    url = pg.DatabaseURL.parse(resolve(database_url))
+    url = resolve(database_url)
     place, s = find_set(env, set_name, storage=storage)
     if "db" not in s.included:
         raise OperationFailed(f"backup set {s.name} holds no database: cannot restore")
     with rec.step("stop Kestra with the previous version (0 replicas)") as step:
-        step.detail = install(env, helm, timeout=timeout, replicas=0)
+        step.detail = install(env, helm, timeout=timeout, replicas=0, kube=kube)
         done.append(f"Kestra stopped with the previous version: {step.detail}")
     failed_set = None
     if keep_failed:

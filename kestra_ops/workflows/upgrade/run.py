@@ -194,7 +194,7 @@ def _step(ctx: _Ctx, plan, *, take_backup, identity, required) -> None:
 
         with ctx.rec.step("stop Kestra (0 replicas, the running version)") as s:
             ctx.stopped = True  # from here on: past the point of no return
-            s.detail = install(env, ctx.helm, timeout=ctx.timeout, replicas=0)
+            s.detail = install(env, ctx.helm, timeout=ctx.timeout, replicas=0, kube=ctx.kube)
     for m in stopped:
         if not _job(ctx, m):
             return _restore(ctx, f"migration Job {m.id} failed")
