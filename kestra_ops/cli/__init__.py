@@ -76,8 +76,7 @@ class KestraOpsGroup(click.Group):
                     "Release ENV: validate, diff, back up, deploy, check, roll back on failure, "
                     "explain."),
         "upgrade": ("kestra_ops.cli.upgrade", "upgrade",
-                    "Upgrade Kestra along the version catalogue: plan the path, run it step by "
-                    "step."),
+                    "Kestra version upgrades along the version catalogue"),
         "history": ("kestra_ops.cli.history", "history_cmd",
                     "Show the revisions of ENV's Helm release, oldest first."),
         "rollback": ("kestra_ops.cli.history", "rollback_cmd",

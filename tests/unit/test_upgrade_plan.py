@@ -151,3 +151,42 @@ def test_bad_targets_are_one_line_exit_2(project, args, message):
 def test_already_there(project):
     result = run("upgrade", "plan", "--env", "production", "--to", "1.3.22", "--from", "1.3.22")
     assert result.exit_code == 0 and "already at 1.3.22" in result.stdout
+
+
+class _OverlayEnv:
+    def __init__(self, root, path):
+        self.name, self.root, self.values_paths = "dev", root, (path,)
+
+
+def test_the_overlay_is_never_written_through_a_link_or_over_an_edit(tmp_path):
+    from kestra_ops.errors import Conflict
+    from kestra_ops.workflows.upgrade import overlay
+
+    real = tmp_path / "shared.yaml"
+    real.write_text("image:\n  tag: v1.3.2\n")
+    link = tmp_path / "dev.yaml"
+    link.symlink_to(real)
+    with pytest.raises(InvalidInput, match="symbolic link"):
+        overlay.plan_change(_OverlayEnv(tmp_path, link), "v1.3.22")
+    path = tmp_path / "prod.yaml"
+    path.write_text("image:\n  tag: v1.3.2\n")
+    change = overlay.plan_change(_OverlayEnv(tmp_path, path), "v1.3.22")
+    path.write_text("image:\n  tag: v1.3.5\n")  # someone's edit after the plan
+    with pytest.raises(Conflict, match="changed since the plan"):
+        overlay.write(change)
+    assert path.read_text() == "image:\n  tag: v1.3.5\n"
+    path.write_text(change.before)
+    overlay.write(change)
+    assert 'tag: "v1.3.22"' in path.read_text()
+    path.write_text(path.read_text() + "# edited during the upgrade\n")
+    assert overlay.restore(change) is False and "edited during" in path.read_text()
+
+
+def test_the_values_diff_masks_a_credential_beside_the_tag(tmp_path):
+    from kestra_ops.workflows.upgrade import overlay
+
+    path = tmp_path / "prod.yaml"
+    path.write_text("kestra:\n  server:\n    basic-auth:\n      password: Hunter2-Secret\n"
+                    "image:\n  tag: v1.3.2\n")
+    diff = overlay.plan_change(_OverlayEnv(tmp_path, path), "v1.3.22").diff()
+    assert '+  tag: "v1.3.22"' in diff and "Hunter2-Secret" not in diff

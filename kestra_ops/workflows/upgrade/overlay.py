@@ -26,9 +26,24 @@ class OverlayChange:
         return self.before != self.after
 
     def diff(self) -> str:
-        return "".join(difflib.unified_diff(self.before.splitlines(True),
-                                            self.after.splitlines(True),
-                                            f"a/{self.shown}", f"b/{self.shown}", n=2))
+        """The unified diff, every line masked (a context line may hold a credential)."""
+        from kestra_ops.redact import mask_line
+
+        secrets = _secrets(self.before)
+        return "".join(mask_line(line, secrets) for line in difflib.unified_diff(
+            self.before.splitlines(True), self.after.splitlines(True), f"a/{self.shown}",
+            f"b/{self.shown}", n=2))
+
+
+def _secrets(text: str) -> list[str]:
+    from kestra_ops.redact import secret_values
+    from kestra_ops.yamlio import YamlLoadError, load_yaml_text, to_plain
+
+    try:
+        return [v for v in secret_values(to_plain(load_yaml_text(text, "<overlay>")))
+                if len(v) >= 4]
+    except YamlLoadError:
+        return []
 
 
 def overlay_path(env) -> Path:
@@ -44,6 +59,10 @@ def plan_change(env, tag: str) -> OverlayChange:
 
     path = overlay_path(env)
     shown = _shown(path, env.root)
+    if path.is_symlink():
+        raise InvalidInput(f"{shown} is a symbolic link: kestra-ops does not write through or "
+                           "over it", hint="set image.tag in the file it points to by hand, "
+                                           "or make the overlay a regular file")
     text = decode_utf8(read_bytes(path, shown), shown) if path.exists() else ""
     return OverlayChange(path, shown, text, set_image_tag(text, tag, shown))
 
@@ -104,18 +123,33 @@ def _shown(path: Path, root: Path) -> str:
         return str(path)
 
 
+def _now(path: Path) -> str | None:
+    from kestra_ops.yamlio import decode_utf8, read_bytes
+
+    return decode_utf8(read_bytes(path, str(path)), str(path)) if path.exists() else None
+
+
 def write(change: OverlayChange) -> None:
-    """Write the new overlay (atomic; its mode kept: 0600 stays 0600)."""
+    """Write the new overlay (atomic; its mode kept: 0600 stays 0600), only when the file is
+    still what the plan read (someone's edit meanwhile is never overwritten)."""
+    from kestra_ops.errors import Conflict
     from kestra_ops.fileio import write_atomic
 
+    if (_now(change.path) or "") != change.before:
+        raise Conflict(f"{change.shown} changed since the plan read it: nothing written",
+                       hint="run the upgrade again")
     _write(change.path, change.after, write_atomic)
 
 
-def restore(change: OverlayChange) -> None:
-    """Put the overlay back as it was before :func:`write`."""
+def restore(change: OverlayChange) -> bool:
+    """Put the overlay back as it was before :func:`write`; False (left alone) when the file
+    is no longer what :func:`write` wrote (edited meanwhile)."""
     from kestra_ops.fileio import write_atomic
 
+    if (_now(change.path) or "") != change.after:
+        return False
     _write(change.path, change.before, write_atomic)
+    return True
 
 
 def _write(path: Path, text: str, write_atomic) -> None:

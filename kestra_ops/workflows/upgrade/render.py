@@ -3,7 +3,7 @@ it can or cannot be undone and its sources; the values diff; the findings (value
 
 from __future__ import annotations
 
-from kestra_ops.results import Report, Section
+from kestra_ops.results import FAIL, PASS, WARN, Report, Section
 
 
 def step_lines(step, image: str | None = None) -> list[str]:
@@ -45,15 +45,13 @@ def step_lines(step, image: str | None = None) -> list[str]:
 
 
 def plan_report(plan) -> Report:
-    from kestra_ops.workflows.upgrade.plan import status_of
-
     report = Report("upgrade plan", plan.env)
     run = plan.running
     seen = ", ".join(x for x in (f"Kestra reports {run.api}" if run.api else "",
                                  f"image {run.image}" if run.image else "") if x)
     report.title = (f"upgrade plan {plan.env}: {run.version} -> {plan.target}"
                     + (f" ({seen})" if seen else ""))
-    report.warnings += list(run.notes)
+    report.warnings += list(run.notes) + list(plan.warnings)
     irreversible = [s for s in plan.steps if not s.reversible]
     for i, step in enumerate(plan.steps, 1):
         image = plan.tag if i == 1 else f"v{step.end}"
@@ -92,3 +90,11 @@ def plan_report(plan) -> Report:
         "requires": plan.requires, "backup_max_age": plan.backup_max_age,
         "notes": list(plan.notes)}
     return report
+
+
+def status_of(plan) -> tuple[str, int]:
+    errors = sum(r.errors for r in (plan.values, plan.flows) if r is not None)
+    warnings = sum(r.warnings for r in (plan.values, plan.flows) if r is not None)
+    if errors:
+        return FAIL, 1
+    return (WARN if warnings or any(not s.reversible for s in plan.steps) else PASS), 0

@@ -92,7 +92,8 @@ class _Ctx:
 
 
 def _plan(ctx: _Ctx, to: str, catalogue):
-    from kestra_ops.workflows.upgrade.plan import plan_upgrade, status_of
+    from kestra_ops.workflows.upgrade.plan import plan_upgrade
+    from kestra_ops.workflows.upgrade.render import status_of
 
     rep = ctx.report
     with ctx.rec.step("plan the upgrade") as step:
@@ -100,7 +101,8 @@ def _plan(ctx: _Ctx, to: str, catalogue):
                             insecure=ctx.insecure, catalogue=catalogue)
         ctx.plan, rep.target = plan, str(plan.target)
         rep.start = str(plan.running.version)
-        rep.warnings += plan.running.notes + [n for n in plan.notes if "not carried" in n]
+        rep.warnings += (plan.running.notes + plan.warnings
+                         + [n for n in plan.notes if "not carried" in n])
         if not plan.steps:
             step.detail = f"already at {plan.target}"
         else:
@@ -298,10 +300,11 @@ def _put_back_overlay(ctx: _Ctx) -> None:
     if not ctx.overlay_written or ctx.overlay is None:
         return
     try:
-        restore(ctx.overlay)
+        if not restore(ctx.overlay):
+            raise OSError("it was edited during the upgrade; left as it is")
         ctx.overlay_written = False
         ctx.report.result.steps.append(Step(f"put back {ctx.overlay.shown}", PASS, ""))
-    except OSError as err:
+    except (OSError, KestraOpsError) as err:
         ctx.report.result.steps.append(Step(f"put back {ctx.overlay.shown}", FAIL, str(err)))
         ctx.report.warnings.append(f"{ctx.overlay.shown} could not be put back ({err}): set "
                                    f"image.tag back to the running version by hand")
