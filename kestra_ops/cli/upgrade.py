@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kestra_ops.cli.common import (check_duration, confirm_diff, emit, env_option, helm_option,
+from kestra_ops.cli.common import (check_duration, emit, env_option, helm_option,
                                     kestra_options, kube_options, output_option, pass_state,
                                     progress_for, quiet_option)
 
