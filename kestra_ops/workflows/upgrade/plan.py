@@ -111,6 +111,7 @@ class UpgradePlan:
     warnings: list[str] = field(default_factory=list)
     requires: str | None = None
     backup_max_age: str = "60m"
+    target_final: Version | None = None  # upgrade run: the --to beyond this plan's target
 
     @property
     def next(self):

@@ -88,6 +88,7 @@ class _Ctx:
         self.overlay_written = False
         self.stopped = False  # Kestra stopped for an irreversible step (past the point)
         self.lock = None
+        self.left = 0  # steps after this run's
         self.__dict__.update(opts)
 
 
@@ -99,7 +100,16 @@ def _plan(ctx: _Ctx, to: str, catalogue):
     with ctx.rec.step("plan the upgrade") as step:
         plan = plan_upgrade(ctx.env, to, kube=ctx.kube, kestra_url=ctx.kestra_url,
                             insecure=ctx.insecure, catalogue=catalogue)
-        ctx.plan, rep.target = plan, str(plan.target)
+        ctx.left = max(len(plan.steps) - 1, 0)
+        if plan.steps and plan.steps[0].end != plan.target:
+            # this run goes to the first step's version: what blocks it is judged there (the
+            # flows the final target breaks are the next runs' to block)
+            final = plan.target
+            plan = plan_upgrade(ctx.env, str(plan.steps[0].end), kube=ctx.kube,
+                                kestra_url=ctx.kestra_url, insecure=ctx.insecure,
+                                catalogue=catalogue)
+            plan.target_final = final
+        ctx.plan, rep.target = plan, str(getattr(plan, "target_final", plan.target))
         rep.start = str(plan.running.version)
         rep.warnings += (plan.running.notes + plan.warnings
                          + [n for n in plan.notes if "not carried" in n])
@@ -257,10 +267,9 @@ def _release(ctx: _Ctx, plan, step) -> None:
     if rel.exit_code == 0:
         rep.outcome = "upgraded"
         rep.message = f"upgraded {env.name} from {rep.start} to {step.end}"
-        rest = [s for s in plan.steps[1:]]
-        if rest:
-            rep.next = f"kestra-ops upgrade run --env {env.name} --to {plan.target}"
-            rep.message += f"; {len(rest)} step(s) left to {plan.target}: run {rep.next}"
+        if ctx.left:
+            rep.next = f"kestra-ops upgrade run --env {env.name} --to {rep.target}"
+            rep.message += f"; {ctx.left} step(s) left to {rep.target}: run {rep.next}"
         return
     if ctx.stopped:
         return _restore(ctx, f"the release of {step.end} failed ({rel.outcome})")
