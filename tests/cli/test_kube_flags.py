@@ -230,6 +230,8 @@ ARGS = {  # what each command needs besides --env to reach its environment
     "flows export": ["--to", "exported"],
     "config patch": ["--set", "kestra.x=1"], "config restore": ["some-backup"],
     "backup restore": ["latest"],
+    "upgrade plan": ["--to", "1.3.22"], "upgrade run": ["--to", "1.3.22"],
+    "upgrade restore": ["--set", "20261206T000000Z"],
 }
 
 
