@@ -218,6 +218,15 @@ def test_an_irreversible_step_needs_a_fresh_verified_backup(up):
     install = up["install"]
     up["start"]("v1.3.2")
     before = install.overlay().read_text()
+    # the plan, online: the running version from Kestra and the Deployment, the flows exported
+    planned = install.run("upgrade", "plan", "--env", "dev", "--to", "2.0", "--output", "json")
+    assert planned.exit_code == 0, planned.output
+    plan = json.loads(planned.stdout)
+    assert plan["running"]["api"] == "1.3.2" and plan["running"]["image"].endswith(":v1.3.2")
+    assert [(s["from"], s["to"]) for s in plan["steps"]] == [("1.3.2", "1.3.22"),
+                                                              ("1.3.22", "2.0.8")]
+    assert all(s["sources"] for s in plan["steps"])
+    assert "1 flow(s) checked against 2.0.8" in plan["notes"]
     code, data = upgrade(install, "--to", "1.3.22")
     assert code == 1 and data["outcome"] == "blocked", data["message"]
     gates = {g["id"]: g for g in data["gates"]}

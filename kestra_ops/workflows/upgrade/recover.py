@@ -151,6 +151,15 @@ def upgrade_restore(env, set_name: str, *, timeout: str = "10m", check_timeout: 
     try:
         kube = kube or wiring.kube(env)
         helm = wiring.helm(env, helm=helm)
+        from kestra_ops.workflows.backup.restore import verify
+
+        with rec.step(f"verify backup set {set_name} before anything changes") as step:
+            checked = verify(env, set_name, storage=storage)
+            step.detail = checked.message
+            if not checked.ok:
+                step.fail()
+                raise OperationFailed(f"backup set {set_name} does not pass verify: nothing "
+                                      "was changed")
         if confirm is not None and not confirm(
                 f"restore {env.name}'s database from backup set {set_name} and start the "
                 "version its values name?", []):
