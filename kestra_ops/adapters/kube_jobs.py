@@ -13,11 +13,10 @@ is passed through the log-line redaction (a refused Job may echo a literal ``env
 
 from __future__ import annotations
 
-import json
 from urllib.parse import quote
 
 from kestra_ops.adapters.kube import FIELD_MANAGER
-from kestra_ops.errors import Conflict, NotFound, OperationFailed, PermissionDenied, Unreachable
+from kestra_ops.errors import Conflict, NotFound, OperationFailed, PermissionDenied
 
 # the label the Job controller puts on its pods (Kubernetes 1.27+), and the older one it keeps
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
@@ -25,30 +24,11 @@ JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 
 def request(kube, method: str, path: str, *, query: list[tuple[str, str]] | None = None,
             body: dict | None = None, timeout: float = 30.0) -> tuple[int, dict]:
-    """One request with a JSON body (the client serializes ``body`` once); (HTTP status, JSON
-    answer). Only a lost connection raises (:class:`Unreachable`)."""
-    from urllib3.exceptions import HTTPError
+    """One JSON request through :func:`kestra_ops.adapters.kube_objects.request`."""
+    from kestra_ops.adapters.kube_objects import request as send
 
-    api = kube.api_client
-    headers = {"Accept": "application/json"}
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-    try:
-        serialized = api.param_serialize(method, path, query_params=query or [],
-                                         header_params=headers, body=body,
-                                         auth_settings=["BearerToken"])
-        response = api.call_api(*serialized, _request_timeout=timeout)
-        response.read()
-    except HTTPError as err:
-        from kestra_ops.adapters.neterr import describe
-
-        raise Unreachable(f"cannot reach the Kubernetes API at {kube.host}: "
-                          f"{describe(err)}") from None
-    try:
-        data = json.loads(response.data or b"{}")
-    except ValueError:
-        data = {"message": (response.data or b"")[:200].decode("utf-8", "replace")}
-    return response.status, data if isinstance(data, dict) else {}
+    return send(kube, method, path, query=query, body=body, timeout=timeout,
+                content_type="application/json" if body is not None else None)
 
 
 def _jobs(namespace: str) -> str:

@@ -65,7 +65,9 @@ def request(kube, method: str, path: str, *, query: list[tuple[str, str]] | None
     headers = {"Accept": "application/json"}
     if content_type:
         headers["Content-Type"] = content_type
-    payload = json.dumps(body) if body is not None and not isinstance(body, str) else body
+    # JSON bodies are serialized once, by the client; other content types (apply) as text here
+    payload = body if body is None or isinstance(body, str) or content_type == \
+        "application/json" else json.dumps(body)
     try:
         serialized = api.param_serialize(method, path, query_params=query or [],
                                          header_params=headers, body=payload,

@@ -192,6 +192,20 @@ def confirm(yes: bool, question: str, what: str) -> bool:
     return ask(question)
 
 
+def asker(yes: bool, what: str):
+    """The confirmation of a command that shows lines before its question (a plan, a diff):
+    ``--yes`` goes ahead; else the lines on stderr, then :func:`confirm` (no terminal: exit
+    2, nothing changed)."""
+    def ask(question: str, shown: list[str]) -> bool:
+        if yes:
+            return True
+        for line in shown:
+            click.echo(line, err=True)
+        return confirm(False, question, what)
+
+    return ask
+
+
 def kestra_options(tls_of: str = "Kestra"):
     """--kestra-url and --insecure, for commands that talk to Kestra's API."""
     def decorate(fn):

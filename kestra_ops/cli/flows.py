@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kestra_ops.cli.common import (confirm, emit, env_option, kestra_options, output_option,
+from kestra_ops.cli.common import (asker as _asker, emit, env_option, kestra_options, output_option,
                                     pass_state, progress_for, quiet_option)
 from kestra_ops.cli.common import kube_options
 
@@ -15,19 +15,6 @@ DIR_ARG = click.Path(path_type=Path)
 
 
 server_options = kestra_options()
-
-
-def _asker(yes: bool, what: str):
-    """The confirmation of a flows command that changes Kestra: ``--yes`` goes ahead; else the
-    lines (the plan, the windows) on stderr, then :func:`confirm` (no terminal: exit 2)."""
-    def ask(question: str, shown: list[str]) -> bool:
-        if yes:
-            return True
-        for line in shown:
-            click.echo(line, err=True)
-        return confirm(False, question, what)
-
-    return ask
 
 
 @click.group()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kestra_ops.cli.common import (check_duration, emit, env_option, helm_option,
+from kestra_ops.cli.common import (asker as _asker, check_duration, emit, env_option, helm_option,
                                     kestra_options, kube_options, output_option, pass_state,
                                     progress_for, quiet_option)
 
@@ -63,19 +63,6 @@ def plan_cmd(state, env: str, to: str, from_version: str | None, flows_dir: Path
 def _required(state, environment):
     name = environment.upgrade_requires
     return state.environment(name) if name else None
-
-
-def _asker(yes: bool, what: str):
-    from kestra_ops.cli.common import confirm
-
-    def ask(question: str, lines: list[str]) -> bool:
-        if yes:
-            return True
-        for line in lines:
-            click.echo(line, err=True)
-        return confirm(False, question, what)
-
-    return ask
 
 
 @upgrade.command("run")

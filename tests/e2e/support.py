@@ -152,6 +152,18 @@ class Install:
         path.write_text(text.replace(old, new, 1))
 
 
+def s3_env(seaweed, bucket: str, username: str) -> dict[str, str]:
+    """The variables that put ``dev`` on SeaweedFS: Kestra's bucket ``bucket``, the backup
+    bucket ``<bucket>-backups``, the root key for both, and basic auth's username."""
+    return {"KESTRA_OPS_MINIO_ENDPOINT": seaweed.endpoint, "KESTRA_OPS_MINIO_SECURE": "false",
+            "KESTRA_OPS_MINIO_BUCKET": bucket, "KESTRA_OPS_BACKUP_BUCKET": f"{bucket}-backups",
+            "KESTRA_OPS_MINIO_ACCESS_KEY": seaweed.root_user,
+            "KESTRA_OPS_MINIO_SECRET_KEY": seaweed.root_password,
+            "KESTRA_OPS_BACKUP_ACCESS_KEY": seaweed.root_user,
+            "KESTRA_OPS_BACKUP_SECRET_KEY": seaweed.root_password,
+            "KESTRA_OPS_BASIC_AUTH_USERNAME": username, **seaweed.env()}
+
+
 def make_project(root: Path, namespace: str) -> None:
     shutil.copytree(ROOT / "values", root / "values")
     (root / "kestra-ops.yaml").write_text(yaml.safe_dump({

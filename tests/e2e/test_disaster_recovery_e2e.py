@@ -16,7 +16,7 @@ import pytest
 
 from kestra_ops.adapters.kestra_api import KestraClient
 from tests.e2e.conftest import PG_CLAIM, SECRETS
-from tests.e2e.support import wait_until
+from tests.e2e.support import s3_env, wait_until
 from tests.fakes.kestra_server import Backend, FakeKestra
 from tests.fakes.postgres_server import pg_cluster  # noqa: F401 - fixture
 
@@ -31,15 +31,8 @@ def dr(install, seaweed, pg_cluster, monkeypatch, tmp_path):  # noqa: F811 - the
     """``dev`` on SeaweedFS (Kestra's bucket + the backup bucket, root key for both), a source
     database, an age identity whose public key is backup.recipients."""
     bucket = f"kestra-{install.namespace}"
-    env = {"KESTRA_OPS_MINIO_ENDPOINT": seaweed.endpoint, "KESTRA_OPS_MINIO_SECURE": "false",
-           "KESTRA_OPS_MINIO_BUCKET": bucket, "KESTRA_OPS_BACKUP_BUCKET": f"{bucket}-backups",
-           "KESTRA_OPS_MINIO_ACCESS_KEY": seaweed.root_user,
-           "KESTRA_OPS_MINIO_SECRET_KEY": seaweed.root_password,
-           "KESTRA_OPS_BACKUP_ACCESS_KEY": seaweed.root_user,
-           "KESTRA_OPS_BACKUP_SECRET_KEY": seaweed.root_password,
-           "KESTRA_OPS_BASIC_AUTH_USERNAME": USERNAME,
-           "KESTRA_OPS_BASIC_AUTH_PASSWORD": SECRETS["KESTRA_OPS_BASIC_AUTH_PASSWORD"],
-           **seaweed.env()}
+    env = {**s3_env(seaweed, bucket, USERNAME),
+           "KESTRA_OPS_BASIC_AUTH_PASSWORD": SECRETS["KESTRA_OPS_BASIC_AUTH_PASSWORD"]}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     identity = tmp_path / "backup.age"

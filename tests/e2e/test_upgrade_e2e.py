@@ -27,7 +27,7 @@ import yaml
 from kestra_ops.upgrades import catalogue as cat_mod
 from kestra_ops.upgrades.version import split_tag
 from tests.e2e.conftest import SECRETS
-from tests.e2e.support import wait_until
+from tests.e2e.support import s3_env, wait_until
 from tests.fakes.kestra_persist import pause, resume
 from tests.fakes.kestra_server import Backend, FakeKestra
 from tests.fakes.postgres_server import pg_cluster  # noqa: F401 - fixture
@@ -94,13 +94,7 @@ def up(install, seaweed, pg_cluster, monkeypatch):  # noqa: F811 - the fixture
     """``dev`` on SeaweedFS and a PostgreSQL database, deployed, with a backed fake Kestra
     holding one flow, and the follower. Yields a dict; the tag to deploy is set per test."""
     bucket = f"kestra-{install.namespace}"
-    env = {"KESTRA_OPS_MINIO_ENDPOINT": seaweed.endpoint, "KESTRA_OPS_MINIO_SECURE": "false",
-           "KESTRA_OPS_MINIO_BUCKET": bucket, "KESTRA_OPS_BACKUP_BUCKET": f"{bucket}-backups",
-           "KESTRA_OPS_MINIO_ACCESS_KEY": seaweed.root_user,
-           "KESTRA_OPS_MINIO_SECRET_KEY": seaweed.root_password,
-           "KESTRA_OPS_BACKUP_ACCESS_KEY": seaweed.root_user,
-           "KESTRA_OPS_BACKUP_SECRET_KEY": seaweed.root_password,
-           "KESTRA_OPS_BASIC_AUTH_USERNAME": USERNAME, **seaweed.env()}
+    env = s3_env(seaweed, bucket, USERNAME)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     db = pg_cluster.url(pg_cluster.create_db())
