@@ -86,6 +86,7 @@ class _Ctx:
         self.env, self.rec, self.report = env, rec, report
         self.kube = self.helm = self.plan = self.overlay = None
         self.overlay_written = False
+        self.stopping = False  # the stop of an irreversible step began
         self.stopped = False  # Kestra stopped for an irreversible step (past the point)
         self.lock = None
         self.left = 0  # steps after this run's
@@ -205,8 +206,9 @@ def _step(ctx: _Ctx, plan, *, take_backup, identity, required) -> None:
         from kestra_ops.workflows.upgrade.recover import install
 
         with ctx.rec.step("stop Kestra (0 replicas, the running version)") as s:
-            ctx.stopped = True  # from here on: past the point of no return
+            ctx.stopping = True
             s.detail = install(env, ctx.helm, timeout=ctx.timeout, replicas=0, kube=ctx.kube)
+            ctx.stopped = True  # from here on: past the point of no return
     for m in stopped:
         if not _job(ctx, m):
             return _restore(ctx, f"migration Job {m.id} failed")
@@ -244,8 +246,8 @@ def _release(ctx: _Ctx, plan, step) -> None:
 
     rep, env = ctx.report, ctx.env
     with ctx.rec.step(f"values: image.tag {plan.tag} in {plan.overlay.shown}") as s:
-        ctx.overlay_written = True
         write(plan.overlay)
+        ctx.overlay_written = True
         s.detail = "written" if plan.overlay.changed else "already there"
     with ctx.rec.step(f"guarded release of Kestra {step.end}") as s:
         rel = release(env, timeout=ctx.timeout, check_timeout=f"{ctx.check_seconds:g}s",
@@ -325,6 +327,8 @@ def _restore_command(ctx: _Ctx) -> str:
 
 
 def _after_interrupt(ctx: _Ctx) -> str:
+    if ctx.stopping and not ctx.stopped:
+        return _after_failure(ctx)
     if not ctx.stopped:
         return "; nothing was changed" if not ctx.overlay_written else ""
     return ("; Kestra is left STOPPED past an irreversible point; go back with: "
@@ -332,6 +336,9 @@ def _after_interrupt(ctx: _Ctx) -> str:
 
 
 def _after_failure(ctx: _Ctx) -> str:
+    if ctx.stopping and not ctx.stopped:  # the stop itself failed: nothing was migrated
+        return (f"; no migration ran, Kestra may be partly stopped: bring the running version "
+                f"back with: kestra-ops release --env {ctx.env.name}")
     if not ctx.stopped:
         return ""
     return "; Kestra is left stopped; finish with: " + _restore_command(ctx)
