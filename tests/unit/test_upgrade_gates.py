@@ -69,3 +69,36 @@ def test_report_version():
     assert gates.report_version({"image": "reg:5000/kestra/kestra:v1.3.22"}) == \
         Version(1, 3, 22)
     assert gates.report_version({"image": "kestra/kestra:latest"}) is None
+
+
+def test_a_set_of_another_version_does_not_guard_this_step(monkeypatch):
+    older = bset("b", 10)
+    older.manifest["versions"] = {"kestra": "1.3.2"}
+    unknown = bset("a", 20)  # recorded no version: taken as it is
+    monkeypatch.setattr("kestra_ops.workflows.backup.locations.list_all",
+                        lambda env, now=None: ([older], [], [], []))
+    found, why = gates.fresh_set(object(), 3600, now=NOW, running=Version(1, 3, 22))
+    assert found is None and "taken from Kestra 1.3.2, not the running 1.3.22" in why
+    found, _ = gates.fresh_set(object(), 3600, now=NOW, running=Version(1, 3, 2))
+    assert found.name == "b"
+    monkeypatch.setattr("kestra_ops.workflows.backup.locations.list_all",
+                        lambda env, now=None: ([older, unknown], [], [], []))
+    found, _ = gates.fresh_set(object(), 3600, now=NOW, running=Version(1, 3, 22))
+    assert found.name == "a"
+    assert gates.set_version({"versions": {"image": "kestra/kestra:v2.0.8-slim"}}) == \
+        Version(2, 0, 8)
+
+
+def test_restore_refuses_values_that_name_another_version(tmp_path):
+    from kestra_ops.workflows.upgrade.recover import version_mismatch
+
+    values = tmp_path / "v.yaml"
+    values.write_text('image:\n  repository: kestra/kestra\n  tag: "v2.0.8"\n')
+
+    class Env:
+        name, values_paths = "prod", (values,)
+
+    why = version_mismatch(Env(), {"versions": {"kestra": "1.3.22"}})
+    assert "taken from Kestra 1.3.22" in why and "v2.0.8" in why
+    assert version_mismatch(Env(), {"versions": {"kestra": "2.0.8"}}) is None
+    assert version_mismatch(Env(), {"versions": {}}) is None

@@ -30,9 +30,20 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def fresh_set(env, max_age: float, *, storage=None, now=None):
-    """(the newest complete set with the database, younger than ``max_age`` seconds, or None;
-    why not)."""
+def set_version(manifest: dict | None) -> Version | None:
+    """The Kestra version a backup set was taken from (its manifest's ``versions``: Kestra's
+    own word, else the image tag); None when it did not record one."""
+    versions = (manifest or {}).get("versions") or {}
+    found = try_parse(versions.get("kestra"))
+    if found is None:
+        tag = split_tag(str(versions.get("image") or "").rsplit(":", 1)[-1])
+        found = tag[0] if tag else None
+    return found
+
+
+def fresh_set(env, max_age: float, *, storage=None, now=None, running: Version | None = None):
+    """(the newest complete set with the database, younger than ``max_age`` seconds and taken
+    from the ``running`` version (when it recorded one), or None; why not)."""
     from kestra_ops.workflows.backup import sets as bs
     from kestra_ops.workflows.backup.locations import BACKUP, Place, list_all, list_place
 
@@ -41,26 +52,33 @@ def fresh_set(env, max_age: float, *, storage=None, now=None):
         found = list_place(Place(BACKUP, storage, env.backup_target[2]), env.name, now=now)
     else:
         found = list_all(env, now=now)[0]
-    newest = None
+    newest, other = None, None
     for s in found:
         if not bs.usable(s) or "db" not in s.included:
+            continue
+        taken = set_version(s.manifest)
+        if running is not None and taken is not None and taken != running:
+            other = other or (s, taken)  # a set of another version restores another version
             continue
         newest = newest or s
         if (now - s.time).total_seconds() <= max_age:
             return s, ""
     if newest is None:
+        if other is not None:
+            return None, (f"the newest complete set with the database, {other[0].name}, was "
+                          f"taken from Kestra {other[1]}, not the running {running}")
         return None, "no complete backup set with the database"
     age = int((now - newest.time).total_seconds() // 60)
     return None, f"the newest complete set with the database, {newest.name}, is {age} min old"
 
 
 def backup_gate(env, rec, *, max_age: float, take: bool, storage=None, kube=None,
-                identity=None) -> tuple[Item, str | None]:
+                identity=None, running: Version | None = None) -> tuple[Item, str | None]:
     """(the gate's item, the set's name when it passes)."""
     from kestra_ops.workflows.backup.restore import verify
 
     with rec.step("gate: a fresh verified backup set") as step:
-        s, why = fresh_set(env, max_age, storage=storage)
+        s, why = fresh_set(env, max_age, storage=storage, running=running)
         name = s.name if s is not None else None
         if name is None and take:
             from kestra_ops.workflows.backup.run import run_backup

@@ -70,6 +70,26 @@ def wait_gone(kube, env, seconds: float, every: float = 1.0) -> list[str]:
         time.sleep(every)
 
 
+def version_mismatch(env, manifest: dict | None) -> str | None:
+    """Why the env's values cannot be started on the set's database: the set records the Kestra
+    version (or image) it was taken from, and the values name another version (starting a newer
+    Kestra on the restored database would migrate it again). None when they agree or either
+    is unknown."""
+    from kestra_ops.upgrades.version import split_tag
+    from kestra_ops.values.merge import load_layers
+    from kestra_ops.workflows.upgrade.gates import set_version
+
+    taken = set_version(manifest)
+    tag = ((load_layers(env.values_paths, [], fast=True).plain or {}).get("image") or {}).get(
+        "tag")
+    named = (split_tag(tag) or (None,))[0] if tag else None
+    if taken is None or named is None or taken == named:
+        return None
+    return (f"the set was taken from Kestra {taken} but {env.name}'s values name {tag}: set "
+            f"image.tag back to v{taken} first (a newer Kestra would migrate the restored "
+            "database again)")
+
+
 def restore_pre_upgrade(env, rec, set_name: str, *, helm, kube, timeout: str,
                         check_seconds: float, database_url: str | None = None,
                         keep_failed: bool = True, kestra_url: str | None = None,
@@ -160,6 +180,12 @@ def upgrade_restore(env, set_name: str, *, timeout: str = "10m", check_timeout: 
                 step.fail()
                 raise OperationFailed(f"backup set {set_name} does not pass verify: nothing "
                                       "was changed")
+            from kestra_ops.workflows.backup.locations import find_set
+
+            why = version_mismatch(env, find_set(env, set_name, storage=storage)[1].manifest)
+            if why:
+                step.fail(why)
+                raise InvalidInput(f"{why}; nothing was changed")
         if confirm is not None and not confirm(
                 f"restore {env.name}'s database from backup set {set_name} and start the "
                 "version its values name?", []):

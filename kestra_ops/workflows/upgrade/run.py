@@ -185,7 +185,8 @@ def _step(ctx: _Ctx, plan, *, take_backup, identity, required) -> None:
         rep.gates.append(gates.requires_gate(required, step.end))
         item, name = gates.backup_gate(env, ctx.rec, take=take_backup, identity=identity,
                                        max_age=durations.parse(env.upgrade_backup_max_age),
-                                       storage=ctx.storage, kube=ctx.kube)
+                                       storage=ctx.storage, kube=ctx.kube,
+                                       running=step.start)
         rep.gates.append(item)
         rep.backup_set = name
         failing = [g for g in rep.gates if not g.ok]
