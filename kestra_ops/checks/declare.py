@@ -20,7 +20,7 @@ from kestra_ops.results import Item
 NEEDS = ("kube", "helm", "kestra", "minio")
 # what a doctor rule may need: the sources of the doctor's snapshot
 SOURCES = ("pods", "configmap", "rbac", "release", "minio", "kestra", "basic-auth", "flows",
-           "blacklist", "executions")
+           "blacklist", "executions", "workloads")
 
 
 class Context(Protocol):

@@ -51,6 +51,9 @@ class Snapshot:
     blacklisted: list[tuple[str, str, str, str]] = field(default_factory=list)
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (flow, constraint)
     running: list[dict] | None = None  # RUNNING executions
+    deployments: list[dict] | None = None  # the namespace's (source "workloads")
+    hpas: list[dict] | None = None
+    pdbs: list[dict] | None = None
     stuck_after: float = 3600.0
     now: float = 0.0
     errors: dict[str, str] = field(default_factory=dict)

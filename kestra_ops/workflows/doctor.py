@@ -60,6 +60,12 @@ def _cluster(snap: Snapshot, env: Environment, kube) -> None:
     except KestraOpsError as err:
         snap.errors["pods"] = str(err)
     try:
+        snap.deployments = reader.objects("deployments", env.namespace, group_version="apps/v1")
+        snap.hpas = _optional(reader, env, "horizontalpodautoscalers", "autoscaling/v2")
+        snap.pdbs = _optional(reader, env, "poddisruptionbudgets", "policy/v1")
+    except KestraOpsError as err:
+        snap.errors["workloads"] = str(err)
+    try:
         app, why = configmap.parse_application(configmap.fetch_configmap(reader, env.namespace))
         snap.application = app
         if app is None:
@@ -247,7 +253,18 @@ def _judged(snap: Snapshot, name: str, check) -> None:
 
 
 # source -> the job that reads it (for its time)
-_JOBS = {"pods": "cluster", "configmap": "cluster", "rbac": "rbac", "release": "release",
+def _optional(reader, env: Environment, plural: str, group_version: str) -> list[dict]:
+    """The objects of a kind whose API the cluster may not serve (404: none)."""
+    from kestra_ops.errors import NotFound
+
+    try:
+        return reader.objects(plural, env.namespace, group_version=group_version)
+    except NotFound:
+        return []
+
+
+_JOBS = {"pods": "cluster", "configmap": "cluster", "workloads": "cluster", "rbac": "rbac",
+         "release": "release",
          "minio": "minio", "kestra": "kestra", "basic-auth": "kestra", "flows": "kestra",
          "blacklist": "kestra", "executions": "kestra"}
 
@@ -263,6 +280,9 @@ def _sources(snap: Snapshot) -> list[tuple[str, str | None, str | None]]:
     seen("pods", None if snap.pods is None else
          f"{len(snap.pods)} pod(s), {len(snap.logs)} container log(s)")
     seen("configmap", None if snap.application is None else f"configmap {CONFIGMAP}")
+    seen("workloads", None if snap.deployments is None else
+         f"{len(snap.deployments)} deployment(s), {len(snap.hpas or [])} autoscaler(s), "
+         f"{len(snap.pdbs or [])} disruption budget(s)")
     for source, check, label in (("rbac", snap.rbac, "permissions"),
                                  ("release", snap.release, "release")):
         seen(source, None if check is None else check.reason,
@@ -282,7 +302,7 @@ def _unread(snap: Snapshot) -> dict[str, str]:
     """source -> why it was not read (a source behind an unreadable one included)."""
     why = dict(snap.errors)
     if "kubernetes" in why:
-        for source in ("pods", "configmap", "rbac"):
+        for source in ("pods", "configmap", "workloads", "rbac"):
             why.setdefault(source, why["kubernetes"])
     if snap.kestra_error:
         for source in ("kestra", "basic-auth", "flows", "blacklist", "executions"):
