@@ -58,7 +58,7 @@ RULES: dict[str, tuple[str, str]] = {
     "k8s/schema": ("Invalid Kubernetes object", "A rendered object does not match the Kubernetes API schema."),
     "k8s/unknown-kind": ("Unknown kind", "No Kubernetes schema is known for this apiVersion/kind."),
     "manifest/configmap": ("ConfigMap incomplete", "ConfigMap kestra-config must carry application.yml with the three datasource sections."),
-    "manifest/probes": ("Probes not on 8081", "Liveness and readiness probes of kestra-standalone use the management port 8081."),
+    "manifest/probes": ("Probes not on 8081", "Liveness and readiness probes of kestra-standalone (or of each distributed component) use the management port 8081."),
     "manifest/image-latest": ("Unpinned image", "Outside dev every image has an explicit tag other than latest."),
 }
 

@@ -1,7 +1,7 @@
 {{/*
 Helpers of the kestra-ops kestra chart.
-Resource names are literal (kestra-config, kestra-standalone, kestra, kestra-postgres,
-kestra-backup): the runbook and kestra-ops address them by these names, so install one
+Resource names are literal (kestra-config, kestra-standalone or, in distributed mode,
+kestra-webserver/-executor/-scheduler/-worker, kestra, kestra-postgres, kestra-backup): the runbook and kestra-ops address them by these names, so install one
 release per namespace.
 */}}
 
