@@ -6,6 +6,10 @@ from __future__ import annotations
 CONFIGMAP = "kestra-config"  # ConfigMap with the server's application.yml
 CONFIG_KEY = "application.yml"
 DEPLOYMENT = "kestra-standalone"  # the Kestra server
+# mode: distributed (charts/kestra/templates/distributed.yaml): one Deployment per component,
+# and no kestra-standalone
+DISTRIBUTED_DEPLOYMENTS = ("kestra-webserver", "kestra-executor", "kestra-scheduler",
+                           "kestra-worker")
 CONTAINER = "kestra"
 SERVICE = "kestra"  # ports: http (service.port), management (service.managementPort)
 POSTGRES = "kestra-postgres"  # StatefulSet and Service of the bundled PostgreSQL

@@ -43,6 +43,7 @@ RULES: dict[str, tuple[str, str]] = {
     "kestra/bucket-name": ("Invalid bucket name", "S3 bucket names are 3-63 characters of lower-case letters, digits, dots and hyphens."),
     "kestra/bucket-env": ("Bucket not kestra-<env>", "Each environment stores into its own bucket named kestra-<env>."),
     "kestra/worker-threads": ("Worker threads out of range", "Worker threads should be between 4 and 256 for one standalone pod."),
+    "kestra/distributed-webserver-replicas": ("One webserver in distributed mode", "Outside dev, mode: distributed runs at least 2 webserver pods: Service kestra has no other backend."),
     "kestra/duration": ("Unreadable duration", "Durations need a unit: 30s, 5m, 1h or ISO-8601 (PT5M)."),
     "kestra/grace-period": ("Grace period too short", "The pod's terminationGracePeriodSeconds must exceed kestra.server.termination-grace-period, or Kubernetes kills Kestra mid-shutdown."),
     "kestra/plaintext-secret": ("Plaintext secret", "Secrets come from Kubernetes Secrets as ${ENV_VAR} placeholders, never plain text in values."),
@@ -57,7 +58,7 @@ RULES: dict[str, tuple[str, str]] = {
     "k8s/schema": ("Invalid Kubernetes object", "A rendered object does not match the Kubernetes API schema."),
     "k8s/unknown-kind": ("Unknown kind", "No Kubernetes schema is known for this apiVersion/kind."),
     "manifest/configmap": ("ConfigMap incomplete", "ConfigMap kestra-config must carry application.yml with the three datasource sections."),
-    "manifest/probes": ("Probes not on 8081", "Liveness and readiness probes of kestra-standalone use the management port 8081."),
+    "manifest/probes": ("Probes not on 8081", "Liveness and readiness probes of kestra-standalone (or of each distributed component) use the management port 8081."),
     "manifest/image-latest": ("Unpinned image", "Outside dev every image has an explicit tag other than latest."),
 }
 

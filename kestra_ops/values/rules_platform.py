@@ -143,6 +143,25 @@ def worker_threads(ctx: Context) -> Iterator[Hit]:
                   else "fewer than 4 worker threads serialise most flows")
 
 
+def distributed_webserver(ctx: Context) -> Iterator[Hit]:
+    """Outside dev, mode: distributed needs 2+ webserver pods: the webserver is the only
+    component behind Service kestra (the API/UI), so one pod makes every rollout or node drain
+    an outage. Executor/scheduler counts are not checked: Kestra documents the JDBC backend as
+    the deployment "where high availability is not required" (see the sources in
+    charts/kestra/templates/distributed.yaml). No worker-thread connection budget either: no
+    Kestra source states the database connections a worker thread holds."""
+    if ctx.get(("mode",)) != "distributed" or not ctx.strict:
+        return
+    path = ("distributed", "webserver", "replicas")
+    value = ctx.get(path)
+    if value is MISSING:
+        value = 2  # the chart's default (charts/kestra/values.yaml distributed.webserver.replicas)
+    if isinstance(value, int) and not isinstance(value, bool) and value < 2:
+        yield Hit("kestra/distributed-webserver-replicas", "error",
+                  f"distributed.webserver.replicas is {value} in {ctx.env or 'this file'}", path,
+                  "run at least 2 webserver pods outside dev (Service kestra has no other backend)")
+
+
 def parse_duration(text: str) -> float | None:
     """Micronaut durations (``30s``, ``5m``, ``PT5M``) -> seconds; None when unreadable."""
     text = text.strip()
@@ -198,7 +217,7 @@ def legacy_keys(ctx: Context) -> Iterator[Hit]:
 
 
 ALL_RULES = (datasources, basic_auth, plugin_blacklist, storage, worker_threads, grace_period,
-             plaintext_secrets, legacy_keys, version_rule)
+             distributed_webserver, plaintext_secrets, legacy_keys, version_rule)
 
 
 def run_rules(values: dict, env: str | None) -> list[Hit]:

@@ -59,10 +59,11 @@ def copy_chart(tmp_path: Path) -> Path:
 
 def test_probe_off_the_management_port_is_reported(tmp_path):
     chart = copy_chart(tmp_path)
-    deployment = chart / "templates" / "deployment.yaml"
-    text = deployment.read_text()
+    # the Kestra pod spec is the helper kestra.deployment (shared by both modes)
+    helpers = chart / "templates" / "_helpers.tpl"
+    text = helpers.read_text()
     assert "port: management" in text
-    deployment.write_text(text.replace("port: management", "port: http"))
+    helpers.write_text(text.replace("port: management", "port: http"))
     findings = lint_chart(env("staging", chart=chart)).report.findings
     probes = [f for f in findings if f.rule == "manifest/probes"]
     assert {"livenessProbe", "readinessProbe"} <= {w for f in probes for w in f.message.split()}

@@ -1,7 +1,7 @@
 {{/*
 Helpers of the kestra-ops kestra chart.
-Resource names are literal (kestra-config, kestra-standalone, kestra, kestra-postgres,
-kestra-backup): the runbook and kestra-ops address them by these names, so install one
+Resource names are literal (kestra-config, kestra-standalone or, in distributed mode,
+kestra-webserver/-executor/-scheduler/-worker, kestra, kestra-postgres, kestra-backup): the runbook and kestra-ops address them by these names, so install one
 release per namespace.
 */}}
 
@@ -69,4 +69,209 @@ and `kestra-ops values validate` agree on which tags carry a version.
 {{/* Service DNS name of Kestra inside the cluster. */}}
 {{- define "kestra.serviceHost" -}}
 {{- printf "kestra.%s.svc" .Release.Namespace -}}
+{{- end -}}
+
+{{/*
+One Kestra server Deployment: the pod spec shared by kestra-standalone and the distributed
+components (kestra-webserver, -executor, -scheduler, -worker), so every Kestra pod gets the
+same config volume, Secret-backed env, probes on the management port and security context.
+Call with (dict "ctx" $ "name" "kestra-x" "component" "x" "replicas" N "cfg" <component values>
+"args" (list ...) ["threads" N] "spread" bool):
+  args    literal words of the command line (chart constants, rendered unquoted), then
+          threads, when given, as the last argument (quoted)
+  replicas omitted: no spec.replicas (a HorizontalPodAutoscaler owns the count)
+  cfg     replicas are passed separately; podAnnotations, resources, nodeSelector, tolerations
+          and affinity are read from it (the shapes of `standalone`)
+  spread  adds a topologySpreadConstraint over kubernetes.io/hostname (ScheduleAnyway);
+          false for kestra-standalone, whose rendered output must not change
+Env (standalone.extraEnv, e.g. JAVA_TOOL_OPTIONS=-XX:MaxRAMPercentage=75.0) and the
+termination grace period (standalone.terminationGracePeriodSeconds) are the same in both modes.
+*/}}
+{{- define "kestra.deployment" -}}
+{{- $c := .ctx -}}
+{{- $cfg := .cfg -}}
+{{- $s := $c.Values.standalone -}}
+{{- $sec := $c.Values.existingSecrets -}}
+{{- $podAnnotations := dict
+      "checksum/config" (include (print $c.Template.BasePath "/configmap.yaml") $c | sha256sum)
+      "kubectl.kubernetes.io/default-container" "kestra"
+      "sidecar.istio.io/inject" (include "kestra.istioInject" $c) -}}
+{{- if $c.Values.istio.enabled }}
+{{- /* start Kestra only once the proxy is up; keep the proxy until Kestra has closed its connections */ -}}
+{{- $_ := set $podAnnotations "proxy.istio.io/config" `{"holdApplicationUntilProxyStarts":true,"proxyMetadata":{"EXIT_ON_ZERO_ACTIVE_CONNECTIONS":"true"}}` -}}
+{{- end }}
+{{- $podAnnotations = merge (deepCopy ($cfg.podAnnotations | default dict)) $podAnnotations -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .name }}
+  namespace: {{ $c.Release.Namespace }}
+  labels:
+    {{- include "kestra.labels" (dict "ctx" $c "component" .component) | nindent 4 }}
+spec:
+  {{- if hasKey . "replicas" }}
+  replicas: {{ .replicas }}
+  {{- end }}
+  revisionHistoryLimit: 5
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxSurge: 1
+      maxUnavailable: 0
+  selector:
+    matchLabels:
+      {{- include "kestra.selectorLabels" (dict "ctx" $c "component" .component) | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "kestra.labels" (dict "ctx" $c "component" .component) | nindent 8 }}
+        sidecar.istio.io/inject: {{ include "kestra.istioInject" $c | quote }}
+      annotations:
+        {{- toYaml $podAnnotations | nindent 8 }}
+    spec:
+      {{- with $c.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      terminationGracePeriodSeconds: {{ $s.terminationGracePeriodSeconds }}
+      securityContext:
+        # the upstream image runs as user kestra (uid/gid 1000), declared by name only,
+        # so runAsNonRoot needs the numeric ids
+        runAsNonRoot: true
+        runAsUser: 1000
+        runAsGroup: 1000
+        fsGroup: 1000
+        seccompProfile:
+          type: RuntimeDefault
+      {{- if .spread }}
+      # spread the replicas of this component over nodes when the cluster allows it
+      topologySpreadConstraints:
+        - maxSkew: 1
+          topologyKey: kubernetes.io/hostname
+          whenUnsatisfiable: ScheduleAnyway
+          labelSelector:
+            matchLabels:
+              {{- include "kestra.selectorLabels" (dict "ctx" $c "component" .component) | nindent 14 }}
+      {{- end }}
+      containers:
+        - name: kestra
+          image: {{ include "kestra.image" $c | quote }}
+          imagePullPolicy: {{ $c.Values.image.pullPolicy | default "IfNotPresent" }}
+          args:
+            {{- range .args }}
+            - {{ . }}
+            {{- end }}
+            {{- if hasKey . "threads" }}
+            - {{ .threads | quote }}
+            {{- end }}
+          ports:
+            - name: http
+              containerPort: 8080
+              protocol: TCP
+            - name: management
+              containerPort: 8081
+              protocol: TCP
+            {{- if include "kestra.isV2" $c }}
+            {{- /*
+            Kestra 2.x: the worker controller's gRPC port. In `server standalone` the controller
+            runs inside the pod and its worker reaches it on localhost:50051, so the Service
+            does not expose it. Source:
+            https://kestra.io/docs/migration-guide/v2.0.0/helm-grpc-worker-controller
+            */}}
+            - name: grpc
+              containerPort: 50051
+              protocol: TCP
+            {{- end }}
+          env:
+            - name: MICRONAUT_CONFIG_FILES
+              value: /app/confs/application.yml
+            - name: KESTRA_DB_PASSWORD
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $sec.database.name | quote }}
+                  key: {{ $sec.database.passwordKey | quote }}
+            - name: KESTRA_MINIO_ACCESS_KEY
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $sec.minio.name | quote }}
+                  key: {{ $sec.minio.accessKeyKey | quote }}
+            - name: KESTRA_MINIO_SECRET_KEY
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $sec.minio.name | quote }}
+                  key: {{ $sec.minio.secretKeyKey | quote }}
+            - name: KESTRA_BASIC_AUTH_PASSWORD
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $sec.basicAuth.name | quote }}
+                  key: {{ $sec.basicAuth.passwordKey | quote }}
+            - name: KESTRA_ENCRYPTION_KEY
+              valueFrom:
+                secretKeyRef:
+                  name: {{ $sec.encryption.name | quote }}
+                  key: {{ $sec.encryption.key | quote }}
+            {{- with $s.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          startupProbe:
+            httpGet:
+              path: /health/liveness
+              port: management
+            periodSeconds: 5
+            timeoutSeconds: 3
+            # up to 10 minutes for the first start (database migrations)
+            failureThreshold: 120
+          livenessProbe:
+            httpGet:
+              path: /health/liveness
+              port: management
+            periodSeconds: 10
+            timeoutSeconds: 5
+            failureThreshold: 6
+          readinessProbe:
+            httpGet:
+              path: /health/readiness
+              port: management
+            periodSeconds: 5
+            timeoutSeconds: 3
+            failureThreshold: 3
+          {{- with $cfg.resources }}
+          resources:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          securityContext:
+            allowPrivilegeEscalation: false
+            privileged: false
+            # Kestra writes its working directories under /tmp
+            readOnlyRootFilesystem: false
+            capabilities:
+              drop: ["ALL"]
+          volumeMounts:
+            - name: config
+              mountPath: /app/confs
+              readOnly: true
+      volumes:
+        - name: config
+          configMap:
+            name: kestra-config
+            items:
+              - key: application.yml
+                path: application.yml
+      {{- with $cfg.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $cfg.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $cfg.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end -}}
+
+{{/* "true" when the chart runs Kestra's distributed mode, else "" (use with `if include`). */}}
+{{- define "kestra.distributed" -}}
+{{- if eq (toString .Values.mode) "distributed" -}}true{{- end -}}
 {{- end -}}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable
 
-from kestra_ops.chart import CONFIG_KEY, CONFIGMAP, CONTAINER, DEPLOYMENT
+from kestra_ops.chart import (CONFIG_KEY, CONFIGMAP, CONTAINER, DEPLOYMENT,
+                               DISTRIBUTED_DEPLOYMENTS)
 from kestra_ops.values.findings import Finding
 from kestra_ops.yamlio import Location
 
@@ -53,11 +54,26 @@ def configmap_sections(manifests, env: str, chart: Path) -> Iterable[Finding]:
 
 
 def probes(manifests, env: str, chart: Path) -> Iterable[Finding]:
-    dep = _find(manifests, "Deployment", DEPLOYMENT)
-    if dep is None:
+    """Liveness and readiness of every Kestra server Deployment probe port 8081: kestra-standalone,
+    or, in distributed mode (no kestra-standalone), each of the four component Deployments."""
+    standalone = _find(manifests, "Deployment", DEPLOYMENT)
+    distributed = [_find(manifests, "Deployment", name) for name in DISTRIBUTED_DEPLOYMENTS]
+    if standalone is None and not any(distributed):
         yield Finding("manifest/probes", "error", f"no Deployment {DEPLOYMENT} rendered", "$",
                       Location(str(chart / "templates")))
         return
+    if standalone is not None:
+        yield from _probes_of(standalone, DEPLOYMENT, chart)
+    for name, dep in zip(DISTRIBUTED_DEPLOYMENTS, distributed):
+        if dep is None and standalone is None:
+            yield Finding("manifest/probes", "error",
+                          f"distributed mode rendered no Deployment {name}", "$",
+                          Location(str(chart / "templates")))
+        elif dep is not None:
+            yield from _probes_of(dep, name, chart)
+
+
+def _probes_of(dep, name: str, chart: Path) -> Iterable[Finding]:
     containers = (((dep.doc.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
         "containers") or []
     kestra = next((c for c in containers if c.get("name") == CONTAINER),
@@ -69,7 +85,7 @@ def probes(manifests, env: str, chart: Path) -> Iterable[Finding]:
         port = ports.get(port, port) if isinstance(port, str) else port
         if port != MANAGEMENT_PORT:
             yield Finding("manifest/probes", "error",
-                          f"{DEPLOYMENT} {probe} is not an HTTP probe on port {MANAGEMENT_PORT}",
+                          f"{name} {probe} is not an HTTP probe on port {MANAGEMENT_PORT}",
                           f"$.spec.template.spec.containers[kestra].{probe}", dep.location(chart),
                           "probe /health/liveness and /health/readiness on the management port 8081")
 
