@@ -43,6 +43,7 @@ RULES: dict[str, tuple[str, str]] = {
     "kestra/bucket-name": ("Invalid bucket name", "S3 bucket names are 3-63 characters of lower-case letters, digits, dots and hyphens."),
     "kestra/bucket-env": ("Bucket not kestra-<env>", "Each environment stores into its own bucket named kestra-<env>."),
     "kestra/worker-threads": ("Worker threads out of range", "Worker threads should be between 4 and 256 for one standalone pod."),
+    "kestra/worker-autoscaling": ("Worker autoscaling that cannot work", "distributed.worker.autoscaling needs a CPU request on the workers and minReplicas <= maxReplicas."),
     "kestra/distributed-webserver-replicas": ("One webserver in distributed mode", "Outside dev, mode: distributed runs at least 2 webserver pods: Service kestra has no other backend."),
     "kestra/duration": ("Unreadable duration", "Durations need a unit: 30s, 5m, 1h or ISO-8601 (PT5M)."),
     "kestra/grace-period": ("Grace period too short", "The pod's terminationGracePeriodSeconds must exceed kestra.server.termination-grace-period, or Kubernetes kills Kestra mid-shutdown."),

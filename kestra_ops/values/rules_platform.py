@@ -162,6 +162,28 @@ def distributed_webserver(ctx: Context) -> Iterator[Hit]:
                   "run at least 2 webserver pods outside dev (Service kestra has no other backend)")
 
 
+def worker_autoscaling(ctx: Context) -> Iterator[Hit]:
+    """The workers' HorizontalPodAutoscaler (distributed.worker.autoscaling) scales on CPU
+    utilization, which Kubernetes computes against the containers' CPU requests: without a CPU
+    request it cannot scale at all (https://kubernetes.io/docs/tasks/run-application/
+    horizontal-pod-autoscale/ "the HPA controller ... as a percentage of the equivalent resource
+    request"); and minReplicas above maxReplicas is refused by the API server at deploy time."""
+    base = ("distributed", "worker", "autoscaling")
+    if ctx.get(("mode",)) != "distributed" or ctx.get(base + ("enabled",)) is not True:
+        return
+    requests = ctx.get(("distributed", "worker", "resources", "requests"))
+    if not (isinstance(requests, dict) and requests.get("cpu") not in (None, "", 0)):
+        yield Hit("kestra/worker-autoscaling", "error", "distributed.worker.autoscaling is "
+                  "enabled but the workers have no CPU request: the autoscaler cannot compute "
+                  "CPU utilization", ("distributed", "worker", "resources"),
+                  "set distributed.worker.resources.requests.cpu (e.g. \"1\")")
+    low, high = ctx.get(base + ("minReplicas",)), ctx.get(base + ("maxReplicas",))
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        yield Hit("kestra/worker-autoscaling", "error", f"distributed.worker.autoscaling."
+                  f"minReplicas ({low}) is above maxReplicas ({high})", base + ("minReplicas",),
+                  "minReplicas <= maxReplicas")
+
+
 def parse_duration(text: str) -> float | None:
     """Micronaut durations (``30s``, ``5m``, ``PT5M``) -> seconds; None when unreadable."""
     text = text.strip()
@@ -217,7 +239,8 @@ def legacy_keys(ctx: Context) -> Iterator[Hit]:
 
 
 ALL_RULES = (datasources, basic_auth, plugin_blacklist, storage, worker_threads, grace_period,
-             distributed_webserver, plaintext_secrets, legacy_keys, version_rule)
+             distributed_webserver, worker_autoscaling, plaintext_secrets, legacy_keys,
+             version_rule)
 
 
 def run_rules(values: dict, env: str | None) -> list[Hit]:

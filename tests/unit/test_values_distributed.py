@@ -42,3 +42,19 @@ def test_zero_webservers_is_an_error_too():
     [hit] = hits({"mode": "distributed", "distributed": {"webserver": {"replicas": 0}}},
                  "production")
     assert "is 0" in hit.message
+
+
+def autoscaling_hits(worker: dict) -> list:
+    values = {"mode": "distributed", "distributed": {"worker": worker}}
+    return [h for h in run_rules(values, "production") if h.rule == "kestra/worker-autoscaling"]
+
+
+def test_worker_autoscaling_needs_a_cpu_request_and_an_ordered_range():
+    on = {"enabled": True, "minReplicas": 2, "maxReplicas": 4}
+    [hit] = autoscaling_hits({"autoscaling": on})
+    assert "no CPU request" in hit.message and hit.path == ("distributed", "worker", "resources")
+    cpu = {"resources": {"requests": {"cpu": "1"}}}
+    assert autoscaling_hits({**cpu, "autoscaling": on}) == []
+    [hit] = autoscaling_hits({**cpu, "autoscaling": {**on, "minReplicas": 5}})
+    assert "minReplicas (5) is above maxReplicas (4)" in hit.message
+    assert autoscaling_hits({"autoscaling": {**on, "enabled": False}}) == []
