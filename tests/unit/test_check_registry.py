@@ -36,7 +36,7 @@ def test_the_checklist_is_the_families_lists_in_order():
     orders = [m.ORDER for m in registry.families()]
     assert orders == sorted(orders)
     assert {m.__name__.rsplit(".", 1)[1] for m in registry.families()} == {
-        "pods", "events", "storage", "kestra", "configmap", "doctor_rules"}
+        "pods", "events", "storage", "kestra", "configmap", "doctor_rules", "workloads"}
 
 
 def test_only_is_validated_against_the_registry():
@@ -103,6 +103,6 @@ def test_doctor_help_lists_every_finding():
     assert {"datasource-missing", "configmap-sections", "crashloop", "pod-failing",
             "postgres-pod", "postgres-auth", "basic-auth", "rbac", "minio-dns", "minio-health",
             "blacklisted-plugin", "unknown-plugin", "stuck-executions", "release-pending",
-            "kestra-unreachable"} == set(ids)
+            "kestra-unreachable", "component-down", "hpa-at-max", "pdb-blocks-drain"} == set(ids)
     for finding in ids:
         assert f"\n  {finding} " in result.output, finding

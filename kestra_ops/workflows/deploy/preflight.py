@@ -128,11 +128,12 @@ def check_namespace(kube, namespace: str) -> Check:
 
 
 def chart_kinds(chart: Path) -> tuple[list[str], bool]:
-    """The kinds the chart's templates declare (top-level ``kind:`` lines), and whether they came
-    from the chart (False: unreadable templates, so :data:`CHART_KINDS`)."""
+    """The kinds the chart's templates declare (top-level ``kind:`` lines, in the manifests and
+    in the ``.tpl`` helpers that render them: the Deployments come from one helper), and
+    whether they came from the chart (False: unreadable templates, so :data:`CHART_KINDS`)."""
     templates = chart / "templates"
-    files = sorted(templates.glob("*.yaml")) + sorted(templates.glob("*.yml")) \
-        if templates.is_dir() else []
+    files = [p for pattern in ("*.yaml", "*.yml", "*.tpl")
+             for p in sorted(templates.glob(pattern))] if templates.is_dir() else []
     kinds: dict[str, None] = {}
     for path in files:
         try:
