@@ -68,7 +68,7 @@ def world(tmp_path, monkeypatch):
     return {"env": env, "calls": calls, "overlay": tmp_path / "values" / "dev.yaml"}
 
 
-def run(world, monkeypatch, release_outcome=None, restore=None):
+def run(world, monkeypatch, release_outcome=None, restore=None, to="1.3.22"):
     import kestra_ops.workflows.release.run as rel
     from kestra_ops.workflows.upgrade.run import upgrade_run
 
@@ -82,7 +82,7 @@ def run(world, monkeypatch, release_outcome=None, restore=None):
     if restore:
         monkeypatch.setattr("kestra_ops.workflows.upgrade.recover.restore_pre_upgrade",
                             restore)
-    return upgrade_run(world["env"], "1.3.22", kube=object(), helm=object())
+    return upgrade_run(world["env"], to, kube=object(), helm=object())
 
 
 def test_ctrl_c_past_the_point_leaves_kestra_stopped_and_names_the_restore(world, monkeypatch):
@@ -132,3 +132,13 @@ def test_a_successful_step(world, monkeypatch):
     assert result.exit_code == 0 and result.outcome == "upgraded", result.message
     assert 'tag: "v1.3.22"' in world["overlay"].read_text()
     assert result.data["backup_set"] == "SET1" and result.data["to"] == "1.3.22"
+    assert result.data["target"] == "1.3.22" and result.data["next"] is None
+
+
+def test_a_run_toward_2_0_takes_the_first_step_and_names_the_next(world, monkeypatch):
+    result = run(world, monkeypatch, release_outcome="released", to="2.0")
+    assert result.exit_code == 0, result.message
+    assert (result.data["to"], result.data["target"]) == ("1.3.22", "2.0.8")
+    assert result.data["image"].endswith(":v1.3.22")
+    assert "1 step(s) left to 2.0.8" in result.message
+    assert result.data["next"] == "kestra-ops upgrade run --env dev --to 2.0.8"

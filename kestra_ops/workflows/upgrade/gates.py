@@ -20,7 +20,7 @@ from pathlib import Path
 
 from kestra_ops.errors import KestraOpsError
 from kestra_ops.results import FAIL, PASS, Item
-from kestra_ops.upgrades.version import Version, split_tag, try_parse
+from kestra_ops.upgrades.version import Version, try_parse
 
 GOOD = ("released", "upgraded")
 MAX_REPORTS = 50  # newest reports read per place
@@ -33,12 +33,10 @@ def _now() -> datetime.datetime:
 def set_version(manifest: dict | None) -> Version | None:
     """The Kestra version a backup set was taken from (its manifest's ``versions``: Kestra's
     own word, else the image tag); None when it did not record one."""
+    from kestra_ops.workflows.upgrade.plan import image_version
+
     versions = (manifest or {}).get("versions") or {}
-    found = try_parse(versions.get("kestra"))
-    if found is None:
-        tag = split_tag(str(versions.get("image") or "").rsplit(":", 1)[-1])
-        found = tag[0] if tag else None
-    return found
+    return try_parse(versions.get("kestra")) or image_version(versions.get("image"))
 
 
 def fresh_set(env, max_age: float, *, storage=None, now=None, running: Version | None = None):
@@ -163,11 +161,9 @@ def _check_ok(report: dict) -> bool:
 def report_version(report: dict) -> Version | None:
     """The Kestra version a stored release/upgrade report names (``to`` of an upgrade, the
     image tag of a release)."""
-    found = try_parse(report.get("to"))
-    if found is None:
-        tag = split_tag(str(report.get("image") or "").rsplit(":", 1)[-1])
-        found = tag[0] if tag else None
-    return found
+    from kestra_ops.workflows.upgrade.plan import image_version
+
+    return try_parse(report.get("to")) or image_version(report.get("image"))
 
 
 def newest_report(env, target: Version, *, storage=None) -> tuple[dict | None, str]:

@@ -45,6 +45,12 @@ def image_tag(image: str | None) -> str | None:
     return name.rsplit(":", 1)[1] if ":" in name else None
 
 
+def image_version(image: str | None) -> Version | None:
+    """The Kestra version an image reference's tag names (``kestra/kestra:v2.0.8-slim`` ->
+    2.0.8); None for a digest, no tag, or a tag that is not a version (``latest``)."""
+    return try_parse(image_tag(image))
+
+
 def deployment_image(kube, env) -> str | None:
     from kestra_ops.adapters.kube_read import KubeReader
 
@@ -69,12 +75,11 @@ def running_version(env, *, kube=None, client=None) -> Running:
             found.api = str((client.configs() or {}).get("version") or "") or None
         except KestraOpsError as err:
             problems.append(f"Kestra's API: {err}")
-    from_api = try_parse(found.api)
-    tag = image_tag(found.image)
-    from_tag = try_parse(tag)
+    from_api, from_tag = try_parse(found.api), image_version(found.image)
     found.version = from_api or from_tag
     if from_api and from_tag and from_api != from_tag:
-        found.notes.append(f"Kestra reports {from_api} but the Deployment's image tag is {tag} "
+        found.notes.append(f"Kestra reports {from_api} but the Deployment's image tag is "
+                           f"{image_tag(found.image)} "
                            "(a rollout under way, or a tag that is not the version)")
     if found.version is None:
         why = "; ".join(problems) or (f"neither Kestra ({found.api or 'no version'}) nor the "
@@ -104,18 +109,15 @@ class UpgradePlan:
     target: Version
     steps: list  # kestra_ops.upgrades.path.Step
     tag: str = ""  # the image tag of the next step
+    image: str = ""  # the next step's image (the values' repository, that tag)
     overlay: object = None  # OverlayChange of the next step
-    values: object = None  # findings.Report: the values against the target
-    flows: object = None  # findings.Report: the flows against the target
+    judged: Version | None = None  # the version values and flows are judged at
+    values: object = None  # findings.Report: the values against ``judged``
+    flows: object = None  # findings.Report: the flows against ``judged``
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     requires: str | None = None
     backup_max_age: str = "60m"
-    target_final: Version | None = None  # upgrade run: the --to beyond this plan's target
-
-    @property
-    def next(self):
-        return self.steps[0] if self.steps else None
 
     def to_report(self) -> Report:
         from kestra_ops.workflows.upgrade import render
@@ -125,8 +127,11 @@ class UpgradePlan:
 
 def plan_upgrade(env, to: str, *, from_version: str | None = None,
                  flows_dir: Path | None = None, kestra_url: str | None = None,
-                 insecure: bool = False, kube=None, client=None, catalogue=None) -> UpgradePlan:
-    """The plan (see the module doc). ``from_version``: offline (no cluster, no Kestra)."""
+                 insecure: bool = False, kube=None, client=None, catalogue=None,
+                 judge_next: bool = False) -> UpgradePlan:
+    """The plan (see the module doc). ``from_version``: offline (no cluster, no Kestra).
+    ``judge_next`` (``upgrade run``): the values and flows are judged at the next step's
+    version, what that run installs, instead of the target's."""
     from kestra_ops.upgrades import catalogue as cat_mod
     from kestra_ops.upgrades.path import plan_path
     from kestra_ops.upgrades.version import parse
@@ -156,6 +161,7 @@ def plan_upgrade(env, to: str, *, from_version: str | None = None,
         if from_version is not None:
             plan.notes.append(f"offline: planned from --from {running.version}")
         if steps:
+            plan.judged = steps[0].end if judge_next else target
             _values(env, plan, steps[0].end)
             plan.flows = _flows(env, plan, cat, client if from_version is None else None,
                                 flows_dir)
@@ -166,45 +172,40 @@ def plan_upgrade(env, to: str, *, from_version: str | None = None,
 
 
 def _values(env, plan: UpgradePlan, end: Version) -> None:
-    """The overlay change of the next step and the merged values checked for the target."""
+    """The overlay change and image of the next step, and the merged values checked at
+    ``plan.judged``."""
+    from kestra_ops.upgrades.values_rules import version_hits
     from kestra_ops.values.findings import Finding, Report as Findings, json_path
     from kestra_ops.values.merge import load_layers
     from kestra_ops.workflows.upgrade.overlay import plan_change
 
     merged = load_layers(env.values_paths, [], fast=True)
-    current = ((merged.plain or {}).get("image") or {}).get("tag")
-    plan.tag, note = target_tag(current or plan.running.image and image_tag(plan.running.image),
-                                end)
+    image = (merged.plain or {}).get("image") or {}
+    plan.tag, note = target_tag(image.get("tag") or image_tag(plan.running.image), end)
+    plan.image = f"{image.get('repository') or 'kestra/kestra'}:{plan.tag}"
     if note:
         plan.notes.append(note)
     plan.overlay = plan_change(env, plan.tag)
     values = dict(merged.plain or {})
-    values["image"] = {**(values.get("image") or {}), "tag": plan.tag}
-    report = Findings(target=f"values of {env.name} for Kestra {plan.target}", env=env.name,
+    values["image"] = {**image, "tag": plan.tag}
+    report = Findings(target=f"values of {env.name} for Kestra {plan.judged}", env=env.name,
                       layers=list(merged.layers))
-    try:
-        from kestra_ops.upgrades.values_rules import version_hits
-    except ImportError:  # pragma: no cover - both land together
-        version_hits = None
-    for hit in (version_hits(values, plan.target, env.name) if version_hits else []):
+    for hit in version_hits(values, plan.judged, env.name):
         report.findings.append(Finding(hit.rule, hit.severity, hit.message, json_path(hit.path),
                                        merged.locate(hit.path), hit.hint))
     plan.values = report
 
 
 def _flows(env, plan: UpgradePlan, cat, client, flows_dir: Path | None):
-    """The flows against the target: ``flows_dir`` when given, else the env's flows exported
-    from Kestra (None offline without a directory: said in the notes)."""
+    """The flows against ``plan.judged``: ``flows_dir`` when given, else the env's flows
+    exported from Kestra (None offline without a directory: said in the notes)."""
+    from kestra_ops.upgrades.flow_rules import check_flows
     from kestra_ops.values.findings import Report as Findings
     from kestra_ops.workflows.flows.local import read_flows
     from kestra_ops.workflows.flows.remote import read_zip
     from kestra_ops.workflows.flows.yamldoc import parse_flow
     from kestra_ops.yamlio import YamlLoadError
 
-    try:
-        from kestra_ops.upgrades.flow_rules import check_flows
-    except ImportError:  # pragma: no cover - both land together
-        return None
     if flows_dir is not None:
         flows, found = read_flows(flows_dir)
         where = str(flows_dir)
@@ -215,7 +216,7 @@ def _flows(env, plan: UpgradePlan, cat, client, flows_dir: Path | None):
         except KestraOpsError as err:
             plan.notes.append(f"flows not checked: the export from Kestra failed ({err})")
             plan.warnings.append(f"the flows of {env.name} were not checked against "
-                                 f"{plan.target}: {err}")
+                                 f"{plan.judged}: {err}")
             return None
         for name, source in exported:
             try:
@@ -228,9 +229,9 @@ def _flows(env, plan: UpgradePlan, cat, client, flows_dir: Path | None):
     else:
         plan.notes.append("flows not checked (offline: give --flows DIR to check a directory)")
         return None
-    report = Findings(target=f"{where} for Kestra {plan.target}", env=env.name)
-    report.findings = found + check_flows(flows, cat, plan.target, plan.running.version)
-    plan.notes.append(f"{len(flows)} flow(s) checked against {plan.target}")
+    report = Findings(target=f"{where} for Kestra {plan.judged}", env=env.name)
+    report.findings = found + check_flows(flows, cat, plan.judged, plan.running.version)
+    plan.notes.append(f"{len(flows)} flow(s) checked against {plan.judged}")
     return report
 
 

@@ -75,14 +75,14 @@ def version_mismatch(env, manifest: dict | None) -> str | None:
     version (or image) it was taken from, and the values name another version (starting a newer
     Kestra on the restored database would migrate it again). None when they agree or either
     is unknown."""
-    from kestra_ops.upgrades.version import split_tag
+    from kestra_ops.upgrades.version import try_parse
     from kestra_ops.values.merge import load_layers
     from kestra_ops.workflows.upgrade.gates import set_version
 
     taken = set_version(manifest)
     tag = ((load_layers(env.values_paths, [], fast=True).plain or {}).get("image") or {}).get(
         "tag")
-    named = (split_tag(tag) or (None,))[0] if tag else None
+    named = try_parse(tag)
     if taken is None or named is None or taken == named:
         return None
     return (f"the set was taken from Kestra {taken} but {env.name}'s values name {tag}: set "

@@ -99,18 +99,12 @@ def _plan(ctx: _Ctx, to: str, catalogue):
 
     rep = ctx.report
     with ctx.rec.step("plan the upgrade") as step:
+        # judged at the next step's version, what this run installs (the flows the final
+        # target breaks are the later runs' to block)
         plan = plan_upgrade(ctx.env, to, kube=ctx.kube, kestra_url=ctx.kestra_url,
-                            insecure=ctx.insecure, catalogue=catalogue)
+                            insecure=ctx.insecure, catalogue=catalogue, judge_next=True)
         ctx.left = max(len(plan.steps) - 1, 0)
-        if plan.steps and plan.steps[0].end != plan.target:
-            # this run goes to the first step's version: what blocks it is judged there (the
-            # flows the final target breaks are the next runs' to block)
-            final = plan.target
-            plan = plan_upgrade(ctx.env, str(plan.steps[0].end), kube=ctx.kube,
-                                kestra_url=ctx.kestra_url, insecure=ctx.insecure,
-                                catalogue=catalogue)
-            plan.target_final = final
-        ctx.plan, rep.target = plan, str(getattr(plan, "target_final", plan.target))
+        ctx.plan, rep.target = plan, str(plan.target)
         rep.start = str(plan.running.version)
         rep.warnings += (plan.running.notes + plan.warnings
                          + [n for n in plan.notes if "not carried" in n])
@@ -126,23 +120,15 @@ def _plan(ctx: _Ctx, to: str, catalogue):
         return None
     rep.overlay, rep.values_diff = plan.overlay.shown, plan.overlay.diff()
     ctx.overlay = plan.overlay
-    rep.image = _image(ctx.env, plan.tag)
+    rep.image = plan.image
     if status_of(plan)[1]:
-        found = [f"{x.location}: {x.rule}: {x.message}" for r in (plan.values, plan.flows)
-                 if r is not None for x in r.findings if x.severity == "error"]
         rep.result.findings = [r for r in (plan.values, plan.flows) if r is not None]
+        errors = sum(r.errors for r in rep.result.findings)
         rep.outcome = "blocked"
-        rep.message = (f"{len(found)} flow or values error(s) the target {plan.target} refuses: "
+        rep.message = (f"{errors} flow or values error(s) Kestra {plan.judged} refuses: "
                        "fix them first (kestra-ops upgrade plan lists them with the fix)")
         return None
     return plan
-
-
-def _image(env, tag: str) -> str:
-    from kestra_ops.values.merge import load_layers
-
-    image = (load_layers(env.values_paths, [], fast=True).plain or {}).get("image") or {}
-    return f"{image.get('repository') or 'kestra/kestra'}:{tag}"
 
 
 def _confirmed(ctx: _Ctx, plan, confirm) -> bool:
@@ -312,14 +298,17 @@ def _put_back_overlay(ctx: _Ctx) -> None:
     if not ctx.overlay_written or ctx.overlay is None:
         return
     try:
-        if not restore(ctx.overlay):
-            raise OSError("it was edited during the upgrade; left as it is")
-        ctx.overlay_written = False
-        ctx.report.result.steps.append(Step(f"put back {ctx.overlay.shown}", PASS, ""))
+        why = None if restore(ctx.overlay) else "it was edited during the upgrade; left as it is"
     except (OSError, KestraOpsError) as err:
-        ctx.report.result.steps.append(Step(f"put back {ctx.overlay.shown}", FAIL, str(err)))
-        ctx.report.warnings.append(f"{ctx.overlay.shown} could not be put back ({err}): set "
-                                   f"image.tag back to the running version by hand")
+        why = str(err)
+    name = f"put back {ctx.overlay.shown}"
+    if why is None:
+        ctx.overlay_written = False
+        ctx.report.result.steps.append(Step(name, PASS, ""))
+        return
+    ctx.report.result.steps.append(Step(name, FAIL, why))
+    ctx.report.warnings.append(f"{ctx.overlay.shown} could not be put back ({why}): set "
+                               f"image.tag back to the running version by hand")
 
 
 def _restore_command(ctx: _Ctx) -> str:
