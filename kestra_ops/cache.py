@@ -54,7 +54,8 @@ def _code() -> list[Path]:
     return sorted((_PACKAGE / "values").glob("*.py")) + [
         _PACKAGE / name for name in ("yamlio.py", "yamlshape.py", "readfile.py", "cache.py",
                                      "redact.py", "settings.py", "upgrades/values_rules.py",
-                                     "upgrades/catalogue.py", "upgrades/version.py")]
+                                     "upgrades/catalogue.py", "upgrades/config_view.py",
+                                     "upgrades/version.py")]
 
 
 def cache_dir() -> Path | None:

@@ -12,7 +12,8 @@ same dotted path in the merged values. :func:`version_rule` (one of
   set in the values: ``kestra/removed-key`` / ``kestra/renamed-key`` (error, at that key).
 
 :func:`version_hits` is the same check for a version given outright (``upgrade plan``'s target).
-The catalogue is loaded only when a tag names a version (it costs a YAML parse);
+The catalogue is read only when a tag names a version, through its plain view
+(:mod:`kestra_ops.upgrades.config_view`: one YAML parse, not the typed catalogue's ~4 ms);
 ``values validate``'s cache key holds :data:`CATALOGUE_FILE`, so an edited catalogue is never
 answered from the cache.
 """
@@ -67,36 +68,35 @@ def version_hits(values: dict, version: Version, env: str | None) -> list[Hit]:
 
 
 def _hits(ctx: Context, version: Version, subject: str) -> Iterator[Hit]:
-    from kestra_ops.upgrades.catalogue import load
+    from kestra_ops.upgrades.config_view import view
     from kestra_ops.values.rules import MISSING, Hit
 
-    cat = load()
+    cat = view(str(CATALOGUE_FILE))  # the file the validate cache hashes
     if not cat.known(version):
+        from kestra_ops.upgrades.catalogue import load
+
         yield Hit("kestra/unknown-version", "warning",
                   f"Kestra {version} is not in the version catalogue: chart and values support "
-                  f"unverified ({subject})", TAG, _known(cat))
+                  f"unverified ({subject})", TAG, _known(load()))
     seen = set()
-    for release in cat.releases:
-        if release.first > version:
-            break  # sorted by first version
-        for change in release.config:
-            if change.change not in ("removed", "renamed") or change.key in seen:
-                continue
-            value = ctx.get(change.path)
-            if value is MISSING or value is None:  # null deletes a key when layering
-                continue
-            seen.add(change.key)
-            unsure = f" (unsure: {change.unsure})" if change.unsure else ""
-            if change.change == "renamed":
-                yield Hit("kestra/renamed-key", "error",
-                          f"{change.key} is renamed {change.to} in Kestra {release.name} "
-                          f"({subject}): {change.what} [source: {change.source}]",
-                          change.path, f"rename it to {change.to}{unsure}")
-            else:
-                yield Hit("kestra/removed-key", "error",
-                          f"{change.key} is removed in Kestra {release.name} ({subject}): "
-                          f"{change.what} [source: {change.source}]",
-                          change.path, f"remove {change.key}{unsure}")
+    for change in cat.changes_upto(version):
+        if change.key in seen:
+            continue
+        value = ctx.get(change.path)
+        if value is MISSING or value is None:  # null deletes a key when layering
+            continue
+        seen.add(change.key)
+        unsure = f" (unsure: {change.unsure})" if change.unsure else ""
+        if change.change == "renamed":
+            yield Hit("kestra/renamed-key", "error",
+                      f"{change.key} is renamed {change.to} in Kestra {change.release} "
+                      f"({subject}): {change.what} [source: {change.source}]",
+                      change.path, f"rename it to {change.to}{unsure}")
+        else:
+            yield Hit("kestra/removed-key", "error",
+                      f"{change.key} is removed in Kestra {change.release} ({subject}): "
+                      f"{change.what} [source: {change.source}]",
+                      change.path, f"remove {change.key}{unsure}")
 
 
 def _known(cat: Catalogue) -> str:

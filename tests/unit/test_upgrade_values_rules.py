@@ -12,6 +12,7 @@ import pytest
 from kestra_ops.upgrades import catalogue as catalogue_mod
 from kestra_ops.upgrades import values_rules
 from kestra_ops.upgrades.catalogue import load
+from kestra_ops.upgrades.config_view import view
 from kestra_ops.upgrades.values_rules import version_hits
 from kestra_ops.upgrades.version import Version, parse
 from kestra_ops.values.findings import exit_code
@@ -151,6 +152,7 @@ def test_an_edited_catalogue_is_not_answered_from_the_cache(tmp_path, monkeypatc
     monkeypatch.setattr(catalogue_mod, "CATALOGUE", copy)
     monkeypatch.setattr(values_rules, "CATALOGUE_FILE", copy)
     load.cache_clear()
+    view.cache_clear()
     try:
         path = overlay(tmp_path, "v2.0.8", "kestra.tasks.legacyThing")
         first = validate_layers([*LAYERS, path], SCHEMA, "production")
@@ -165,7 +167,9 @@ def test_an_edited_catalogue_is_not_answered_from_the_cache(tmp_path, monkeypatc
                                      "        source: test\n"
                                      "      - key: kestra.server.basicAuth\n"))
         load.cache_clear()
+        view.cache_clear()
         again = validate_layers([*LAYERS, path], SCHEMA, "production")
         assert [(f.rule, f.location.line) for f in again.findings] == [("kestra/removed-key", 5)]
     finally:
         load.cache_clear()
+        view.cache_clear()
