@@ -12,6 +12,7 @@ re-run) and cold (--no-cache: parse and validate from scratch, as on a fresh CI 
 Then (issue 12, item 17) the same ratios as alternated pairs (each pair's ratio, the median shown):
 cold and warm validate against `helm lint` (<= 1.0 x), and a warm `plan --env production` against
 the `helm lint --strict` + `helm template` it runs (<= 1.5 x); a cold plan is shown without target.
+The plan rows are given again with the production overlay in distributed mode (issue 16).
 
 Last (issue 12, item 16) the x1/x10/x100/x1000 curve: cold `values validate --env production` with
 the production overlay grown by a long plugin blacklist (x1000: ~927 KB, ~9,300 entries) against
@@ -31,6 +32,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# issue 16: the production overlay switched to distributed mode, for the plan rows
+DISTRIBUTED = """
+mode: distributed
+distributed:
+  webserver: {replicas: 2, resources: {requests: {cpu: "1", memory: 2Gi}, limits: {memory: 2Gi}}}
+  executor: {resources: {requests: {cpu: 500m, memory: 1Gi}, limits: {memory: 1Gi}}}
+  scheduler: {resources: {requests: {cpu: 500m, memory: 1Gi}, limits: {memory: 1Gi}}}
+  worker: {replicas: 3, resources: {requests: {cpu: "2", memory: 4Gi}, limits: {memory: 4Gi}}}
+"""
 
 
 def find(name: str) -> str:
@@ -136,11 +146,27 @@ def validate_and_plan_pairs(kestra_ops: str, helm: str, pairs: int) -> None:
                   *values, "--kube-version", "1.33.0"]]
     validate = [kestra_ops, "values", "validate", "values/production.yaml"]
     plan = [kestra_ops, "plan", "--env", "production", "-q"]
+    # issue 16: the same plan bar with the production overlay in distributed mode (a copy of
+    # the project's values beside the real chart, as large_overlay_curve builds it)
+    work = Path(tempfile.mkdtemp(prefix="kestra-ops-bench-distributed-"))
+    shutil.copytree(ROOT / "values", work / "values")
+    (work / "charts").symlink_to(ROOT / "charts")
+    shutil.copy(ROOT / "kestra-ops.yaml", work / "kestra-ops.yaml")
+    production = work / "values" / "production.yaml"
+    production.write_text(production.read_text() + DISTRIBUTED)
+    spread = {"KESTRA_OPS_CONFIG": str(work / "kestra-ops.yaml")}
+    layers = ["-f", str(work / "values" / "base.yaml"), "-f", str(production)]
+    spread_helm = [[helm, "lint", "charts/kestra", "--namespace", "hyperplane-kestra", *layers,
+                    "--strict"],
+                   [helm, "template", "kestra", "charts/kestra", "--namespace",
+                    "hyperplane-kestra", *layers, "--kube-version", "1.33.0"]]
     rows = [("values validate (cold, --no-cache)", [lint], [*validate[:3], "--no-cache",
                                                              validate[3]], cold, 1.0),
             ("values validate (warm)", [lint], validate, warm, 1.0),
             ("plan --env production (warm)", plan_helm, plan, warm, 1.5),
-            ("plan --env production (cold)", plan_helm, plan, cold, None)]
+            ("plan --env production (cold)", plan_helm, plan, cold, None),
+            ("plan, distributed mode (warm)", spread_helm, plan, {**warm, **spread}, 1.5),
+            ("plan, distributed mode (cold)", spread_helm, plan, {**cold, **spread}, None)]
     print(f"alternated pairs (issue 12, item 17): {pairs} per row after 2 warm-up, "
           "median ratio shown")
     try:
@@ -154,6 +180,7 @@ def validate_and_plan_pairs(kestra_ops: str, helm: str, pairs: int) -> None:
                   f"vs {base * 1000:.0f} ms; pairs {min(ratios):.2f}..{max(ratios):.2f}")
     finally:
         shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 # --------------------------------------------------------------- issue 12, item 16: list length
