@@ -58,14 +58,14 @@ def scale(env, *, mode: str | None = None, workers: int | None = None, dry_run: 
             _locked(ctx, plan)
     except KeyboardInterrupt:
         report.outcome = "interrupted"
-        report.message = f"interrupted at {rec.current or 'the start'}" + _after(ctx)
+        report.message = f"interrupted at {_where(rec)}" + _after(ctx)
     except InvalidInput as err:
         report.outcome, report.message = "refused", f"{_said(err)}; nothing was changed"
     except Aborted as err:
         report.outcome, report.message = "aborted", str(err)
     except KestraOpsError as err:
         report.outcome = "failed"
-        report.message = f"failed at {rec.current or 'the start'}: {_said(err)}" + _after(ctx)
+        report.message = f"failed at {_where(rec)}: {_said(err)}" + _after(ctx)
     finally:
         if ctx.overlay_written and not ctx.released:
             _put_back(ctx)
@@ -79,6 +79,15 @@ def scale(env, *, mode: str | None = None, workers: int | None = None, dry_run: 
         store(result, env, report.started, storage=storage)
         result.sections = report.sections(result)
     return result
+
+
+def _where(rec) -> str:
+    """The step a failure or Ctrl-C stopped: the running one, else the last that failed."""
+    from kestra_ops.results import INTERRUPTED
+
+    last = next((s.name for s in reversed(rec.report.steps)
+                 if s.status in (FAIL, INTERRUPTED)), None)
+    return rec.current or last or "the start"
 
 
 def _said(err: KestraOpsError) -> str:
@@ -218,7 +227,8 @@ def _scale(ctx: _Ctx, plan, lock) -> None:
         rep.message = f"interrupted during the release: {rel.message}"
         return
     if rel.exit_code:
-        rep.outcome = "rolled-back" if rel.outcome == "rolled-back" else "failed"
+        rep.outcome = {"rolled-back": "rolled-back", "refused": "refused"}.get(rel.outcome,
+                                                                              "failed")
         rep.message = (f"the release of mode {plan.mode_after} failed: {rel.message}; "
                        f"{env.name} stays {plan.mode_before}")
         return
@@ -275,7 +285,8 @@ def _put_back(ctx: _Ctx) -> None:
         return
     rep.overlay_restored = False
     rep.result.steps.append(Step(name, FAIL, why))
-    put = ", ".join(f"{'.'.join(k)} back" for k in plan.changes)
+    put = " and ".join(f"{'.'.join(k)} back to " + str(
+        plan.mode_before if k == ("mode",) else plan.workers_before) for k in plan.changes)
     rep.warnings.append(f"{plan.overlay.shown} was not put back ({why}; left as it is): set "
                         f"{put} by hand (the cluster runs mode {plan.mode_before})")
     rep.message += f"; {plan.overlay.shown} NOT put back ({why}): see the warnings"
