@@ -143,3 +143,6 @@ def test_the_plan_refuses_what_it_cannot_mean(env):
     with pytest.raises(InvalidInput, match="from 1 to"):
         plan_scale(env, mode="distributed", workers=0)
     assert not plan_scale(env, mode="standalone").changed  # the chart's default already
+    env.values_paths = env.values_paths[:1]  # base only: never written by scale
+    with pytest.raises(InvalidInput, match="own overlay"):
+        plan_scale(env, mode="distributed")

@@ -69,6 +69,11 @@ def plan_scale(env, *, mode: str | None = None, workers: int | None = None) -> S
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or not 1 <= workers <= MAX_WORKERS):
         raise InvalidInput(f"--workers {workers!r}: a number of workers from 1 to {MAX_WORKERS}")
+    if len(env.values_paths) < 2:  # the last layer would be the base every env shares
+        raise InvalidInput(f"{env.name} has {len(env.values_paths)} values layer(s): scale "
+                           "writes only an environment's own overlay (its last layer, after "
+                           "the base)", hint=f"add values/{env.name}.yaml to its values in "
+                                             "kestra-ops.yaml")
     current = _current(env)
     before = current.get("mode") or "standalone"
     after = mode or before

@@ -67,7 +67,7 @@ def scale(env, *, mode: str | None = None, workers: int | None = None, dry_run: 
         report.outcome = "failed"
         report.message = f"failed at {_where(rec)}: {_said(err)}" + _after(ctx)
     finally:
-        if ctx.overlay_written and not ctx.released:
+        if (ctx.overlay_written or ctx.writing) and not ctx.released:
             _put_back(ctx)
         if own_kube and ctx.kube is not None:
             ctx.kube.close()
@@ -104,7 +104,7 @@ class _Ctx:
     def __init__(self, env, rec, report, **opts):
         self.env, self.rec, self.report = env, rec, report
         self.kube = self.client = self.plan = None
-        self.overlay_written = False
+        self.overlay_written = self.writing = False
         self.released = False  # the release passed: the cluster runs the new values
         self.__dict__.update(opts)
 
@@ -204,6 +204,7 @@ def _scale(ctx: _Ctx, plan, lock) -> None:
     before = _counts(ctx, "before the change")
     rep.counts_before = before.to_dict()
     with ctx.rec.step(f"values: {'; '.join(plan.describe())} in {plan.overlay.shown}"):
+        ctx.writing = True  # a Ctrl-C right after the rename still puts it back
         write(plan.overlay, redo=f"run kestra-ops scale --env {env.name} again")
         ctx.overlay_written = True
     with ctx.rec.step(f"guarded release of mode {plan.mode_after}") as s:
@@ -273,9 +274,13 @@ def _put_back(ctx: _Ctx) -> None:
 
     plan, rep = ctx.plan, ctx.report
     try:
-        why = None if restore(plan.overlay) else "it was edited during the scale"
+        done = restore(plan.overlay)
     except (OSError, KestraOpsError) as err:
-        why = str(err)
+        done, why = None, str(err)
+    if done is False and not ctx.overlay_written:
+        return  # stopped before the write took place: the file is as it was (or someone's)
+    if done is not None:
+        why = None if done else "it was edited during the scale"
     name = f"put back {plan.overlay.shown}"
     if why is None:
         ctx.overlay_written = False
