@@ -143,6 +143,26 @@ class KestraClient(KestraHTTP):
             raise OperationFailed("GET executions/search: Kestra's answer has no execution count")
         return total
 
+    def count_flows(self) -> int:
+        """How many flows: the ``total`` of one ``flows/search`` page (searchFlows answers
+        PagedResults_Flow_, ../shared/kestra-openapi.yml)."""
+        return self._total("flows/search")
+
+    def count_triggers(self) -> int:
+        """How many triggers Kestra keeps (their state: next dates, locks): the ``total`` of one
+        ``GET triggers/search`` page. Not in the OpenAPI excerpt we test against; Kestra
+        documents it (kestra-io/client-sdk java-sdk/docs/TriggersApi.md, searchTriggers: page,
+        size, sort, filters -> PagedResultsTriggerControllerTriggers). :class:`NotFound` from a
+        server without it."""
+        return self._total("triggers/search")
+
+    def _total(self, path: str) -> int:
+        body = self._json("GET", path, params={"page": 1, "size": 1}) or {}
+        total = body.get("total") if isinstance(body, dict) else None
+        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+            raise OperationFailed(f"GET {path}: Kestra's answer has no total")
+        return total
+
     # ------------------------------------------------------------------ namespaces
     def namespaces(self) -> list[str]:
         """The namespaces that have flows (``GET flows/distinct-namespaces``: Kestra OSS lists

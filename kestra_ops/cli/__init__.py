@@ -77,6 +77,9 @@ class KestraOpsGroup(click.Group):
                     "explain."),
         "upgrade": ("kestra_ops.cli.upgrade", "upgrade",
                     "Kestra version upgrades along the version catalogue"),
+        "scale": ("kestra_ops.cli.scale", "scale_cmd",
+                  "Scale ENV between standalone and distributed mode, or its workers: a "
+                  "guarded release."),
         "history": ("kestra_ops.cli.history", "history_cmd",
                     "Show the revisions of ENV's Helm release, oldest first."),
         "rollback": ("kestra_ops.cli.history", "rollback_cmd",
