@@ -64,9 +64,12 @@ def _raw_answer(api, path: str, timeout: float, limit: int) -> tuple[int, bytes]
                            _preload_content=False, _return_http_data_only=True,
                            _request_timeout=timeout)
     try:
-        return raw.status, raw.read(limit) or b""
+        data = raw.read(limit) or b""
+        if raw.read(1):  # over the limit: the connection is dropped, not read to its end
+            raw.close()
+        return raw.status, data
     finally:
-        raw.close()  # (the rest of a body over the limit is dropped with its connection)
+        raw.release_conn()  # back to the client's pool (a closed one is reopened there)
 
 
 def read_json(kube, what: str, fn: Callable[..., Any], *args, **kwargs) -> dict:

@@ -268,17 +268,27 @@ def check_components(deployments: list[dict], pods: list[dict], health: dict[str
 # --------------------------------------------------------------------------- fetchers
 
 def fetch_health(kube, namespace: str, targets: list[tuple[str, int]], *,
-                 timeout: float = 5.0, workers: int = 8) -> dict[str, Health]:
-    """Each target's ``/health`` answer through the pod proxy (concurrently); an error that
-    is not an HTTP answer becomes a :class:`Health` with its one line."""
+                 timeout: float = 5.0, budget: float = 30.0,
+                 workers: int = 8) -> dict[str, Health]:
+    """Each target's ``/health`` answer through the pod proxy, ``workers`` at a time, each
+    within ``timeout`` and all within ``budget`` seconds (a pod not asked in time: a
+    :class:`Health` saying so, never a stalled item); an error that is not an HTTP answer
+    becomes a :class:`Health` with its one line."""
+    import time
     from concurrent.futures import ThreadPoolExecutor
 
     from kestra_ops.errors import KestraOpsError
 
+    deadline = time.monotonic() + budget
+
     def ask(target: tuple[str, int]) -> Health:
         pod, port = target
+        left = deadline - time.monotonic()
+        if left < 0.5:
+            return Health(error=f"not asked: the {budget:g}s for the health calls ran out")
         try:
-            code, body = kube.pod_proxy_get(namespace, pod, port, HEALTH_PATH, timeout=timeout)
+            code, body = kube.pod_proxy_get(namespace, pod, port, HEALTH_PATH,
+                                            timeout=min(timeout, left))
         except KestraOpsError as err:
             return Health(error=str(err))
         return Health(code, body)
@@ -299,8 +309,14 @@ def components_item(ctx) -> Item:
     wanted = [d for _, _, d in expected(deployments) if d is not None]
     targets = [t for dep in wanted
                for t in health_targets([p for p in pods if selects(dep, p)])]
+    # within the item's budget, leaving time for the rest; no more threads than the
+    # client's connection pool holds (beyond it urllib3 discards connections, and says so)
+    pool = getattr(getattr(getattr(ctx.kube, "kube", None), "api_client", None),
+                   "configuration", None)
     health = fetch_health(ctx.kube, ctx.namespace, targets,
-                          timeout=max(min(ctx.timeout / 2, 5.0), 1.0))
+                          timeout=max(min(ctx.timeout / 3, 5.0), 1.0),
+                          budget=max(ctx.timeout * 0.6, 1.0),
+                          workers=min(8, getattr(pool, "connection_pool_maxsize", 8) or 1))
     since, label = deploy_time(ctx.env.release, ctx.namespace, ctx.kube, ctx.helm,
                                timeout=ctx.timeout)
     return check_components(deployments, pods, health, since, label, ctx.namespace)

@@ -239,3 +239,40 @@ def test_pods_of_another_component_are_not_counted():
     verdicts = {d["component"]: d for d in item.data}
     assert verdicts["worker"]["status"] == FAIL and verdicts["webserver"]["status"] == PASS
     assert verdicts["worker"]["restarts"] == 4
+
+
+# --------------------------------------------------------------------------- fetch_health
+
+class Reader:
+    """Answers of the pod proxy by pod (an exception is raised); records each call."""
+
+    def __init__(self, answers: dict):
+        self.answers, self.calls = answers, []
+
+    def pod_proxy_get(self, namespace, pod, port, path, *, timeout):
+        self.calls.append((namespace, pod, port, path, timeout))
+        answer = self.answers[pod]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_fetch_health_asks_each_pod_on_its_port_and_keeps_errors_in_words():
+    from kestra_ops.errors import Unreachable
+
+    reader = Reader({"a": (200, b'{"status": "UP"}'),
+                     "b": Unreachable("cannot reach the Kubernetes API at https://k: timed out")})
+    got = c.fetch_health(reader, NS, [("a", 8081), ("b", 9000)], timeout=2.0)
+    assert got == {"a": c.Health(200, b'{"status": "UP"}'),
+                   "b": c.Health(error="cannot reach the Kubernetes API at https://k: timed "
+                                       "out")}
+    assert sorted(call[:4] for call in reader.calls) == [(NS, "a", 8081, "/health"),
+                                                         (NS, "b", 9000, "/health")]
+    assert all(call[4] <= 2.0 for call in reader.calls)
+
+
+def test_fetch_health_never_outlasts_its_budget():
+    reader = Reader({"a": (200, b"{}")})
+    got = c.fetch_health(reader, NS, [("a", 8081)], budget=0.1)
+    assert reader.calls == [] and got["a"].error.startswith("not asked: the 0.1s")
+    assert c.judge_health(got["a"])[0] == WARN
