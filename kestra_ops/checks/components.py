@@ -202,6 +202,8 @@ def judge_component(component: str, name: str, dep: dict | None, pods: list[dict
         return Verdict(component, name, FAIL, f"{component} (deployment {name}): missing (the "
                        "other components of the distributed install are there)",
                        {"component": component, "deployment": name, "status": FAIL,
+                        "desired": None, "ready": 0, "updated": 0, "generation": None,
+                        "observed_generation": None, "restarts": 0, "pods": [], "health": [],
                         "reason": "deployment missing"})
     mine = [p for p in live(pods) if selects(dep, p)]
     rollout, why, numbers = judge_rollout(dep)
@@ -227,10 +229,10 @@ def judge_component(component: str, name: str, dep: dict | None, pods: list[dict
         else:
             shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
             parts.append(f"health of {len(names)} of {len(answers)} pods: {text} ({shown})")
-    if not bad and answers:
-        parts.append(f"health UP on {len(answers)} pod(s)")
-    else:
+    if not answers:
         parts.append("no running pod to ask for its health")
+    elif not bad:
+        parts.append(f"health UP on {len(answers)} pod(s)")
     data = {"component": component, "deployment": name, "status": status, **numbers,
             "restarts": count, "pods": [p["metadata"]["name"] for p in mine], "health": answers,
             "reason": "; ".join(parts)}

@@ -186,7 +186,8 @@ def test_one_component_down_fails_naming_it():
     assert item.status == FAIL
     assert item.reason.startswith(f"1 of 4 component(s) in {NS} failing: worker (deployment "
                                   "kestra-worker)")
-    assert f"health of pod {worker}: DOWN (HTTP 503)" in item.reason
+    assert item.reason.endswith(f"1/1 ready; no restart since the last deploy; health of pod "
+                                f"{worker}: DOWN (HTTP 503)")
     assert {d["component"]: d["status"] for d in item.data} == {
         "webserver": PASS, "executor": PASS, "scheduler": PASS, "worker": FAIL}
 
@@ -224,6 +225,15 @@ def test_no_kestra_deployment_fails():
     item = c.check_components([], [], {}, namespace=NS)
     assert item.status == FAIL and "no Kestra server Deployment in hyperplane-kestra" in \
         item.reason
+
+
+def test_many_pods_down_are_summed_up_in_one_line():
+    deps = [deployment("standalone", replicas=5)]
+    pods = [pod("standalone", n) for n in range(5)]
+    item = c.check_components(deps, pods, health_of(pods, DOWN))
+    assert item.reason.endswith("health of 5 of 5 pods: DOWN (HTTP 503) (kestra-standalone-abc-0"
+                                ", kestra-standalone-abc-1, kestra-standalone-abc-2, ...)")
+    assert len(item.data[0]["health"]) == 5  # every pod in the data
 
 
 def test_a_pod_whose_health_was_not_asked_is_not_a_pass():
