@@ -71,6 +71,7 @@ class Item:
     attempts: int = 1
     code: str = ""  # a machine-readable cause (e.g. "stuck")
     fix: str = ""  # what to do about it, when the judge knows
+    always_details: bool = False  # text: the details also under a pass (one line per part)
 
     @property
     def ok(self) -> bool:

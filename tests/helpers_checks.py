@@ -1,7 +1,8 @@
 """Shared by the check and doctor tests: a healthy Kestra install in the fake cluster (the
 chart's ConfigMap, Deployment, PostgreSQL StatefulSet and a Completed post-install Job pod with
-its live Istio sidecar), a FakeKestra, MinIO's health endpoints and a stand-in helm with a
-deployed release. Tests break what they test."""
+its live Istio sidecar), a FakeKestra, Kestra's management endpoints behind the fake API
+server's pod proxy (port 8081 of every pod), MinIO's health endpoints and a stand-in helm with
+a deployed release. Tests break what they test."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import yaml
 from click.testing import CliRunner
 
 from kestra_ops.cli import cli
+from tests.fakes.kestra_health import KestraHealth
 from tests.fakes.kestra_server import FakeKestra
 from tests.fakes.minio_health import MinioHealth
 
@@ -59,6 +61,7 @@ class Install:
     kestra: FakeKestra
     minio: MinioHealth
     helm: object  # HelmStandin
+    health: KestraHealth | None = None  # /health on port 8081 of every pod (the pod proxy)
 
     @property
     def config(self) -> Path:
@@ -119,6 +122,8 @@ def install(tmp_path, fake_kube, helm_standin, monkeypatch):
     overlay.write_text(overlay.read_text().replace("workerThreads: 8", "workerThreads: 10", 1))
     minio = MinioHealth().start()
     kestra = FakeKestra(step_seconds=0.02).start()
+    health = KestraHealth().start()
+    fake_kube.serve_pods(health.url, port=8081)
     (tmp_path / "kestra-ops.yaml").write_text(textwrap.dedent(f"""\
         defaults:
           chart: {ROOT / 'charts' / 'kestra'}
@@ -141,7 +146,8 @@ def install(tmp_path, fake_kube, helm_standin, monkeypatch):
     fake_kube.controller.seed_completed_job_pod(NS, JOB)
     assert fake_kube.wait_until(lambda: healthy(fake_kube), timeout=5)
     try:
-        yield Install(tmp_path, fake_kube, kestra, minio, helm)
+        yield Install(tmp_path, fake_kube, kestra, minio, helm, health)
     finally:
         kestra.stop()
         minio.stop()
+        health.stop()

@@ -6,7 +6,8 @@ use (~1 s for pods); a judge only needs the JSON. :func:`get` sends one GET thro
 :meth:`Kube.call` (403 PermissionDenied, 404 NotFound, no connection Unreachable, in words).
 :class:`KubeReader` names the reads (pods, events, a list of a kind, one object, a container's
 log); :func:`read_json` runs one typed API call answered as JSON (no client models);
-:func:`restart_deployment` is ``kubectl rollout restart``.
+:func:`restart_deployment` is ``kubectl rollout restart``; :meth:`KubeReader.pod_proxy_get` asks
+one pod's port through the API server's pod proxy and returns whatever HTTP answer comes back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 LOG_LINES = 20
+PROXY_BODY_LIMIT = 64 * 1024  # a health answer is small: never read more of a pod's answer
 
 
 def get(kube, what: str, path: str, *, timeout: float = 10.0, **query) -> bytes:
@@ -48,6 +50,26 @@ def _raw_get(api, path: str, params: list, timeout: float) -> bytes:
     if not 200 <= response.status < 300:
         raise ApiException(http_resp=response)
     return response.data or b""
+
+
+def _raw_answer(api, path: str, timeout: float, limit: int) -> tuple[int, bytes]:
+    """GET ``path``: (HTTP status, at most ``limit`` bytes of the body), whatever the status."""
+    headers = {"Accept": "application/json, */*"}
+    if hasattr(api, "param_serialize"):  # kubernetes >= 33 (pydantic client)
+        request = api.param_serialize("GET", path, header_params=headers,
+                                      auth_settings=["BearerToken"])
+        raw = api.call_api(*request, _request_timeout=timeout).response  # not preloaded
+    else:  # the older generated client
+        raw = api.call_api(path, "GET", header_params=headers, auth_settings=["BearerToken"],
+                           _preload_content=False, _return_http_data_only=True,
+                           _request_timeout=timeout)
+    try:
+        data = raw.read(limit) or b""
+        if raw.read(1):  # over the limit: the connection is dropped, not read to its end
+            raw.close()
+        return raw.status, data
+    finally:
+        raw.release_conn()  # back to the client's pool (a closed one is reopened there)
 
 
 def read_json(kube, what: str, fn: Callable[..., Any], *args, **kwargs) -> dict:
@@ -123,3 +145,18 @@ class KubeReader:
                    f"/api/v1/namespaces/{namespace}/pods/{pod}/log", timeout=timeout,
                    container=container, previous=previous or None, tailLines=lines)
         return data.decode("utf-8", errors="replace").splitlines()
+
+    def pod_proxy_get(self, namespace: str, pod: str, port: int, path: str, *,
+                      timeout: float = 10.0) -> tuple[int, bytes]:
+        """GET ``path`` on ``port`` of ``pod`` through the API server's pod proxy
+        (``/api/v1/namespaces/NS/pods/POD:PORT/proxy/PATH``; the caller needs ``get`` on
+        ``pods/proxy``), with the kubeconfig's credentials: (HTTP status, body, at most
+        :data:`PROXY_BODY_LIMIT` bytes) of every answer, the pod's own or the API server's
+        (a refusal, a pod it could not reach: a ``Status`` object). Only no answer at all
+        raises (:class:`~kestra_ops.errors.Unreachable`, in words)."""
+        from urllib.parse import quote
+
+        url = (f"/api/v1/namespaces/{quote(namespace, safe='')}/pods/"
+               f"{quote(pod, safe='')}:{int(port)}/proxy/{path.lstrip('/')}")
+        return self.kube.call(f"pod {pod} port {port} (pod proxy)", _raw_answer,
+                              self.kube.api_client, url, timeout, PROXY_BODY_LIMIT)

@@ -32,13 +32,28 @@ def _meta(obj: dict) -> tuple[str, dict]:
     return str(md.get("name") or "?"), md.get("labels") or {}
 
 
+def component_of(obj: dict) -> str | None:
+    """The Kestra server component a Deployment runs (one of :data:`COMPONENTS`, from the
+    chart's ``app.kubernetes.io/component`` label), None for any other workload. The one
+    recogniser of Kestra's components: the doctor's ``component-down`` and the checklist's
+    ``components`` item both use it."""
+    _, labels = _meta(obj)
+    component = labels.get("app.kubernetes.io/component")
+    if component not in COMPONENTS or labels.get("app.kubernetes.io/name") not in (
+            None, "kestra"):
+        return None
+    return component
+
+
+def kestra_deployments(deployments: list[dict] | None) -> list[tuple[str, dict]]:
+    """(component, Deployment) of every Kestra server Deployment among ``deployments``."""
+    found = [(component_of(dep), dep) for dep in deployments or []]
+    return [(component, dep) for component, dep in found if component]
+
+
 def component_down(snap) -> Iterator[Item]:
-    for dep in snap.deployments or []:
-        name, labels = _meta(dep)
-        component = labels.get("app.kubernetes.io/component")
-        if component not in COMPONENTS or labels.get("app.kubernetes.io/name") not in (
-                None, "kestra"):
-            continue
+    for component, dep in kestra_deployments(snap.deployments):
+        name, _ = _meta(dep)
         wanted = (dep.get("spec") or {}).get("replicas", 1) or 0
         ready = (dep.get("status") or {}).get("readyReplicas") or 0
         if wanted > 0 and ready == 0:

@@ -35,7 +35,8 @@ from .kube_controller import Controller
 from .kube_rules import ApiError, bad_request, details, forbidden
 from .kube_store import GROUPS, Store, resolve
 from .kube_handlers import (check_kind, group, group_names, list_response, logs_response,
-                            resource_list, scale_view, ssar, update_scale, watch_stream)
+                            pod_proxy, resource_list, scale_view, ssar, update_scale,
+                            watch_stream)
 
 __all__ = ["FakeKube", "ApiError", "RecordedRequest", "fake_kube_fixture"]
 
@@ -71,6 +72,7 @@ class FakeKube:
         self._auto_controller = controller
         self._denied: list[tuple] = []
         self._faults: list[dict] = []
+        self.pod_servers: list[tuple[str, int, str]] = []  # (pod name prefix, port, base URL)
         self._server: ThreadingHTTPServer | None = None
         self.stopping = threading.Event()
 
@@ -159,6 +161,15 @@ class FakeKube:
                 raise f["error"]
 
     # ----------------------------------------------------------------- helpers for tests
+    def serve_pods(self, url: str, *, port: int = 8081, prefix: str = "") -> None:
+        """The pod proxy sends requests for ``port`` of the pods named ``prefix``* to ``url``
+        (the longest prefix wins); no server: the real API server's connection refused."""
+        self.pod_servers.append((prefix, port, url))
+
+    def pod_server(self, pod: str, port: int) -> str | None:
+        found = [(len(p), u) for p, n, u in self.pod_servers if n == port and pod.startswith(p)]
+        return max(found)[1] if found else None
+
     def seed(self, *objs, namespace=None) -> list[dict]:
         """Create objects directly in the store (status kept as given)."""
         return [self.store.create(o, namespace) for o in objs]
@@ -300,6 +311,10 @@ def _route(fake: FakeKube, method, path, query, body, ctype):
     ns = None
     if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
         ns, rest = rest[1], rest[2:]
+    if len(rest) >= 3 and rest[0] == "pods" and rest[2] == "proxy" and ns and method == "GET":
+        if not fake.is_allowed("get", "pods/proxy", ns)[0]:
+            raise forbidden(resolve("pods"), "get", rest[1], ns, fake.user, "proxy")
+        return pod_proxy(fake, ns, rest[1], "/".join(rest[3:]), query)
     if len(rest) > 3:
         raise _not_found()
     plural, name, sub = (rest + [None, None])[:3]

@@ -1,5 +1,5 @@
 """Endpoint handlers of the fake Kubernetes API server: watch streams, pod logs, discovery,
-SelfSubjectAccessReview and the scale subresource."""
+SelfSubjectAccessReview, the scale subresource and the pod proxy."""
 from __future__ import annotations
 
 import base64
@@ -185,6 +185,9 @@ def resource_list(gv) -> dict:
                 e.update(group="autoscaling", version="v1", kind="Scale")
             elif sub == "log":
                 e["verbs"] = ["get"]
+            elif sub == "proxy":
+                e.update(kind="PodProxyOptions", verbs=["create", "delete", "get", "patch",
+                                                        "update"])
             elif sub == "finalize":
                 e["verbs"] = ["update"]
             out.append(e)
@@ -221,3 +224,37 @@ def list_response(res, items, rv, query) -> dict:
         o.pop("apiVersion", None)
     return {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta,
             "items": page}
+
+
+def pod_proxy(fake, ns, name_port: str, path: str, query: dict):
+    """``GET /api/v1/namespaces/NS/pods/NAME:PORT/proxy/PATH``: the request forwarded to the
+    server a test registered for the pod and port (``FakeKube.serve_pods``), its answer passed
+    through (status, body, content type) as the real API server passes a pod's answer; with no
+    server, the real API server's answer to a port nothing listens on (503 ServiceUnavailable,
+    "error trying to reach service: dial tcp IP:PORT: connect: connection refused", as
+    kube-apiserver 1.35 answers it)."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    name, _, port = name_port.partition(":")
+    pod = fake.store.read("pods", ns, name)  # 404: pods "NAME" not found
+    if not port.isdigit():
+        raise bad_request(f'invalid port "{port}" in pod proxy request')  # (named: unsupported)
+    target = fake.pod_server(name, int(port))
+    if target is None:
+        ip = (pod.get("status") or {}).get("podIP") or "<nil>"
+        raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: dial tcp "
+                       f"{ip}:{port}: connect: connection refused")
+    url = target.rstrip("/") + "/" + path.lstrip("/")
+    if query:
+        url += "?" + urllib.parse.urlencode(query)
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - a test's server
+            return answer.status, answer.read().decode("utf-8", "replace"), \
+                answer.headers.get("Content-Type") or "text/plain"
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode("utf-8", "replace"), \
+            err.headers.get("Content-Type") or "text/plain"
+    except OSError as err:
+        raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: {err}") from None

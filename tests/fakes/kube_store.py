@@ -44,7 +44,7 @@ RESOURCES = [
     Resource("", "v1", "namespaces", "Namespace", False, ("ns",), ("status", "finalize")),
     Resource("", "v1", "configmaps", "ConfigMap", True, ("cm",)),
     Resource("", "v1", "secrets", "Secret"),
-    Resource("", "v1", "pods", "Pod", True, ("po",), ("status", "log")),
+    Resource("", "v1", "pods", "Pod", True, ("po",), ("status", "log", "proxy")),
     Resource("", "v1", "events", "Event", True, ("ev",)),
     Resource("", "v1", "services", "Service", True, ("svc",), ("status",)),
     Resource("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",)),

@@ -17,7 +17,8 @@ import pytest
 
 from tests.helpers_checks import CM, DEP, JOB, NS, PG, ROOT, install  # noqa: F401
 
-ALL = ["pods", "readiness", "events", "minio", "kestra-api", "login", "e2e-flow", "configmap"]
+ALL = ["pods", "readiness", "components", "events", "minio", "kestra-api", "login", "e2e-flow",
+       "configmap"]
 
 
 def as_json(result) -> dict:
@@ -44,7 +45,7 @@ def test_healthy_install_passes_every_item(install):
     assert result.exit_code == 0, result.output
     for check_id in ALL:
         assert f"PASS  {check_id}" in result.output
-    assert "check dev: ok: 8 passed, 0 warning(s), 0 failed" in result.output
+    assert "check dev: ok: 9 passed, 0 warning(s), 0 failed" in result.output
     assert flows_left(install) == []  # the e2e flow was deleted
     created = install.kestra.calls("POST", r"/flows$")
     assert len(created) == 1 and b"namespace: kestra-ops.checks" in created[0].body
@@ -57,7 +58,7 @@ def test_json_report(install):
     assert [c["id"] for c in data["checks"]] == ALL
     assert {c["status"] for c in data["checks"]} == {"pass"}
     assert all(c["seconds"] > 0 and c["attempts"] == 1 for c in data["checks"])
-    assert data["counts"] == {"pass": 8, "warn": 0, "fail": 0}
+    assert data["counts"] == {"pass": 9, "warn": 0, "fail": 0}
 
 
 def test_json_names_the_kestra_url_used_and_how_it_was_chosen(install, monkeypatch):
@@ -480,7 +481,7 @@ def test_junit_output_for_ci(install, monkeypatch):
     suites = list(xml) if hasattr(xml, "__iter__") else [xml]
     cases = {case.name: case for suite in suites for case in suite}
     assert sorted(cases) == sorted(ALL)
-    assert xml.tests == 8 and xml.failures == 1
+    assert xml.tests == 9 and xml.failures == 1
     assert isinstance(cases["configmap"].result[0], Failure)
     assert "lacks datasources.default" in cases["configmap"].result[0].message
     assert isinstance(cases["minio"].result[0], Skipped)

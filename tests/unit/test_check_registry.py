@@ -13,7 +13,8 @@ from kestra_ops.checks.declare import Check, Rule
 from kestra_ops.errors import InvalidInput
 from kestra_ops.results import PASS, Item
 
-RUNBOOK = ["pods", "readiness", "events", "minio", "kestra-api", "login", "e2e-flow", "configmap"]
+RUNBOOK = ["pods", "readiness", "components", "events", "minio", "kestra-api", "login",
+           "e2e-flow", "configmap"]
 
 
 @pytest.fixture
@@ -36,7 +37,8 @@ def test_the_checklist_is_the_families_lists_in_order():
     orders = [m.ORDER for m in registry.families()]
     assert orders == sorted(orders)
     assert {m.__name__.rsplit(".", 1)[1] for m in registry.families()} == {
-        "pods", "events", "storage", "kestra", "configmap", "doctor_rules", "workloads"}
+        "pods", "components", "events", "storage", "kestra", "configmap", "doctor_rules",
+        "workloads"}
 
 
 def test_only_is_validated_against_the_registry():

@@ -35,3 +35,11 @@ def test_replicasets_only_for_a_chart_with_a_deployment(tmp_path):
     only_cm = names(tmp_path)
     assert "watch configmaps" in only_cm and "list replicasets.apps" not in only_cm
     assert "watch deployments.apps" not in only_cm
+
+
+def test_the_checklist_reads_health_through_the_pod_proxy():
+    """The release's checklist asks each Kestra pod's /health through the API server's pod
+    proxy (the ``components`` item): ``get pods/proxy`` is required with the pods' log."""
+    ours = names(CHART)
+    assert {"get pods/proxy", "get pods/log", "list pods"} <= ours
+    assert "create pods/proxy" not in ours  # a GET only

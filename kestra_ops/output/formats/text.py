@@ -25,7 +25,7 @@ def render(report, *, color: bool = False, quiet: bool = False) -> str:
         tries = f", {item.attempts} attempts" if item.attempts > 1 else ""
         lines.append(f"  {_mark(item.status, color):4}  {item.id:{width}}  "
                      f"{one_line(item.reason, 300)} ({item.seconds:.2f}s{tries})")
-        if item.status != "pass":
+        if item.status != "pass" or getattr(item, "always_details", False):
             lines += [f"        {'':{width}}  {one_line(d, 300)}" for d in item.details]
             if item.fix:
                 lines.append(f"        {'':{width}}  fix: {item.fix}")

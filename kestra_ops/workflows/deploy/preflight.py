@@ -162,9 +162,11 @@ def required_permissions(chart: Path) -> tuple[list[Permission], list[str]]:
     perms.update(dict.fromkeys(Permission(v, "leases", "coordination.k8s.io")
                                for v in ("get", "create", "update", "delete")))
     # watching the rollout (helm --wait lists a StatefulSet's and a ReplicaSet's pods) and
-    # explaining failures
+    # explaining failures; the release's checklist asks each Kestra pod's /health through the
+    # API server's pod proxy (the ``components`` item: kestra_ops/checks/components.py)
     perms.update(dict.fromkeys([Permission("get", "pods"), Permission("list", "pods"),
                                 Permission("get", "pods", subresource="log"),
+                                Permission("get", "pods", subresource="proxy"),
                                 Permission("list", "events")]))
     # `secrets apply` (get/create/update) and Helm's release storage (list/delete old revisions)
     perms.update(dict.fromkeys(Permission(v, "secrets")
