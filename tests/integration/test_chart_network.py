@@ -336,3 +336,9 @@ def test_the_schema_rejects_bad_keys(sets, words):
     done = template(*PRODUCTION, sets=sets)
     assert done.returncode != 0, f"{sets} rendered"
     assert words in done.stderr
+
+
+def test_the_schema_refuses_an_empty_database_port_list(tmp_path):
+    """An empty `ports` in a NetworkPolicy rule means every port: refused, not rendered."""
+    done = template(*PRODUCTION, write(tmp_path, "networkPolicy:\n  database:\n    ports: []\n"))
+    assert done.returncode != 0 and "minItems" in done.stderr
