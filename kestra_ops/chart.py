@@ -17,6 +17,11 @@ POSTGRES_POD = "kestra-postgres-0"
 POST_INSTALL_JOB = "kestra-post-install"
 BACKUP_CRONJOB = "kestra-backup"
 SIDECAR = "istio-proxy"  # the Istio sidecar's container name
+# API versions the chart's templates test with .Capabilities.APIVersions.Has (servicemonitor.yaml,
+# the worker autoscaler's metrics in _helpers.tpl): helm install/upgrade read them from the
+# cluster, an offline `helm template` must be told them (--api-versions)
+CAPABILITY_APIS = ("monitoring.coreos.com/v1/ServiceMonitor", "custom.metrics.k8s.io/v1beta1",
+                   "external.metrics.k8s.io/v1beta1")
 
 LEASE = "kestra-ops-deploy"  # the deploy lock
 FIELD_MANAGER = "kestra-ops"  # the field manager of every write of ours

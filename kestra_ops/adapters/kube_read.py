@@ -7,7 +7,9 @@ use (~1 s for pods); a judge only needs the JSON. :func:`get` sends one GET thro
 :class:`KubeReader` names the reads (pods, events, a list of a kind, one object, a container's
 log); :func:`read_json` runs one typed API call answered as JSON (no client models);
 :func:`restart_deployment` is ``kubectl rollout restart``; :meth:`KubeReader.pod_proxy_get` asks
-one pod's port through the API server's pod proxy and returns whatever HTTP answer comes back.
+one pod's port through the API server's pod proxy and returns whatever HTTP answer comes back;
+:func:`served_apis` reads the discovery documents (the API versions ``helm template`` is told
+the cluster serves).
 """
 
 from __future__ import annotations
@@ -88,6 +90,39 @@ def restart_deployment(kube, namespace: str, name: str) -> dict:
     body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
     return read_json(kube, f"deployment {name}", kube.apps.patch_namespaced_deployment, name,
                      namespace, body, _content_type="application/strategic-merge-patch+json")
+
+
+def served_apis(kube, wanted, *, timeout: float = 10.0) -> list[str]:
+    """Which of ``wanted`` (``group/version`` or ``group/version/Kind``, helm's
+    ``--api-versions`` forms) the cluster serves, from its discovery documents: one GET of
+    ``/apis``, and one of ``/apis/GROUP/VERSION`` for each wanted kind whose group version is
+    served. Discovery is readable by every authenticated identity (system:discovery); a
+    refused or missing document counts as not served."""
+    from kestra_ops.errors import NotFound, PermissionDenied
+
+    try:
+        groups = get_json(kube, "API discovery", "/apis", timeout=timeout).get("groups") or []
+    except (NotFound, PermissionDenied):
+        return []
+    versions = {v.get("groupVersion") for g in groups for v in g.get("versions") or []}
+    served, kinds = [], {}
+    for api in wanted:
+        group_version, _, kind = api.rpartition("/") if api.count("/") == 2 else (api, "", "")
+        if group_version not in versions:
+            continue
+        if not kind:
+            served.append(api)
+            continue
+        if group_version not in kinds:
+            try:
+                listing = get_json(kube, f"API discovery of {group_version}",
+                                   f"/apis/{group_version}", timeout=timeout)
+            except (NotFound, PermissionDenied):
+                listing = {}
+            kinds[group_version] = {r.get("kind") for r in listing.get("resources") or []}
+        if kind in kinds[group_version]:
+            served.append(api)
+    return served
 
 
 def _base(group_version: str) -> str:

@@ -15,6 +15,7 @@ from kestra_ops.upgrades.values_rules import version_rule
 from kestra_ops.values.rules import (BUCKET_RE, CLUSTER_DNS_RE, DOCKER_PROBE, GLOB_RE,
                                      KNOWN_PLUGIN_GROUPS, LEGACY_KEYS, MISSING, Context, Hit,
                                      basic_auth, datasources, dotted)
+from kestra_ops.values.rules_scale import connection_budget, distributed_replicas
 
 DURATION_RE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h|d)$")
 ISO_DURATION_RE = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?"
@@ -146,10 +147,8 @@ def worker_threads(ctx: Context) -> Iterator[Hit]:
 def distributed_webserver(ctx: Context) -> Iterator[Hit]:
     """Outside dev, mode: distributed needs 2+ webserver pods: the webserver is the only
     component behind Service kestra (the API/UI), so one pod makes every rollout or node drain
-    an outage. Executor/scheduler counts are not checked: Kestra documents the JDBC backend as
-    the deployment "where high availability is not required" (see the sources in
-    charts/kestra/templates/distributed.yaml). No worker-thread connection budget either: no
-    Kestra source states the database connections a worker thread holds."""
+    an outage. Executor/scheduler counts and the database connection budget are
+    :mod:`kestra_ops.values.rules_scale`'s."""
     if ctx.get(("mode",)) != "distributed" or not ctx.strict:
         return
     path = ("distributed", "webserver", "replicas")
@@ -239,8 +238,8 @@ def legacy_keys(ctx: Context) -> Iterator[Hit]:
 
 
 ALL_RULES = (datasources, basic_auth, plugin_blacklist, storage, worker_threads, grace_period,
-             distributed_webserver, worker_autoscaling, plaintext_secrets, legacy_keys,
-             version_rule)
+             distributed_webserver, worker_autoscaling, distributed_replicas, connection_budget,
+             plaintext_secrets, legacy_keys, version_rule)
 
 
 def run_rules(values: dict, env: str | None) -> list[Hit]:

@@ -44,6 +44,11 @@ distributed:
     nodeSelector: {pool: workers}
     autoscaling: {enabled: true, minReplicas: 2, maxReplicas: 6,
                   targetCPUUtilizationPercentage: 75}
+# up to 10 pods (14 during a rollout) x 2 pools within the bundled PostgreSQL's connections
+# (values rule kestra/db-connection-budget)
+datasources:
+  default: {maximum-pool-size: 3}
+  postgres: {maximum-pool-size: 3}
 """
 
 

@@ -275,3 +275,27 @@ spec:
 {{- define "kestra.distributed" -}}
 {{- if eq (toString .Values.mode) "distributed" -}}true{{- end -}}
 {{- end -}}
+
+{{/*
+"true" when the worker HorizontalPodAutoscaler uses distributed.worker.autoscaling.metrics
+(autoscaling/v2 MetricSpecs) instead of CPU: the list is not empty and the cluster serves the
+metrics APIs its types read, else "" (CPU utilization, as without the list). Pods and Object
+metrics are read from custom.metrics.k8s.io, External ones from external.metrics.k8s.io
+(https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#support-for-metrics-apis);
+Resource and ContainerResource need only the resource metrics every HPA needs. Helm reads the
+served API versions from the cluster at install/upgrade; `helm template` offline has only the
+built-in ones unless given --api-versions.
+*/}}
+{{- define "kestra.workerCustomMetrics" -}}
+{{- $metrics := .Values.distributed.worker.autoscaling.metrics | default (list) -}}
+{{- $ok := gt (len $metrics) 0 -}}
+{{- range $metrics -}}
+{{- if and (has .type (list "Pods" "Object")) (not ($.Capabilities.APIVersions.Has "custom.metrics.k8s.io/v1beta1")) -}}
+{{- $ok = false -}}
+{{- end -}}
+{{- if and (eq .type "External") (not ($.Capabilities.APIVersions.Has "external.metrics.k8s.io/v1beta1")) -}}
+{{- $ok = false -}}
+{{- end -}}
+{{- end -}}
+{{- if $ok -}}true{{- end -}}
+{{- end -}}

@@ -54,6 +54,7 @@ KIND_RESOURCES = {
     "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
     "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
     "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
+    "ServiceMonitor": ("monitoring.coreos.com", "servicemonitors"),
 }
 # What our chart creates today: the fallback when the chart's templates cannot be read.
 CHART_KINDS = ("ConfigMap", "Service", "Deployment", "StatefulSet", "Job", "CronJob",

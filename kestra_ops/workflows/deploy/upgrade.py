@@ -281,13 +281,20 @@ def _still_held(lock, env) -> None:
 def _render_diff(env, kube, helm, installed: bool, progress, rendered: str | None
                  ) -> ManifestDiff:
     """The render (``rendered`` when the caller has it already, else ``helm template``)
-    against the live objects."""
+    against the live objects. The chart renders some objects only where the cluster serves an
+    API (chart.CAPABILITY_APIS: the ServiceMonitor, the workers' custom-metrics autoscaler),
+    which helm upgrade sees and an offline render does not: when the cluster serves any of them
+    the chart is rendered again, told so, or the diff would miss those objects (and call a
+    deploy that creates them "no changes")."""
+    from kestra_ops.adapters.kube_read import served_apis
+    from kestra_ops.chart import CAPABILITY_APIS
     from kestra_ops.workflows.deploy.live_diff import live_diff
 
     stored = helm.manifest(env.release, env.namespace) if installed else ""
-    if rendered is None:
+    apis = served_apis(kube, CAPABILITY_APIS)
+    if rendered is None or apis:
         done = helm.template(env.chart_path, list(env.values_paths), release=env.release,
-                             namespace=env.namespace)
+                             namespace=env.namespace, api_versions=apis)
         if not done.ok:  # helm's own error, not its "Use --debug" advice
             from kestra_ops.workflows.deploy.chart_lint import helm_error
 
