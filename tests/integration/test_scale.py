@@ -147,8 +147,9 @@ def test_a_values_rule_failure_blocks_before_any_write(install):
     result, data = scale(install, "--mode", "distributed", "--yes")
     assert result.exit_code == 1 and data["outcome"] == "blocked", result.output
     assert "kestra/worker-autoscaling" in data["message"]
-    finding = data["reports"][0]["findings"][0]
-    assert finding["rule"] == "kestra/worker-autoscaling"
+    finding = next(f for f in data["reports"][0]["findings"]
+                   if f["rule"] == "kestra/worker-autoscaling")
+    assert finding["severity"] == "error"
     assert finding["file"].endswith("values/dev.yaml")
     assert overlay(install).read_bytes() == before
     assert not install.helm.calls("upgrade") and lock_free(install)
