@@ -45,6 +45,7 @@ RULES: dict[str, tuple[str, str]] = {
     "kestra/worker-threads": ("Worker threads out of range", "Worker threads should be between 4 and 256 for one standalone pod."),
     "kestra/worker-autoscaling": ("Worker autoscaling that cannot work", "distributed.worker.autoscaling needs a CPU request on the workers and minReplicas <= maxReplicas."),
     "kestra/distributed-webserver-replicas": ("One webserver in distributed mode", "Outside dev, mode: distributed runs at least 2 webserver pods: Service kestra has no other backend."),
+    "kestra/database-url": ("Datasource URL not of the database mode", "With database.mode external or cloudnativepg, every datasource URL names that mode's host, port, database and sslmode (and the mounted CA as sslrootcert), and every username its user."),
     "kestra/duration": ("Unreadable duration", "Durations need a unit: 30s, 5m, 1h or ISO-8601 (PT5M)."),
     "kestra/grace-period": ("Grace period too short", "The pod's terminationGracePeriodSeconds must exceed kestra.server.termination-grace-period, or Kubernetes kills Kestra mid-shutdown."),
     "kestra/plaintext-secret": ("Plaintext secret", "Secrets come from Kubernetes Secrets as ${ENV_VAR} placeholders, never plain text in values."),
