@@ -44,6 +44,20 @@ def connect(url: DatabaseURL, *, autocommit: bool = True):
         raise cls(f"PostgreSQL {url}: {msg}") from None
 
 
+def tcp_reachable(host: str, port: int, timeout: float = 5.0) -> str:
+    """"" when a TCP connection to ``host:port`` opens (then closed at once: no credentials,
+    no TLS), else why not (one line)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return ""
+    except socket.gaierror as err:
+        return f"cannot resolve {host}: {err.strerror or err}"
+    except OSError as err:
+        return err.strerror or str(err) or type(err).__name__
+
+
 def _query(url: DatabaseURL, sql: str, params=()) -> list[tuple]:
     import psycopg
 
