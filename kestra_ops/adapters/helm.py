@@ -239,13 +239,14 @@ class Helm:
                              namespace=namespace, helm=self.executable)
 
     def template(self, chart: Path | str, values_files: Sequence[Path | str], *, release: str,
-                 namespace: str, kube_version: str | None = None) -> helm_cli.HelmResult:
+                 namespace: str, kube_version: str | None = None,
+                 api_versions: Sequence[str] = ()) -> helm_cli.HelmResult:
         """``helm template`` with the values files in order: the rendered manifests on stdout
-        (no cluster needed)."""
+        (no cluster needed; ``api_versions``: what the chart may assume the cluster serves)."""
         _names(release=release, namespace=namespace)
         return helm_cli.template(Path(chart), [Path(p) for p in values_files], release=release,
                                  namespace=namespace, kube_version=kube_version,
-                                 helm=self.executable)
+                                 helm=self.executable, api_versions=api_versions)
 
     # ------------------------------------------------------------------ changes (direct)
     def upgrade_install(self, release: str, chart: Path | str, namespace: str,

@@ -139,10 +139,13 @@ def lint(chart: Path, values: Sequence[Path], *, strict: bool = True, namespace:
 
 
 def template(chart: Path, values: Sequence[Path], *, release: str, namespace: str,
-             kube_version: str | None = None, helm: str | None = None) -> HelmResult:
+             kube_version: str | None = None, helm: str | None = None,
+             api_versions: Sequence[str] = ()) -> HelmResult:
     args = ["template", release, str(chart), "--namespace", namespace, *_values_args(values)]
     if kube_version:
         args += ["--kube-version", kube_version]
+    for api in api_versions:  # what .Capabilities.APIVersions.Has answers offline
+        args += ["--api-versions", api]
     return run_helm(args, helm=helm)
 
 

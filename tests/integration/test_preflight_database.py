@@ -69,6 +69,11 @@ def test_cluster_permissions_only_in_cloudnativepg_mode():
 
 
 VALUES = {"database": {"mode": "cloudnativepg"}}
+
+
+class Checked:
+    def __init__(self, status: str, reason: str):
+        self.status, self.reason = status, reason
 CRD = {"metadata": {"name": cnpg.CLUSTERS_CRD}}
 
 
@@ -94,23 +99,23 @@ def stub(monkeypatch, *, crd=CRD, deployments=()):
 
 def test_operator_states(monkeypatch):
     stub(monkeypatch, deployments=[operator(1)])
-    check = check_database(None, None, VALUES)
+    check = Checked(*check_database(None, None, VALUES))
     assert (check.status, check.reason) == (
         "pass", "CRD clusters.postgresql.cnpg.io installed; operator "
         "cnpg-system/cnpg-controller-manager running")
     stub(monkeypatch, deployments=[operator(0)])
-    check = check_database(None, None, VALUES)
+    check = Checked(*check_database(None, None, VALUES))
     assert check.status == "fail" and "has no available replica" in check.reason
     stub(monkeypatch, deployments=[])
-    check = check_database(None, None, VALUES)
+    check = Checked(*check_database(None, None, VALUES))
     assert check.status == "fail" and "app.kubernetes.io/name=cloudnative-pg" in check.reason
 
 
 def test_forbidden_answers_are_notes_not_failures(monkeypatch):
     stub(monkeypatch, deployments=PermissionDenied("deployments (all namespaces): forbidden"))
-    check = check_database(None, None, VALUES)
+    check = Checked(*check_database(None, None, VALUES))
     assert check.status == "warn"
     assert "cannot list deployments in all namespaces (forbidden)" in check.reason
     stub(monkeypatch, crd=PermissionDenied("forbidden"), deployments=[operator(1)])
-    check = check_database(None, None, VALUES)
+    check = Checked(*check_database(None, None, VALUES))
     assert check.status == "warn" and "cannot read customresourcedefinitions" in check.reason

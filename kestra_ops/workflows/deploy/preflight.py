@@ -271,16 +271,16 @@ def _values_region(env: Environment) -> str | None:
     return region if isinstance(region, str) and region and "${" not in region else None
 
 
-def _database_values(env: Environment) -> tuple[dict, str]:
-    """The env's merged values and database.mode ("bundled" when unreadable: ``values
-    validate`` and the render report that)."""
+def _database_values(env: Environment) -> tuple[dict, str, str]:
+    """The env's merged values, database.mode and, when they cannot be read, why ("bundled"
+    is then assumed for the permissions; ``values validate`` and the render say more)."""
     from kestra_ops.workflows.backup.database_target import database_mode, load_values
 
     try:
         values = load_values(env)
-        return values, database_mode(values)
-    except (KestraOpsError, OSError):
-        return {}, "bundled"
+        return values, database_mode(values), ""
+    except (KestraOpsError, OSError) as err:
+        return {}, "bundled", str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 # --------------------------------------------------------------------------- runner
@@ -341,7 +341,7 @@ def run_preflight(env: Environment, *, kube=None, progress=None, check_bucket: b
             else:
                 note("checking the namespace")
                 result.items.append(check_namespace(kube, env.namespace))
-                values, mode = _database_values(env)
+                values, mode, unread = _database_values(env)
                 rbac = check_rbac(kube, env.namespace, env.chart_path, database_mode=mode,
                                   on_done=lambda n, t: note(f"checking permissions {n}/{t}"))
                 result.items.append(rbac)
@@ -350,11 +350,13 @@ def run_preflight(env: Environment, *, kube=None, progress=None, check_bucket: b
                 from kestra_ops.workflows.deploy.preflight_database import check_database
 
                 try:
-                    database = check_database(env, kube, values, reachable=database_reachable)
+                    database = ((WARN, f"database.mode not checked: the values cannot be read "
+                                       f"({unread})") if unread else
+                                check_database(env, kube, values, reachable=database_reachable))
                 except KestraOpsError as err:  # the API refused or vanished: one line
-                    database = Check("database", FAIL, str(err))
+                    database = (FAIL, str(err))
                 if database is not None:
-                    result.items.append(database)
+                    result.items.append(Check("database", *database))
         finally:
             if owned and kube is not None:
                 kube.close()

@@ -19,53 +19,70 @@ from kestra_ops.errors import KestraOpsError, PermissionDenied
 from kestra_ops.results import FAIL, PASS, WARN
 
 NAME = "database"
+CNPG_CLUSTER_API = "postgresql.cnpg.io/v1/Cluster"
+
+
+def offline_api_versions(env) -> tuple[str, ...]:
+    """What an offline ``helm template`` (plan, deploy's diff, chart lint) tells the chart the
+    cluster serves: in database.mode cloudnativepg the Cluster API, which the chart otherwise
+    refuses to render without; whether the cluster really serves it is this module's preflight
+    check, and ``helm upgrade`` asks the API server itself."""
+    from kestra_ops.workflows.backup.database_target import database_mode, load_values
+
+    try:
+        return (CNPG_CLUSTER_API,) if database_mode(load_values(env)) == "cloudnativepg" else ()
+    except (KestraOpsError, OSError):
+        return ()
+
+
+def _answer(name: str, status: str, reason: str) -> tuple[str, str]:
+    """What :func:`check_database` answers: (status, reason); preflight makes it its Check."""
+    return status, reason
 
 
 def check_database(env, kube, values: Mapping[str, Any], *, reachable: bool = False,
-                   timeout: float = 5.0):
-    """The ``database`` :class:`~kestra_ops.workflows.deploy.preflight.Check`, or None in
-    bundled mode."""
+                   timeout: float = 5.0) -> tuple[str, str] | None:
+    """(status, reason) of preflight's ``database`` check, or None in bundled mode."""
     from kestra_ops.workflows.backup import database_target as dbt
-    from kestra_ops.workflows.deploy.preflight import Check
 
     try:
         mode = dbt.database_mode(values)
     except KestraOpsError as err:
-        return Check(NAME, FAIL, str(err))
+        return _answer(NAME, FAIL, str(err))
     if mode == "bundled":
         return None
     if mode == "external":
-        return _external(values, reachable, timeout, Check)
-    return _cloudnativepg(kube, Check)
+        return _external(values, reachable, timeout)
+    return _cloudnativepg(kube)
 
 
-def _external(values, reachable: bool, timeout: float, Check):
+def _external(values, reachable: bool, timeout: float):
     from kestra_ops.workflows.backup import database_target as dbt
 
     host = str(dbt.setting(values, "external", "host") or "")
     port = int(dbt.setting(values, "external", "port") or 5432)
     sslmode = dbt.setting(values, "external", "sslmode")
     if not host:
-        return Check(NAME, FAIL, "database.mode external: database.external.host is not set")
+        return _answer(NAME, FAIL, "database.mode external: database.external.host is not set")
     where = f"external PostgreSQL {host}:{port} (sslmode {sslmode})"
     if not reachable:
-        return Check(NAME, PASS, f"{where}; not dialled (--database-reachable checks that it "
+        return _answer(NAME, PASS, f"{where}; not dialled (--database-reachable checks that it "
                      "answers)")
     from kestra_ops.adapters.postgres import tcp_reachable
 
     why = tcp_reachable(host, port, timeout)
     if why:
-        return Check(NAME, FAIL, f"{where} does not answer: {why}")
-    return Check(NAME, PASS, f"{where} answers")
+        return _answer(NAME, FAIL, f"{where} does not answer: {why}")
+    return _answer(NAME, PASS, f"{where} answers")
 
 
-def _cloudnativepg(kube, Check):
+def _cloudnativepg(kube):
     from kestra_ops.adapters import cnpg
 
     notes = []
     try:
         if cnpg.crd(kube, cnpg.CLUSTERS_CRD) is None:
-            return Check(NAME, FAIL, f"database.mode cloudnativepg: CRD {cnpg.CLUSTERS_CRD} is "
+            return _answer(NAME, FAIL, f"database.mode cloudnativepg: CRD {cnpg.CLUSTERS_CRD} is "
                          "not installed: install the CloudNativePG operator first")
     except PermissionDenied:
         notes.append(f"cannot read customresourcedefinitions (forbidden): CRD "
@@ -75,18 +92,18 @@ def _cloudnativepg(kube, Check):
     except PermissionDenied:
         notes.append(f"cannot list deployments in all namespaces (forbidden): the operator's "
                      f"Deployment ({cnpg.OPERATOR_SELECTOR}) not checked")
-        return Check(NAME, WARN, "database.mode cloudnativepg: " + "; ".join(notes))
+        return _answer(NAME, WARN, "database.mode cloudnativepg: " + "; ".join(notes))
     if not deployments:
-        return Check(NAME, FAIL, f"database.mode cloudnativepg: no CloudNativePG operator "
+        return _answer(NAME, FAIL, f"database.mode cloudnativepg: no CloudNativePG operator "
                      f"Deployment ({cnpg.OPERATOR_SELECTOR}) in any namespace")
     running = [d for d in deployments
                if int((d.get("status") or {}).get("availableReplicas") or 0) > 0]
     names = ", ".join(f"{d['metadata'].get('namespace')}/{d['metadata'].get('name')}"
                       for d in (running or deployments))
     if not running:
-        return Check(NAME, FAIL, f"database.mode cloudnativepg: the operator ({names}) has no "
+        return _answer(NAME, FAIL, f"database.mode cloudnativepg: the operator ({names}) has no "
                      "available replica")
     message = f"CRD {cnpg.CLUSTERS_CRD} installed; operator {names} running"
     if notes:
-        return Check(NAME, WARN, message + "; " + "; ".join(notes))
-    return Check(NAME, PASS, message)
+        return _answer(NAME, WARN, message + "; " + "; ".join(notes))
+    return _answer(NAME, PASS, message)

@@ -286,8 +286,10 @@ def _render_diff(env, kube, helm, installed: bool, progress, rendered: str | Non
 
     stored = helm.manifest(env.release, env.namespace) if installed else ""
     if rendered is None:
+        from kestra_ops.workflows.deploy.preflight_database import offline_api_versions
+
         done = helm.template(env.chart_path, list(env.values_paths), release=env.release,
-                             namespace=env.namespace)
+                             namespace=env.namespace, api_versions=offline_api_versions(env))
         if not done.ok:  # helm's own error, not its "Use --debug" advice
             from kestra_ops.workflows.deploy.chart_lint import helm_error
 
