@@ -32,7 +32,7 @@ def load_values(env) -> dict:
     """The env's merged values (its layers; the chart's defaults are not applied)."""
     from kestra_ops.values.merge import load_layers
 
-    plain = load_layers(env.values_paths).plain
+    plain = load_layers(env.values_paths, fast=True).plain
     return plain if isinstance(plain, dict) else {}
 
 
