@@ -1,11 +1,13 @@
 """PostgreSQL: psycopg for queries, pg_dump / pg_restore binaries for dumps.
 
-Connection URLs are libpq URIs (``postgresql://user:pass@host:port/db?host=/socket/dir``); which
-database and password come from :func:`kestra_ops.credentials.database_url`. A password in a URL
+Connection URLs are libpq URIs (``postgresql://user:pass@host:port/db?host=/socket/dir``),
+parsed by :mod:`kestra_ops.adapters.postgres_url` (:class:`DatabaseURL`, re-exported here); which
+database and password come from :func:`kestra_ops.credentials.database_url` (and, per
+database.mode, :mod:`kestra_ops.workflows.backup.database_target`). A password in a URL
 (``user:pass@`` or ``?password=``) is never put on a child's command line: the child gets the URL
 without it and the password in its own ``PGPASSWORD``, in an environment that holds nothing else
-of ours (:mod:`kestra_ops.adapters.childenv`). ``sslpassword`` in a URL is refused (libpq has no
-variable for it). Every message shown to the user has the password masked. ``psycopg`` is
+of ours (:mod:`kestra_ops.adapters.childenv`). Every message shown to the user has the password
+masked. ``psycopg`` is
 imported only when a query runs (~0.2 s).
 
 Binaries: ``pg_dump``/``pg_restore`` on PATH and under /usr/lib/postgresql/*/bin; the lowest
@@ -23,107 +25,12 @@ import shutil
 import subprocess
 import threading
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from kestra_ops.adapters import childenv
-from kestra_ops.errors import (InvalidInput, OperationFailed, PermissionDenied, ToolMissing,
-                               Unreachable)
+from kestra_ops.adapters.postgres_url import DatabaseURL  # noqa: F401 - re-exported
+from kestra_ops.errors import OperationFailed, PermissionDenied, ToolMissing, Unreachable
 
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
-
-
-@dataclass(frozen=True)
-class DatabaseURL:
-    """A libpq URI split into the part safe to show/pass and the password."""
-
-    url: str                # without the password
-    password: str | None
-
-    @classmethod
-    def parse(cls, text: str) -> "DatabaseURL":
-        text = (text or "").strip()
-        if text.startswith("jdbc:"):
-            text = text[5:]
-        parts = urlsplit(text)
-        if parts.scheme not in ("postgresql", "postgres"):
-            raise InvalidInput("database URL: expected postgresql://user[:password]@host[:port]/db")
-        password = unquote(parts.password) if parts.password is not None else None
-        netloc = parts.netloc.rsplit("@", 1)
-        host = netloc[-1]
-        user = quote(unquote(parts.username), safe="") if parts.username else ""
-        netloc = f"{user}@{host}" if user else host
-        query, password = _split_query(parts.query, password)
-        return cls(urlunsplit((parts.scheme, netloc, parts.path, query, "")), password)
-
-    @property
-    def dbname(self) -> str:
-        return unquote(urlsplit(self.url).path.lstrip("/")) or ""
-
-    @property
-    def address(self) -> tuple[str, str, str]:
-        """(host, port, database) as libpq reads them from the URL (``?host=``/``?port=``
-        win; defaults: the local socket, 5432, the user's name)."""
-        p = urlsplit(self.url)
-        query = dict(parse_qsl(p.query))
-        host = query.get("host") or p.hostname or ""
-        try:
-            port = query.get("port") or str(p.port or 5432)
-        except ValueError:
-            port = p.netloc.rpartition(":")[2]
-        return (host.lower(), port, self.dbname or query.get("dbname")
-                or unquote(p.username or ""))
-
-    def with_dbname(self, name: str) -> "DatabaseURL":
-        p = urlsplit(self.url)
-        return DatabaseURL(urlunsplit((p.scheme, p.netloc, "/" + quote(name, safe=""), p.query,
-                                       "")), self.password)
-
-    @property
-    def conninfo(self) -> str:
-        """For psycopg (in-process only; never logged)."""
-        if self.password is None:
-            return self.url
-        p = urlsplit(self.url)
-        user, _, host = p.netloc.rpartition("@")
-        netloc = f"{user}:{quote(self.password, safe='')}@{host}"
-        return urlunsplit((p.scheme, netloc, p.path, p.query, ""))
-
-    def child_env(self) -> dict:
-        """pg_dump's / pg_restore's whole environment: libpq's variables and the password."""
-        return childenv.for_postgres(self.password)
-
-    def mask(self, text: str) -> str:
-        if self.password:
-            text = text.replace(self.password, "***").replace(quote(self.password, safe=""), "***")
-        return text
-
-    def __str__(self) -> str:
-        return self.url
-
-
-def _split_query(query: str, password: str | None) -> tuple[str, str | None]:
-    """The query without ``password`` (returned apart; libpq decodes keys as values, so
-    ``pass%77ord`` counts); two different passwords or an ``sslpassword`` are refused."""
-    if not query:
-        return query, password
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
-    except ValueError:
-        raise InvalidInput("database URL: its query string is not key=value&...") from None
-    kept = []
-    for key, value in pairs:
-        if key == "sslpassword":
-            raise InvalidInput("database URL: sslpassword cannot be passed safely to pg_dump "
-                               "(it would show on its command line): use an unencrypted client "
-                               "key readable only by you, or drop the parameter")
-        if key == "password":
-            if password is not None and value != password:
-                raise InvalidInput("database URL: two different passwords (user:pass@ and "
-                                   "?password=): give one")
-            password = value
-            continue
-        kept.append(f"{quote(key, safe='')}={quote(value, safe='/:,')}")
-    return "&".join(kept), password
 
 
 def connect(url: DatabaseURL, *, autocommit: bool = True):
@@ -135,6 +42,20 @@ def connect(url: DatabaseURL, *, autocommit: bool = True):
         msg = url.mask(" ".join(str(err).split()))
         cls = PermissionDenied if "authentication" in msg or "permission" in msg else Unreachable
         raise cls(f"PostgreSQL {url}: {msg}") from None
+
+
+def tcp_reachable(host: str, port: int, timeout: float = 5.0) -> str:
+    """"" when a TCP connection to ``host:port`` opens (then closed at once: no credentials,
+    no TLS), else why not (one line)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return ""
+    except socket.gaierror as err:
+        return f"cannot resolve {host}: {err.strerror or err}"
+    except OSError as err:
+        return err.strerror or str(err) or type(err).__name__
 
 
 def _query(url: DatabaseURL, sql: str, params=()) -> list[tuple]:

@@ -68,12 +68,18 @@ def backup() -> None:
 @click.option("--include-executions", is_flag=True, help="With storage: also the execution "
               "files (inputs, outputs) of the internal storage.")
 @click.option("--database-url", metavar="URL", help="PostgreSQL to dump (default: "
-              "KESTRA_OPS_DATABASE_URL).")
+              "KESTRA_OPS_DATABASE_URL; with database.mode external or cloudnativepg, the "
+              "database the values name, TLS per their sslmode).")
+@click.option("--cnpg-backup", is_flag=True, help="database.mode cloudnativepg: also take "
+              "the operator's own backup (a Backup of the Cluster, to its object store) and "
+              "record it in the set.")
+@click.option("--cnpg-timeout", type=float, default=3600, show_default=True, metavar="SECONDS",
+              help="How long to wait for the operator's backup to complete.")
 @output_option()
 @quiet_option()
 @pass_state
 def run_cmd(state, env: str, what: str, include_executions: bool, database_url: str | None,
-            output: str, quiet: bool) -> None:
+            cnpg_backup: bool, cnpg_timeout: float, output: str, quiet: bool) -> None:
     """Take one backup set of ENV; exit 1 (no manifest, earlier sets intact) on any failure.
 
     The database is dumped with `pg_dump -Fc -Z0`, compressed by multi-threaded zstd and
@@ -88,7 +94,8 @@ def run_cmd(state, env: str, what: str, include_executions: bool, database_url: 
 
     emit(run_backup(state.environment(env), what=parse_what(what), database_url=database_url,
                     progress=progress_for(output, quiet),
-                    include_executions=include_executions or None).to_report(), output,
+                    include_executions=include_executions or None, cnpg_backup=cnpg_backup,
+                    cnpg_timeout=cnpg_timeout).to_report(), output,
          quiet=quiet)
 
 

@@ -47,6 +47,7 @@ RULES: dict[str, tuple[str, str]] = {
     "kestra/distributed-replicas": ("Executor or scheduler count", "In distributed mode 0 executors or schedulers stop executions or triggers (an error outside dev); more than 1 is warned about: Kestra documents the JDBC backend as the deployment where high availability is not required."),
     "kestra/db-connection-budget": ("Database connections over budget", "The Kestra pods' connection pools (pods x datasources x maximum-pool-size, HikariCP default 10) must fit the bundled PostgreSQL's max_connections (100) less the superuser-reserved and kestra-ops' own connections."),
     "kestra/distributed-webserver-replicas": ("One webserver in distributed mode", "Outside dev, mode: distributed runs at least 2 webserver pods: Service kestra has no other backend."),
+    "kestra/database-url": ("Datasource URL not of the database mode", "With database.mode external or cloudnativepg, every datasource URL names that mode's host, port, database and sslmode (and the mounted CA as sslrootcert), and every username its user."),
     "kestra/duration": ("Unreadable duration", "Durations need a unit: 30s, 5m, 1h or ISO-8601 (PT5M)."),
     "kestra/grace-period": ("Grace period too short", "The pod's terminationGracePeriodSeconds must exceed kestra.server.termination-grace-period, or Kubernetes kills Kestra mid-shutdown."),
     "kestra/plaintext-secret": ("Plaintext secret", "Secrets come from Kubernetes Secrets as ${ENV_VAR} placeholders, never plain text in values."),

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 from kestra_ops.redact import literal_secrets
 from kestra_ops.upgrades.values_rules import version_rule
+from kestra_ops.values.rules_database import database_urls
 from kestra_ops.values.rules import (BUCKET_RE, CLUSTER_DNS_RE, DOCKER_PROBE, GLOB_RE,
                                      KNOWN_PLUGIN_GROUPS, LEGACY_KEYS, MISSING, Context, Hit,
                                      basic_auth, datasources, dotted)
@@ -239,7 +240,7 @@ def legacy_keys(ctx: Context) -> Iterator[Hit]:
 
 ALL_RULES = (datasources, basic_auth, plugin_blacklist, storage, worker_threads, grace_period,
              distributed_webserver, worker_autoscaling, distributed_replicas, connection_budget,
-             plaintext_secrets, legacy_keys, version_rule)
+             plaintext_secrets, legacy_keys, version_rule, database_urls)
 
 
 def run_rules(values: dict, env: str | None) -> list[Hit]:

@@ -92,6 +92,7 @@ termination grace period (standalone.terminationGracePeriodSeconds) are the same
 {{- $cfg := .cfg -}}
 {{- $s := $c.Values.standalone -}}
 {{- $sec := $c.Values.existingSecrets -}}
+{{- $dbCA := include "kestra.dbCAVolume" $c -}}
 {{- $podAnnotations := dict
       "checksum/config" (include (print $c.Template.BasePath "/configmap.yaml") $c | sha256sum)
       "kubectl.kubernetes.io/default-container" "kestra"
@@ -185,11 +186,13 @@ spec:
           env:
             - name: MICRONAUT_CONFIG_FILES
               value: /app/confs/application.yml
+            {{- /* bundled: existingSecrets.database; other modes: _database.tpl */}}
+            {{- $dbPassword := splitList "\n" (include "kestra.dbPasswordRef" $c) }}
             - name: KESTRA_DB_PASSWORD
               valueFrom:
                 secretKeyRef:
-                  name: {{ $sec.database.name | quote }}
-                  key: {{ $sec.database.passwordKey | quote }}
+                  name: {{ index $dbPassword 0 | quote }}
+                  key: {{ index $dbPassword 1 | quote }}
             - name: KESTRA_MINIO_ACCESS_KEY
               valueFrom:
                 secretKeyRef:
@@ -250,6 +253,11 @@ spec:
             - name: config
               mountPath: /app/confs
               readOnly: true
+            {{- if $dbCA }}
+            - name: db-ca
+              mountPath: {{ include "kestra.dbCAPath" $c }}
+              readOnly: true
+            {{- end }}
       volumes:
         - name: config
           configMap:
@@ -257,6 +265,10 @@ spec:
             items:
               - key: application.yml
                 path: application.yml
+        {{- with $dbCA }}
+        - name: db-ca
+          {{- . | nindent 10 }}
+        {{- end }}
       {{- with $cfg.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}

@@ -58,18 +58,28 @@ class RunResult:
 
 def run_backup(env, *, what=bs.WHAT, database_url: str | None = None, progress=None,
                storage=None, kube=None, kestra=None, now=None, part_size: int | None = None,
-               include_executions: bool | None = None, kestra_storage=None) -> RunResult:
+               include_executions: bool | None = None, kestra_storage=None,
+               cnpg_backup: bool = False, cnpg_timeout: float = 3600.0,
+               values: dict | None = None) -> RunResult:
     """Take one backup set of ``env``; see the module doc. Raises on failure (no manifest);
     ``to_report()`` is what ``backup run`` shows. ``kestra_storage`` = (Storage, bucket) of
-    Kestra's internal storage (default: the set's storage and the env's bucket)."""
-    from kestra_ops.credentials import database_url as resolve
+    Kestra's internal storage (default: the set's storage and the env's bucket). The database
+    follows the values' database.mode (:mod:`kestra_ops.workflows.backup.database_target`;
+    ``values``: the env's merged values, read from its layers when None); ``cnpg_backup``
+    (database.mode cloudnativepg) also takes the operator's own backup
+    (:mod:`kestra_ops.workflows.backup.cnpg_backup`), waiting up to ``cnpg_timeout`` s."""
+    from kestra_ops.workflows.backup import database_target as dbt
 
     what = tuple(w for w in bs.WHAT if w in what)
     if include_executions is None:  # not said: the env's backup.include_executions
         include_executions = bool(env.backup_include_executions) and "storage" in what
     if include_executions and "storage" not in what:
         raise InvalidInput("--include-executions needs storage in --what")
-    url = resolve(database_url) if ("db" in what or "storage" in what) else None
+    if ("db" in what or "storage" in what or cnpg_backup) and values is None:
+        values = dbt.load_values(env)
+    cnpg = _cnpg_target(env, values, cnpg_backup, cnpg_timeout)
+    url = (dbt.resolve_database(env, database_url, values=values, kube=kube or _lazy_kube(env))
+           if ("db" in what or "storage" in what) else None)
     # the consistent point: the snapshot first (metadata rows read in it, pg_dump dumps it),
     # held until pg_dump has finished; only then the storage copy (storage_set)
     from kestra_ops.adapters.postgres_snapshot import Snapshot
@@ -83,12 +93,36 @@ def run_backup(env, *, what=bs.WHAT, database_url: str | None = None, progress=N
         return _run(env, what, url, child, progress=progress, storage=storage, kube=kube,
                     kestra=kestra, now=now, part_size=part_size or PART_SIZE,
                     snap=snap, refs=refs, include_executions=include_executions,
-                    kestra_storage=kestra_storage)
+                    kestra_storage=kestra_storage, cnpg=cnpg)
     finally:
         if child is not None:
             child.kill()  # only still running when the set failed before or during the dump
         if snap is not None:
             snap.close()
+
+
+def _lazy_kube(env):
+    def connect():
+        from kestra_ops import wiring
+
+        return wiring.kube(env)
+    return connect
+
+
+def _cnpg_target(env, values, wanted: bool, timeout: float) -> tuple | None:
+    """(cluster name, timeout) when the operator's backup is asked for; only in
+    database.mode cloudnativepg."""
+    if not wanted:
+        return None
+    from kestra_ops.workflows.backup import database_target as dbt
+
+    mode = dbt.database_mode(values or {})
+    if mode != "cloudnativepg":
+        raise InvalidInput(f"--cnpg-backup needs database.mode cloudnativepg (the values say "
+                           f"{mode})")
+    if timeout <= 0:
+        raise InvalidInput("--cnpg-timeout must be above 0 seconds")
+    return str(dbt.setting(values, "cloudnativepg", "clusterName")), float(timeout)
 
 
 def _start_dump(url, snapshot: str | None = None) -> pg.Child:
@@ -100,7 +134,7 @@ def _start_dump(url, snapshot: str | None = None) -> pg.Child:
 
 
 def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_size,
-         snap=None, refs=None, include_executions=False, kestra_storage=None):
+         snap=None, refs=None, include_executions=False, kestra_storage=None, cnpg=None):
     from kestra_ops import wiring
     from kestra_ops.workflows.backup.locations import (data_storage_for, destination,
                                                        key_warnings)
@@ -120,6 +154,8 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
         kube = wiring.kube(env)
     if "secrets" in what:
         kube = _secrets_ready(env, kube)
+    if cnpg is not None and kube is None:
+        kube = wiring.kube(env)
     # the storage copy reads Kestra's bucket with Kestra's key, never with the backup key
     source = kestra_storage or (data_storage_for(env) if "storage" in what else None)
     name = bs.stamp(now)
@@ -149,6 +185,19 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
             raise type(err)(f"backup {name} of {env.name} failed at {component}: {err}; no "
                             "manifest written, earlier sets untouched", hint=err.hint) from None
         result.timings[component] = round(time.monotonic() - t0, 3)
+    if cnpg is not None:  # the operator's physical backup, beside the logical dump
+        from kestra_ops.workflows.backup import cnpg_backup
+
+        t0 = time.monotonic()
+        try:
+            with rec.step(f"CloudNativePG backup of cluster {cnpg[0]}"):
+                manifest["cloudnativepg"] = cnpg_backup.take(
+                    kube, env.namespace, cnpg[0], name, timeout=cnpg[1], update=rec.update)
+        except KestraOpsError as err:
+            result.failed = f"cloudnativepg: {err}"
+            raise type(err)(f"backup {name} of {env.name} failed at cloudnativepg: {err}; no "
+                            "manifest written, earlier sets untouched", hint=err.hint) from None
+        result.timings["cloudnativepg"] = round(time.monotonic() - t0, 3)
     manifest["versions"] = _versions(env, manifest, kube)
     manifest["timings"] = {**result.timings, "total": round(time.time() - started, 3)}
     manifest["finished"] = _iso(time.time())

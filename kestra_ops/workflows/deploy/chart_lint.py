@@ -132,9 +132,12 @@ class PendingLint:
         chart, values = env.chart_path, list(env.values_paths)
         self._lint = _Background(lambda: self._helm.lint(chart, values, strict=True,
                                                          namespace=env.namespace))
+        from kestra_ops.workflows.deploy.preflight_database import offline_api_versions
+
+        apis = offline_api_versions(env)
         self._template = _Background(lambda: self._helm.template(
             chart, values, release=env.release, namespace=env.namespace,
-            kube_version=kube_version))
+            kube_version=kube_version, api_versions=apis))
 
     def wait(self) -> None:
         """Let both helm runs end (their outcome unused): nothing outlives the command."""

@@ -55,7 +55,10 @@ KIND_RESOURCES = {
     "PodDisruptionBudget": ("policy", "poddisruptionbudgets"),
     "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
     "ServiceMonitor": ("monitoring.coreos.com", "servicemonitors"),
+    "Cluster": ("postgresql.cnpg.io", "clusters"),  # database.mode cloudnativepg only
 }
+# kinds the chart renders only in one database.mode (templates/cnpg-cluster.yaml)
+MODE_KINDS = {"Cluster": "cloudnativepg"}
 # What our chart creates today: the fallback when the chart's templates cannot be read.
 CHART_KINDS = ("ConfigMap", "Service", "Deployment", "StatefulSet", "Job", "CronJob",
                "ServiceAccount", "Role", "RoleBinding")
@@ -145,9 +148,11 @@ def chart_kinds(chart: Path) -> tuple[list[str], bool]:
     return (list(kinds), True) if kinds else (list(CHART_KINDS), False)
 
 
-def required_permissions(chart: Path) -> tuple[list[Permission], list[str]]:
+def required_permissions(chart: Path, database_mode: str = "bundled"
+                         ) -> tuple[list[Permission], list[str]]:
     """What a deploy needs in the namespace, and the chart kinds we cannot map to a resource."""
     kinds, _ = chart_kinds(chart)
+    kinds = [k for k in kinds if MODE_KINDS.get(k, database_mode) == database_mode]
     perms: dict[Permission, None] = {}
     resources = [KIND_RESOURCES[k] for k in kinds if k in KIND_RESOURCES]
     unknown = [k for k in kinds if k not in KIND_RESOURCES]
@@ -201,8 +206,9 @@ def missing_permissions(kube, namespace: str, permissions: Iterable[Permission],
 
 @_check("rbac")
 def check_rbac(kube, namespace: str, chart: Path, *,
-               on_done: Callable[[int, int], None] | None = None) -> Check:
-    perms, unknown = required_permissions(chart)
+               on_done: Callable[[int, int], None] | None = None,
+               database_mode: str = "bundled") -> Check:
+    perms, unknown = required_permissions(chart, database_mode)
     missing = missing_permissions(kube, namespace, perms, on_done=on_done)
     if missing:
         return Check("rbac", FAIL, f"{len(missing)} of {len(perms)} permissions missing in "
@@ -268,10 +274,23 @@ def _values_region(env: Environment) -> str | None:
     return region if isinstance(region, str) and region and "${" not in region else None
 
 
+def _database_values(env: Environment) -> tuple[dict, str, str]:
+    """The env's merged values, database.mode and, when they cannot be read, why ("bundled"
+    is then assumed for the permissions; ``values validate`` and the render say more)."""
+    from kestra_ops.workflows.backup.database_target import database_mode, load_values
+
+    try:
+        values = load_values(env)
+        return values, database_mode(values), ""
+    except (KestraOpsError, OSError) as err:
+        return {}, "bundled", str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
 # --------------------------------------------------------------------------- runner
 
 def run_preflight(env: Environment, *, kube=None, progress=None, check_bucket: bool = True,
-                  helm=None, environ: Mapping[str, str] | None = None) -> Report:
+                  helm=None, environ: Mapping[str, str] | None = None,
+                  database_reachable: bool = False) -> Report:
     """Run every check (bucket and release alongside the API checks); never raises for a
     failed check: each ends as a :class:`Check` among the report's items. Exit 0 when none
     fails (warnings allowed), 1 otherwise. ``helm``: a :class:`Helm`, a helm binary's path or
@@ -325,10 +344,22 @@ def run_preflight(env: Environment, *, kube=None, progress=None, check_bucket: b
             else:
                 note("checking the namespace")
                 result.items.append(check_namespace(kube, env.namespace))
-                rbac = check_rbac(kube, env.namespace, env.chart_path,
+                values, mode, unread = _database_values(env)
+                rbac = check_rbac(kube, env.namespace, env.chart_path, database_mode=mode,
                                   on_done=lambda n, t: note(f"checking permissions {n}/{t}"))
                 result.items.append(rbac)
                 missing = list(rbac.details) if rbac.status == FAIL else []
+                note("checking the database")
+                from kestra_ops.workflows.deploy.preflight_database import check_database
+
+                try:
+                    database = ((WARN, f"database.mode not checked: the values cannot be read "
+                                       f"({unread})") if unread else
+                                check_database(env, kube, values, reachable=database_reachable))
+                except KestraOpsError as err:  # the API refused or vanished: one line
+                    database = (FAIL, str(err))
+                if database is not None:
+                    result.items.append(Check("database", *database))
         finally:
             if owned and kube is not None:
                 kube.close()

@@ -293,6 +293,11 @@ def _render_diff(env, kube, helm, installed: bool, progress, rendered: str | Non
     stored = helm.manifest(env.release, env.namespace) if installed else ""
     apis = served_apis(kube, CAPABILITY_APIS)
     if rendered is None or apis:
+        from kestra_ops.workflows.deploy.preflight_database import offline_api_versions
+
+        # the served APIs, and in database.mode cloudnativepg the Cluster API as chart lint
+        # assumed it (preflight checks the cluster serves it)
+        apis = list(dict.fromkeys([*apis, *offline_api_versions(env)]))
         done = helm.template(env.chart_path, list(env.values_paths), release=env.release,
                              namespace=env.namespace, api_versions=apis)
         if not done.ok:  # helm's own error, not its "Use --debug" advice
