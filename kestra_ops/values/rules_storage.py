@@ -68,10 +68,10 @@ def _keys(section: dict) -> Iterator[Hit]:
     for key in section:
         if str(key) in KNOWN:
             continue
-        close = difflib.get_close_matches(str(key), list(KNOWN), n=1, cutoff=0.6)
-        if not close:  # a case slip (forcepathstyle) is not "close" by ratio
-            close = [k for k in KNOWN if k.lower() == str(key).lower().replace("_", "-")
-                     or k.lower() == str(key).lower()][:1]
+        # a case or separator slip (forcepathstyle, force_path_style) first, then the closest
+        folded = str(key).lower().replace("_", "").replace("-", "")
+        close = [k for k in S3_KEYS if k.lower() == folded] or \
+            difflib.get_close_matches(str(key), list(KNOWN), n=1, cutoff=0.6)
         yield Hit("kestra/s3-unknown-key", "error", f"kestra.storage.s3.{key} is not a "
                   "setting of Kestra's S3 storage (Kestra ignores it)", BASE + (key,),
                   f"did you mean {close[0]!r}?" if close else

@@ -67,9 +67,8 @@ def from_values(values: dict | None) -> KestraStore | None:
         endpoint = None
         if isinstance(host, str) and host.strip():
             endpoint = host.strip() if not port else f"{host.strip()}:{port}"
-        vhost = _bool(_get(section, "vhost"))
         return KestraStore(kind, where, bucket, endpoint, bool(_bool(_get(section, "secure"))),
-                           region, None if vhost is None else not vhost)
+                           region, not _bool(_get(section, "vhost")))
     if kind == "s3":
         url = _get(section, "endpoint")
         endpoint, secure = None, True
