@@ -2,9 +2,9 @@
 doctor: :class:`HealthProbe` GETs a path of the environment's MinIO and answers its HTTP status,
 or the reason it got none in words (:mod:`kestra_ops.adapters.neterr`).
 
-TLS is verified against ``ca_file`` (minio.ca_file), else REQUESTS_CA_BUNDLE, else SSL_CERT_FILE
-(as the storage adapter), else certifi's bundle, unless ``verify=False`` (``--insecure``: the command says so once, not per
-request). Redirects are not followed.
+TLS is verified against ``ca_file`` (minio.ca_file), else REQUESTS_CA_BUNDLE, else
+SSL_CERT_FILE (as the storage adapter), else certifi's bundle, unless ``verify=False``
+(``--insecure``: the command says so once, not per request). Redirects are not followed.
 """
 
 from __future__ import annotations
@@ -62,10 +62,10 @@ class HealthProbe:
         except requests.exceptions.SSLError as err:
             return None, (f"{describe(err)}; minio.ca_file names the CA that signs it, "
                           "--insecure skips the verification")
-        except OSError as err:  # the CA bundle could not be read
-            return None, f"CA bundle {self.ca_file or ca}: {err.strerror or err}"
-        except requests.RequestException as err:
+        except requests.RequestException as err:  # (an OSError too: caught first)
             return None, describe(err)
+        except OSError as err:  # the CA bundle could not be read (requests' own check)
+            return None, f"CA bundle {ca}: {err.strerror or 'cannot be read'}"
         response.close()
         self.server = response.headers.get("Server", "")[:100]
         return response.status_code, ""

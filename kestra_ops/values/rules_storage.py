@@ -25,6 +25,7 @@ TYPE_CHECKING = False  # (not typing.TYPE_CHECKING: importing typing costs ~2 ms
 if TYPE_CHECKING:
     from typing import Iterator
 
+from kestra_ops.redact import mask_embedded
 from kestra_ops.values.rules import BUCKET_RE, CLUSTER_DNS_RE, MISSING, Context, Hit
 
 S3_KEYS = ("bucket", "region", "endpoint", "path", "accessKey", "secretKey", "stsRoleArn",
@@ -99,9 +100,10 @@ def _endpoint(ctx: Context, section: dict) -> Iterator[Hit]:
         url.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         url, host = None, ""
+    shown = repr(mask_embedded(endpoint))  # a password in it is never shown
     if url is None or url.scheme not in ("http", "https") or not host or \
             url.path.strip("/") or url.query or "@" in url.netloc:
-        yield Hit("kestra/s3-endpoint", "error", f"kestra.storage.s3.endpoint {endpoint!r} "
+        yield Hit("kestra/s3-endpoint", "error", f"kestra.storage.s3.endpoint {shown} "
                   "is not an http(s)://HOST[:PORT] URL", path,
                   "Kestra's S3 client takes a URL with its scheme, e.g. "
                   "http://seaweedfs-s3.storage.svc.cluster.local:8333 (no path, no "
@@ -109,7 +111,7 @@ def _endpoint(ctx: Context, section: dict) -> Iterator[Hit]:
         return
     internal = bool(CLUSTER_DNS_RE.match(host))
     if url.scheme == "http" and not internal and ctx.strict:
-        yield Hit("kestra/s3-endpoint", "warning", f"kestra.storage.s3.endpoint {endpoint!r} "
+        yield Hit("kestra/s3-endpoint", "warning", f"kestra.storage.s3.endpoint {shown} "
                   "is plain http to a host outside the cluster: the S3 keys' signatures and "
                   "every object travel unencrypted", path, "use https://")
     force = _one(section, "forcePathStyle")

@@ -209,3 +209,21 @@ def test_a_missing_section_or_bucket_and_bucket_names():
     other_type = {(h.rule) for h in s3_storage(Context({"kestra": {"storage": {
         "type": "minio", "s3": {"bogus": 1}}}}, "production"))}
     assert other_type == set()  # only type: s3 reads the s3 section
+
+
+def test_a_password_in_the_s3_endpoint_is_never_shown():
+    found = hits({**GOOD, "endpoint": "http://ak:SuperSecret99@s3.example.com:8333"})
+    hit = found[("kestra/s3-endpoint", "error", "endpoint")]
+    assert "SuperSecret99" not in hit.message and "******" in hit.message
+
+
+def test_the_storage_copy_refuses_values_it_cannot_read_before_connecting(tmp_path):
+    from kestra_ops.workflows.backup.locations import kestra_storage_for
+
+    env = env_of(tmp_path, "environments:\n  dev: {}\n")
+    with pytest.raises(InvalidInput) as err:
+        kestra_storage_for(env, {"kestra": {"storage": {"type": "s3", "s3": {
+            "endpoint": "http://ak:SuperSecret99@s3.example.com", "bucket": "kestra-dev"}}}})
+    assert "carries credentials" in str(err.value) and "SuperSecret99" not in str(err.value)
+    with pytest.raises(InvalidInput, match="type 'azure'"):
+        kestra_storage_for(env, {"kestra": {"storage": {"type": "azure"}}})

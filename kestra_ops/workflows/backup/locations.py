@@ -96,6 +96,9 @@ def kestra_storage_for(env, values: dict | None):
         raise InvalidInput(f"{store.where}.path is {store.prefix!r}: Kestra's objects live "
                            "under that prefix, and the storage copy of a backup reads the "
                            "tenant root (main/) only")
+    if store.endpoint and "@" in store.endpoint:  # never into a URL that errors would show
+        raise InvalidInput(f"{store.where}.endpoint carries credentials (user:password@): "
+                           "Kestra's key belongs in accessKey / secretKey placeholders")
     changes: dict = {}
     if store.bucket and store.bucket != env.minio_bucket:
         if env.sources.get("minio_bucket") not in (None, "default"):
