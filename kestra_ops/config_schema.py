@@ -102,6 +102,25 @@ def _bool(value: Any) -> str | None:
     return None if isinstance(value, bool) else "must be true or false"
 
 
+REGION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def _region(value: Any) -> str | None:
+    """An S3 region name (us-east-1, eu-west-3, garage, ...): one word of letters, digits,
+    '-', '_' or '.'."""
+    if not isinstance(value, str) or not REGION.match(value.strip()):
+        return "must be an S3 region name such as us-east-1 (letters, digits, '-', '_', '.')"
+    return None
+
+
+def _bool_text(value: Any) -> str | None:
+    """true/false from the file, or from a variable or flag in words."""
+    if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in (
+            "1", "0", "true", "false", "yes", "no", "on", "off")):
+        return None
+    return "must be true or false"
+
+
 def _days(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         return "must be a whole number of days (1 or more)"
@@ -141,14 +160,18 @@ SETTINGS: dict[str, Callable[[Any], str | None]] = {
     "namespace": _label("namespace"), "release": _label("release"), "context": _context,
     "kubeconfig": _path, "kestra_url": _url, "chart": _string, "values": _paths,
 }
+# region, path_style, ca_file: how any S3 store is reached (kestra_ops/storage_options.py)
+S3_OPTIONS: dict[str, Callable[[Any], str | None]] = {
+    "region": _region, "path_style": _bool, "ca_file": _path,
+}
 MINIO: dict[str, Callable[[Any], str | None]] = {
     "endpoint": _endpoint, "bucket": _string, "secure": _bool, "versioning": _bool,
-    "lifecycle_days": _days,
+    "lifecycle_days": _days, **S3_OPTIONS,
 }
 # backup: the backup destination (its own bucket and credentials) and the sealing recipients
 BACKUP: dict[str, Callable[[Any], str | None]] = {
     "bucket": _string, "endpoint": _endpoint, "secure": _bool, "recipients": _recipients,
-    "lock_days": _days, "include_executions": _bool,
+    "lock_days": _days, "include_executions": _bool, **S3_OPTIONS,
 }
 
 
@@ -184,9 +207,11 @@ UPGRADE: dict[str, Callable[[Any], str | None]] = {
 SECTIONS = {"minio": MINIO, "backup": BACKUP, "upgrade": UPGRADE}
 # what a KESTRA_OPS_* variable or a flag gives (text), checked with the same rules
 FLAT = {**{k: v for k, v in SETTINGS.items() if k != "values"},
-        **{f"minio_{k}": v for k, v in MINIO.items() if k in ("endpoint", "bucket")},
+        **{f"minio_{k}": v for k, v in MINIO.items()
+           if k in ("endpoint", "bucket", "region", "ca_file")},
         **{f"backup_{k}": v for k, v in BACKUP.items()
-           if k in ("bucket", "endpoint", "recipients")},
+           if k in ("bucket", "endpoint", "recipients", "region", "ca_file")},
+        "minio_path_style": _bool_text, "backup_path_style": _bool_text,
         **{f"upgrade_{k}": v for k, v in UPGRADE.items() if k != "job_annotations"}}
 
 

@@ -10,10 +10,13 @@
         kubeconfig: ~/.kube/prod     # unset: KUBECONFIG, else ~/.kube/config
         kestra_url: https://kestra.example.com/
         minio: {endpoint: minio.hyperplane-minio.svc.cluster.local:9000, bucket: kestra-production,
-                versioning: true, lifecycle_days: 30}   # the last two: optional, minio setup
+                versioning: true, lifecycle_days: 30,   # optional, minio setup
+                region: us-east-1, path_style: true, ca_file: certs/s3-ca.pem}  # any S3 store:
+                                                    # kestra_ops/storage_options.py
         values: [values/base.yaml, values/production.yaml]
         backup: {bucket: kestra-production-backups,   # default kestra-<env>-backups
                  endpoint: ..., secure: ...,        # default: minio.endpoint / minio.secure
+                 region: ..., path_style: ..., ca_file: ...,  # default: minio's, same endpoint
                  recipients: [age1...],             # public keys the Secrets are sealed to
                  lock_days: 30,                     # minio setup: object-lock retention
                  include_executions: false}         # backup run: execution files too
@@ -48,7 +51,9 @@ from kestra_ops.errors import ConfigError
 # Settable per environment; each has a KESTRA_OPS_<NAME> variable.
 FIELDS = ("namespace", "release", "context", "kubeconfig", "kestra_url", "minio_endpoint",
           "minio_bucket", "minio_secure", "chart", "minio_versioning", "minio_lifecycle_days",
+          "minio_region", "minio_path_style", "minio_ca_file",
           "backup_bucket", "backup_endpoint", "backup_secure", "backup_recipients",
+          "backup_region", "backup_path_style", "backup_ca_file",
           "backup_lock_days", "backup_include_executions", "upgrade_requires",
           "upgrade_backup_max_age", "upgrade_job_timeout", "upgrade_job_annotations")
 
@@ -68,9 +73,15 @@ class Environment:
     minio_secure: bool = True
     minio_versioning: bool | None = None  # minio setup: None = leave the bucket as it is
     minio_lifecycle_days: int | None = None  # minio setup: expire noncurrent versions after N
+    minio_region: str | None = None  # the S3 region (None: the SDK asks the server)
+    minio_path_style: bool | None = None  # addressing: True path, False virtual host, None SDK
+    minio_ca_file: str | None = None  # TLS: the CA bundle (absolute path) instead of the system's
     backup_bucket: str | None = None  # the backup destination (default kestra-<env>-backups)
     backup_endpoint: str | None = None  # None: minio_endpoint (the same S3 server)
     backup_secure: bool | None = None  # None: minio_secure
+    backup_region: str | None = None  # None: minio_region on minio's endpoint (backup_s3)
+    backup_path_style: bool | None = None  # None: minio_path_style on minio's endpoint
+    backup_ca_file: str | None = None  # None: minio_ca_file on minio's endpoint
     backup_recipients: tuple[str, ...] = ()  # age public keys the Secrets are sealed to
     backup_lock_days: int | None = None  # minio setup: object-lock retention (governance)
     backup_include_executions: bool = False  # backup run: execution files too
@@ -81,6 +92,7 @@ class Environment:
     chart: Path = Path(DEFAULT_CHART)
     values: tuple[Path, ...] = ()
     kubeconfig_file: str | None = None  # chosen by flag, variable or file (None: not chosen)
+    storage_insecure: bool = False  # --insecure: object storage's TLS certificates not verified
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -242,13 +254,7 @@ class Config:
         if isinstance(recipients, str):
             recipients = [r for r in recipients.split(",") if r.strip()]
         recipients = tuple(str(r).strip() for r in recipients)
-        kubeconfig = merged.get("kubeconfig")
-        if kubeconfig is not None and str(kubeconfig).strip():
-            kubeconfig = os.path.expanduser(str(kubeconfig))
-            if sources["kubeconfig"] == "config" and not os.path.isabs(kubeconfig):
-                kubeconfig = str(self.root / kubeconfig)  # the file's paths: from its folder
-        else:
-            kubeconfig = None
+        kubeconfig = _file_setting(self.root, merged, sources, "kubeconfig")
         return Environment(
             name=name, root=self.root, namespace=str(merged["namespace"]),
             release=str(merged["release"]), context=merged.get("context"),
@@ -261,6 +267,13 @@ class Config:
             backup_secure=_flag(merged.get("backup_secure")),
             backup_recipients=recipients, backup_lock_days=lock_days,
             backup_include_executions=bool(_flag(merged.get("backup_include_executions"))),
+            minio_region=str(merged.get("minio_region") or "").strip() or None,
+            minio_path_style=_flag(merged.get("minio_path_style")),
+            minio_ca_file=_file_setting(self.root, merged, sources, "minio_ca_file"),
+            backup_region=str(merged.get("backup_region") or "").strip() or None,
+            backup_path_style=_flag(merged.get("backup_path_style")),
+            backup_ca_file=_file_setting(self.root, merged, sources, "backup_ca_file"),
+            storage_insecure=bool((flags or {}).get("storage_insecure")),
             upgrade_requires=str(merged.get("upgrade_requires") or "") or None,
             upgrade_backup_max_age=str(merged.get("upgrade_backup_max_age") or "60m"),
             upgrade_job_timeout=str(merged.get("upgrade_job_timeout") or "30m"),
@@ -268,6 +281,19 @@ class Config:
                 (str(k), str(v)) for k, v in (merged.get("upgrade_job_annotations") or {}).items())),
             chart=Path(str(merged["chart"])), values=tuple(Path(v) for v in values),
             kubeconfig_file=kubeconfig, sources=sources)
+
+
+def _file_setting(root: Path, merged: Mapping[str, Any], sources: Mapping[str, str],
+                  key: str) -> str | None:
+    """A file path setting (kubeconfig, a CA file): ``~`` expanded; a relative path in the file
+    is from the file's folder (a flag's or variable's: as given, from the working directory)."""
+    value = merged.get(key)
+    if value is None or not str(value).strip():
+        return None
+    path = os.path.expanduser(str(value).strip())
+    if not os.path.isabs(path):
+        path = str(root / path) if sources.get(key) == "config" else path
+    return path
 
 
 def _flag(value: Any) -> bool | None:

@@ -4,7 +4,8 @@ variables (credentials through :mod:`kestra_ops.credentials`, never read here di
 * :func:`kube` - the Kubernetes API (the env's context; ``KESTRA_OPS_KUBECONFIG``);
 * :func:`helm` - the helm facade for the env's context;
 * :func:`storage_for_env` - the env's object storage with Kestra's bucket-scoped key, or MinIO's
-  root credentials (``root=True``, minio setup only);
+  root credentials (``root=True``, minio setup only); region, addressing and TLS CA from
+  minio.* (:mod:`kestra_ops.storage_options`), certificates unchecked only with --insecure;
 * :func:`backup_storage_for_env` - the backup destination (``env.backup_target``: endpoint,
   secure, bucket ``backup.bucket``) with the backup key (KESTRA_OPS_BACKUP_ACCESS_KEY /
   _SECRET_KEY), or Kestra's key with a warning when no backup key is set
@@ -64,9 +65,12 @@ def storage_for_env(env, *, environ: Mapping[str, str] | None = None, region: st
     if why:
         return None, why
     from kestra_ops.adapters.storage import Storage
+    from kestra_ops.storage_options import minio_options
 
-    return Storage(env.minio_endpoint, access, secret, secure=env.minio_secure, region=region,
-                   timeout=timeout), ""
+    options = minio_options(env)
+    options["region"] = options["region"] or region  # kestra-ops.yaml's, else the caller's
+    return Storage(env.minio_endpoint, access, secret, secure=env.minio_secure,
+                   timeout=timeout, **options), ""
 
 
 def storage_or_fail(env, what: str, **kwargs):
@@ -93,8 +97,10 @@ def backup_storage_for_env(env, *, environ: Mapping[str, str] | None = None,
     if why:
         return None, bucket, "", why
     from kestra_ops.adapters.storage import Storage
+    from kestra_ops.storage_options import backup_options
 
-    return Storage(endpoint, access, secret, secure=secure, timeout=timeout), bucket, warning, ""
+    return (Storage(endpoint, access, secret, secure=secure, timeout=timeout,
+                    **backup_options(env)), bucket, warning, "")
 
 
 def backup_storage_or_fail(env, what: str, **kwargs):

@@ -2,9 +2,9 @@
 doctor: :class:`HealthProbe` GETs a path of the environment's MinIO and answers its HTTP status,
 or the reason it got none in words (:mod:`kestra_ops.adapters.neterr`).
 
-TLS is verified against REQUESTS_CA_BUNDLE, else SSL_CERT_FILE (as the storage adapter), else
-certifi's bundle, unless ``verify=False`` (``--insecure``: the command says so once, not per
-request). Redirects are not followed.
+TLS is verified against ``ca_file`` (minio.ca_file), else REQUESTS_CA_BUNDLE, else
+SSL_CERT_FILE (as the storage adapter), else certifi's bundle, unless ``verify=False``
+(``--insecure``: the command says so once, not per request). Redirects are not followed.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ def base_url(endpoint: str | None, secure: bool = True) -> str | None:
 class HealthProbe:
     """GETs of one MinIO's health paths over one connection pool; close it (or use ``with``)."""
 
-    def __init__(self, url: str, *, verify: bool = True, timeout: float = 5.0):
+    def __init__(self, url: str, *, verify: bool = True, timeout: float = 5.0,
+                 ca_file: str | None = None):
         import requests
 
         self.url = url.rstrip("/")
-        self.verify, self.timeout = verify, timeout
+        self.verify, self.timeout, self.ca_file = verify, timeout, ca_file
         self.server = ""  # the Server header of the last answer ("MinIO", "SeaweedFS 8000GB")
         self.session = requests.Session()
         if not verify:
@@ -52,15 +53,19 @@ class HealthProbe:
 
         from kestra_ops.adapters.neterr import describe
 
-        ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
+        ca = self.ca_file or os.environ.get("REQUESTS_CA_BUNDLE") or \
+            os.environ.get("SSL_CERT_FILE")
         try:
             response = self.session.get(self.url + path, timeout=self.timeout,
                                         verify=(ca or True) if self.verify else False,
                                         allow_redirects=False)
         except requests.exceptions.SSLError as err:
-            return None, f"{describe(err)}; --insecure skips the verification"
-        except requests.RequestException as err:
+            return None, (f"{describe(err)}; minio.ca_file names the CA that signs it, "
+                          "--insecure skips the verification")
+        except requests.RequestException as err:  # (an OSError too: caught first)
             return None, describe(err)
+        except OSError as err:  # the CA bundle could not be read (requests' own check)
+            return None, f"CA bundle {ca}: {err.strerror or 'cannot be read'}"
         response.close()
         self.server = response.headers.get("Server", "")[:100]
         return response.status_code, ""

@@ -2,7 +2,11 @@
 
 Only the plain S3 API is used, so any S3-compatible server works. ``minio`` is imported when a
 :class:`Storage` is built (it costs ~0.25 s). TLS certificates are verified unless
-``cert_check=False`` (CA bundle: ``SSL_CERT_FILE``, else certifi). Errors become one-line typed
+``cert_check=False`` (CA bundle: ``ca_file``, else ``SSL_CERT_FILE``, else certifi; a CA file
+that is missing, unreadable or holds no certificate is InvalidInput naming its setting).
+``path_style`` forces the addressing: True the bucket in the path, False in the host name
+(the SDK's ``disable/enable_virtual_style_endpoint``: minio/api.py; left alone, its BaseURL in
+minio/helpers.py picks virtual host only for AWS and Aliyun hosts). Errors become one-line typed
 errors naming the endpoint and bucket: no connection -> Unreachable, bad credentials or access
 denied -> PermissionDenied, anything else -> OperationFailed. Credentials never appear in them.
 """
@@ -37,30 +41,63 @@ def split_endpoint(endpoint: str, secure: bool) -> tuple[str, bool]:
     return endpoint, secure
 
 
+def check_ca_file(path: str, setting: str = "ca_file") -> str:
+    """``path`` when it is a readable PEM bundle with at least one CA certificate, else
+    InvalidInput in one line naming ``setting`` and the path."""
+    import ssl
+
+    from kestra_ops.readfile import NotReadable, kind_of, read_regular
+
+    try:
+        data = read_regular(path, 16 * 1024 * 1024)
+    except NotReadable as err:
+        raise InvalidInput(f"{setting} {path}: {kind_of(path) or err.reason}") from None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cadata=data.decode("ascii", "replace"))
+    except (ssl.SSLError, ValueError):
+        context = None
+    if context is None or not context.get_ca_certs():
+        raise InvalidInput(f"{setting} {path}: holds no PEM CA certificate "
+                           "(-----BEGIN CERTIFICATE-----)")
+    return path
+
+
 class Storage:
     def __init__(self, endpoint: str, access_key: str, secret_key: str, secure: bool = True,
-                 region: str | None = None, *, cert_check: bool = True,
-                 timeout: float = 10.0, retries: int = 1, pool: int = 32):
+                 region: str | None = None, *, path_style: bool | None = None,
+                 ca_file: str | None = None, ca_setting: str = "ca_file",
+                 cert_check: bool = True, timeout: float = 10.0, retries: int = 1,
+                 pool: int = 32):
         import certifi
         import urllib3
         from minio import Minio
 
         self.endpoint, self.secure = split_endpoint(endpoint, secure)
+        if ca_file and self.secure:
+            check_ca_file(ca_file, ca_setting)
+        self.cert_check, self.ca_file = cert_check, ca_file if self.secure else None
         scheme = "https" if self.secure else "http"
         self.url = f"{scheme}://{self.endpoint}"
         # minio's default client waits 5 minutes and retries 5 times: too long for a check
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=timeout, read=timeout), maxsize=pool,
             cert_reqs="CERT_REQUIRED" if cert_check else "CERT_NONE",
-            ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+            ca_certs=self.ca_file or os.environ.get("SSL_CERT_FILE") or certifi.where(),
             retries=urllib3.Retry(total=retries, backoff_factor=0.2,
                                   status_forcelist=[500, 502, 503, 504]))
         self.http = http
+        if not cert_check:  # the command says so once (storage_options.INSECURE_WARNING)
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         try:
             self.client = Minio(self.endpoint, access_key=access_key, secret_key=secret_key,
                                 secure=self.secure, region=region, http_client=http)
         except ValueError as err:
             raise InvalidInput(f"MinIO endpoint {self.endpoint!r}: {err}") from None
+        if path_style is True:
+            self.client.disable_virtual_style_endpoint()
+        elif path_style is False:
+            self.client.enable_virtual_style_endpoint()
 
     def call(self, what: str, fn, *args, **kwargs):
         """Run one SDK call; ``what`` names the object in any error ("bucket kestra-dev")."""
@@ -79,8 +116,9 @@ class Storage:
         except ValueError as err:  # the SDK's argument checks (bucket name rules)
             raise InvalidInput(f"{what}: {err}") from None
         except HTTPError as err:
-            raise Unreachable(f"cannot reach object storage at {self.url}: "
-                              f"{describe(err)}") from None
+            why = describe(err)
+            raise Unreachable(f"cannot reach object storage at {self.url}: {why}",
+                              hint=tls_hint(why)) from None
 
     def bucket_exists(self, name: str) -> bool:
         return bool(self.call(f"bucket {name}", self.client.bucket_exists, name))
@@ -299,6 +337,14 @@ def error_code(body: bytes | str | None) -> str | None:
         if isinstance(code, str) and re.fullmatch(r"[A-Za-z0-9.]{1,64}", code):
             return code
     return None
+
+
+def tls_hint(why: str) -> str | None:
+    """What to do about a certificate the system's CAs do not trust."""
+    if "certificate verify failed" not in why:
+        return None
+    return ("name the CA bundle that signs the store's certificate in minio.ca_file / "
+            "backup.ca_file of kestra-ops.yaml (or --insecure, which skips verification)")
 
 
 def _first_line(err: BaseException) -> str:

@@ -44,6 +44,10 @@ class Context(Protocol):
     def minio(self) -> tuple[Any, str]:
         """(a MinIO health probe to use in ``with``, "") or (None, why there is none)."""
 
+    def kestra_bucket(self) -> tuple[Any, str, str]:
+        """(Storage with Kestra's key, Kestra's bucket, "") or (None, bucket, why not): the S3
+        check of a store that is not MinIO (checks.storage.fetch_bucket)."""
+
 
 @dataclass(frozen=True)
 class Check:

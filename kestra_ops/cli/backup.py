@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from kestra_ops.cli.common import (confirm, emit, env_option, output_option, pass_state,
-                                    progress_for, quiet_option)
+from kestra_ops.cli.common import (confirm, emit, env_option, insecure_warned, output_option,
+                                    pass_state, progress_for, quiet_option,
+                                    storage_environment, storage_insecure_option)
 from kestra_ops.cli.common import kube_options
 from kestra_ops.cli.backup_recover import drill_cmd, identity_option, restore_cmd
 
@@ -75,11 +76,13 @@ def backup() -> None:
               "record it in the set.")
 @click.option("--cnpg-timeout", type=float, default=3600, show_default=True, metavar="SECONDS",
               help="How long to wait for the operator's backup to complete.")
+@storage_insecure_option()
 @output_option()
 @quiet_option()
 @pass_state
 def run_cmd(state, env: str, what: str, include_executions: bool, database_url: str | None,
-            cnpg_backup: bool, cnpg_timeout: float, output: str, quiet: bool) -> None:
+            cnpg_backup: bool, cnpg_timeout: float, insecure: bool, output: str,
+            quiet: bool) -> None:
     """Take one backup set of ENV; exit 1 (no manifest, earlier sets intact) on any failure.
 
     The database is dumped with `pg_dump -Fc -Z0`, compressed by multi-threaded zstd and
@@ -92,22 +95,24 @@ def run_cmd(state, env: str, what: str, include_executions: bool, database_url: 
     from kestra_ops.workflows.backup.run import run_backup
     from kestra_ops.workflows.backup.sets import parse_what
 
-    emit(run_backup(state.environment(env), what=parse_what(what), database_url=database_url,
-                    progress=progress_for(output, quiet),
-                    include_executions=include_executions or None, cnpg_backup=cnpg_backup,
-                    cnpg_timeout=cnpg_timeout).to_report(), output,
-         quiet=quiet)
+    result = run_backup(storage_environment(state, env, insecure), what=parse_what(what),
+                        database_url=database_url, progress=progress_for(output, quiet),
+                        include_executions=include_executions or None, cnpg_backup=cnpg_backup,
+                        cnpg_timeout=cnpg_timeout)
+    emit(insecure_warned(result.to_report(), insecure), output, quiet=quiet)
 
 
 @backup.command("list")
 @env_option()
+@storage_insecure_option()
 @output_option()
 @pass_state
-def list_cmd(state, env: str, output: str) -> None:
+def list_cmd(state, env: str, insecure: bool, output: str) -> None:
     """List ENV's backup sets, newest first (incomplete ones marked)."""
     from kestra_ops.workflows.backup.locations import list_report
 
-    emit(list_report(state.environment(env)), output)
+    emit(insecure_warned(list_report(storage_environment(state, env, insecure)), insecure),
+         output)
 
 
 @backup.command("verify")
@@ -115,10 +120,11 @@ def list_cmd(state, env: str, output: str) -> None:
 @click.argument("set_name", metavar="SET")
 @click.option("--toc", is_flag=True, help="Print the dump's table of contents.")
 @identity_option()
+@storage_insecure_option()
 @output_option()
 @pass_state
 def verify_cmd(state, env: str, set_name: str, toc: bool, identity: str | None,
-               output: str) -> None:
+               insecure: bool, output: str) -> None:
     """Re-read every artefact of SET (or `latest`): size, sha256 and the dump's contents.
 
     With --identity, secrets.age (the sealed Secrets) is opened in memory and its Secrets and
@@ -131,7 +137,8 @@ def verify_cmd(state, env: str, set_name: str, toc: bool, identity: str | None,
     """
     from kestra_ops.workflows.backup.restore import verify
 
-    emit(verify(state.environment(env), set_name, toc=toc, identity=identity), output)
+    emit(insecure_warned(verify(storage_environment(state, env, insecure), set_name, toc=toc,
+                                identity=identity), insecure), output)
 
 
 backup.add_command(restore_cmd, "restore")

@@ -221,6 +221,28 @@ def kestra_options(tls_of: str = "Kestra"):
     return decorate
 
 
+def storage_insecure_option():
+    """--insecure for commands that reach object storage only (its TLS, not Kestra's)."""
+    return click.option("--insecure", is_flag=True,
+                        help="Do not verify the TLS certificates of object storage (prints a "
+                             "warning). Better: minio.ca_file / backup.ca_file in "
+                             "kestra-ops.yaml name the CA that signs them.")
+
+
+def storage_environment(state, name: str, insecure: bool):
+    """The environment ``name``; with ``insecure``, object storage's certificates unchecked."""
+    return state.environment(name, storage_insecure=True if insecure else None)
+
+
+def insecure_warned(report, insecure: bool):
+    """``report`` with the --insecure warning among its warnings (shown in every format)."""
+    if insecure:
+        from kestra_ops.storage_options import INSECURE_WARNING
+
+        report.warnings.append(INSECURE_WARNING)
+    return report
+
+
 def confirm_diff(yes: bool, question: str, what: str):
     """The confirm callback of deploy/release: --yes passes; otherwise show the masked diff on
     stderr and ask (:func:`confirm`: no terminal -> exit 2, nothing changed)."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from kestra_ops.cli.common import (confirm, emit, env_option, output_option, pass_state,
-                                    progress_for, quiet_option)
+from kestra_ops.cli.common import (confirm, emit, env_option, insecure_warned, output_option,
+                                    pass_state, progress_for, quiet_option,
+                                    storage_environment, storage_insecure_option)
 from kestra_ops.cli.common import kube_options
 
 
@@ -26,10 +27,12 @@ def minio() -> None:
                    "key is created on every such run).")
 @click.option("--yes", "-y", is_flag=True, help="Create the key and write the Secret without "
               "asking.")
+@storage_insecure_option()
 @output_option()
 @quiet_option()
 @pass_state
-def setup_cmd(state, env: str, show_secret: bool, yes: bool, output: str, quiet: bool):
+def setup_cmd(state, env: str, show_secret: bool, yes: bool, insecure: bool, output: str,
+              quiet: bool):
     """Create ENV's bucket and a bucket-scoped key, idempotently.
 
     \b
@@ -66,16 +69,19 @@ def setup_cmd(state, env: str, show_secret: bool, yes: bool, output: str, quiet:
     def ask(what: str) -> bool:
         return confirm(yes, f"{what[0].upper()}{what[1:]}?", what)
 
-    emit(setup_minio(state.environment(env), show_secret=show_secret, confirm=ask,
-                     progress=progress_for(output, quiet)), output, quiet=quiet)
+    emit(insecure_warned(setup_minio(storage_environment(state, env, insecure),
+                                     show_secret=show_secret, confirm=ask,
+                                     progress=progress_for(output, quiet)), insecure),
+         output, quiet=quiet)
 
 
 @minio.command("check")
 @env_option()
+@storage_insecure_option()
 @output_option()
 @quiet_option()
 @pass_state
-def check_cmd(state, env: str, output: str, quiet: bool):
+def check_cmd(state, env: str, insecure: bool, output: str, quiet: bool):
     """Check ENV's object storage: health plus a write/read/delete probe of a unique object.
 
     Credentials: Kestra's bucket-scoped key, KESTRA_OPS_MINIO_ACCESS_KEY /
@@ -86,8 +92,9 @@ def check_cmd(state, env: str, output: str, quiet: bool):
     """
     from kestra_ops.workflows.storage.minio_setup import check_minio
 
-    emit(check_minio(state.environment(env), progress=progress_for(output, quiet)), output,
-         quiet=quiet)
+    emit(insecure_warned(check_minio(storage_environment(state, env, insecure),
+                                     progress=progress_for(output, quiet)), insecure),
+         output, quiet=quiet)
 
 
 @minio.command("policy")

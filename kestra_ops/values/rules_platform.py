@@ -12,11 +12,12 @@ if TYPE_CHECKING:
 
 from kestra_ops.redact import literal_secrets
 from kestra_ops.upgrades.values_rules import version_rule
-from kestra_ops.values.rules_database import database_urls
-from kestra_ops.values.rules import (BUCKET_RE, CLUSTER_DNS_RE, DOCKER_PROBE, GLOB_RE,
+from kestra_ops.values.rules import (CLUSTER_DNS_RE, DOCKER_PROBE, GLOB_RE,
                                      KNOWN_PLUGIN_GROUPS, LEGACY_KEYS, MISSING, Context, Hit,
                                      basic_auth, datasources, dotted)
+from kestra_ops.values.rules_database import database_urls
 from kestra_ops.values.rules_scale import connection_budget, distributed_replicas
+from kestra_ops.values.rules_storage import bucket_name, s3_storage
 
 DURATION_RE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>ms|s|m|h|d)$")
 ISO_DURATION_RE = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?"
@@ -112,27 +113,8 @@ def storage(ctx: Context) -> Iterator[Hit]:
                       "use the shared cluster MinIO by its service DNS name, e.g. "
                       "minio.hyperplane-minio.svc.cluster.local (port and secure are separate keys)")
     bucket = ctx.get(base + ("bucket",))
-    if not isinstance(bucket, str):
-        return
-    problems = []
-    if not BUCKET_RE.match(bucket):
-        problems.append("must be 3-63 lower-case letters, digits, dots or hyphens, starting and "
-                        "ending with a letter or digit")
-    if ".." in bucket or ".-" in bucket or "-." in bucket:
-        problems.append("must not contain '..', '.-' or '-.'")
-    if re.fullmatch(r"\d+\.\d+\.\d+\.\d+", bucket):
-        problems.append("must not look like an IP address")
-    if bucket.startswith("xn--") or bucket.endswith(("-s3alias", "--ol-s3")):
-        problems.append("uses a prefix or suffix S3 reserves")
-    if problems:
-        yield Hit("kestra/bucket-name", "error", f"bucket {bucket!r} " + "; ".join(problems),
-                  base + ("bucket",), "e.g. kestra-production")
-        return
-    expected = f"kestra-{ctx.env}" if ctx.env else None
-    if (expected and bucket != expected) or (not expected and not bucket.startswith("kestra-")):
-        yield Hit("kestra/bucket-env", "error",
-                  f"bucket {bucket!r} is not {expected or 'kestra-<env>'}", base + ("bucket",),
-                  f"each environment has its own bucket: {expected or 'kestra-<env>'}")
+    if isinstance(bucket, str):
+        yield from bucket_name(ctx, base + ("bucket",), bucket)
 
 
 def worker_threads(ctx: Context) -> Iterator[Hit]:
@@ -240,7 +222,7 @@ def legacy_keys(ctx: Context) -> Iterator[Hit]:
 
 ALL_RULES = (datasources, basic_auth, plugin_blacklist, storage, worker_threads, grace_period,
              distributed_webserver, worker_autoscaling, distributed_replicas, connection_budget,
-             plaintext_secrets, legacy_keys, version_rule, database_urls)
+             plaintext_secrets, legacy_keys, version_rule, database_urls, s3_storage)
 
 
 def run_rules(values: dict, env: str | None) -> list[Hit]:

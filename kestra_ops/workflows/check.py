@@ -147,7 +147,17 @@ class Connections:
         url = base_url(self.env.minio_endpoint, self.env.minio_secure)
         if url is None:
             return None, ""
-        return HealthProbe(url, verify=not self.insecure, timeout=timeout), ""
+        return HealthProbe(url, verify=not self.insecure, timeout=timeout,
+                           ca_file=self.env.minio_ca_file), ""
+
+    def kestra_bucket(self, timeout: float):
+        """(Storage with Kestra's key, its bucket, "") or (None, bucket, why not): the S3
+        check of a store that is not MinIO."""
+        if self.insecure:
+            from kestra_ops.storage_options import INSECURE_WARNING
+
+            self.warnings.add(INSECURE_WARNING)
+        return kestra_bucket(self.env, self.insecure, timeout)
 
     def close(self) -> None:
         self._kube.close()
@@ -178,6 +188,21 @@ class Attempt:
 
     def minio(self):
         return self._shared.minio_probe(min(self.timeout, 10.0))
+
+    def kestra_bucket(self):
+        return self._shared.kestra_bucket(min(self.timeout, 10.0))
+
+
+def kestra_bucket(env: Environment, insecure: bool, timeout: float):
+    """(Storage, bucket, "") of Kestra's bucket with Kestra's key, or (None, bucket, why)."""
+    import dataclasses
+
+    from kestra_ops.wiring import storage_for_env
+
+    if insecure and not env.storage_insecure:
+        env = dataclasses.replace(env, storage_insecure=True)
+    storage, why = storage_for_env(env, timeout=timeout)
+    return storage, env.minio_bucket or "", why
 
 
 def build_specs(shared: Connections, ids: list[str]) -> list[Spec]:

@@ -82,7 +82,11 @@ def _minio(snap: Snapshot, env: Environment, insecure: bool) -> None:
     if url is None:
         snap.errors["minio"] = storage.NO_ENDPOINT
         return
-    result = storage.minio_verdict(HealthProbe(url, verify=not insecure))
+    from kestra_ops.workflows.check import kestra_bucket
+
+    result = storage.minio_verdict(HealthProbe(url, verify=not insecure,
+                                               ca_file=env.minio_ca_file), "",
+                                   lambda: kestra_bucket(env, insecure, 10.0))
     snap.minio_health = "" if result.status != FAIL else result.reason
 
 

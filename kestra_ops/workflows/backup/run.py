@@ -136,7 +136,7 @@ def _start_dump(url, snapshot: str | None = None) -> pg.Child:
 def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_size,
          snap=None, refs=None, include_executions=False, kestra_storage=None, cnpg=None):
     from kestra_ops import wiring
-    from kestra_ops.workflows.backup.locations import (data_storage_for, destination,
+    from kestra_ops.workflows.backup.locations import (destination, kestra_storage_for,
                                                        key_warnings)
 
     if storage is None:
@@ -156,8 +156,10 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
         kube = _secrets_ready(env, kube)
     if cnpg is not None and kube is None:
         kube = wiring.kube(env)
-    # the storage copy reads Kestra's bucket with Kestra's key, never with the backup key
-    source = kestra_storage or (data_storage_for(env) if "storage" in what else None)
+    # the storage copy reads Kestra's bucket (as its values say) with Kestra's key, never with
+    # the backup key
+    source = kestra_storage or (kestra_storage_for(env, _kestra_values(env))
+                                if "storage" in what else None)
     name = bs.stamp(now)
     if any(s.name == name for s in bs.list_sets(storage, bucket, env.name, manifests=False)):
         raise Conflict(f"backup set {name} of {env.name} already exists: retry in a second")
@@ -207,6 +209,17 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
     result.status, result.manifest = "complete", manifest
     result.steps, result.warnings = rec.report.steps, list(rec.report.warnings)
     return result
+
+
+def _kestra_values(env) -> dict | None:
+    """The env's merged values (where Kestra's storage is); None when it has no values layers
+    on disk (kestra-ops.yaml alone then says where the storage is)."""
+    from kestra_ops.values.merge import load_layers
+
+    if not env.values_paths or not all(p.is_file() for p in env.values_paths):
+        return None
+    plain = load_layers(list(env.values_paths), fast=True).plain
+    return plain if isinstance(plain, dict) else None
 
 
 def _db(env, storage, bucket, name, manifest, *, url, child, rec, part_size, **_):

@@ -50,8 +50,9 @@ def root_storage(env, main, user: str, password: str):
     if endpoint == env.minio_endpoint and secure == bool(env.minio_secure):
         return main
     from kestra_ops.adapters.storage import Storage
+    from kestra_ops.storage_options import backup_options
 
-    return Storage(endpoint, user, password, secure=secure)
+    return Storage(endpoint, user, password, secure=secure, **backup_options(env))
 
 
 def ensure_backup_bucket(storage, env, rec) -> None:
