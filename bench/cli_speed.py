@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # issue 16: the production overlay switched to distributed mode, for the plan rows
 DISTRIBUTED = """
 mode: distributed
+datasources: {default: {maximum-pool-size: 4}, postgres: {maximum-pool-size: 4}}
 distributed:
   webserver: {replicas: 2, resources: {requests: {cpu: "1", memory: 2Gi}, limits: {memory: 2Gi}}}
   executor: {resources: {requests: {cpu: 500m, memory: 1Gi}, limits: {memory: 1Gi}}}

@@ -24,6 +24,9 @@ pytestmark = pytest.mark.skipif(
 # appended to a copy of values/production.yaml: distributed mode, as the scale-out runbook has it
 DISTRIBUTED = """
 mode: distributed
+datasources:  # 7 pods x 2 pools within the bundled PostgreSQL's budget (kestra/db-connection-budget)
+  default: {maximum-pool-size: 4}
+  postgres: {maximum-pool-size: 4}
 distributed:
   webserver:
     replicas: 2
@@ -74,3 +77,17 @@ def test_chart_lint_production_passes_in_both_modes(tmp_path, monkeypatch, mode)
     else:
         assert "Deployment/kestra-standalone" in names
         assert not any("kestra-worker" in n for n in names)
+
+
+@pytest.mark.parametrize("mode", ["standalone", "distributed"])
+def test_values_validate_production_passes_in_both_modes(tmp_path, monkeypatch, mode):
+    """The values rules too (the connection budget, the webserver count...): the production
+    overlay of the scale-out runbook validates without an error or a warning."""
+    config = _project(tmp_path, mode)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KESTRA_OPS_NO_CACHE", "1")
+    result = CliRunner().invoke(cli, ["--config", str(config), "values", "validate", "--env",
+                                      "production", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    findings = [f for r in json.loads(result.stdout)["reports"] for f in r["findings"]]
+    assert findings == [], findings

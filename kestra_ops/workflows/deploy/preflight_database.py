@@ -24,15 +24,12 @@ CNPG_CLUSTER_API = "postgresql.cnpg.io/v1/Cluster"
 
 def offline_api_versions(env) -> tuple[str, ...]:
     """What an offline ``helm template`` (plan, deploy's diff, chart lint) tells the chart the
-    cluster serves: in database.mode cloudnativepg the Cluster API, which the chart otherwise
-    refuses to render without; whether the cluster really serves it is this module's preflight
-    check, and ``helm upgrade`` asks the API server itself."""
-    from kestra_ops.workflows.backup.database_target import database_mode, load_values
-
-    try:
-        return (CNPG_CLUSTER_API,) if database_mode(load_values(env)) == "cloudnativepg" else ()
-    except (KestraOpsError, OSError):
-        return ()
+    cluster serves: the CloudNativePG Cluster API, which the chart renders only in
+    database.mode cloudnativepg and otherwise refuses to render without (in every other mode
+    the answer changes nothing, so the values need not be read: a warm plan reads none).
+    Whether the cluster really serves it is this module's preflight check, and ``helm upgrade``
+    asks the API server itself."""
+    return (CNPG_CLUSTER_API,)
 
 
 def _answer(name: str, status: str, reason: str) -> tuple[str, str]:
