@@ -157,6 +157,8 @@ def test_cloudnativepg_mode_renders_the_cluster(tmp_path):
     cluster = objects[("Cluster", "kestra-db")]
     assert cluster["apiVersion"] == "postgresql.cnpg.io/v1"
     assert cluster["metadata"]["namespace"] == "kestra"
+    # the database: helm never deletes it (uninstall, a mode change, a rollback)
+    assert cluster["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     spec = cluster["spec"]
     assert spec["instances"] == 3
     assert spec["storage"] == {"size": "50Gi", "storageClass": "fast"}

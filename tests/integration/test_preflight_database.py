@@ -68,6 +68,20 @@ def test_cluster_permissions_only_in_cloudnativepg_mode():
     assert required_permissions(chart, "cloudnativepg")[1] == []  # Cluster is a known kind
 
 
+def test_servicemonitor_permissions_only_when_the_values_enable_it():
+    """A CRD's kind the chart renders only on request: its verbs are not asked of everyone (a
+    namespace admin without the Prometheus Operator's roles passed no preflight)."""
+    chart = ROOT / "charts" / "kestra"
+    off = {p.qualified for p in required_permissions(chart, values={"mode": "distributed"})[0]}
+    on = {p.qualified for p in required_permissions(
+        chart, values={"serviceMonitor": {"enabled": True}})[0]}
+    assert "servicemonitors.monitoring.coreos.com" not in off
+    assert on - off == {"servicemonitors.monitoring.coreos.com"}
+    # the built-in kinds a scale back to standalone deletes are always asked
+    assert {"poddisruptionbudgets.policy", "horizontalpodautoscalers.autoscaling",
+            "networkpolicies.networking.k8s.io"} <= off
+
+
 VALUES = {"database": {"mode": "cloudnativepg"}}
 
 

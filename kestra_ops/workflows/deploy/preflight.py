@@ -57,8 +57,19 @@ KIND_RESOURCES = {
     "ServiceMonitor": ("monitoring.coreos.com", "servicemonitors"),
     "Cluster": ("postgresql.cnpg.io", "clusters"),  # database.mode cloudnativepg only
 }
-# kinds the chart renders only in one database.mode (templates/cnpg-cluster.yaml)
-MODE_KINDS = {"Cluster": "cloudnativepg"}
+# Kinds of another operator's API (a CRD most namespaces' roles do not cover) that the chart
+# renders only when the values ask: their permissions are asked only then. Dropping one later is
+# safe without them too: helm keeps the CNPG Cluster (helm.sh/resource-policy: keep), and a
+# ServiceMonitor helm may not delete fails that release, which the guarded release rolls back.
+# The other kinds (PodDisruptionBudget, HorizontalPodAutoscaler, NetworkPolicy: in the built-in
+# admin and edit roles) are always asked: helm deletes them when a scale back to standalone or
+# a switch turns them off.
+VALUE_KINDS = {
+    "Cluster": ("database.mode cloudnativepg",
+                lambda v: _get(v, "database", "mode") == "cloudnativepg"),
+    "ServiceMonitor": ("serviceMonitor.enabled",
+                       lambda v: _get(v, "serviceMonitor", "enabled") is True),
+}
 # What our chart creates today: the fallback when the chart's templates cannot be read.
 CHART_KINDS = ("ConfigMap", "Service", "Deployment", "StatefulSet", "Job", "CronJob",
                "ServiceAccount", "Role", "RoleBinding")
@@ -148,11 +159,21 @@ def chart_kinds(chart: Path) -> tuple[list[str], bool]:
     return (list(kinds), True) if kinds else (list(CHART_KINDS), False)
 
 
-def required_permissions(chart: Path, database_mode: str = "bundled"
-                         ) -> tuple[list[Permission], list[str]]:
-    """What a deploy needs in the namespace, and the chart kinds we cannot map to a resource."""
+def _get(values, *path):
+    for key in path:
+        values = values.get(key) if isinstance(values, dict) else None
+    return values
+
+
+def required_permissions(chart: Path, database_mode: str = "bundled", *,
+                         values: Mapping | None = None) -> tuple[list[Permission], list[str]]:
+    """What a deploy needs in the namespace, and the chart kinds we cannot map to a resource.
+    ``values`` (the env's merged values; else only ``database_mode`` is known) turn the
+    :data:`VALUE_KINDS` on or off."""
     kinds, _ = chart_kinds(chart)
-    kinds = [k for k in kinds if MODE_KINDS.get(k, database_mode) == database_mode]
+    if values is None:
+        values = {"database": {"mode": database_mode}}
+    kinds = [k for k in kinds if k not in VALUE_KINDS or VALUE_KINDS[k][1](values)]
     perms: dict[Permission, None] = {}
     resources = [KIND_RESOURCES[k] for k in kinds if k in KIND_RESOURCES]
     unknown = [k for k in kinds if k not in KIND_RESOURCES]
@@ -207,8 +228,8 @@ def missing_permissions(kube, namespace: str, permissions: Iterable[Permission],
 @_check("rbac")
 def check_rbac(kube, namespace: str, chart: Path, *,
                on_done: Callable[[int, int], None] | None = None,
-               database_mode: str = "bundled") -> Check:
-    perms, unknown = required_permissions(chart, database_mode)
+               database_mode: str = "bundled", values: Mapping | None = None) -> Check:
+    perms, unknown = required_permissions(chart, database_mode, values=values)
     missing = missing_permissions(kube, namespace, perms, on_done=on_done)
     if missing:
         return Check("rbac", FAIL, f"{len(missing)} of {len(perms)} permissions missing in "
@@ -346,6 +367,7 @@ def run_preflight(env: Environment, *, kube=None, progress=None, check_bucket: b
                 result.items.append(check_namespace(kube, env.namespace))
                 values, mode, unread = _database_values(env)
                 rbac = check_rbac(kube, env.namespace, env.chart_path, database_mode=mode,
+                                  values=values if not unread else None,
                                   on_done=lambda n, t: note(f"checking permissions {n}/{t}"))
                 result.items.append(rbac)
                 missing = list(rbac.details) if rbac.status == FAIL else []
