@@ -30,8 +30,11 @@ FLOW = (f"id: nightly\nnamespace: {NS}\ntasks:\n  - id: log\n"
 def dr(install, seaweed, pg_cluster, monkeypatch, tmp_path):  # noqa: F811 - the fixture
     """``dev`` on SeaweedFS (Kestra's bucket + the backup bucket, root key for both), a source
     database, an age identity whose public key is backup.recipients."""
-    bucket = f"kestra-{install.namespace}"
-    env = {**s3_env(seaweed, bucket, USERNAME),
+    # Kestra's bucket is the one values/dev.yaml names (rule kestra/bucket-env; backup run
+    # copies the bucket Kestra's values name), emptied first; the backup bucket is this test's
+    bucket, backups = "kestra-dev", f"kestra-{install.namespace}-backups"
+    seaweed.remove_bucket(bucket)
+    env = {**s3_env(seaweed, bucket, USERNAME), "KESTRA_OPS_BACKUP_BUCKET": backups,
            "KESTRA_OPS_BASIC_AUTH_PASSWORD": SECRETS["KESTRA_OPS_BASIC_AUTH_PASSWORD"]}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -40,8 +43,8 @@ def dr(install, seaweed, pg_cluster, monkeypatch, tmp_path):  # noqa: F811 - the
     monkeypatch.setenv("KESTRA_OPS_BACKUP_RECIPIENTS", public)
     source = pg_cluster.url(pg_cluster.create_db())
     monkeypatch.setenv("KESTRA_OPS_DATABASE_URL", source)
-    yield {"bucket": bucket, "identity": identity, "source": source}
-    for name in (bucket, f"{bucket}-backups"):
+    yield {"bucket": bucket, "backups": backups, "identity": identity, "source": source}
+    for name in (bucket, backups):
         try:
             seaweed.remove_bucket(name)
         except Exception:  # noqa: BLE001 - best effort
@@ -219,7 +222,7 @@ def test_the_drill_uses_scratch_places_only_and_deletes_them(install, dr, seawee
         assert sorted(o.object_name for o in seaweed.client().list_objects(
             dr["bucket"], recursive=True)) == live_objects
         stored = report["stored"].split("/", 3)[3]
-        assert json.loads(seaweed.client().get_object(f"{dr['bucket']}-backups",
+        assert json.loads(seaweed.client().get_object(dr["backups"],
                                                       stored).read())["ok"] is True
     finally:
         seaweed.remove_bucket(scratch_bucket)

@@ -93,8 +93,11 @@ class Follower(threading.Thread):
 def up(install, seaweed, pg_cluster, monkeypatch):  # noqa: F811 - the fixture
     """``dev`` on SeaweedFS and a PostgreSQL database, deployed, with a backed fake Kestra
     holding one flow, and the follower. Yields a dict; the tag to deploy is set per test."""
-    bucket = f"kestra-{install.namespace}"
-    env = s3_env(seaweed, bucket, USERNAME)
+    # Kestra's bucket is the one values/dev.yaml names (rule kestra/bucket-env; backup run
+    # copies the bucket Kestra's values name), emptied first; the backup bucket is this test's
+    bucket, backups = "kestra-dev", f"kestra-{install.namespace}-backups"
+    seaweed.remove_bucket(bucket)
+    env = {**s3_env(seaweed, bucket, USERNAME), "KESTRA_OPS_BACKUP_BUCKET": backups}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     db = pg_cluster.url(pg_cluster.create_db())
@@ -135,7 +138,7 @@ def up(install, seaweed, pg_cluster, monkeypatch):  # noqa: F811 - the fixture
             state["follower"].stopping.set()
         if "kestra" in state:
             state["kestra"].stop()
-        for name in (bucket, f"{bucket}-backups"):
+        for name in (bucket, backups):
             try:
                 seaweed.remove_bucket(name)
             except Exception:  # noqa: BLE001 - best effort
