@@ -1,8 +1,9 @@
-"""Comment-preserving edits of scalar values in an environment's overlay (its last values layer),
-the general form of :mod:`kestra_ops.workflows.upgrade.overlay` (which edits ``image.tag`` only;
-``scale`` edits ``mode`` and the workers): each value is set by a line edit, so the file's
-comments, quoting and layout stay as they are, and the result is read back: only the asked
-values may differ, else the edit is refused (set it by hand).
+"""Comment-preserving edits of scalar values in an environment's overlay (its last values layer):
+the change (:class:`OverlayChange`, its masked diff), conflict-safe :func:`write` and
+:func:`restore` shared with :mod:`kestra_ops.workflows.upgrade.overlay` (which edits
+``image.tag`` only); ``scale`` edits ``mode`` and the workers: each value is set by a line
+edit, so the file's comments, quoting and layout stay as they are, and the result is read back:
+only the asked values may differ, else the edit is refused (set it by hand).
 
 * an existing scalar is replaced in place (``mode: standalone  # note`` keeps its comment);
 * a missing key is added under its block mapping (right after the parent's key line, at the
@@ -15,20 +16,62 @@ A symlinked overlay is refused (kestra-ops never writes through or over one). :f
 
 from __future__ import annotations
 
+import difflib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from kestra_ops.errors import Conflict, InvalidInput
-from kestra_ops.workflows.upgrade.overlay import OverlayChange, overlay_path
 
-__all__ = ["OverlayChange", "plan_edit", "set_values", "write", "restore", "render_scalar"]
+__all__ = ["OverlayChange", "overlay_path", "plan_edit", "set_values", "write", "restore",
+           "render_scalar", "shown_path", "SCALAR"]
 
-_SCALAR = re.compile(r"""("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s,}#]+)""")
+# a YAML scalar as written on a line: double-quoted, single-quoted or plain
+SCALAR = re.compile(r"""("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s,}#]+)""")
 _PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,62}")
 _YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 
 Path_ = tuple  # a values path: ("distributed", "worker", "replicas")
+
+
+@dataclass(frozen=True)
+class OverlayChange:
+    path: Path
+    shown: str  # the path as messages name it (relative to the project)
+    before: str
+    after: str
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def diff(self) -> str:
+        """The unified diff, every line masked (a context line may hold a credential)."""
+        from kestra_ops.redact import mask_line
+
+        secrets = _secrets(self.before)
+        return "".join(mask_line(line, secrets) for line in difflib.unified_diff(
+            self.before.splitlines(True), self.after.splitlines(True), f"a/{self.shown}",
+            f"b/{self.shown}", n=2))
+
+
+def _secrets(text: str) -> list[str]:
+    from kestra_ops.redact import secret_values
+    from kestra_ops.yamlio import YamlLoadError, load_yaml_text, to_plain
+
+    try:
+        return [v for v in secret_values(to_plain(load_yaml_text(text, "<overlay>")))
+                if len(v) >= 4]
+    except YamlLoadError:
+        return []
+
+
+def overlay_path(env) -> Path:
+    if not env.values_paths:
+        raise InvalidInput(f"environment {env.name!r} has no values layers to write "
+                           "into")
+    return env.values_paths[-1]
 
 
 def render_scalar(value: Any) -> str:
@@ -53,7 +96,7 @@ def plan_edit(env, changes: Mapping[Path_, Any], *, redo: str = "set them by han
     from kestra_ops.yamlio import decode_utf8, read_bytes
 
     path = overlay_path(env)
-    shown = _shown(path, env.root)
+    shown = shown_path(path, env.root)
     if path.is_symlink():
         raise InvalidInput(f"{shown} is a symbolic link: kestra-ops does not write through or "
                            "over it", hint=f"make the overlay a regular file, or {redo} in the "
@@ -124,7 +167,7 @@ def _set_one(text: str, path: tuple, value: Any, name: str, appended: list) -> s
         if isinstance(node[last], (dict, list)):
             raise InvalidInput(f"{name}: {dotted} is not a single value; {hand}")
         line, col = node.lc.value(last)
-        m = _SCALAR.match(lines[line], col) if line < len(lines) else None
+        m = SCALAR.match(lines[line], col) if line < len(lines) else None
         if not m or node[last] is None:
             raise InvalidInput(f"{name}:{line + 1}: cannot edit {dotted} in place; {hand}")
         lines[line] = lines[line][:col] + rendered + lines[line][m.end():]
@@ -155,7 +198,7 @@ def _block(keys: tuple, rendered: str) -> list[str]:
     return out + [f"{'  ' * (len(keys) - 1)}{keys[-1]}: {rendered}\n"]
 
 
-def _shown(path: Path, root: Path) -> str:
+def shown_path(path: Path, root: Path) -> str:
     try:
         return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
     except ValueError:
