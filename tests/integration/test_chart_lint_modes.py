@@ -24,9 +24,9 @@ pytestmark = pytest.mark.skipif(
 # appended to a copy of values/production.yaml: distributed mode, as the scale-out runbook has it
 DISTRIBUTED = """
 mode: distributed
-datasources:  # 7 pods x 2 pools within the bundled PostgreSQL's budget (kestra/db-connection-budget)
-  default: {maximum-pool-size: 4}
-  postgres: {maximum-pool-size: 4}
+datasources:  # up to 12 pods in a rollout x 2 pools: within kestra/db-connection-budget
+  default: {maximum-pool-size: 3}
+  postgres: {maximum-pool-size: 3}
 distributed:
   webserver:
     replicas: 2
@@ -39,6 +39,9 @@ distributed:
     replicas: 3
     threads: 16
     resources: {requests: {cpu: "2", memory: 4Gi}, limits: {memory: 4Gi}}
+    autoscaling: {enabled: true, minReplicas: 2, maxReplicas: 4}
+networkPolicy:
+  enabled: true
 """
 
 
@@ -73,6 +76,9 @@ def test_chart_lint_production_passes_in_both_modes(tmp_path, monkeypatch, mode)
                                                    "worker")} <= names
         assert {"PodDisruptionBudget/kestra-webserver", "PodDisruptionBudget/kestra-worker"} \
             <= names
+        # every kind the strict Kubernetes schemas judged: budgets, the autoscaler, policies
+        assert {"HorizontalPodAutoscaler/kestra-worker", "NetworkPolicy/kestra-webserver",
+                "NetworkPolicy/kestra-worker", "NetworkPolicy/kestra-postgres"} <= names
         assert "Deployment/kestra-standalone" not in names
     else:
         assert "Deployment/kestra-standalone" in names
