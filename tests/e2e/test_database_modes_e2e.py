@@ -172,6 +172,8 @@ def test_a_cloudnativepg_cluster_is_deployed_and_backed_up(install, crds, operat
     finally:
         played.stop.set()
         played.join(10)
+        # the session's SeaweedFS is shared: later tests count its buckets
+        seaweed.remove_bucket(f"{bucket}-backups")
     report = json.loads(done.stdout)
     entry = report["manifest"]["cloudnativepg"]
     assert entry["cluster"] == "kestra-db" and entry["phase"] == "completed"

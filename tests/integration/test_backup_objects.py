@@ -192,3 +192,37 @@ def test_copy_back_puts_the_set_back_and_refuses_a_tampered_object(sw):
         objects.copy_back(dst, DST, "b/storage/main/", backed.objects, dst, DST,
                                 "other/main/")
     assert "k0001.ion" in str(err.value)
+
+
+def test_folder_markers_are_made_after_the_objects_below_them(sw):
+    """Kestra's storage writes a zero-byte marker per folder; the copy makes each one after
+    every object below it (one at a time), so a concurrent child PUT never races it away: the
+    set lists every marker, and the markers are the last writes."""
+    data = fill(sw, 40, "main/company/team/_files/")
+    for folder in ("main/company/", "main/company/team/", "main/company/team/_files/"):
+        put(sw, SRC, folder, b"", content_type="application/x-directory")
+
+    class Recording(Storage):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.keys, self.lock = [], threading.Lock()
+
+        def put_stream(self, bucket, key, *a, **kw):
+            with self.lock:
+                self.keys.append(key)
+            return super().put_stream(bucket, key, *a, **kw)
+
+        def copy_object(self, src_bucket, src_key, bucket, key, **kw):
+            with self.lock:
+                self.keys.append(key)
+            return super().copy_object(src_bucket, src_key, bucket, key, **kw)
+
+    src = storage(sw)
+    dst = Recording(sw.endpoint, sw.root_user, sw.root_password, secure=False)
+    got = objects.copy_objects(src, SRC, src.iter_entries(SRC, "main/"), dst, DST, "set/",
+                               src_prefix="main/", workers=8)
+    markers = ["set/company/", "set/company/team/", "set/company/team/_files/"]
+    assert sorted(dst.keys[-3:]) == markers and len(dst.keys) == len(data) + 3
+    listed = {o.object_name for o in sw.client().list_objects(DST, "set/", recursive=True)}
+    assert set(markers) <= listed and len(listed) == len(data) + 3
+    assert {o["key"] for o in got.objects} >= {"company/team/_files/"}
