@@ -186,3 +186,15 @@ def test_render_a_broken_extra_file_is_a_usage_error(tmp_path, in_repo):
     assert result.stderr.startswith("error: ")
     assert "broken.yaml:2:1: invalid YAML" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("host, ip", [
+    ("10.0.0.5", True), ("fe80::1", True), ("::1", True), ("2001:db8::ab", True),
+    ("minio.hyperplane-minio.svc.cluster.local", False), ("cafe.dead.beef", False),
+    ("10.0.0", False), ("abc", False), ("my_host", False), ("ffff", False)])
+def test_the_minio_endpoint_ip_check_without_ipaddress_for_names(host, ip):
+    """An IP literal is found as before; a name with a letter past f skips the ipaddress
+    import (every values validate reads the MinIO endpoint)."""
+    from kestra_ops.values.rules_platform import _maybe_ip
+
+    assert _maybe_ip(host) is ip
