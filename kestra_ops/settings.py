@@ -213,6 +213,16 @@ class Config:
                     return name, i
         return None
 
+    def overlay_shared_with(self, name: str) -> list[str]:
+        """The other environments whose values layers include ``name``'s overlay (its last
+        layer): a command that writes the overlay (scale, upgrade) would change them too."""
+        paths = self.environment(name, environ={}).values_paths
+        if len(paths) < 2:
+            return []
+        target = paths[-1].resolve()
+        return [other for other in self.environments if other != name and any(
+            p.resolve() == target for p in self.environment(other, environ={}).values_paths)]
+
     def environment(self, name: str, *, flags: Mapping[str, Any] | None = None,
                     environ: Mapping[str, str] | None = None,
                     flag_names: Mapping[str, str] | None = None) -> Environment:

@@ -67,6 +67,7 @@ def scale_cmd(state, env: str, mode: str | None, workers: int | None, yes: bool,
     from kestra_ops.workflows.scale.run import scale
 
     emit(scale(state.environment(env), mode=mode, workers=workers, dry_run=dry_run,
+               shared_with=state.config.overlay_shared_with(env),
                confirm=None if dry_run else asker(yes, f"scale {env}"), timeout=timeout,
                check_timeout=check_timeout, skip_backup=skip_backup,
                check_bucket=not skip_bucket, kestra_url=kestra_url, insecure=insecure,

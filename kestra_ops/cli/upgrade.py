@@ -57,7 +57,8 @@ def plan_cmd(state, env: str, to: str, from_version: str | None, flows_dir: Path
 
     emit(plan_upgrade(state.environment(env), to, from_version=from_version,
                       flows_dir=flows_dir, kestra_url=kestra_url,
-                      insecure=insecure).to_report(), output)
+                      insecure=insecure,
+                      shared_with=state.config.overlay_shared_with(env)).to_report(), output)
 
 
 def _required(state, environment):
@@ -117,7 +118,8 @@ def run_cmd(state, env: str, to: str, yes: bool, take_backup: bool, identity: Pa
                      take_backup=take_backup, identity=identity,
                      required=_required(state, environment), timeout=timeout,
                      check_timeout=check_timeout, kestra_url=kestra_url, insecure=insecure,
-                     progress=progress_for(output, quiet), helm=helm), output, quiet=quiet)
+                     progress=progress_for(output, quiet), helm=helm,
+                     shared_with=state.config.overlay_shared_with(env)), output, quiet=quiet)
 
 
 @upgrade.command("restore")

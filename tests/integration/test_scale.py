@@ -168,6 +168,21 @@ def test_the_webserver_rule_blocks_a_distributed_staging(install):
     assert "values/staging.yaml:4" in data["message"]
 
 
+def test_an_overlay_another_environment_shares_is_refused(install):
+    """Wrong target: staging listing dev's overlay as its own last layer; scaling dev would
+    scale staging's values too."""
+    config = yaml.safe_load(install.config.read_text())
+    config["environments"]["staging"] = {**config["environments"]["dev"],
+                                         "values": ["values/base.yaml", "values/dev.yaml"]}
+    install.config.write_text(yaml.safe_dump(config))
+    before = overlay(install).read_bytes()
+    result, data = scale(install, "--mode", "distributed", "--yes")
+    assert result.exit_code == 2 and data["outcome"] == "refused", result.output
+    assert "also a values layer of staging" in data["message"]
+    assert overlay(install).read_bytes() == before
+    assert not install.helm.calls("upgrade") and lock_free(install)
+
+
 def test_a_symlinked_overlay_is_refused(install):
     real = install.root / "values" / "dev-real.yaml"
     real.write_text(overlay(install).read_text())

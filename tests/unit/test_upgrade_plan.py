@@ -122,6 +122,22 @@ def test_plan_json_has_each_step_and_the_diff(project):
     assert data["requires"] == "staging"
 
 
+def test_an_overlay_another_environment_uses_is_refused(project):
+    """Wrong target: staging also lists values/production.yaml as a layer; production's
+    image.tag written there would upgrade staging's values too."""
+    import yaml
+
+    config = yaml.safe_load((project / "kestra-ops.yaml").read_text())
+    config["environments"]["staging"]["values"] = ["values/base.yaml", "values/staging.yaml",
+                                                   "values/production.yaml"]
+    (project / "kestra-ops.yaml").write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(cli, ["upgrade", "plan", "--env", "production", "--to", "1.3.22",
+                                      "--from", "1.3.2"])
+    assert result.exit_code == 2, result.output
+    assert "values/production.yaml is also a values layer of staging" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_plan_with_flows_that_break(project):
     flows = project / "flows"
     flows.mkdir()

@@ -15,7 +15,7 @@ needs ``--mode distributed`` (or an env already distributed).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 from kestra_ops.errors import InvalidInput
 
@@ -58,10 +58,11 @@ class ScalePlan:
         return out
 
 
-def plan_scale(env, *, mode: str | None = None, workers: int | None = None) -> ScalePlan:
+def plan_scale(env, *, mode: str | None = None, workers: int | None = None,
+               shared_with: Sequence[str] = ()) -> ScalePlan:
     """The plan (see the module doc); :class:`InvalidInput` for a request that cannot be
     written (nothing asked, a bad value, --workers on standalone, an overlay a line edit cannot
-    change, a symlinked overlay)."""
+    change, a symlinked overlay, an overlay other environments (``shared_with``) use too)."""
     if mode is None and workers is None:
         raise InvalidInput("nothing to change: give --mode, --workers or both")
     if mode is not None and mode not in MODES:
@@ -69,6 +70,11 @@ def plan_scale(env, *, mode: str | None = None, workers: int | None = None) -> S
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or not 1 <= workers <= MAX_WORKERS):
         raise InvalidInput(f"--workers {workers!r}: a number of workers from 1 to {MAX_WORKERS}")
+    if shared_with and len(env.values_paths) >= 2:
+        raise InvalidInput(f"{env.name}'s overlay {env.values_paths[-1]} is also a values layer "
+                           f"of {', '.join(shared_with)}: scaling {env.name} would change "
+                           "them too; nothing was written",
+                           hint=f"give {env.name} an overlay of its own")
     if len(env.values_paths) < 2:  # the last layer would be the base every env shares
         raise InvalidInput(f"{env.name} has {len(env.values_paths)} values layer(s): scale "
                            "writes only an environment's own overlay (its last layer, after "

@@ -34,7 +34,7 @@ def scale(env, *, mode: str | None = None, workers: int | None = None, dry_run: 
           confirm: Callable[[str, list[str]], bool] | None = None, timeout: str = "10m",
           check_timeout: str = "5m", skip_backup: bool = False, check_bucket: bool = True,
           kestra_url: str | None = None, insecure: bool = False, progress=None, kube=None,
-          helm=None, storage=None):
+          helm=None, storage=None, shared_with: tuple | list = ()):
     """Scale ``env`` (see the module doc); never raises for a failed step: the report's
     outcome and exit code say how it ended. ``confirm(question, lines)``: None goes ahead."""
     from kestra_ops import durations
@@ -49,7 +49,7 @@ def scale(env, *, mode: str | None = None, workers: int | None = None, dry_run: 
     rec = Recorder(report.result, progress)
     ctx = _Ctx(env, rec, report, timeout=timeout, check_seconds=check_seconds,
                skip_backup=skip_backup, check_bucket=check_bucket, kestra_url=kestra_url,
-               insecure=insecure, storage=storage, helm=helm)
+               insecure=insecure, storage=storage, helm=helm, shared_with=tuple(shared_with))
     own_kube = kube is None
     try:
         plan = _plan(ctx, mode, workers)
@@ -114,7 +114,7 @@ def _plan(ctx: _Ctx, mode, workers):
 
     rep = ctx.report
     with ctx.rec.step("plan the values change") as step:
-        plan = plan_scale(ctx.env, mode=mode, workers=workers)
+        plan = plan_scale(ctx.env, mode=mode, workers=workers, shared_with=ctx.shared_with)
         ctx.plan = plan
         rep.mode_before, rep.mode_after = plan.mode_before, plan.mode_after
         rep.workers_key = ".".join(plan.workers_key)

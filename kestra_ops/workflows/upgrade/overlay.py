@@ -13,8 +13,9 @@ from kestra_ops.workflows.overlay_edit import write as _write_edit
 
 __all__ = ["OverlayChange", "overlay_path", "plan_change", "set_image_tag", "write", "restore"]
 
-def plan_change(env, tag: str) -> OverlayChange:
-    """The overlay as it is and with ``image.tag: tag``."""
+def plan_change(env, tag: str, *, shared_with=()) -> OverlayChange:
+    """The overlay as it is and with ``image.tag: tag``; refused when other environments
+    (``shared_with``) have it among their layers: the tag would move them too."""
     from kestra_ops.yamlio import decode_utf8, read_bytes
 
     path = overlay_path(env)
@@ -23,6 +24,10 @@ def plan_change(env, tag: str) -> OverlayChange:
         raise InvalidInput(f"{shown} is a symbolic link: kestra-ops does not write through or "
                            "over it", hint="set image.tag in the file it points to by hand, "
                                            "or make the overlay a regular file")
+    if shared_with:
+        raise InvalidInput(f"{shown} is also a values layer of {', '.join(shared_with)}: "
+                           f"writing {env.name}'s image.tag there would move them too",
+                           hint=f"give {env.name} an overlay of its own")
     text = decode_utf8(read_bytes(path, shown), shown) if path.exists() else ""
     return OverlayChange(path, shown, text, set_image_tag(text, tag, shown))
 

@@ -128,10 +128,12 @@ class UpgradePlan:
 def plan_upgrade(env, to: str, *, from_version: str | None = None,
                  flows_dir: Path | None = None, kestra_url: str | None = None,
                  insecure: bool = False, kube=None, client=None, catalogue=None,
-                 judge_next: bool = False) -> UpgradePlan:
+                 judge_next: bool = False, shared_with: tuple | list = ()) -> UpgradePlan:
     """The plan (see the module doc). ``from_version``: offline (no cluster, no Kestra).
     ``judge_next`` (``upgrade run``): the values and flows are judged at the next step's
-    version, what that run installs, instead of the target's."""
+    version, what that run installs, instead of the target's. ``shared_with``: the other
+    environments whose layers include this one's overlay (refused: the tag would move them
+    too)."""
     from kestra_ops.upgrades import catalogue as cat_mod
     from kestra_ops.upgrades.path import plan_path
     from kestra_ops.upgrades.version import parse
@@ -162,7 +164,7 @@ def plan_upgrade(env, to: str, *, from_version: str | None = None,
             plan.notes.append(f"offline: planned from --from {running.version}")
         if steps:
             plan.judged = steps[0].end if judge_next else target
-            _values(env, plan, steps[0].end)
+            _values(env, plan, steps[0].end, shared_with)
             plan.flows = _flows(env, plan, cat, client if from_version is None else None,
                                 flows_dir)
         return plan
@@ -171,7 +173,7 @@ def plan_upgrade(env, to: str, *, from_version: str | None = None,
             thing.close()
 
 
-def _values(env, plan: UpgradePlan, end: Version) -> None:
+def _values(env, plan: UpgradePlan, end: Version, shared_with=()) -> None:
     """The overlay change and image of the next step, and the merged values checked at
     ``plan.judged``."""
     from kestra_ops.upgrades.values_rules import version_hits
@@ -185,7 +187,7 @@ def _values(env, plan: UpgradePlan, end: Version) -> None:
     plan.image = f"{image.get('repository') or 'kestra/kestra'}:{plan.tag}"
     if note:
         plan.notes.append(note)
-    plan.overlay = plan_change(env, plan.tag)
+    plan.overlay = plan_change(env, plan.tag, shared_with=shared_with)
     values = dict(merged.plain or {})
     values["image"] = {**image, "tag": plan.tag}
     report = Findings(target=f"values of {env.name} for Kestra {plan.judged}", env=env.name,

@@ -35,7 +35,7 @@ def upgrade_run(env, to: str, *, confirm: Callable[[str, list[str]], bool] | Non
                 take_backup: bool = False, identity=None, required=None, timeout: str = "10m",
                 check_timeout: str = "5m", kestra_url: str | None = None,
                 insecure: bool = False, progress=None, kube=None, helm=None, storage=None,
-                database_url: str | None = None, catalogue=None):
+                database_url: str | None = None, catalogue=None, shared_with=()):
     """Run the next step toward ``to`` (see the module doc); never raises for a failed step.
     ``required``: the Environment named by ``upgrade.requires`` (resolved by the caller).
     ``confirm(question, lines)``: None goes ahead (``--yes``)."""
@@ -49,7 +49,8 @@ def upgrade_run(env, to: str, *, confirm: Callable[[str, list[str]], bool] | Non
     started = time.perf_counter()
     report = UpgradeReport(env.name, stamp(), target=str(to))
     rec = Recorder(report.result, progress)
-    ctx = _Ctx(env, rec, report, timeout=timeout, check_seconds=check_seconds,
+    ctx = _Ctx(env, rec, report, shared_with=tuple(shared_with), timeout=timeout,
+               check_seconds=check_seconds,
                kestra_url=kestra_url, insecure=insecure, storage=storage,
                database_url=database_url)
     own_kube = kube is None
@@ -102,7 +103,8 @@ def _plan(ctx: _Ctx, to: str, catalogue):
         # judged at the next step's version, what this run installs (the flows the final
         # target breaks are the later runs' to block)
         plan = plan_upgrade(ctx.env, to, kube=ctx.kube, kestra_url=ctx.kestra_url,
-                            insecure=ctx.insecure, catalogue=catalogue, judge_next=True)
+                            insecure=ctx.insecure, catalogue=catalogue, judge_next=True,
+                            shared_with=ctx.shared_with)
         ctx.left = max(len(plan.steps) - 1, 0)
         ctx.plan, rep.target = plan, str(plan.target)
         rep.start = str(plan.running.version)
