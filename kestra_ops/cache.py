@@ -53,7 +53,8 @@ def _code() -> list[Path]:
     """The code whose output is cached (a change to any of it is a miss)."""
     return sorted((_PACKAGE / "values").glob("*.py")) + [
         _PACKAGE / name for name in ("yamlio.py", "yamlshape.py", "readfile.py", "cache.py",
-                                     "redact.py", "settings.py", "upgrades/values_rules.py",
+                                     "redact.py", "settings.py", "setting_values.py",
+                                     "upgrades/values_rules.py",
                                      "upgrades/catalogue.py", "upgrades/config_view.py",
                                      "upgrades/version.py")]
 

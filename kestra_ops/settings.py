@@ -47,6 +47,7 @@ from kestra_ops.defaults import (CONFIG_NAME, DEFAULT_CHART, DEFAULT_ENVS,
                                  DEFAULT_NAMESPACE, DEFAULT_RELEASE)
 from kestra_ops.config_schema import check_config, check_setting
 from kestra_ops.errors import ConfigError
+from kestra_ops.setting_values import file_setting, flag, whole_days
 
 # Settable per environment; each has a KESTRA_OPS_<NAME> variable.
 FIELDS = ("namespace", "release", "context", "kubeconfig", "kestra_url", "minio_endpoint",
@@ -256,15 +257,15 @@ class Config:
             values, sources["values"] = [p.as_posix() for p in _default_values(name)], "default"
         if isinstance(values, str) or not all(isinstance(v, str) for v in values):
             raise ConfigError(f"{self.path}: environments.{name}.values must be a list of paths")
-        secure = _flag(merged.get("minio_secure", True))
-        versioning = _flag(merged.get("minio_versioning"))
-        days = _whole_days(merged, "minio_lifecycle_days", name)
-        lock_days = _whole_days(merged, "backup_lock_days", name)
+        secure = flag(merged.get("minio_secure", True))
+        versioning = flag(merged.get("minio_versioning"))
+        days = whole_days(merged, "minio_lifecycle_days", name)
+        lock_days = whole_days(merged, "backup_lock_days", name)
         recipients = merged.get("backup_recipients") or ()
         if isinstance(recipients, str):
             recipients = [r for r in recipients.split(",") if r.strip()]
         recipients = tuple(str(r).strip() for r in recipients)
-        kubeconfig = _file_setting(self.root, merged, sources, "kubeconfig")
+        kubeconfig = file_setting(self.root, merged, sources, "kubeconfig")
         return Environment(
             name=name, root=self.root, namespace=str(merged["namespace"]),
             release=str(merged["release"]), context=merged.get("context"),
@@ -274,15 +275,15 @@ class Config:
             minio_lifecycle_days=days,
             backup_bucket=merged.get("backup_bucket"),
             backup_endpoint=merged.get("backup_endpoint") or None,
-            backup_secure=_flag(merged.get("backup_secure")),
+            backup_secure=flag(merged.get("backup_secure")),
             backup_recipients=recipients, backup_lock_days=lock_days,
-            backup_include_executions=bool(_flag(merged.get("backup_include_executions"))),
+            backup_include_executions=bool(flag(merged.get("backup_include_executions"))),
             minio_region=str(merged.get("minio_region") or "").strip() or None,
-            minio_path_style=_flag(merged.get("minio_path_style")),
-            minio_ca_file=_file_setting(self.root, merged, sources, "minio_ca_file"),
+            minio_path_style=flag(merged.get("minio_path_style")),
+            minio_ca_file=file_setting(self.root, merged, sources, "minio_ca_file"),
             backup_region=str(merged.get("backup_region") or "").strip() or None,
-            backup_path_style=_flag(merged.get("backup_path_style")),
-            backup_ca_file=_file_setting(self.root, merged, sources, "backup_ca_file"),
+            backup_path_style=flag(merged.get("backup_path_style")),
+            backup_ca_file=file_setting(self.root, merged, sources, "backup_ca_file"),
             storage_insecure=bool((flags or {}).get("storage_insecure")),
             upgrade_requires=str(merged.get("upgrade_requires") or "") or None,
             upgrade_backup_max_age=str(merged.get("upgrade_backup_max_age") or "60m"),
@@ -291,41 +292,6 @@ class Config:
                 (str(k), str(v)) for k, v in (merged.get("upgrade_job_annotations") or {}).items())),
             chart=Path(str(merged["chart"])), values=tuple(Path(v) for v in values),
             kubeconfig_file=kubeconfig, sources=sources)
-
-
-def _file_setting(root: Path, merged: Mapping[str, Any], sources: Mapping[str, str],
-                  key: str) -> str | None:
-    """A file path setting (kubeconfig, a CA file): ``~`` expanded; a relative path in the file
-    is from the file's folder (a flag's or variable's: as given, from the working directory)."""
-    value = merged.get(key)
-    if value is None or not str(value).strip():
-        return None
-    path = os.path.expanduser(str(value).strip())
-    if not os.path.isabs(path):
-        path = str(root / path) if sources.get(key) == "config" else path
-    return path
-
-
-def _flag(value: Any) -> bool | None:
-    """true/false from the file, or text from a variable ("0", "false", "no", "off": false)."""
-    if isinstance(value, str):
-        return value.strip().lower() not in ("0", "false", "no", "off")
-    return None if value is None else bool(value)
-
-
-def _whole_days(merged: Mapping[str, Any], key: str, env: str) -> int | None:
-    days = merged.get(key)
-    if days is None:
-        return None
-    try:
-        whole = int(days)
-    except (TypeError, ValueError):
-        whole = 0
-    if isinstance(days, bool) or whole < 1:
-        section, _, sub = key.partition("_")
-        raise ConfigError(f"environment {env}: {section}.{sub} must be a whole number of days "
-                          "(1 or more)")
-    return whole
 
 
 # the command-line option that gives a setting, where it is not ``--<setting>``
