@@ -138,3 +138,14 @@ def test_ctrl_c_while_waiting_propagates_and_records_nothing(monkeypatch):
 
     with pytest.raises(KeyboardInterrupt):
         cnpg_backup.take(None, "ns", "db", "s", timeout=60, sleep=interrupted)
+
+
+@pytest.mark.parametrize("timeout", [0, -5, float("nan"), float("inf")])
+def test_a_timeout_that_would_never_end_or_is_none_is_refused(monkeypatch, timeout):
+    """--cnpg-timeout nan (click reads it as a float) compared False to every deadline: the
+    wait never ended. Refused before the Backup is created."""
+    created = []
+    monkeypatch.setattr(cnpg, "create_backup", lambda *a, **k: created.append(a))
+    with pytest.raises(InvalidInput, match="--cnpg-timeout"):
+        cnpg_backup.take(None, "ns", "db", "s", timeout=timeout)
+    assert created == []

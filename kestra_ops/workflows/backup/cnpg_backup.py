@@ -13,6 +13,7 @@ manifest. Facts about the Backup resource: :mod:`kestra_ops.adapters.cnpg`.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 
@@ -34,8 +35,8 @@ def take(kube, namespace: str, cluster: str, set_name: str, *, timeout: float,
     """Create the Backup and wait for it (see the module doc); the manifest entry."""
     from kestra_ops.adapters import cnpg
 
-    if timeout <= 0:
-        raise InvalidInput("--cnpg-timeout must be above 0 seconds")
+    if not math.isfinite(timeout) or timeout <= 0:  # nan would never time out
+        raise InvalidInput(f"--cnpg-timeout {timeout!r}: a number of seconds above 0")
     if cnpg.read_cluster(kube, namespace, cluster) is None:
         raise NotFound(f"CloudNativePG cluster {cluster} not found in {namespace} (is "
                        "database.mode cloudnativepg deployed, and the operator's CRD installed?)")
