@@ -356,6 +356,44 @@ def deploy_lock(kube, env, *, duration: int = LEASE_SECONDS,
         yield lock
 
 
+def take_recorded(lock: DeployLock, rec, *, held: bool = False) -> None:
+    """The recorded step "take the deploy lock" (``rec``: a :class:`~kestra_ops.results.
+    Recorder`): ``lock`` acquired, unless the caller already ``held`` it (Ctrl-C while taking
+    it leaves no Lease behind)."""
+    with rec.step("take the deploy lock") as step:
+        if not held:
+            lock.acquire()
+        step.detail = (f"lease {LEASE_NAME} held by {lock.holder}"
+                       + (" (the caller's)" if held else ""))
+
+
+def release_recorded(lock: DeployLock, warnings: list[str], what: str = "the operation"
+                     ) -> None:
+    """Release ``lock`` after a recorded operation: its renewal warnings, a lease lost during
+    ``what`` and a release that failed go to ``warnings`` (never raised: the Lease expires by
+    itself, and the operation's own outcome is what the report says)."""
+    warnings += [f"deploy lock: {w}" for w in getattr(lock, "warnings", [])]
+    if getattr(lock, "lost", None):
+        warnings.append(f"the deploy lock was lost during {what}: {lock.lost}")
+    try:
+        lock.release()
+    except KestraOpsError as err:
+        warnings.append(f"the deploy lock could not be released ({err}); it expires by itself")
+
+
+@contextmanager
+def recorded_lock(kube, namespace: str, operation: str, rec, warnings: list[str]
+                  ) -> Iterator[DeployLock]:
+    """``with recorded_lock(...) as lock:`` the deploy lock taken as a recorded step
+    (:func:`take_recorded`), held for the block, released as :func:`release_recorded` says."""
+    lock = DeployLock(kube, namespace, operation=operation)
+    take_recorded(lock, rec)
+    try:
+        yield lock
+    finally:
+        release_recorded(lock, warnings, f"the {operation}")
+
+
 def _words(err: BaseException) -> str:
     from kestra_ops.adapters.neterr import describe
 

@@ -155,14 +155,10 @@ def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_secon
             rollback_timeout, skip_backup, repair, confirm, kestra_url, insecure, check_bucket,
             folder, rendered, held=None) -> None:
     from kestra_ops.workflows.deploy.upgrade import deploy
-    from kestra_ops.workflows.deploy.lock import DeployLock
+    from kestra_ops.workflows.deploy.lock import DeployLock, release_recorded, take_recorded
 
     lock = held or DeployLock(kube, env.namespace, operation="release")
-    with rec.step("take the deploy lock") as step:
-        if held is None:
-            lock.acquire()  # Ctrl-C while taking it leaves no Lease behind
-        step.detail = (f"lease {chart.LEASE} held by {lock.holder}"
-                       + (" (the caller's)" if held is not None else ""))
+    take_recorded(lock, rec, held=held is not None)
     try:
         report.before = report.final = _current(helm, env)
 
@@ -214,18 +210,7 @@ def _locked(env, rec, report: ReleaseReport, kube, helm, *, timeout, check_secon
             _undo(env, rec, report, helm, kube, rollback_timeout)
     finally:
         if held is None:
-            _release_lock(lock, report)
-
-
-def _release_lock(lock, report: ReleaseReport) -> None:
-    report.warnings += [f"deploy lock: {w}" for w in getattr(lock, "warnings", [])]
-    if getattr(lock, "lost", None):
-        report.warnings.append(f"the deploy lock was lost during the release: {lock.lost}")
-    try:
-        lock.release()
-    except KestraOpsError as err:
-        report.warnings.append(f"the deploy lock could not be released ({err}); it expires "
-                               "by itself")
+            release_recorded(lock, report.warnings, "the release")
 
 
 def _current(helm, env) -> int | None:

@@ -166,20 +166,11 @@ def _confirmed(ctx: _Ctx, plan, confirm) -> bool:
 
 
 def _locked(ctx: _Ctx, plan) -> None:
-    from kestra_ops.workflows.deploy.lock import DeployLock
+    from kestra_ops.workflows.deploy.lock import recorded_lock
 
-    lock = DeployLock(ctx.kube, ctx.env.namespace, operation="scale")
-    with ctx.rec.step("take the deploy lock") as step:
-        lock.acquire()
-        step.detail = f"held by {lock.holder}"
-    try:
+    with recorded_lock(ctx.kube, ctx.env.namespace, "scale", ctx.rec,
+                       ctx.report.warnings) as lock:
         _scale(ctx, plan, lock)
-    finally:
-        ctx.report.warnings += [f"deploy lock: {w}" for w in lock.warnings]
-        try:
-            lock.release()
-        except KestraOpsError as err:
-            ctx.report.warnings.append(f"the deploy lock could not be released ({err})")
 
 
 def _counts(ctx: _Ctx, when: str):

@@ -156,7 +156,7 @@ def upgrade_restore(env, set_name: str, *, timeout: str = "10m", check_timeout: 
     from kestra_ops import durations, wiring
     from kestra_ops.errors import Aborted, InvalidInput
     from kestra_ops.results import Recorder
-    from kestra_ops.workflows.deploy.lock import DeployLock
+    from kestra_ops.workflows.deploy.lock import recorded_lock
     from kestra_ops.workflows.release.report import stamp
     from kestra_ops.workflows.upgrade.report import UpgradeReport, store
 
@@ -190,17 +190,11 @@ def upgrade_restore(env, set_name: str, *, timeout: str = "10m", check_timeout: 
                 f"restore {env.name}'s database from backup set {set_name} and start the "
                 "version its values name?", []):
             raise Aborted("restore declined; nothing changed")
-        lock = DeployLock(kube, env.namespace, operation="upgrade restore")
-        with rec.step("take the deploy lock") as step:
-            lock.acquire()
-            step.detail = f"held by {lock.holder}"
-        try:
+        with recorded_lock(kube, env.namespace, "upgrade restore", rec, report.warnings):
             report.restore, report.failed_state_set, report.check = restore_pre_upgrade(
                 env, rec, set_name, helm=helm, kube=kube, timeout=timeout,
                 check_seconds=check_seconds, database_url=database_url,
                 kestra_url=kestra_url, insecure=insecure, storage=storage)
-        finally:
-            lock.release()
         ok = report.check and report.check.get("exit_code") == 0
         report.outcome = "recovered" if ok else "restored"
         report.message = (f"restored backup set {set_name}; the check "

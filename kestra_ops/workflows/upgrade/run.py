@@ -148,20 +148,11 @@ def _confirmed(ctx: _Ctx, plan, confirm) -> bool:
 
 
 def _locked(ctx: _Ctx, plan, *, take_backup, identity, required) -> None:
-    from kestra_ops.workflows.deploy.lock import DeployLock
+    from kestra_ops.workflows.deploy.lock import recorded_lock
 
-    ctx.lock = DeployLock(ctx.kube, ctx.env.namespace, operation="upgrade")
-    with ctx.rec.step("take the deploy lock") as step:
-        ctx.lock.acquire()
-        step.detail = f"held by {ctx.lock.holder}"
-    try:
+    with recorded_lock(ctx.kube, ctx.env.namespace, "upgrade", ctx.rec,
+                       ctx.report.warnings) as ctx.lock:
         _step(ctx, plan, take_backup=take_backup, identity=identity, required=required)
-    finally:
-        ctx.report.warnings += [f"deploy lock: {w}" for w in ctx.lock.warnings]
-        try:
-            ctx.lock.release()
-        except KestraOpsError as err:
-            ctx.report.warnings.append(f"the deploy lock could not be released ({err})")
 
 
 def _step(ctx: _Ctx, plan, *, take_backup, identity, required) -> None:
