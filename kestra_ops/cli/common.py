@@ -109,6 +109,14 @@ def quiet_option():
                         help="Print only the result (no progress); implied when not a terminal.")
 
 
+def check_timeout_option():
+    """``--check-timeout``: how long the checklist after a release may take (release, scale,
+    upgrade run and restore)."""
+    return click.option("--check-timeout", default="5m", show_default=True,
+                        callback=check_duration, metavar="DURATION",
+                        help="How long the checklist may take to pass (check --wait).")
+
+
 def color() -> bool:
     from kestra_ops.output.terminal import styled
 

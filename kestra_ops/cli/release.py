@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from kestra_ops.cli.common import (check_duration, confirm_diff, emit, env_option, helm_option,
-                                    kestra_options, output_option, pass_state, progress_for,
-                                    quiet_option)
+from kestra_ops.cli.common import (check_duration, check_timeout_option, confirm_diff, emit,
+                                    env_option, helm_option, kestra_options, output_option,
+                                    pass_state, progress_for, quiet_option)
 from kestra_ops.cli.common import kube_options
 
 
@@ -16,8 +16,7 @@ from kestra_ops.cli.common import kube_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation of the diff.")
 @click.option("--timeout", default="10m", show_default=True, callback=check_duration,
               metavar="DURATION", help="How long helm waits for the upgrade.")
-@click.option("--check-timeout", default="5m", show_default=True, callback=check_duration,
-              metavar="DURATION", help="How long the checklist may take to pass (check --wait).")
+@check_timeout_option()
 @click.option("--rollback-timeout", default=None, callback=check_duration, metavar="DURATION",
               help="How long helm waits for the rollback (default: --timeout).")
 @click.option("--no-rollback", is_flag=True,

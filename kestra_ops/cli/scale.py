@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from kestra_ops.cli.common import (asker, check_duration, emit, env_option, helm_option,
-                                    kestra_options, kube_options, output_option, pass_state,
-                                    progress_for, quiet_option)
+from kestra_ops.cli.common import (asker, check_duration, check_timeout_option, emit,
+                                    env_option, helm_option, kestra_options, kube_options,
+                                    output_option, pass_state, progress_for, quiet_option)
 
 
 @click.command("scale")
@@ -22,8 +22,7 @@ from kestra_ops.cli.common import (asker, check_duration, emit, env_option, helm
               help="Show the values change and validate it; write nothing, change nothing.")
 @click.option("--timeout", default="10m", show_default=True, callback=check_duration,
               metavar="DURATION", help="How long helm waits for the upgrade (and a rollback).")
-@click.option("--check-timeout", default="5m", show_default=True, callback=check_duration,
-              metavar="DURATION", help="How long the checklist may take to pass.")
+@check_timeout_option()
 @click.option("--skip-backup", is_flag=True,
               help="Do not take the release's database backup set (the report says so).")
 @click.option("--skip-bucket", is_flag=True, help="Do not check the MinIO bucket in preflight.")

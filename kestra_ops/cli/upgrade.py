@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from kestra_ops.cli.common import (asker as _asker, check_duration, emit, env_option, helm_option,
-                                    kestra_options, kube_options, output_option, pass_state,
-                                    progress_for, quiet_option)
+from kestra_ops.cli.common import (asker as _asker, check_duration, check_timeout_option,
+                                    emit, env_option, helm_option, kestra_options, kube_options,
+                                    output_option, pass_state, progress_for, quiet_option)
 
 
 @click.group()
@@ -78,8 +78,7 @@ def _required(state, environment):
               help="age identity: verify also opens the set's sealed Secrets.")
 @click.option("--timeout", default="10m", show_default=True, callback=check_duration,
               metavar="DURATION", help="How long helm waits (release, stop, restore).")
-@click.option("--check-timeout", default="5m", show_default=True, callback=check_duration,
-              metavar="DURATION", help="How long the checklist may take to pass.")
+@check_timeout_option()
 @kube_options()
 @kestra_options("Kestra and MinIO")
 @helm_option()
@@ -129,8 +128,7 @@ def run_cmd(state, env: str, to: str, yes: bool, take_backup: bool, identity: Pa
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--timeout", default="10m", show_default=True, callback=check_duration,
               metavar="DURATION", help="How long helm waits.")
-@click.option("--check-timeout", default="5m", show_default=True, callback=check_duration,
-              metavar="DURATION", help="How long the checklist may take to pass.")
+@check_timeout_option()
 @kube_options()
 @kestra_options("Kestra and MinIO")
 @helm_option()
