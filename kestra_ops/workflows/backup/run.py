@@ -93,7 +93,7 @@ def run_backup(env, *, what=bs.WHAT, database_url: str | None = None, progress=N
         return _run(env, what, url, child, progress=progress, storage=storage, kube=kube,
                     kestra=kestra, now=now, part_size=part_size or PART_SIZE,
                     snap=snap, refs=refs, include_executions=include_executions,
-                    kestra_storage=kestra_storage, cnpg=cnpg)
+                    kestra_storage=kestra_storage, cnpg=cnpg, values=values)
     finally:
         if child is not None:
             child.kill()  # only still running when the set failed before or during the dump
@@ -134,7 +134,8 @@ def _start_dump(url, snapshot: str | None = None) -> pg.Child:
 
 
 def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_size,
-         snap=None, refs=None, include_executions=False, kestra_storage=None, cnpg=None):
+         snap=None, refs=None, include_executions=False, kestra_storage=None, cnpg=None,
+         values=None):
     from kestra_ops import wiring
     from kestra_ops.workflows.backup.locations import (destination, kestra_storage_for,
                                                        key_warnings)
@@ -158,8 +159,7 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
         kube = wiring.kube(env)
     # the storage copy reads Kestra's bucket (as its values say) with Kestra's key, never with
     # the backup key
-    source = kestra_storage or (kestra_storage_for(env, _kestra_values(env))
-                                if "storage" in what else None)
+    source = kestra_storage or (kestra_storage_for(env, values) if "storage" in what else None)
     name = bs.stamp(now)
     if any(s.name == name for s in bs.list_sets(storage, bucket, env.name, manifests=False)):
         raise Conflict(f"backup set {name} of {env.name} already exists: retry in a second")
@@ -209,17 +209,6 @@ def _run(env, what, url, child, *, progress, storage, kube, kestra, now, part_si
     result.status, result.manifest = "complete", manifest
     result.steps, result.warnings = rec.report.steps, list(rec.report.warnings)
     return result
-
-
-def _kestra_values(env) -> dict | None:
-    """The env's merged values (where Kestra's storage is); None when it has no values layers
-    on disk (kestra-ops.yaml alone then says where the storage is)."""
-    from kestra_ops.values.merge import load_layers
-
-    if not env.values_paths or not all(p.is_file() for p in env.values_paths):
-        return None
-    plain = load_layers(list(env.values_paths), fast=True).plain
-    return plain if isinstance(plain, dict) else None
 
 
 def _db(env, storage, bucket, name, manifest, *, url, child, rec, part_size, **_):
