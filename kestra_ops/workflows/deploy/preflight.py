@@ -284,14 +284,9 @@ def check_release(env: Environment, *, helm=None) -> Check:
                  f"({latest.chart or '?'})")
 
 
-def _values_region(env: Environment) -> str | None:
-    from kestra_ops.values.merge import load_layers
-
-    try:
-        plain = load_layers(env.values_paths).plain
-        region = plain["kestra"]["storage"]["minio"].get("region")
-    except (KestraOpsError, OSError, KeyError, TypeError, AttributeError):
-        return None
+def _values_region(values: dict) -> str | None:
+    """kestra.storage.minio.region of the merged values (None: unset, or a placeholder)."""
+    region = _get(values, "kestra", "storage", "minio", "region")
     return region if isinstance(region, str) and region and "${" not in region else None
 
 
@@ -331,6 +326,7 @@ def run_preflight(env: Environment, *, kube=None, progress=None, check_bucket: b
                       f"(context {context})")
     missing: list[str] = []
     owned = kube is None
+    values, mode, unread = _database_values(env)  # read once: the bucket's region, the mode
 
     def note(message: str) -> None:
         if progress is not None:
@@ -339,7 +335,7 @@ def run_preflight(env: Environment, *, kube=None, progress=None, check_bucket: b
     def bucket() -> Check:
         if not check_bucket:
             return Check("bucket", WARN, "skipped: not asked for (--skip-bucket)")
-        return check_bucket_exists(env, environ=environ, region=_values_region(env))
+        return check_bucket_exists(env, environ=environ, region=_values_region(values))
 
     from kestra_ops.concurrency import preload
 
@@ -365,7 +361,6 @@ def run_preflight(env: Environment, *, kube=None, progress=None, check_bucket: b
             else:
                 note("checking the namespace")
                 result.items.append(check_namespace(kube, env.namespace))
-                values, mode, unread = _database_values(env)
                 rbac = check_rbac(kube, env.namespace, env.chart_path, database_mode=mode,
                                   values=values if not unread else None,
                                   on_done=lambda n, t: note(f"checking permissions {n}/{t}"))
