@@ -43,3 +43,13 @@ def test_the_checklist_reads_health_through_the_pod_proxy():
     ours = names(CHART)
     assert {"get pods/proxy", "get pods/log", "list pods"} <= ours
     assert "create pods/proxy" not in ours  # a GET only
+
+
+def test_the_bucket_region_comes_from_the_merged_values():
+    from kestra_ops.workflows.deploy.preflight import _values_region
+
+    assert _values_region({"kestra": {"storage": {"minio": {"region": "eu-west-3"}}}}) == \
+        "eu-west-3"
+    for values in ({}, {"kestra": {"storage": {"minio": {"region": "${REGION}"}}}},
+                   {"kestra": {"storage": "minio"}}, {"kestra": {"storage": {"minio": {}}}}):
+        assert _values_region(values) is None
