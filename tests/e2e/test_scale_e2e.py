@@ -151,3 +151,30 @@ def test_a_crash_looping_worker_rolls_the_scale_back(install, kestra):
     assert out["overlay_restored"] is True
     assert flows(kestra) == {"company.team.nightly", "company.team.hello"}
     assert install.lease() is None
+
+
+def test_a_dead_holders_lock_stops_the_scale_before_anything_changes(install, kestra):
+    """Worst path: a release killed 2 minutes ago left its 15-minute Lease. The scale stops at
+    the lock with the holder named; the overlay, helm's history, the Deployments and the
+    Lease are as they were (read through the API); after `lock break` the scale goes through."""
+    from tests.e2e.test_lock_e2e import GHOST, seed_dead_holder
+
+    code, first = run(install, "release")
+    assert code == 0, first["message"]
+    seeded = seed_dead_holder(install)
+    before = install.overlay().read_bytes()
+
+    code, out = run(install, "scale", "--mode", "distributed")
+    assert code == 1 and out["outcome"] == "failed", out["message"]
+    assert f"the deploy lock is held by {GHOST} (release)" in out["message"]
+    assert install.overlay().read_bytes() == before and out["overlay_restored"] is None
+    assert [r["status"] for r in install.history()] == ["deployed"]
+    assert "kestra-standalone" in deployments(install)
+    assert not set(COMPONENTS) & set(deployments(install))
+    assert install.lease()["metadata"]["resourceVersion"] == \
+        seeded["metadata"]["resourceVersion"]
+
+    install.run_ok("lock", "break", "--env", "dev", "--yes")
+    code, out = run(install, "scale", "--mode", "distributed")
+    assert code == 0 and out["outcome"] == "scaled", out["message"]
+    assert set(COMPONENTS) <= set(deployments(install)) and install.lease() is None
